@@ -1,0 +1,198 @@
+"""The runtime's public Python API: one object that owns a state directory.
+
+    with Runtime(".local-aws") as rt:
+        rt.stepfunctions.create_state_machine(name="demo", definition=..., roleArn=...)
+        rt.sagemaker.describe_training_job(TrainingJobName="...")
+        rt.storage.write("s3://bucket/key", b"...")
+
+Each backend exposes AWS operations as snake_case methods that take the operation's request
+members as keyword arguments (AWS's own member names) and return AWS's response shape.  The
+HTTP server maps API actions onto these same methods.
+
+One process owns a state directory at a time; ownership is an exclusive lock on
+``<state dir>/owner.lock``, whose JSON body says who owns it (pid, and the server URL when
+the owner is a server).  Lambda workers and endpoint model servers are child processes of
+the owner and stop with it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from functools import cached_property
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from localaws import config
+from localaws.errors import PlatformError
+from localaws.store import Database, atomic_write
+
+if TYPE_CHECKING:
+    from localaws.asl.api import StepFunctionsBackend
+    from localaws.lambda_.backend import LambdaBackend
+    from localaws.sagemaker.api import SageMakerBackend
+    from localaws.sagemaker.hosting import SageMakerRuntimeBackend
+    from localaws.storage import LocalStorage
+
+LOCK_FILE = "owner.lock"
+
+
+class StateDirBusy(PlatformError):
+    """Another process owns the state directory."""
+
+    def __init__(self, state_dir: Path, owner: dict[str, Any]):
+        who = f"pid {owner.get('pid')}"
+        if owner.get("url"):
+            who += f", serving {owner['url']}"
+        super().__init__(
+            f"state directory {state_dir} is owned by another process ({who}); "
+            "stop it, use another --state-dir, or send commands through its server"
+        )
+        self.owner = owner
+
+
+def read_owner(state_dir: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
+    """Who owns the state directory now, or None when nobody does."""
+    path = config.state_dir(state_dir) / LOCK_FILE
+    try:
+        fh = open(path, "a+")  # noqa: SIM115 - closed below
+    except FileNotFoundError:
+        return None
+    with fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            try:
+                return json.loads(fh.read() or "{}")
+            except json.JSONDecodeError:
+                return {}
+        fcntl.flock(fh, fcntl.LOCK_UN)
+        return None
+
+
+class Runtime:
+    """Owns a state directory: the database, local S3, Lambda, SageMaker and Step Functions."""
+
+    def __init__(
+        self,
+        state_dir: str | os.PathLike[str] | None = None,
+        *,
+        region: str | None = None,
+        account_id: str | None = None,
+    ):
+        self.state_dir = config.state_dir(state_dir)
+        self.region = config.region(region)
+        self.account_id = config.account_id(account_id)
+        self._lock_fh: Any = None
+        self._started = False
+
+    # -- ownership -------------------------------------------------------------------
+
+    def start(self, *, url: str | None = None) -> Runtime:
+        """Take ownership of the state directory and bring back what was running."""
+        if self._started:
+            return self
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        fh = open(self.state_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held while we own the dir
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            try:
+                owner = json.loads(fh.read() or "{}")
+            except json.JSONDecodeError:
+                owner = {}
+            fh.close()
+            raise StateDirBusy(self.state_dir, owner) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(json.dumps({"pid": os.getpid(), "url": url}))
+        fh.flush()
+        self._lock_fh = fh
+        self._started = True
+        self.recover()
+        return self
+
+    def recover(self) -> None:
+        """After a restart: mark interrupted executions, bring endpoints back."""
+        self.stepfunctions.recover()
+        self.sagemaker.recover()
+
+    def close(self) -> None:
+        """Stop executions, endpoints and workers, and release the state directory."""
+        if not self._started:
+            return
+        for name in ("stepfunctions", "sagemaker_runtime", "sagemaker", "lambda_"):
+            backend = self.__dict__.get(name)
+            if backend is not None:
+                backend.close()
+        self.db.close()
+        fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
+        self._lock_fh.close()
+        self._lock_fh = None
+        self._started = False
+
+    def __enter__(self) -> Runtime:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- components (created on first use) --------------------------------------------
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.state_dir / "runtime.db")
+
+    @cached_property
+    def storage(self) -> LocalStorage:
+        from localaws.storage import LocalStorage
+
+        return LocalStorage(self.state_dir / "s3")
+
+    @cached_property
+    def lambda_(self) -> LambdaBackend:
+        from localaws.lambda_.backend import LambdaBackend
+
+        return LambdaBackend(self)
+
+    @cached_property
+    def sagemaker(self) -> SageMakerBackend:
+        from localaws.sagemaker.api import SageMakerBackend
+
+        return SageMakerBackend(self)
+
+    @cached_property
+    def sagemaker_runtime(self) -> SageMakerRuntimeBackend:
+        from localaws.sagemaker.hosting import SageMakerRuntimeBackend
+
+        return SageMakerRuntimeBackend(self)
+
+    @cached_property
+    def stepfunctions(self) -> StepFunctionsBackend:
+        from localaws.asl.api import StepFunctionsBackend
+        from localaws.services import default_registry
+
+        return StepFunctionsBackend(self, default_registry(self))
+
+    # -- helpers shared by backends ----------------------------------------------------
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
+
+    def path(self, *parts: str) -> Path:
+        """A directory under the state directory (created)."""
+        p = self.state_dir.joinpath(*parts)
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def write_json(self, path: Path, body: Any) -> None:
+        atomic_write(path, json.dumps(body, indent=2, default=str).encode())

@@ -1,0 +1,142 @@
+"""The runtime's embedded database and atomic file writes.
+
+One SQLite file (``<state dir>/runtime.db``) holds state machines, executions, history,
+SageMaker resources and Lambda functions.  Each component declares its own tables with
+:meth:`Database.ensure_schema`; connections are per thread, WAL mode, so readers never
+block the writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+class Database:
+    """A thread-safe handle on one SQLite file."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._write_lock = threading.RLock()
+        self._schemas: set[str] = set()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    def ensure_schema(self, name: str, ddl: str) -> None:
+        """Run ``ddl`` (idempotent CREATE ... IF NOT EXISTS statements) once per process."""
+        if name in self._schemas:
+            return
+        with self._write_lock:
+            self._conn().executescript(ddl)
+            self._schemas.add(name)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; commits on success, rolls back on any exception."""
+        with self._write_lock:
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
+        return self._conn().execute(sql, params).fetchall()
+
+    def query_one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
+        return self._conn().execute(sql, params).fetchone()
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+
+class JsonRecords:
+    """A tiny document table: (kind, name) -> JSON record, for API resources.
+
+    Used by the SageMaker and Lambda backends to persist their resources with the exact
+    shapes their Describe calls return.
+    """
+
+    DDL = """
+    CREATE TABLE IF NOT EXISTS records (
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created REAL NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (kind, name)
+    );
+    """
+
+    def __init__(self, db: Database):
+        self.db = db
+        db.ensure_schema("records", self.DDL)
+
+    def put(self, kind: str, name: str, body: dict[str, Any], created: float) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "INSERT INTO records(kind, name, created, body) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(kind, name) DO UPDATE SET body = excluded.body",
+                (kind, name, created, json.dumps(body, default=str)),
+            )
+
+    def insert_new(self, kind: str, name: str, body: dict[str, Any], created: float) -> bool:
+        """Insert; return False (and change nothing) when the name is taken."""
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO records(kind, name, created, body) VALUES (?, ?, ?, ?)",
+                (kind, name, created, json.dumps(body, default=str)),
+            )
+            return cur.rowcount == 1
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        row = self.db.query_one("SELECT body FROM records WHERE kind = ? AND name = ?", (kind, name))
+        return None if row is None else json.loads(row["body"])
+
+    def delete(self, kind: str, name: str) -> bool:
+        with self.db.transaction() as conn:
+            return conn.execute("DELETE FROM records WHERE kind = ? AND name = ?", (kind, name)).rowcount == 1
+
+    def list(self, kind: str) -> list[dict[str, Any]]:
+        rows = self.db.query("SELECT body FROM records WHERE kind = ? ORDER BY created DESC", (kind,))
+        return [json.loads(r["body"]) for r in rows]
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
