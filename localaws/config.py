@@ -16,6 +16,7 @@ ENV_REGION = "LOCALAWS_REGION"  # region used in ARNs
 ENV_ACCOUNT = "LOCALAWS_ACCOUNT_ID"  # account id used in ARNs
 ENV_S3_ROOT = "LOCALAWS_S3_ROOT"  # set in Lambda workers: where s3:// URIs live locally
 ENV_ENDPOINTS_DIR = "LOCALAWS_ENDPOINTS_DIR"  # set in Lambda workers: endpoint registry
+ENV_TABLES_DIR = "LOCALAWS_TABLES_DIR"  # set in Lambda workers: local stand-in for DynamoDB tables
 
 DEFAULT_STATE_DIR = ".local-aws"
 DEFAULT_REGION = "us-east-1"
