@@ -1,0 +1,781 @@
+"""Definition validation: everything AWS checks when a state machine is created, and more.
+
+:func:`validate_definition` collects every problem (not only the first) and raises
+:class:`InvalidDefinition` listing them; each problem starts with a JSON-pointer location that
+names the state and the field (``/States/Train/Next: no state named "Trian"; did you mean
+"Train"?``).  Features that exist on AWS but not locally (Distributed Map, JSONata, variables)
+are refused here, when the definition is created, never in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from localaws.asl import choice, intrinsics, paths
+from localaws.asl.errors import StatesError
+from localaws.errors import UserError
+
+__all__ = ["STATE_FIELDS", "InvalidDefinition", "validate_definition"]
+
+MAX_STATE_NAME = 80
+MAX_SECONDS = 99_999_999  # AWS's upper bound for TimeoutSeconds, Seconds, IntervalSeconds...
+MAX_DELAY_SECONDS = 31_622_400  # Retry MaxDelaySeconds upper bound on AWS (one year)
+
+_COMMON = frozenset({"Type", "Comment", "QueryLanguage"})
+_IO = frozenset({"InputPath", "OutputPath"})
+_FLOW = frozenset({"Next", "End"})
+
+STATE_FIELDS: dict[str, frozenset[str]] = {
+    "Pass": _COMMON | _IO | _FLOW | {"ResultPath", "Parameters", "Result"},
+    "Task": _COMMON
+    | _IO
+    | _FLOW
+    | {
+        "Resource",
+        "Parameters",
+        "ResultSelector",
+        "ResultPath",
+        "TimeoutSeconds",
+        "TimeoutSecondsPath",
+        "HeartbeatSeconds",
+        "HeartbeatSecondsPath",
+        "Retry",
+        "Catch",
+        "Credentials",
+    },
+    "Choice": _COMMON | _IO | {"Choices", "Default"},
+    "Wait": _COMMON | _IO | _FLOW | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath"},
+    "Succeed": _COMMON | _IO,
+    "Fail": _COMMON | {"Error", "ErrorPath", "Cause", "CausePath"},
+    "Parallel": _COMMON
+    | _IO
+    | _FLOW
+    | {"Branches", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"},
+    "Map": _COMMON
+    | _IO
+    | _FLOW
+    | {
+        "Iterator",
+        "ItemProcessor",
+        "ItemsPath",
+        "ItemSelector",
+        "Parameters",
+        "ResultSelector",
+        "ResultPath",
+        "MaxConcurrency",
+        "MaxConcurrencyPath",
+        "ToleratedFailureCount",
+        "ToleratedFailureCountPath",
+        "ToleratedFailurePercentage",
+        "ToleratedFailurePercentagePath",
+        "Label",
+        "Retry",
+        "Catch",
+    },
+}
+_TERMINAL_TYPES = frozenset({"Choice", "Succeed", "Fail"})
+
+# Fields that exist on AWS but that this runtime refuses, with the reason.
+UNSUPPORTED_FIELDS: dict[str, str] = {
+    "Assign": "workflow variables (Assign) are not supported locally",
+    "Arguments": "JSONata states (Arguments) are not supported locally; use Parameters",
+    "Output": "JSONata states (Output) are not supported locally; use OutputPath/ResultSelector",
+    "ItemReader": "Distributed Map's ItemReader is not supported locally",
+    "ResultWriter": "Distributed Map's ResultWriter is not supported locally",
+    "ItemBatcher": "Distributed Map's ItemBatcher is not supported locally",
+}
+
+_TOP_FIELDS = frozenset(
+    {"StartAt", "States", "Comment", "TimeoutSeconds", "Version", "QueryLanguage"}
+)
+_BRANCH_FIELDS = frozenset({"StartAt", "States", "Comment"})
+_PROCESSOR_FIELDS = frozenset({"StartAt", "States", "Comment", "ProcessorConfig"})
+_RETRY_FIELDS = frozenset(
+    {
+        "ErrorEquals",
+        "IntervalSeconds",
+        "MaxAttempts",
+        "BackoffRate",
+        "MaxDelaySeconds",
+        "JitterStrategy",
+        "Comment",
+    }
+)
+_CATCH_FIELDS = frozenset({"ErrorEquals", "Next", "ResultPath", "Comment"})
+_KNOWN_STATES_ERRORS = frozenset(e.value for e in StatesError) | {"States.DataLimitExceeded"}
+_RULE_OPERATORS = frozenset({"And", "Or", "Not", *choice.COMPARISONS, *choice.TYPE_TESTS})
+
+
+class InvalidDefinition(UserError):
+    """A state machine definition that cannot run; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("Invalid State Machine Definition: " + "; ".join(self.problems))
+
+
+def validate_definition(
+    definition: str | dict[str, Any],
+    resolve_resource: Callable[[str], object] | None = None,
+) -> dict[str, Any]:
+    """Return the parsed definition, or raise :class:`InvalidDefinition` listing every problem.
+
+    ``resolve_resource`` (an ``IntegrationRegistry.resolve``) is called with each Task's
+    ``Resource``; a :class:`UserError` it raises becomes a problem at ``/States/<name>/Resource``.
+    """
+    if isinstance(definition, str):
+        try:
+            definition = json.loads(definition)
+        except ValueError as e:
+            raise InvalidDefinition([f"/: the definition is not valid JSON: {e}"]) from e
+    if not isinstance(definition, dict):
+        raise InvalidDefinition(
+            [f"/: the definition must be a JSON object, not {_json_type(definition)}"]
+        )
+    checker = _Checker(resolve_resource)
+    checker.machine(definition, "", _TOP_FIELDS)
+    if checker.problems:
+        raise InvalidDefinition(checker.problems)
+    return definition
+
+
+def _pointer(*parts: str | int) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _suggest(name: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f'; did you mean "{close[0]}"?' if close else ""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class _Checker:
+    def __init__(self, resolve_resource: Callable[[str], object] | None):
+        self.resolve_resource = resolve_resource
+        self.problems: list[str] = []
+        self.seen_names: dict[str, str] = {}  # state name -> where it was first defined
+
+    def problem(self, where: str, message: str) -> None:
+        self.problems.append(f"{where or '/'}: {message}")
+
+    # ------------------------------------------------------------------ machines
+
+    def machine(self, m: Any, where: str, allowed: frozenset[str]) -> None:
+        if not isinstance(m, dict):
+            self.problem(where, f"must be an object with StartAt and States, not {_json_type(m)}")
+            return
+        for key in m:
+            if key not in allowed:
+                self.unknown_field(_pointer_join(where, key), key, allowed, "here")
+        if "QueryLanguage" in m:
+            self.query_language(m["QueryLanguage"], _pointer_join(where, "QueryLanguage"))
+        if where == "":
+            if "TimeoutSeconds" in m:
+                self.positive_int(m["TimeoutSeconds"], "/TimeoutSeconds", MAX_SECONDS)
+            if "Version" in m and not isinstance(m["Version"], str):
+                self.problem(
+                    "/Version", f'must be a string such as "1.0", not {_json_type(m["Version"])}'
+                )
+        if "Comment" in m and not isinstance(m["Comment"], str):
+            self.problem(_pointer_join(where, "Comment"), "must be a string")
+        states = m.get("States")
+        if not isinstance(states, dict) or not states:
+            self.problem(
+                _pointer_join(where, "States"),
+                "required: an object with at least one state"
+                if states is None
+                else f"must be a non-empty object of states, not {_json_type(states)}",
+            )
+            states = {}
+        start = m.get("StartAt")
+        if start is None:
+            self.problem(_pointer_join(where, "StartAt"), "required: the name of the first state")
+        elif not isinstance(start, str):
+            self.problem(
+                _pointer_join(where, "StartAt"), f"must be a string, not {_json_type(start)}"
+            )
+        elif states and start not in states:
+            self.problem(
+                _pointer_join(where, "StartAt"),
+                f'no state named "{start}"{_suggest(start, states)}',
+            )
+        names = set(states)
+        for name, state in states.items():
+            self.state(name, state, where + _pointer("States", name), names)
+        if isinstance(start, str) and start in states:
+            self.reachability(start, states, where)
+
+    def reachability(self, start: str, states: dict[str, Any], where: str) -> None:
+        reached = {start}
+        todo = [start]
+        while todo:
+            state = states.get(todo.pop())
+            if not isinstance(state, dict):
+                continue
+            for target in _transitions(state):
+                if target in states and target not in reached:
+                    reached.add(target)
+                    todo.append(target)
+        for name in states:
+            if name not in reached:
+                self.problem(
+                    where + _pointer("States", name),
+                    f'state "{name}" is not reachable from StartAt "{start}"; '
+                    "remove it or add a Next that leads to it",
+                )
+
+    # ------------------------------------------------------------------ states
+
+    def state(self, name: str, st: Any, where: str, names: set[str]) -> None:
+        if len(name) > MAX_STATE_NAME:
+            self.problem(
+                where, f"state name is {len(name)} characters long; the limit is {MAX_STATE_NAME}"
+            )
+        if not name:
+            self.problem(where, "state name must not be empty")
+        if name in self.seen_names:
+            self.problem(
+                where,
+                f'state name "{name}" is already used at {self.seen_names[name]}; '
+                "state names must be unique in the whole state machine",
+            )
+        else:
+            self.seen_names[name] = where
+        if not isinstance(st, dict):
+            self.problem(where, f"a state must be an object, not {_json_type(st)}")
+            return
+        kind = st.get("Type")
+        if kind is None:
+            self.problem(where + "/Type", f"required: one of {', '.join(STATE_FIELDS)}")
+            return
+        if kind not in STATE_FIELDS:
+            self.problem(
+                where + "/Type",
+                f"unknown state type {json.dumps(kind)}{_suggest(str(kind), STATE_FIELDS)}; "
+                f"use one of {', '.join(STATE_FIELDS)}",
+            )
+            return
+        allowed = STATE_FIELDS[kind]
+        for key in st:
+            if key not in allowed:
+                self.unknown_field(where + _pointer(key), key, allowed, f"in a {kind} state")
+        if "QueryLanguage" in st:
+            self.query_language(st["QueryLanguage"], where + "/QueryLanguage")
+        if "Comment" in st and not isinstance(st["Comment"], str):
+            self.problem(where + "/Comment", "must be a string")
+        self.transition(st, kind, where, names)
+        for field in ("InputPath", "OutputPath"):
+            if field in st and st[field] is not None:
+                self.path(st[field], where + "/" + field, reference=False)
+        if "ResultPath" in st and st["ResultPath"] is not None:
+            self.path(st["ResultPath"], where + "/ResultPath", reference=True, context=False)
+        for field in ("Parameters", "ResultSelector", "ItemSelector"):
+            if field in st:
+                if field != "Parameters" and not isinstance(st[field], dict):
+                    self.problem(
+                        where + "/" + field, f"must be an object, not {_json_type(st[field])}"
+                    )
+                self.template(st[field], where + "/" + field)
+        if "Retry" in st:
+            self.retry(st["Retry"], where + "/Retry")
+        if "Catch" in st:
+            self.catch(st["Catch"], where + "/Catch", names)
+        getattr(self, f"state_{kind.lower()}")(st, where, names)
+
+    def unknown_field(self, where: str, key: str, allowed: Iterable[str], place: str) -> None:
+        if key in UNSUPPORTED_FIELDS:
+            self.problem(where, UNSUPPORTED_FIELDS[key])
+        else:
+            self.problem(
+                where, f"field {json.dumps(key)} is not allowed {place}{_suggest(key, allowed)}"
+            )
+
+    def query_language(self, value: Any, where: str) -> None:
+        if value != "JSONPath":
+            self.problem(
+                where,
+                f'query language {json.dumps(value)} is not supported locally; use "JSONPath"',
+            )
+
+    def transition(self, st: dict[str, Any], kind: str, where: str, names: set[str]) -> None:
+        has_next, has_end = "Next" in st, "End" in st
+        if kind in _TERMINAL_TYPES:
+            return  # Next/End already refused as unknown fields
+        if has_next and has_end:
+            self.problem(where + "/End", "a state has either Next or End, not both")
+        elif not has_next and not has_end:
+            self.problem(where, f'a {kind} state needs "Next" (the following state) or "End": true')
+        if has_end and st["End"] is not True:
+            self.problem(
+                where + "/End", f"must be true, not {json.dumps(st['End'])}; use Next to continue"
+            )
+        if has_next:
+            self.target(st["Next"], where + "/Next", names)
+
+    def target(self, name: Any, where: str, names: set[str]) -> None:
+        if not isinstance(name, str):
+            self.problem(where, f"must be a state name (a string), not {_json_type(name)}")
+        elif name not in names:
+            self.problem(where, f'no state named "{name}"{_suggest(name, names)}')
+
+    # ------------------------------------------------------------------ per type
+
+    def state_pass(self, st: dict[str, Any], where: str, names: set[str]) -> None:
+        pass
+
+    def state_succeed(self, st: dict[str, Any], where: str, names: set[str]) -> None:
+        pass
+
+    def state_task(self, st: dict[str, Any], where: str, names: set[str]) -> None:
+        resource = st.get("Resource")
+        if resource is None:
+            self.problem(
+                where + "/Resource",
+                "required: the ARN of the service integration or Lambda function",
+            )
+        elif not isinstance(resource, str) or not resource:
+            self.problem(
+                where + "/Resource", f"must be a non-empty string ARN, not {json.dumps(resource)}"
+            )
+        elif self.resolve_resource is not None:
+            try:
+                resolved = self.resolve_resource(resource)
+            except UserError as e:
+                self.problem(where + "/Resource", str(e))
+            else:
+                self.integration_problems(resolved, st.get("Parameters"), where)
+        self.exclusive(st, where, "TimeoutSeconds", "TimeoutSecondsPath")
+        self.exclusive(st, where, "HeartbeatSeconds", "HeartbeatSecondsPath")
+        if "TimeoutSeconds" in st:
+            self.positive_int(st["TimeoutSeconds"], where + "/TimeoutSeconds", MAX_SECONDS)
+        if "HeartbeatSeconds" in st:
+            self.positive_int(st["HeartbeatSeconds"], where + "/HeartbeatSeconds", MAX_SECONDS)
+            timeout = st.get("TimeoutSeconds", MAX_SECONDS)
+            if (
+                _is_int(st["HeartbeatSeconds"])
+                and _is_int(timeout)
+                and st["HeartbeatSeconds"] >= timeout
+            ):
+                self.problem(
+                    where + "/HeartbeatSeconds",
+                    f"must be smaller than TimeoutSeconds ({timeout}), got {st['HeartbeatSeconds']}",
+                )
+        for field in ("TimeoutSecondsPath", "HeartbeatSecondsPath"):
+            if field in st:
+                self.path(st[field], where + "/" + field, reference=True)
+        if "Credentials" in st and not isinstance(st["Credentials"], dict):
+            self.problem(where + "/Credentials", "must be an object")
+
+    def integration_problems(self, resolved: object, parameters: Any, where: str) -> None:
+        integration = getattr(resolved, "integration", None)
+        check = getattr(integration, "validate", None)
+        if check is None:
+            return
+        for problem in check(resolved.action, resolved.pattern, parameters, where + "/Parameters"):  # type: ignore[attr-defined]
+            self.problems.append(problem)
+
+    def state_choice(self, st: dict[str, Any], where: str, names: set[str]) -> None:
+        choices = st.get("Choices")
+        if choices is None:
+            self.problem(where + "/Choices", "required: a non-empty array of choice rules")
+        elif not isinstance(choices, list) or not choices:
+            self.problem(where + "/Choices", "must be a non-empty array of choice rules")
+        else:
+            for i, rule in enumerate(choices):
+                self.rule(rule, f"{where}/Choices/{i}", names, top=True)
+        if "Default" in st:
+            self.target(st["Default"], where + "/Default", names)
+
+    def rule(self, rule: Any, where: str, names: set[str], *, top: bool) -> None:
+        if not isinstance(rule, dict):
+            self.problem(where, f"a choice rule must be an object, not {_json_type(rule)}")
+            return
+        operators = [k for k in rule if k in _RULE_OPERATORS]
+        extra = {"Comment", "Next"} if top else {"Comment"}
+        boolean = bool(operators) and operators[0] in ("And", "Or", "Not")
+        if not boolean:
+            extra = extra | {"Variable"}
+        for key in rule:
+            if key not in _RULE_OPERATORS and key not in extra:
+                if key == "Next":
+                    self.problem(where + "/Next", "only a top-level choice rule has Next")
+                elif key == "Variable":
+                    self.problem(where + "/Variable", f"not allowed beside {operators[0]}")
+                else:
+                    self.problem(
+                        where + _pointer(key),
+                        f"unknown choice rule field {json.dumps(key)}{_suggest(key, _RULE_OPERATORS)}",
+                    )
+        if len(operators) != 1:
+            found = ", ".join(operators) if operators else "none"
+            self.problem(
+                where,
+                f"a choice rule needs exactly one comparison operator, And, Or or Not; found {found}",
+            )
+        if top:
+            if "Next" not in rule:
+                self.problem(where + "/Next", "required in a top-level choice rule")
+            else:
+                self.target(rule["Next"], where + "/Next", names)
+        if not operators:
+            return
+        op = operators[0]
+        value = rule[op]
+        if op in ("And", "Or"):
+            if not isinstance(value, list) or not value:
+                self.problem(f"{where}/{op}", "must be a non-empty array of choice rules")
+                return
+            for i, sub in enumerate(value):
+                self.rule(sub, f"{where}/{op}/{i}", names, top=False)
+            return
+        if op == "Not":
+            if not isinstance(value, dict):
+                self.problem(f"{where}/Not", "must be one choice rule (an object)")
+                return
+            self.rule(value, f"{where}/Not", names, top=False)
+            return
+        if "Variable" not in rule:
+            self.problem(where + "/Variable", f"required with {op}")
+        else:
+            self.path(rule["Variable"], where + "/Variable", reference=False)
+        self.operand(op, value, f"{where}/{op}")
+
+    def operand(self, op: str, value: Any, where: str) -> None:
+        if op in choice.TYPE_TESTS:
+            if not isinstance(value, bool):
+                self.problem(where, f"must be true or false, not {json.dumps(value)}")
+            return
+        kind = choice.COMPARISONS[op]
+        if kind == "path":
+            self.path(value, where, reference=False)
+        elif kind == "string" and not isinstance(value, str):
+            self.problem(where, f"must be a string, not {json.dumps(value)}")
+        elif kind == "number" and not _is_number(value):
+            self.problem(where, f"must be a number, not {json.dumps(value)}")
+        elif kind == "boolean" and not isinstance(value, bool):
+            self.problem(where, f"must be true or false, not {json.dumps(value)}")
+        elif kind == "timestamp" and choice.parse_timestamp(value) is None:
+            self.problem(
+                where,
+                f'must be an RFC 3339 timestamp such as "2016-03-14T01:59:00Z", not {json.dumps(value)}',
+            )
+
+    def state_wait(self, st: dict[str, Any], where: str, names: set[str]) -> None:
+        given = [f for f in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath") if f in st]
+        if len(given) != 1:
+            self.problem(
+                where,
+                "a Wait state needs exactly one of Seconds, Timestamp, SecondsPath or TimestampPath; "
+                f"found {', '.join(given) if given else 'none'}",
+            )
+        if "Seconds" in st:
+            value = st["Seconds"]
+            if not _is_int(value) or not 0 <= value <= MAX_SECONDS:
+                self.problem(
+                    where + "/Seconds",
+                    f"must be an integer from 0 to {MAX_SECONDS}, not {json.dumps(value)}",
+                )
+        if "Timestamp" in st and choice.parse_timestamp(st["Timestamp"]) is None:
+            self.problem(
+                where + "/Timestamp",
+                f'must be an RFC 3339 timestamp such as "2016-03-14T01:59:00Z", not {json.dumps(st["Timestamp"])}',
+            )
+        for field in ("SecondsPath", "TimestampPath"):
+            if field in st:
+                self.path(st[field], where + "/" + field, reference=True)
+
+    def state_fail(self, st: dict[str, Any], where: str, names: set[str]) -> None:
+        for static, dynamic in (("Error", "ErrorPath"), ("Cause", "CausePath")):
+            self.exclusive(st, where, static, dynamic)
+            if static in st and not isinstance(st[static], str):
+                self.problem(
+                    where + "/" + static, f"must be a string, not {_json_type(st[static])}"
+                )
+            if dynamic in st:
+                value = st[dynamic]
+                if intrinsics.is_intrinsic(value):
+                    self.intrinsic(value, where + "/" + dynamic)
+                else:
+                    self.path(value, where + "/" + dynamic, reference=True)
+
+    def state_parallel(self, st: dict[str, Any], where: str, names: set[str]) -> None:
+        branches = st.get("Branches")
+        if branches is None:
+            self.problem(where + "/Branches", "required: a non-empty array of branches")
+            return
+        if not isinstance(branches, list) or not branches:
+            self.problem(where + "/Branches", "must be a non-empty array of branches")
+            return
+        for i, branch in enumerate(branches):
+            self.machine(branch, f"{where}/Branches/{i}", _BRANCH_FIELDS)
+
+    def state_map(self, st: dict[str, Any], where: str, names: set[str]) -> None:
+        has_iterator, has_processor = "Iterator" in st, "ItemProcessor" in st
+        if has_iterator and has_processor:
+            self.problem(
+                where + "/Iterator", "use either ItemProcessor or the older Iterator, not both"
+            )
+        elif not has_iterator and not has_processor:
+            self.problem(where + "/ItemProcessor", "required: the states run for each item")
+        if has_iterator:
+            self.machine(st["Iterator"], where + "/Iterator", _BRANCH_FIELDS)
+        if has_processor:
+            processor = st["ItemProcessor"]
+            if isinstance(processor, dict) and "ProcessorConfig" in processor:
+                self.processor_config(
+                    processor["ProcessorConfig"], where + "/ItemProcessor/ProcessorConfig"
+                )
+            self.machine(processor, where + "/ItemProcessor", _PROCESSOR_FIELDS)
+        self.exclusive(st, where, "ItemSelector", "Parameters")
+        if "ItemsPath" in st:
+            self.path(st["ItemsPath"], where + "/ItemsPath", reference=True)
+        self.exclusive(st, where, "MaxConcurrency", "MaxConcurrencyPath")
+        if "MaxConcurrency" in st:
+            value = st["MaxConcurrency"]
+            if not _is_int(value) or value < 0:
+                self.problem(
+                    where + "/MaxConcurrency",
+                    f"must be an integer >= 0 (0 means no limit), not {json.dumps(value)}",
+                )
+        self.exclusive(st, where, "ToleratedFailureCount", "ToleratedFailureCountPath")
+        if "ToleratedFailureCount" in st:
+            value = st["ToleratedFailureCount"]
+            if not _is_int(value) or value < 0:
+                self.problem(
+                    where + "/ToleratedFailureCount",
+                    f"must be an integer >= 0, not {json.dumps(value)}",
+                )
+        self.exclusive(st, where, "ToleratedFailurePercentage", "ToleratedFailurePercentagePath")
+        if "ToleratedFailurePercentage" in st:
+            value = st["ToleratedFailurePercentage"]
+            if not _is_number(value) or not 0 <= value <= 100:
+                self.problem(
+                    where + "/ToleratedFailurePercentage",
+                    f"must be a number from 0 to 100, not {json.dumps(value)}",
+                )
+        for field in (
+            "MaxConcurrencyPath",
+            "ToleratedFailureCountPath",
+            "ToleratedFailurePercentagePath",
+        ):
+            if field in st:
+                self.path(st[field], where + "/" + field, reference=True)
+        if "Label" in st and not isinstance(st["Label"], str):
+            self.problem(where + "/Label", "must be a string")
+
+    def processor_config(self, config: Any, where: str) -> None:
+        if not isinstance(config, dict):
+            self.problem(where, f"must be an object, not {_json_type(config)}")
+            return
+        for key in config:
+            if key not in ("Mode", "ExecutionType"):
+                self.unknown_field(
+                    where + _pointer(key), key, ("Mode", "ExecutionType"), "in ProcessorConfig"
+                )
+        mode = config.get("Mode", "INLINE")
+        if mode == "DISTRIBUTED":
+            self.problem(
+                where + "/Mode",
+                "Distributed Map (Mode DISTRIBUTED) is not supported locally; use Mode INLINE",
+            )
+        elif mode != "INLINE":
+            self.problem(
+                where + "/Mode", f"must be INLINE (or DISTRIBUTED on AWS), not {json.dumps(mode)}"
+            )
+        elif "ExecutionType" in config:
+            self.problem(where + "/ExecutionType", "only a DISTRIBUTED Map has an ExecutionType")
+
+    # ------------------------------------------------------------------ Retry / Catch
+
+    def error_equals(self, value: Any, where: str) -> bool:
+        """Check an ErrorEquals list; return True if it contains States.ALL."""
+        if not isinstance(value, list) or not value:
+            self.problem(where, "required: a non-empty array of error names")
+            return False
+        for i, name in enumerate(value):
+            if not isinstance(name, str) or not name:
+                self.problem(
+                    f"{where}/{i}",
+                    f"must be an error name (a non-empty string), not {json.dumps(name)}",
+                )
+            elif name.startswith("States.") and name not in _KNOWN_STATES_ERRORS:
+                self.problem(
+                    f"{where}/{i}",
+                    f'unknown error name "{name}"{_suggest(name, _KNOWN_STATES_ERRORS)}',
+                )
+        if "States.ALL" in value and len(value) > 1:
+            self.problem(where, "States.ALL must appear alone in its ErrorEquals")
+        return "States.ALL" in value
+
+    def retry(self, retriers: Any, where: str) -> None:
+        if not isinstance(retriers, list):
+            self.problem(where, f"must be an array of retriers, not {_json_type(retriers)}")
+            return
+        for i, r in enumerate(retriers):
+            at = f"{where}/{i}"
+            if not isinstance(r, dict):
+                self.problem(at, f"a retrier must be an object, not {_json_type(r)}")
+                continue
+            for key in r:
+                if key not in _RETRY_FIELDS:
+                    self.unknown_field(at + _pointer(key), key, _RETRY_FIELDS, "in a retrier")
+            if (
+                self.error_equals(r.get("ErrorEquals"), at + "/ErrorEquals")
+                and i != len(retriers) - 1
+            ):
+                self.problem(at + "/ErrorEquals", "a retrier with States.ALL must be the last one")
+            if "IntervalSeconds" in r:
+                self.positive_int(r["IntervalSeconds"], at + "/IntervalSeconds", MAX_SECONDS)
+            if "MaxAttempts" in r:
+                value = r["MaxAttempts"]
+                if not _is_int(value) or not 0 <= value <= MAX_SECONDS:
+                    self.problem(
+                        at + "/MaxAttempts",
+                        f"must be an integer from 0 to {MAX_SECONDS}, not {json.dumps(value)}",
+                    )
+            if "BackoffRate" in r:
+                value = r["BackoffRate"]
+                if not _is_number(value) or value < 1.0:
+                    self.problem(
+                        at + "/BackoffRate", f"must be a number >= 1.0, not {json.dumps(value)}"
+                    )
+            if "MaxDelaySeconds" in r:
+                self.positive_int(r["MaxDelaySeconds"], at + "/MaxDelaySeconds", MAX_DELAY_SECONDS)
+            if "JitterStrategy" in r and r["JitterStrategy"] not in ("FULL", "NONE"):
+                self.problem(
+                    at + "/JitterStrategy",
+                    f"must be FULL or NONE, not {json.dumps(r['JitterStrategy'])}",
+                )
+
+    def catch(self, catchers: Any, where: str, names: set[str]) -> None:
+        if not isinstance(catchers, list):
+            self.problem(where, f"must be an array of catchers, not {_json_type(catchers)}")
+            return
+        for i, c in enumerate(catchers):
+            at = f"{where}/{i}"
+            if not isinstance(c, dict):
+                self.problem(at, f"a catcher must be an object, not {_json_type(c)}")
+                continue
+            for key in c:
+                if key not in _CATCH_FIELDS:
+                    self.unknown_field(at + _pointer(key), key, _CATCH_FIELDS, "in a catcher")
+            if (
+                self.error_equals(c.get("ErrorEquals"), at + "/ErrorEquals")
+                and i != len(catchers) - 1
+            ):
+                self.problem(at + "/ErrorEquals", "a catcher with States.ALL must be the last one")
+            if "Next" not in c:
+                self.problem(at + "/Next", "required: the state to go to when the error is caught")
+            else:
+                self.target(c["Next"], at + "/Next", names)
+            if "ResultPath" in c and c["ResultPath"] is not None:
+                self.path(c["ResultPath"], at + "/ResultPath", reference=True, context=False)
+
+    # ------------------------------------------------------------------ values
+
+    def exclusive(self, st: dict[str, Any], where: str, a: str, b: str) -> None:
+        if a in st and b in st:
+            self.problem(where + "/" + b, f"{a} and {b} cannot both be set; keep one")
+
+    def positive_int(self, value: Any, where: str, limit: int) -> None:
+        if not _is_int(value) or not 1 <= value <= limit:
+            self.problem(where, f"must be an integer from 1 to {limit}, not {json.dumps(value)}")
+
+    def path(self, value: Any, where: str, *, reference: bool, context: bool = True) -> None:
+        if not isinstance(value, str):
+            self.problem(where, f"must be a JSONPath string, not {json.dumps(value)}")
+            return
+        try:
+            parsed = paths.parse_path(value)
+        except paths.PathSyntaxError as e:
+            self.problem(where, str(e))
+            return
+        if reference and not parsed.reference:
+            self.problem(
+                where,
+                f"'{value}' must be a reference path (names and indices only, "
+                "no wildcards, slices or filters)",
+            )
+        if parsed.context and not context:
+            self.problem(
+                where,
+                f"'{value}' must select from the state's input ($), not the context object ($$)",
+            )
+
+    def intrinsic(self, value: str, where: str) -> None:
+        try:
+            intrinsics.parse(value)
+        except intrinsics.IntrinsicSyntaxError as e:
+            self.problem(where, str(e))
+
+    def template(self, value: Any, where: str) -> None:
+        if isinstance(value, list):
+            for i, item in enumerate(value):
+                self.template(item, f"{where}/{i}")
+            return
+        if not isinstance(value, dict):
+            return
+        for key, item in value.items():
+            at = where + _pointer(key)
+            if key.endswith(".$"):
+                if not isinstance(item, str):
+                    self.problem(
+                        at,
+                        f"a field ending in .$ takes a JSONPath or intrinsic function string, not {json.dumps(item)}",
+                    )
+                elif item.startswith("$"):
+                    self.path(item, at, reference=False)
+                elif intrinsics.is_intrinsic(item):
+                    self.intrinsic(item, at)
+                else:
+                    self.problem(
+                        at,
+                        f"{json.dumps(item)} is neither a JSONPath ($...) nor an intrinsic function "
+                        f"(States.X(...)); drop the .$ from {json.dumps(key)} for a static value",
+                    )
+            else:
+                self.template(item, at)
+
+
+def _pointer_join(where: str, key: str) -> str:
+    return where + _pointer(key)
+
+
+def _transitions(state: dict[str, Any]) -> Iterable[str]:
+    if isinstance(state.get("Next"), str):
+        yield state["Next"]
+    if isinstance(state.get("Default"), str):
+        yield state["Default"]
+    choices = state.get("Choices")
+    for rule in choices if isinstance(choices, list) else ():
+        if isinstance(rule, dict) and isinstance(rule.get("Next"), str):
+            yield rule["Next"]
+    catchers = state.get("Catch")
+    if isinstance(catchers, list):
+        for c in catchers:
+            if isinstance(c, dict) and isinstance(c.get("Next"), str):
+                yield c["Next"]
