@@ -1,0 +1,1 @@
+"""The local server: AWS-compatible HTTP APIs and the web console over one Runtime."""
