@@ -281,11 +281,14 @@ def _set(node: Any, steps: tuple[str | int, ...], i: int, result: Any, text: str
 
 def _result_path_failure(text: str, node: Any, prefix: tuple, step: str | int) -> StateFailure:
     where = Path(text, False, prefix).normalized
-    kind = "an object" if isinstance(step, str) else "an array with that index"
+    if isinstance(step, int) and type(node) is list:
+        reason = f"the array at {where} has no index {step}"
+    else:
+        wanted = "an object" if isinstance(step, str) else "an array"
+        reason = f"the value at {where} is {_json_type(node)}, not {wanted}"
     return StateFailure(
         StatesError.RESULT_PATH_MATCH_FAILURE,
-        f"Unable to apply ResultPath '{text}' to input '{_compact(node)}': the value at "
-        f"{where} is {_json_type(node)}, not {kind}",
+        f"Unable to apply ResultPath '{text}' to input '{_compact(node)}': {reason}",
     )
 
 
