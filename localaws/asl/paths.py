@@ -171,10 +171,13 @@ def query(path: str, data: Any, context: Any = None) -> Any:
     """Evaluate ``path`` (``$...`` against ``data``, ``$$...`` against ``context``).
 
     A reference path returns the value or raises :class:`PathNotFound`; any other path returns
-    the (possibly empty) list of matches.
+    the (possibly empty) list of matches.  An intrinsic function call (``States.Format(...)``)
+    is evaluated too, for the fields that take either (Fail's ``ErrorPath``/``CausePath``).
     """
     parsed = _CACHE.get(path)
     if parsed is None:
+        if path.startswith("States."):
+            return intrinsics.evaluate(intrinsics.parse(path), data, context)
         parsed = parse_path(path)
     return parsed.find(data, context)
 

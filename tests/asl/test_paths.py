@@ -306,3 +306,7 @@ def test_reference_path_query_is_fast():
         query("$.a.b.c[1]", data, None)
     per_call = (time.perf_counter() - start) / 10_000
     assert per_call < 20e-6, f"{per_call * 1e6:.1f} us per reference-path query"
+
+
+def test_query_evaluates_an_intrinsic_for_fields_that_take_either():
+    assert query("States.Format('{} failed', $.name)", {"name": "Train"}, {}) == "Train failed"
