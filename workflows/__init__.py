@@ -1,0 +1,1 @@
+"""The predictive-maintenance workflow: builder, configuration, local runs and the CLI."""

@@ -1,0 +1,619 @@
+"""``python -m workflows``: build, run and inspect the predictive-maintenance workflow.
+
+Exit codes: 0 success; 1 the execution (or the request) failed; 2 bad usage or
+configuration (argparse's own code); 3 the machine is in the way (state directory owned by
+another process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from localaws.errors import PlatformError, ServiceError, UserError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_PLATFORM = 3
+
+STATUS_STYLE = {
+    "succeeded": "green",
+    "running": "cyan",
+    "retrying": "yellow",
+    "caught": "yellow",
+    "failed": "red",
+    "aborted": "red",
+    "pending": "dim",
+}
+STATUS_MARK = {
+    "succeeded": "✔",
+    "running": "…",
+    "retrying": "↻",
+    "caught": "⚑",
+    "failed": "✘",
+    "aborted": "✘",
+    "pending": " ",
+}
+
+
+# -- entry point ------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = make_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        args = parser.parse_args([*argv, "run"])  # `run` is the default command
+    try:
+        return int(args.func(args))
+    except (UserError, FileNotFoundError) as e:
+        _console(stderr=True).print(f"[red]error:[/] {e}", highlight=False)
+        return EXIT_USAGE
+    except PlatformError as e:
+        _console(stderr=True).print(f"[red]error:[/] {e}", highlight=False)
+        return EXIT_PLATFORM
+    except ServiceError as e:
+        _console(stderr=True).print(f"[red]{e.code}:[/] {e.message}", highlight=False)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m workflows",
+        description="Build and run the predictive-maintenance Step Functions workflow, locally or on AWS.",
+    )
+    _add_common(parser, default=None)
+    # The same options after the command; SUPPRESS keeps a value given before the command.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_common(common, default=argparse.SUPPRESS)
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    p = sub.add_parser(
+        "build",
+        parents=[common],
+        help="write the ASL definition, a CloudFormation snippet and an example input",
+    )
+    p.add_argument("--target", choices=("local", "aws"), default="local")
+    p.add_argument(
+        "--out", default="build/workflow", help="output directory (default: build/workflow)"
+    )
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser(
+        "run", parents=[common], help="run the workflow on the local runtime (the default command)"
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--data", help="the raw AI4I CSV to use instead of generated data")
+    source.add_argument("--rows", type=int, help="rows of generated data (default: data.rows)")
+    p.add_argument("--seed", type=int, help="seed of the generated data (default: data.seed)")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        help="deploy only when the metric is at or above this (default: evaluation.threshold)",
+    )
+    p.add_argument(
+        "--run-id", help="run id ending every resource name (default: timestamp and random suffix)"
+    )
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "status", parents=[common], help="past executions, or one execution's summary"
+    )
+    p.add_argument(
+        "execution", nargs="?", help="execution name (run id) or ARN; default: list executions"
+    )
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser(
+        "history", parents=[common], help="one execution's states, or its raw events"
+    )
+    p.add_argument(
+        "execution", nargs="?", help="execution name (run id) or ARN; default: the latest"
+    )
+    p.add_argument("--events", action="store_true", help="print the history events as JSON")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("invoke", parents=[common], help="send records to an endpoint")
+    p.add_argument(
+        "records", nargs="+", help='CSV feature rows ("0,1,0,298.1,308.6,1551,42.8,0") or @FILE'
+    )
+    p.add_argument("--endpoint", help="endpoint name (default: endpoint.name)")
+    p.add_argument("--content-type", default="text/csv")
+    p.set_defaults(func=cmd_invoke)
+
+    p = sub.add_parser(
+        "exec",
+        parents=[common],
+        help="run an ASL definition once; print {status, output, error, cause}",
+    )
+    p.add_argument("definition", help="ASL definition (JSON file)")
+    p.add_argument(
+        "--input", default="{}", help="execution input: JSON text or @FILE (default: {})"
+    )
+    p.add_argument(
+        "--name",
+        help="state machine name (default: the mock config's only state machine, else the file name)",
+    )
+    p.add_argument("--mock-config", help="AWS Step Functions Local MockConfigFile")
+    p.add_argument("--test-case", help="test case of the mock config to run")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="seconds to wait for the end (default: no limit)",
+    )
+    p.set_defaults(func=cmd_exec)
+
+    aws = _aws_module(required=False)
+    if aws is not None:  # the AWS side: `deploy`, `execute --target aws`, options of `build`
+        aws.add_target_arguments(sub.choices["build"])
+        aws.add_commands(sub, common)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    parser.add_argument(
+        "--state-dir",
+        default=default,
+        help="local runtime state directory (default: $LOCALAWS_STATE_DIR or .local-aws)",
+    )
+    parser.add_argument(
+        "--config",
+        default=default,
+        help="YAML file merged over the shipped defaults (default: $WORKFLOWS_CONFIG)",
+    )
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Write definition.json, state-machine.cfn.yaml and example-input.json."""
+    if args.target == "aws":
+        return int(_aws_module().run_build(args, _settings(args)))
+    from workflows import predictive_maintenance as pm
+    from workflows.local import new_run_id
+
+    settings = _settings(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    asl = pm.definition(settings)
+    files = {
+        "definition.json": json.dumps(asl, indent=2) + "\n",
+        "state-machine.cfn.yaml": cloudformation_snippet(settings, asl),
+        "example-input.json": json.dumps(pm.example_input(settings, new_run_id()), indent=2) + "\n",
+    }
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
+    console = _console()
+    for name in files:
+        console.print(f"wrote {out / name}", highlight=False)
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the workflow locally with live progress; exit 0 only when it succeeded."""
+    from workflows.local import open_backend, run_workflow
+
+    settings = _settings(args, threshold=args.threshold)
+    console = _console()
+    started = time.perf_counter()
+    with open_backend(args.state_dir) as backend, _Progress(console) as progress:
+        result = run_workflow(
+            backend,
+            settings,
+            data_file=args.data,
+            rows=args.rows,
+            seed=args.seed,
+            run_id=args.run_id,
+            on_update=progress.update,
+            on_phase=progress.phase,
+        )
+        progress.update(result.view)
+    print_summary(
+        console,
+        result.view,
+        settings,
+        input=result.input,
+        total=time.perf_counter() - started,
+        phases=result.seconds,
+    )
+    return EXIT_OK if result.succeeded else EXIT_FAILED
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from workflows.local import open_backend, state_machine_arn, view_execution
+
+    settings = _settings(args)
+    console = _console()
+    with open_backend(args.state_dir) as backend:
+        if args.execution:
+            view = view_execution(backend, _execution_arn(backend, settings, args.execution))
+            print_summary(console, view, settings, input=_input_of(view))
+            return EXIT_OK if view.status in ("SUCCEEDED", "RUNNING") else EXIT_FAILED
+        arn = state_machine_arn(backend, settings.name)
+        try:
+            executions = backend.stepfunctions.list_executions(
+                stateMachineArn=arn, maxResults=args.limit
+            )
+        except ServiceError as e:
+            if e.code == "StateMachineDoesNotExist":
+                console.print(
+                    f"no runs yet: state machine {settings.name!r} does not exist; "
+                    "start one with `python -m workflows run`",
+                    highlight=False,
+                )
+                return EXIT_OK
+            raise
+        console.print(executions_table(executions.get("executions", [])))
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from workflows.local import history_events, open_backend, view_execution
+
+    settings = _settings(args)
+    console = _console()
+    with open_backend(args.state_dir) as backend:
+        arn = _execution_arn(backend, settings, args.execution)
+        if args.events:
+            print(json.dumps(history_events(backend, arn), indent=2, default=str))
+            return EXIT_OK
+        view = view_execution(backend, arn)
+        console.print(states_table(view, title=f"{arn.rsplit(':', 1)[-1]}: {view.status}"))
+        if view.error:
+            console.print(f"[red]{view.error}[/]: {view.cause}", highlight=False)
+    return EXIT_OK
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    from workflows.local import open_backend
+
+    settings = _settings(args)
+    name = args.endpoint or settings.endpoint.name
+    body = "\n".join(_read_arg(r).strip() for r in args.records).encode()
+    with open_backend(args.state_dir) as backend:
+        response = backend.sagemaker_runtime.invoke_endpoint(
+            EndpointName=name, ContentType=args.content_type, Accept="text/csv", Body=body
+        )
+    payload = response["Body"]
+    if hasattr(payload, "read"):
+        payload = payload.read()
+    text = payload.decode() if isinstance(payload, bytes) else str(payload)
+    print(text.strip())
+    return EXIT_OK
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    """Run one definition once and print {"status", "output", "error", "cause"}."""
+    from workflows.local import follow, open_backend
+
+    path = Path(args.definition)
+    try:
+        definition = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(
+            f"{path}: not valid JSON ({e.msg} at line {e.lineno}); fix the definition"
+        ) from e
+    try:
+        execution_input = json.loads(_read_arg(args.input))
+    except json.JSONDecodeError as e:
+        raise UserError(f"--input: not valid JSON ({e.msg}); pass a JSON object or @FILE") from e
+    if bool(args.mock_config) != bool(args.test_case):
+        raise UserError("--mock-config and --test-case go together; give both or neither")
+    name = args.name or _exec_name(path, args.mock_config)
+    with open_backend(args.state_dir) as backend:
+        sfn = backend.stepfunctions
+        if args.mock_config:
+            _load_mock_config(sfn, args.mock_config)
+        arn = backend.arn("states", f"stateMachine:{name}")
+        body = json.dumps(definition)
+        role = "arn:aws:iam::123456789012:role/local-exec"
+        try:
+            sfn.describe_state_machine(stateMachineArn=arn)
+            sfn.update_state_machine(stateMachineArn=arn, definition=body, roleArn=role)
+        except ServiceError as e:
+            if e.code != "StateMachineDoesNotExist":
+                raise
+            sfn.create_state_machine(name=name, definition=body, roleArn=role)
+        start_arn = f"{arn}#{args.test_case}" if args.test_case else arn
+        started = sfn.start_execution(stateMachineArn=start_arn, input=json.dumps(execution_input))
+        view = follow(backend, started["executionArn"], timeout=args.timeout)
+    result = {
+        "status": view.status,
+        "output": view.output,
+        "error": view.error,
+        "cause": view.cause,
+    }
+    print(json.dumps(result, default=str))
+    return EXIT_OK if view.status == "SUCCEEDED" else EXIT_FAILED
+
+
+# -- output -----------------------------------------------------------------------------
+
+
+def cloudformation_snippet(settings: Any, asl: dict[str, Any]) -> str:
+    """An ``AWS::StepFunctions::StateMachine`` resource holding the definition (YAML)."""
+    import yaml
+
+    resource = {
+        "Resources": {
+            "PredictiveMaintenanceStateMachine": {
+                "Type": "AWS::StepFunctions::StateMachine",
+                "Properties": {
+                    "StateMachineName": settings.name,
+                    "RoleArn": settings.roles.state_machine,
+                    "DefinitionString": json.dumps(asl, indent=2),
+                },
+            }
+        }
+    }
+    header = (
+        "# The state machine alone, for pasting into a template.  The full stack (bucket,\n"
+        "# roles, Lambdas, table) is `python -m workflows build --target aws`.\n"
+    )
+    return header + yaml.safe_dump(resource, sort_keys=False, width=1000)
+
+
+def states_table(view: Any, *, title: str | None = None, pending: Sequence[str] = ()) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("state")
+    table.add_column("status")
+    table.add_column("seconds", justify="right")
+    table.add_column("detail", overflow="fold")
+    for run in view.states:
+        style = STATUS_STYLE.get(run.status, "")
+        seconds = "" if run.seconds is None else f"{run.seconds:.2f}"
+        detail = ""
+        if run.error:
+            detail = f"{run.error}: {_short(run.cause)}"
+        elif run.attempts > 1:
+            detail = f"{run.attempts} attempts"
+        table.add_row(
+            run.name, f"[{style}]{STATUS_MARK.get(run.status, '')} {run.status}[/]", seconds, detail
+        )
+    seen = {run.name for run in view.states}
+    for name in pending:
+        if name not in seen:
+            table.add_row(f"[dim]{name}[/]", "[dim]pending[/]", "", "")
+    return table
+
+
+def executions_table(executions: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="executions", title_justify="left")
+    for col in ("name", "status", "started", "seconds"):
+        table.add_column(col)
+    for ex in executions:
+        start, stop = ex.get("startDate"), ex.get("stopDate")
+        seconds = f"{(stop - start).total_seconds():.1f}" if start and stop else ""
+        style = {"SUCCEEDED": "green", "RUNNING": "cyan"}.get(ex["status"], "red")
+        table.add_row(
+            ex["name"],
+            f"[{style}]{ex['status']}[/]",
+            f"{start:%Y-%m-%d %H:%M:%S}" if start else "",
+            seconds,
+        )
+    return table
+
+
+def print_summary(
+    console: Any,
+    view: Any,
+    settings: Any,
+    *,
+    input: dict[str, Any] | None = None,
+    total: float | None = None,
+    phases: dict[str, float] | None = None,
+) -> None:
+    """Status, time per state, metrics, model artifact, endpoint and a sample prediction."""
+    from workflows import predictive_maintenance as pm
+
+    console.print(states_table(view, title="states"))
+    style = "green" if view.status == "SUCCEEDED" else "red"
+    line = f"[bold {style}]{view.status}[/]"
+    if view.seconds is not None:
+        line += f" in {view.seconds:.1f} s"
+    if total is not None:
+        line += f" ({total:.1f} s with setup"
+        if phases:
+            line += ": " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items())
+        line += ")"
+    console.print(line, highlight=False)
+    if view.error:
+        console.print(f"[red]{view.error}[/]: {view.cause}", highlight=False)
+
+    evaluation = _dig(view.output_of(pm.EVALUATE), "evaluation", "Payload")
+    metrics = _dig(evaluation, "metrics") or {}
+    if metrics:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, int | float))
+        console.print(f"metrics: {shown}", highlight=False)
+    artifact = _dig(view.output_of(pm.TRAIN), "train", "ModelArtifacts", "S3ModelArtifacts")
+    if artifact:
+        console.print(f"model artifact: {artifact}", highlight=False)
+    if view.state(pm.PREDICT) is not None and input:
+        console.print(f"endpoint: {input.get('EndpointName')}", highlight=False)
+    predictions = _dig(view.output_of(pm.PREDICT), "predict", "Payload", "predictions")
+    if predictions:
+        console.print(
+            f"sample prediction: {json.dumps(predictions[0], default=str)}", highlight=False
+        )
+
+
+class _Progress:
+    """Live per-state progress: a table redrawn in a terminal, one line per change elsewhere."""
+
+    def __init__(self, console: Any):
+        from workflows import predictive_maintenance as pm
+
+        self.console = console
+        self.live: Any = None
+        self.pending = [
+            pm.PREPARE,
+            pm.TRAIN,
+            pm.CREATE_MODEL,
+            pm.TRANSFORM,
+            pm.EVALUATE,
+            pm.CHECK_METRIC,
+            pm.ENDPOINT_CONFIG,
+            pm.ENDPOINT_EXISTS,
+            pm.PREDICT,
+            pm.DONE,
+        ]
+        self.printed: dict[int, str] = {}
+        self.status = "setting up"
+
+    def __enter__(self) -> _Progress:
+        if self.console.is_terminal:
+            from rich.live import Live
+
+            self.live = Live(
+                self._render(None), console=self.console, refresh_per_second=8, transient=True
+            )
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def phase(self, text: str) -> None:
+        self.status = text
+        if self.live is not None:
+            self.live.update(self._render(None))
+        else:
+            self.console.print(f"[dim]{text}[/]", highlight=False)
+
+    def update(self, view: Any) -> None:
+        if self.live is not None:
+            self.live.update(self._render(view))
+            return
+        for i, run in enumerate(view.states):
+            if self.printed.get(i) != run.status:
+                self.printed[i] = run.status
+                seconds = "" if run.seconds is None else f" ({run.seconds:.2f} s)"
+                mark = STATUS_MARK.get(run.status, "")
+                style = STATUS_STYLE.get(run.status, "")
+                self.console.print(
+                    f"[{style}]{mark} {run.name} {run.status}{seconds}[/]", highlight=False
+                )
+
+    def _render(self, view: Any) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
+        if view is None:
+            return Text(f"… {self.status}", style="dim")
+        return Group(states_table(view, title=f"execution: {view.status}", pending=self.pending))
+
+
+# -- helpers ----------------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
+    from workflows import settings
+
+    dotted = {"evaluation.threshold": overrides.get("threshold")}
+    return settings.load(getattr(args, "config", None), overrides=dotted)
+
+
+def _console(*, stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, soft_wrap=False)
+
+
+def _aws_module(*, required: bool = True) -> Any:
+    try:
+        from workflows import aws
+    except ImportError as e:
+        if e.name != "workflows.aws" or required:
+            raise UserError(
+                f"--target aws: the AWS side (workflows/aws.py) cannot be imported: {e}"
+            ) from e
+        return None
+    return aws
+
+
+def _execution_arn(backend: Any, settings: Any, name: str | None) -> str:
+    if name and name.startswith("arn:"):
+        return name
+    from workflows.local import state_machine_arn
+
+    if name:
+        return backend.arn("states", f"execution:{settings.name}:{name}")
+    listed = backend.stepfunctions.list_executions(
+        stateMachineArn=state_machine_arn(backend, settings.name), maxResults=1
+    ).get("executions", [])
+    if not listed:
+        raise UserError(
+            f"no executions of {settings.name!r} yet; start one with `python -m workflows run`"
+        )
+    return str(listed[0]["executionArn"])
+
+
+def _input_of(view: Any) -> dict[str, Any] | None:
+    return view.states[0].input if view.states and isinstance(view.states[0].input, dict) else None
+
+
+def _exec_name(path: Path, mock_config: str | None) -> str:
+    if mock_config:
+        try:
+            body = json.loads(Path(mock_config).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            body = {}
+        machines = list((body.get("StateMachines") or {}) if isinstance(body, dict) else {})
+        if len(machines) == 1:
+            return machines[0]
+        if len(machines) > 1:
+            raise UserError(
+                f"--mock-config {mock_config} defines state machines {', '.join(machines)}; "
+                "choose one with --name"
+            )
+    return path.stem
+
+
+def _load_mock_config(sfn: Any, path: str) -> None:
+    """Give the Step Functions backend the mock configuration."""
+    from localaws.asl.mock_config import MockConfig
+
+    config = MockConfig.load(path)
+    setter = getattr(sfn, "set_mock_config", None)
+    if setter is None:
+        raise UserError(
+            "--mock-config: this local runtime's Step Functions backend does not take mock configurations"
+        )
+    setter(config)
+
+
+def _read_arg(value: str) -> str:
+    if value.startswith("@"):
+        return Path(value[1:]).read_text(encoding="utf-8")
+    return value
+
+
+def _dig(obj: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(key)
+    return obj
+
+
+def _short(text: str | None, limit: int = 200) -> str:
+    if not text:
+        return ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,417 @@
+"""Run the workflow on the local runtime: register the Lambdas, upload data, execute, follow.
+
+Everything here talks to a *backend*: an object with ``stepfunctions``, ``lambda_``,
+``sagemaker``, ``sagemaker_runtime`` and ``storage`` attributes whose methods take AWS's
+request members and return AWS's response shapes.  :func:`open_backend` is the one place
+that decides what that object is: today the in-process :class:`localaws.Runtime` when no
+process owns the state directory; when a server owns it, a later change returns clients of
+that server here, and no command changes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from localaws.errors import ServiceError
+from localaws.runtime import Runtime, StateDirBusy, read_owner
+from workflows.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAMBDAS_DIR = REPO_ROOT / "lambdas"
+# The localaws modules a Lambda may import (architecture.md: storage and clients, and what
+# they import).  The package's own __init__ imports the whole runtime, so the zip gets a
+# stub instead.
+LAMBDA_LOCALAWS_MODULES = ("storage.py", "clients.py", "config.py", "errors.py")
+LAMBDA_LOCALAWS_INIT = '"""The parts of the local runtime that Lambda functions use."""\n'
+LAMBDA_RUNTIME = "python3.11"
+LAMBDA_ROLE = "arn:aws:iam::123456789012:role/predictive-maintenance-lambda"
+RAW_OBJECT = "ai4i2020.csv"
+
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+class StateDirOwned(StateDirBusy):
+    """A server owns the state directory; commands cannot yet go through it."""
+
+
+# -- the backend seam -------------------------------------------------------------------
+
+
+@contextmanager
+def open_backend(state_dir: str | Path | None) -> Iterator[Any]:
+    """The backend for CLI commands on ``state_dir``: the runtime, in process.
+
+    When another process owns the directory (``read_owner`` says who), this is where a
+    client of its server will be returned; until then that is refused with the owner named.
+    """
+    owner = read_owner(state_dir)
+    if owner is not None:
+        from localaws import config
+
+        raise StateDirOwned(config.state_dir(state_dir), owner)
+    with Runtime(state_dir) as rt:
+        yield rt
+
+
+# -- the pieces of a run ----------------------------------------------------------------
+
+
+def new_run_id() -> str:
+    """Unique and sortable: ``20240131-235959-1a2b``."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def state_machine_arn(backend: Any, name: str) -> str:
+    return backend.arn("states", f"stateMachine:{name}")
+
+
+def deploy_state_machine(backend: Any, settings: Settings, definition: dict[str, Any]) -> str:
+    """Create the state machine, or update it when it exists; return its ARN."""
+    arn = state_machine_arn(backend, settings.name)
+    body = json.dumps(definition)
+    sfn = backend.stepfunctions
+    try:
+        sfn.describe_state_machine(stateMachineArn=arn)
+    except ServiceError as e:
+        if e.code != "StateMachineDoesNotExist":
+            raise
+        return str(
+            sfn.create_state_machine(
+                name=settings.name, definition=body, roleArn=settings.roles.state_machine
+            )["stateMachineArn"]
+        )
+    sfn.update_state_machine(
+        stateMachineArn=arn, definition=body, roleArn=settings.roles.state_machine
+    )
+    return arn
+
+
+def lambda_zip(lambdas_dir: Path = LAMBDAS_DIR) -> bytes:
+    """The deployment package: ``lambdas/`` at the root and the localaws modules they import.
+
+    Deterministic (sorted entries, fixed timestamps), so the same code gives the same
+    CodeSha256 and the runtime reuses its extracted copy.
+    """
+    localaws_dir = Path(__file__).resolve().parent.parent / "localaws"
+    entries: list[tuple[str, bytes]] = []
+    for path in sorted(lambdas_dir.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            entries.append((path.relative_to(lambdas_dir).as_posix(), path.read_bytes()))
+    entries.append(("localaws/__init__.py", LAMBDA_LOCALAWS_INIT.encode()))
+    for module in LAMBDA_LOCALAWS_MODULES:
+        path = localaws_dir / module
+        if path.is_file():
+            entries.append((f"localaws/{module}", path.read_bytes()))
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in entries:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def register_lambdas(backend: Any, settings: Settings) -> list[str]:
+    """Create (or replace) every function in lambdas/functions.yaml; return their names."""
+    from workflows.functions import load_functions
+
+    code = lambda_zip()
+    names = []
+    for fn in load_functions():
+        request = _create_function_request(fn, code, settings)
+        name = request["FunctionName"]
+        try:
+            backend.lambda_.get_function(FunctionName=name)
+        except ServiceError as e:
+            if e.code != "ResourceNotFoundException":
+                raise
+        else:
+            backend.lambda_.delete_function(FunctionName=name)
+        backend.lambda_.create_function(**request)
+        names.append(name)
+    return names
+
+
+def _create_function_request(fn: Any, code: bytes, settings: Settings) -> dict[str, Any]:
+    """A CreateFunction request for one entry of lambdas/functions.yaml."""
+    to_request = getattr(fn, "create_function_request", None)
+    if callable(to_request):
+        request: dict[str, Any] = dict(to_request())
+        request["Code"] = {"ZipFile": code}
+        request.setdefault("Role", LAMBDA_ROLE)
+        request.setdefault("Runtime", LAMBDA_RUNTIME)
+        return request
+    get = (
+        (lambda k, d=None: fn.get(k, d))
+        if isinstance(fn, dict)
+        else (lambda k, d=None: getattr(fn, k, d))
+    )
+    env = dict(get("environment") or {})
+    request = {
+        "FunctionName": get("name"),
+        "Runtime": LAMBDA_RUNTIME,
+        "Role": LAMBDA_ROLE,
+        "Handler": get("handler"),
+        "Code": {"ZipFile": code},
+        "Timeout": int(get("timeout", 60)),
+        "MemorySize": int(get("memory", get("memory_size", 512))),
+    }
+    if env:
+        request["Environment"] = {"Variables": {k: str(v) for k, v in env.items()}}
+    return request
+
+
+def raw_data(*, data_file: str | Path | None, rows: int, seed: int) -> bytes:
+    """The raw AI4I CSV: the user's file as it is, or generated rows."""
+    if data_file is not None:
+        return Path(data_file).read_bytes()
+    from workflows import ai4i_data
+
+    df = ai4i_data.generate(rows, seed)
+    return df.to_csv(index=False).encode()
+
+
+def upload_raw(backend: Any, uri_prefix: str, body: bytes) -> str:
+    uri = uri_prefix + RAW_OBJECT
+    backend.storage.write(uri, body)
+    return uri
+
+
+def endpoint_exists(backend: Any, name: str) -> bool:
+    try:
+        backend.sagemaker.describe_endpoint(EndpointName=name)
+    except ServiceError as e:
+        if e.code in ("ValidationException", "ResourceNotFound"):
+            return False
+        raise
+    return True
+
+
+# -- following an execution -------------------------------------------------------------
+
+
+@dataclass
+class StateRun:
+    """One visit of a state, from the history."""
+
+    name: str
+    type: str
+    entered: datetime
+    exited: datetime | None = None
+    status: str = "running"  # running, succeeded, failed, caught, retrying
+    input: Any = None
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    attempts: int = 0
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.exited is None else (self.exited - self.entered).total_seconds()
+
+
+@dataclass
+class ExecutionView:
+    """What the history says about an execution: its states in order, and its end."""
+
+    arn: str
+    status: str = "RUNNING"
+    started: datetime | None = None
+    stopped: datetime | None = None
+    states: list[StateRun] = field(default_factory=list)
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started is None or self.stopped is None:
+            return None
+        return (self.stopped - self.started).total_seconds()
+
+    def state(self, name: str) -> StateRun | None:
+        for run in reversed(self.states):
+            if run.name == name:
+                return run
+        return None
+
+    def output_of(self, name: str) -> Any:
+        run = self.state(name)
+        return None if run is None else run.output
+
+
+def history_events(backend: Any, arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    token = None
+    while True:
+        kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+        if token:
+            kwargs["nextToken"] = token
+        page = backend.stepfunctions.get_execution_history(**kwargs)
+        events.extend(page.get("events", []))
+        token = page.get("nextToken")
+        if not token:
+            return events
+
+
+def view_execution(backend: Any, arn: str) -> ExecutionView:
+    """Describe an execution and fold its history into per-state visits."""
+    desc = backend.stepfunctions.describe_execution(executionArn=arn)
+    view = ExecutionView(
+        arn=arn, status=desc["status"], started=desc.get("startDate"), stopped=desc.get("stopDate")
+    )
+    view.output = _parse(desc.get("output"))
+    view.error, view.cause = desc.get("error"), desc.get("cause")
+    current: StateRun | None = None
+    for ev in history_events(backend, arn):
+        kind: str = ev["type"]
+        if kind.endswith("StateEntered"):
+            d = ev["stateEnteredEventDetails"]
+            current = StateRun(
+                d["name"],
+                kind.removesuffix("StateEntered"),
+                ev["timestamp"],
+                input=_parse(d.get("input")),
+            )
+            view.states.append(current)
+            if kind == "FailStateEntered":
+                current.exited, current.status = ev["timestamp"], "failed"
+            elif kind in ("SucceedStateEntered", "PassStateEntered", "ChoiceStateEntered"):
+                current.status = "running"
+        elif kind.endswith("StateExited") and current is not None:
+            d = ev["stateExitedEventDetails"]
+            current.exited, current.output = ev["timestamp"], _parse(d.get("output"))
+            current.status = "caught" if current.error else "succeeded"
+        elif kind == "TaskScheduled" and current is not None:
+            current.attempts += 1
+            if current.error:
+                current.status = "retrying"
+        elif kind in ("TaskFailed", "TaskTimedOut") and current is not None:
+            d = ev.get("taskFailedEventDetails") or ev.get("taskTimedOutEventDetails") or {}
+            current.error, current.cause = d.get("error"), d.get("cause")
+            current.status = "failed"
+            current.exited = ev["timestamp"]
+        elif kind == "TaskSucceeded" and current is not None:
+            current.error = current.cause = None
+        elif kind in ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"):
+            d = next((v for k, v in ev.items() if k.endswith("EventDetails")), {}) or {}
+            view.error = view.error or d.get("error")
+            view.cause = view.cause or d.get("cause")
+            if current is not None and current.exited is None:
+                current.exited = ev["timestamp"]
+                if current.status == "running":
+                    current.status = "failed" if kind == "ExecutionFailed" else "aborted"
+        elif kind == "ExecutionSucceeded" and current is not None and current.exited is None:
+            current.exited, current.status = ev["timestamp"], "succeeded"
+    # A state after which a Catch moved on was caught, not failed.
+    for run, after in zip(view.states, view.states[1:], strict=False):
+        if run.status == "failed" and after is not None:
+            run.status = "caught"
+            run.exited = run.exited or after.entered
+    return view
+
+
+def follow(
+    backend: Any,
+    arn: str,
+    on_update: Callable[[ExecutionView], None] | None = None,
+    *,
+    poll_seconds: float = 0.25,
+    timeout: float | None = None,
+) -> ExecutionView:
+    """Poll the execution until it ends, calling ``on_update`` with each new view."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        view = view_execution(backend, arn)
+        if on_update is not None:
+            on_update(view)
+        if view.status in TERMINAL:
+            return view
+        if deadline is not None and time.monotonic() > deadline:
+            return view
+        time.sleep(poll_seconds)
+
+
+def _parse(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+# -- one whole run ----------------------------------------------------------------------
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    execution_arn: str
+    input: dict[str, Any]
+    view: ExecutionView
+    seconds: dict[str, float]  # setup phases: register, upload, execute
+
+    @property
+    def succeeded(self) -> bool:
+        return self.view.status == "SUCCEEDED"
+
+
+def run_workflow(
+    backend: Any,
+    settings: Settings,
+    *,
+    data_file: str | Path | None = None,
+    rows: int | None = None,
+    seed: int | None = None,
+    run_id: str | None = None,
+    on_update: Callable[[ExecutionView], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Deploy the state machine and the Lambdas, upload the data, run once, follow it."""
+    from workflows import predictive_maintenance as pm
+
+    def phase(text: str) -> None:
+        if on_phase is not None:
+            on_phase(text)
+
+    timings: dict[str, float] = {}
+    run_id = run_id or new_run_id()
+    t0 = time.perf_counter()
+    phase("building the state machine")
+    arn = deploy_state_machine(backend, settings, pm.definition(settings))
+    phase("registering the Lambda functions")
+    register_lambdas(backend, settings)
+    timings["deploy"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    execution_input = pm.example_input(
+        settings, run_id, endpoint_exists=endpoint_exists(backend, settings.endpoint.name)
+    )
+    body = raw_data(
+        data_file=data_file,
+        rows=rows or settings.data.rows,
+        seed=settings.data.seed if seed is None else seed,
+    )
+    phase(f"uploading {len(body):,} bytes of raw data")
+    upload_raw(backend, execution_input["RawDataUri"], body)
+    timings["data"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    started = backend.stepfunctions.start_execution(
+        stateMachineArn=arn, name=run_id, input=json.dumps(execution_input)
+    )
+    view = follow(backend, started["executionArn"], on_update)
+    timings["execution"] = time.perf_counter() - t0
+    return RunResult(run_id, started["executionArn"], execution_input, view, timings)

@@ -1,0 +1,285 @@
+"""Configuration of the predictive-maintenance workflow, and every setting's source.
+
+Resolution order, written once in :func:`load`: explicit argument (``overrides``, from the
+command line), then the environment, then the user's configuration file, then the defaults
+shipped in ``workflows/defaults.yaml`` (read relative to this module, so every command
+works from any working directory).
+
+Environment variables read here (nothing else in ``workflows`` reads ``os.environ``):
+
+* ``WORKFLOWS_CONFIG`` - path of a YAML file merged over the defaults.
+* ``LOCALAWS_STATE_DIR`` - the local runtime's state directory (read by ``localaws.config``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from localaws.errors import UserError
+
+ENV_CONFIG = "WORKFLOWS_CONFIG"
+DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
+
+
+class ConfigError(UserError):
+    """The configuration file or an override is malformed; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Roles:
+    state_machine: str
+    sagemaker: str
+
+
+@dataclass(frozen=True)
+class Data:
+    bucket: str
+    raw_prefix: str
+    prepared_prefix: str
+    models_prefix: str
+    transform_prefix: str
+    evaluation_prefix: str
+    rows: int
+    seed: int
+
+    def uri(self, prefix: str, *parts: str) -> str:
+        """``s3://<bucket>/<prefix><parts joined by />``."""
+        tail = "/".join(p.strip("/") for p in parts if p)
+        return f"s3://{self.bucket}/{prefix}{tail}"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    interval_seconds: int
+    max_attempts: int
+    backoff_rate: float
+
+
+@dataclass(frozen=True)
+class Prepare:
+    validation_fraction: float
+    test_fraction: float
+    retry: RetryPolicy
+
+
+@dataclass(frozen=True)
+class Training:
+    xgboost_version: str
+    instance_type: str
+    instance_count: int
+    volume_size_gb: int
+    max_runtime_seconds: int
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Transform:
+    instance_type: str
+    instance_count: int
+    max_payload_mb: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metric: str
+    threshold: float
+    decision_threshold: float
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    instance_type: str
+    initial_instance_count: int
+
+
+@dataclass(frozen=True)
+class Prediction:
+    sample_records: int
+    table: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    name: str
+    region: str
+    roles: Roles
+    data: Data
+    prepare: Prepare
+    training: Training
+    transform: Transform
+    evaluation: Evaluation
+    endpoint: Endpoint
+    prediction: Prediction
+    source: tuple[str, ...] = ()  # files the settings were read from, defaults first
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some settings changed, by dotted key: ``replace(**{"evaluation.threshold": 0.8})``."""
+        return _build(_merge(self.as_dict(), _nest(changes), ""), self.source)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d.pop("source")
+        return d
+
+
+METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall")
+
+
+def load(
+    path: str | os.PathLike[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """The settings: defaults, merged with the user's file, then with dotted-key overrides.
+
+    ``path`` is the explicit file; without it, ``$WORKFLOWS_CONFIG`` when set.
+    ``overrides`` maps dotted keys to values (``{"evaluation.threshold": 0.95}``); ``None``
+    values are ignored so that unset command-line options can be passed straight through.
+    """
+    sources = [str(DEFAULTS_FILE)]
+    merged = _read(DEFAULTS_FILE)
+    user = path if path is not None else os.environ.get(ENV_CONFIG) or None
+    if user is not None:
+        user_path = Path(user)
+        if not user_path.is_file():
+            where = "--config" if path is not None else f"${ENV_CONFIG}"
+            raise ConfigError(f"{where}: no configuration file at {user_path}; check the path")
+        merged = _merge(merged, _read(user_path), "")
+        sources.append(str(user_path.resolve()))
+    if overrides:
+        merged = _merge(merged, _nest({k: v for k, v in overrides.items() if v is not None}), "")
+    return _build(merged, tuple(sources))
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        body = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from e
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of settings, got {type(body).__name__}"
+        )
+    return body
+
+
+def _nest(dotted: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in dotted.items():
+        node = out
+        *parents, last = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``extra`` over ``base``; a key ``base`` lacks is refused (a typo would be ignored)."""
+    out = dict(base)
+    for key, value in extra.items():
+        dotted = f"{where}{key}"
+        if key not in base:
+            raise ConfigError(f"{dotted}: unknown setting; known here: {', '.join(sorted(base))}")
+        if key == "hyperparameters":
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{dotted}: must be a mapping of hyperparameter names to values")
+            out[key] = {**base[key], **value}  # any hyperparameter name may be added
+        elif isinstance(base[key], dict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{dotted}: must be a mapping, got {value!r}")
+            out[key] = _merge(base[key], value, f"{dotted}.")
+        else:
+            out[key] = value
+    return out
+
+
+def _coerce(cls: type, body: Mapping[str, Any], where: str) -> Any:
+    kwargs: dict[str, Any] = {}
+    hints = {f.name: f for f in dataclasses.fields(cls)}
+    for name, f in hints.items():
+        if name == "source":
+            continue
+        dotted = f"{where}{name}"
+        if name not in body:
+            raise ConfigError(f"{dotted}: missing; add it to the configuration file")
+        value = body[name]
+        kind = f.type if isinstance(f.type, str) else f.type.__name__
+        sub = _NESTED.get(kind)
+        if sub is not None:
+            kwargs[name] = _coerce(sub, value, f"{dotted}.")
+        elif kind in ("int", "float"):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{dotted}: must be a number, got {value!r}")
+            if kind == "int" and not float(value).is_integer():
+                raise ConfigError(f"{dotted}: must be a whole number, got {value!r}")
+            kwargs[name] = int(value) if kind == "int" else float(value)
+        elif kind == "str":
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{dotted}: must be a non-empty string, got {value!r}")
+            kwargs[name] = value
+        else:
+            kwargs[name] = dict(value)
+    return cls(**kwargs)
+
+
+_NESTED: dict[str, type] = {
+    c.__name__: c
+    for c in (
+        Roles,
+        Data,
+        RetryPolicy,
+        Prepare,
+        Training,
+        Transform,
+        Evaluation,
+        Endpoint,
+        Prediction,
+    )
+}
+
+
+def _build(body: Mapping[str, Any], source: tuple[str, ...]) -> Settings:
+    settings: Settings = dataclasses.replace(_coerce(Settings, body, ""), source=source)
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    if s.evaluation.metric not in METRICS:
+        raise ConfigError(
+            f"evaluation.metric: {s.evaluation.metric!r} is not a metric the evaluate step "
+            f"returns; use one of {', '.join(METRICS)}"
+        )
+    for key in (
+        "raw_prefix",
+        "prepared_prefix",
+        "models_prefix",
+        "transform_prefix",
+        "evaluation_prefix",
+    ):
+        value = getattr(s.data, key)
+        if not value.endswith("/") or value.startswith("/"):
+            raise ConfigError(
+                f"data.{key}: {value!r} must be a relative prefix ending in '/', e.g. 'raw/'"
+            )
+    fractions = s.prepare.validation_fraction + s.prepare.test_fraction
+    if not 0 < fractions < 1:
+        raise ConfigError(
+            "prepare.validation_fraction + prepare.test_fraction: must be between 0 and 1, "
+            f"got {fractions}"
+        )
+    if "scale_pos_weight" in s.training.hyperparameters:
+        raise ConfigError(
+            "training.hyperparameters.scale_pos_weight: set by the workflow from the class "
+            "balance the prepare step measures; remove it from the configuration"
+        )
