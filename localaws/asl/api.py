@@ -1,0 +1,858 @@
+"""The Step Functions API over the engine: state machines, executions, history, callbacks.
+
+Method names, request members (keyword arguments) and response shapes are those of
+botocore's ``stepfunctions`` service model; errors are :class:`ServiceError` with AWS's
+codes.  State machines, executions, their history and redrive progress live in the
+runtime's SQLite database (tables ``sfn_*``), so a restart loses nothing: :meth:`recover`
+marks executions left RUNNING by a dead process as failed by interruption, and
+:meth:`redrive_execution` resumes them from the unfinished state.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from localaws.asl.engine import (
+    INTERRUPTED_CAUSE,
+    SHUTDOWN,
+    ExecutionRun,
+    Outcome,
+    TaskTokens,
+)
+from localaws.asl.errors import StatesError
+from localaws.asl.history import EventBuffer, EventType, row_to_event
+from localaws.asl.integrations import IntegrationRegistry
+from localaws.asl.mock_config import MockConfig, MockConfigError
+from localaws.asl.states import Machine, parse_machine
+from localaws.asl.validate import InvalidDefinition, validate_definition
+from localaws.errors import ServiceError, UserError
+
+if TYPE_CHECKING:
+    import os
+
+    from localaws.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+DDL = """
+CREATE TABLE IF NOT EXISTS sfn_state_machines (
+    arn TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    definition TEXT NOT NULL,
+    role_arn TEXT NOT NULL,
+    type TEXT NOT NULL,
+    created REAL NOT NULL,
+    revision_id TEXT,
+    extra TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sfn_executions (
+    arn TEXT PRIMARY KEY,
+    state_machine_arn TEXT NOT NULL,
+    state_machine_name TEXT NOT NULL,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start REAL NOT NULL,
+    stop REAL,
+    input TEXT NOT NULL,
+    output TEXT,
+    error TEXT,
+    cause TEXT,
+    definition TEXT NOT NULL,
+    role_arn TEXT NOT NULL,
+    type TEXT NOT NULL,
+    test_case TEXT,
+    trace_header TEXT,
+    redrive_count INTEGER NOT NULL DEFAULT 0,
+    redrive_date REAL,
+    checkpoint TEXT
+);
+CREATE INDEX IF NOT EXISTS sfn_executions_by_machine ON sfn_executions(state_machine_arn, start);
+CREATE TABLE IF NOT EXISTS sfn_history (
+    execution_arn TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    previous_id INTEGER NOT NULL,
+    ts REAL NOT NULL,
+    type TEXT NOT NULL,
+    details TEXT,
+    PRIMARY KEY (execution_arn, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sfn_progress (
+    execution_arn TEXT NOT NULL,
+    key TEXT NOT NULL,
+    output TEXT NOT NULL,
+    PRIMARY KEY (execution_arn, key)
+) WITHOUT ROWID;
+"""
+
+STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
+REDRIVABLE_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
+REDRIVE_WINDOW_SECONDS = 14 * 24 * 3600
+TYPES = ("STANDARD", "EXPRESS")
+FLUSH_INTERVAL_SECONDS = 0.2
+MAX_RESULTS = 1000
+DEFAULT_MAX_RESULTS = 100
+
+# AWS: 1-80 characters; no whitespace, brackets, wildcards, special or control characters.
+_NAME = re.compile(r"""^[^\s<>{}\[\]?*"#%\\^|~`$&,;:/\x00-\x1f\x7f-\x9f]{1,80}$""")
+_MACHINE_ARN = re.compile(
+    r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:([^:#]+)(?:#(.+))?$"
+)
+_EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:([^:]+):([^:]+)$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
+
+
+def _dt(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def _check_name(name: Any, what: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ServiceError(
+            "InvalidName",
+            f"Invalid Name: {name!r}: a {what} name is 1-80 characters without whitespace, "
+            'brackets, wildcards or any of " # % \\ ^ | ~ ` $ & , ; : /',
+        )
+    return name
+
+
+def _max_results(value: Any) -> int:
+    if value is None or value == 0:
+        return DEFAULT_MAX_RESULTS
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_RESULTS:
+        raise ServiceError(
+            "ValidationException",
+            f"maxResults: {value!r} must be an integer from 0 to {MAX_RESULTS}",
+        )
+    return value
+
+
+def _encode_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _decode_token(token: str | None) -> int:
+    if token is None:
+        return 0
+    try:
+        return int(json.loads(base64.urlsafe_b64decode(token.encode()))["offset"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ServiceError(
+            "InvalidToken", f"nextToken {token!r} was not returned by this API"
+        ) from e
+
+
+class StepFunctionsBackend:
+    """AWS Step Functions, locally."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        registry: IntegrationRegistry,
+        *,
+        mock_config: MockConfig | str | os.PathLike[str] | dict[str, Any] | None = None,
+    ):
+        self.runtime = runtime
+        self.registry = registry
+        self.db = runtime.db
+        self.db.ensure_schema("stepfunctions", DDL)
+        self.mock_config = None if mock_config is None else self._load_mocks(mock_config)
+        self.tokens = TaskTokens()
+        self._machines: dict[str, Machine] = {}  # definition text -> parsed
+        self._active: dict[str, ExecutionRun] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._lock = threading.RLock()
+        self._closing = threading.Event()
+        self._flusher: threading.Thread | None = None
+
+    @staticmethod
+    def _load_mocks(source: MockConfig | str | os.PathLike[str] | dict[str, Any]) -> MockConfig:
+        return source if isinstance(source, MockConfig) else MockConfig.load(source)
+
+    def set_mock_config(
+        self, source: MockConfig | str | os.PathLike[str] | dict[str, Any] | None
+    ) -> None:
+        """Use a MockConfigFile (path, dict or MockConfig) for executions started from now on."""
+        self.mock_config = None if source is None else self._load_mocks(source)
+
+    # -- definitions ---------------------------------------------------------------
+
+    def _parse_definition(self, definition: Any) -> Machine:
+        if not isinstance(definition, str):
+            raise ServiceError(
+                "ValidationException", "definition: must be the state machine's JSON text"
+            )
+        machine = self._machines.get(definition)
+        if machine is not None:
+            return machine
+        try:
+            parsed = validate_definition(definition, resolve_resource=self.registry.resolve)
+            machine = parse_machine(parsed, self.registry.resolve)
+        except InvalidDefinition as e:
+            raise ServiceError("InvalidDefinition", str(e)) from e
+        except UserError as e:
+            raise ServiceError("InvalidDefinition", f"Invalid State Machine Definition: {e}") from e
+        self._machines[definition] = machine
+        return machine
+
+    def _machine_arn(self, name: str) -> str:
+        return self.runtime.arn("states", f"stateMachine:{name}")
+
+    def _machine_row(self, arn: Any) -> Any:
+        if not isinstance(arn, str) or not _MACHINE_ARN.match(arn):
+            raise ServiceError("InvalidArn", f"Invalid Arn: {arn!r} is not a state machine ARN")
+        row = self.db.query_one(
+            "SELECT * FROM sfn_state_machines WHERE arn = ?", (arn.split("#", 1)[0],)
+        )
+        if row is None:
+            raise ServiceError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
+        return row
+
+    # -- state machines ------------------------------------------------------------
+
+    def create_state_machine(
+        self,
+        *,
+        name: str,
+        definition: str,
+        roleArn: str,
+        type: str = "STANDARD",
+        loggingConfiguration: dict[str, Any] | None = None,
+        tags: list[dict[str, str]] | None = None,
+        tracingConfiguration: dict[str, Any] | None = None,
+        publish: bool = False,
+        versionDescription: str | None = None,
+        encryptionConfiguration: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        _check_name(name, "state machine")
+        if type not in TYPES:
+            raise ServiceError(
+                "ValidationException", f"type: {type!r} must be one of {', '.join(TYPES)}"
+            )
+        if not isinstance(roleArn, str) or not _ROLE_ARN.match(roleArn):
+            raise ServiceError(
+                "InvalidArn",
+                f"Invalid Role Arn: {roleArn!r}; expected arn:aws:iam::<account>:role/<name>",
+            )
+        self._parse_definition(definition)
+        arn = self._machine_arn(name)
+        now = time.time()
+        extra = {
+            "loggingConfiguration": loggingConfiguration
+            or {"level": "OFF", "includeExecutionData": False},
+            "tracingConfiguration": tracingConfiguration or {"enabled": False},
+            "tags": tags or [],
+        }
+        with self.db.transaction() as conn:
+            existing = conn.execute(
+                "SELECT * FROM sfn_state_machines WHERE name = ?", (name,)
+            ).fetchone()
+            if existing is not None:
+                if (
+                    existing["definition"] == definition
+                    and existing["role_arn"] == roleArn
+                    and existing["type"] == type
+                ):
+                    return {
+                        "stateMachineArn": existing["arn"],
+                        "creationDate": _dt(existing["created"]),
+                    }
+                raise ServiceError(
+                    "StateMachineAlreadyExists",
+                    f"State Machine Already Exists: '{existing['arn']}' (with another definition or role)",
+                )
+            conn.execute(
+                "INSERT INTO sfn_state_machines(arn, name, definition, role_arn, type, created, revision_id, extra) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (arn, name, definition, roleArn, type, now, str(uuid.uuid4()), json.dumps(extra)),
+            )
+        return {"stateMachineArn": arn, "creationDate": _dt(now)}
+
+    def describe_state_machine(
+        self, *, stateMachineArn: str, includedData: str | None = None
+    ) -> dict[str, Any]:
+        row = self._machine_row(stateMachineArn)
+        extra = json.loads(row["extra"])
+        return {
+            "stateMachineArn": row["arn"],
+            "name": row["name"],
+            "status": "ACTIVE",
+            "definition": row["definition"],
+            "roleArn": row["role_arn"],
+            "type": row["type"],
+            "creationDate": _dt(row["created"]),
+            "loggingConfiguration": extra["loggingConfiguration"],
+            "tracingConfiguration": extra["tracingConfiguration"],
+            "revisionId": row["revision_id"],
+        }
+
+    def update_state_machine(
+        self,
+        *,
+        stateMachineArn: str,
+        definition: str | None = None,
+        roleArn: str | None = None,
+        loggingConfiguration: dict[str, Any] | None = None,
+        tracingConfiguration: dict[str, Any] | None = None,
+        publish: bool = False,
+        versionDescription: str | None = None,
+        encryptionConfiguration: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        row = self._machine_row(stateMachineArn)
+        if (
+            definition is None
+            and roleArn is None
+            and loggingConfiguration is None
+            and tracingConfiguration is None
+        ):
+            raise ServiceError(
+                "MissingRequiredParameter",
+                "Either the definition, the roleArn, loggingConfiguration or tracingConfiguration must be specified",
+            )
+        if definition is not None:
+            self._parse_definition(definition)
+        if roleArn is not None and not _ROLE_ARN.match(roleArn):
+            raise ServiceError("InvalidArn", f"Invalid Role Arn: {roleArn!r}")
+        extra = json.loads(row["extra"])
+        if loggingConfiguration is not None:
+            extra["loggingConfiguration"] = loggingConfiguration
+        if tracingConfiguration is not None:
+            extra["tracingConfiguration"] = tracingConfiguration
+        now = time.time()
+        revision = str(uuid.uuid4())
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE sfn_state_machines SET definition = ?, role_arn = ?, revision_id = ?, extra = ? WHERE arn = ?",
+                (
+                    definition or row["definition"],
+                    roleArn or row["role_arn"],
+                    revision,
+                    json.dumps(extra),
+                    row["arn"],
+                ),
+            )
+        return {"updateDate": _dt(now), "revisionId": revision}
+
+    def list_state_machines(
+        self, *, maxResults: int | None = None, nextToken: str | None = None
+    ) -> dict[str, Any]:
+        limit, offset = _max_results(maxResults), _decode_token(nextToken)
+        rows = self.db.query(
+            "SELECT arn, name, type, created FROM sfn_state_machines ORDER BY created, name LIMIT ? OFFSET ?",
+            (limit + 1, offset),
+        )
+        out: dict[str, Any] = {
+            "stateMachines": [
+                {
+                    "stateMachineArn": r["arn"],
+                    "name": r["name"],
+                    "type": r["type"],
+                    "creationDate": _dt(r["created"]),
+                }
+                for r in rows[:limit]
+            ]
+        }
+        if len(rows) > limit:
+            out["nextToken"] = _encode_token(offset + limit)
+        return out
+
+    def delete_state_machine(self, *, stateMachineArn: str) -> dict[str, Any]:
+        if not isinstance(stateMachineArn, str) or not _MACHINE_ARN.match(stateMachineArn):
+            raise ServiceError(
+                "InvalidArn", f"Invalid Arn: {stateMachineArn!r} is not a state machine ARN"
+            )
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM sfn_state_machines WHERE arn = ?", (stateMachineArn,))
+        return {}
+
+    # -- executions ----------------------------------------------------------------
+
+    def _execution_row(self, arn: Any) -> Any:
+        if not isinstance(arn, str) or not _EXECUTION_ARN.match(arn):
+            raise ServiceError("InvalidArn", f"Invalid Arn: {arn!r} is not an execution ARN")
+        row = self.db.query_one("SELECT * FROM sfn_executions WHERE arn = ?", (arn,))
+        if row is None:
+            raise ServiceError("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
+        return row
+
+    def start_execution(
+        self,
+        *,
+        stateMachineArn: str,
+        name: str | None = None,
+        input: str | None = None,
+        traceHeader: str | None = None,
+    ) -> dict[str, Any]:
+        sm = self._machine_row(stateMachineArn)
+        case = stateMachineArn.split("#", 1)[1] if "#" in stateMachineArn else None
+        name = _check_name(name, "execution") if name is not None else str(uuid.uuid4())
+        input_text = "{}" if input is None else input
+        try:
+            json.loads(input_text)
+        except (TypeError, ValueError) as e:
+            raise ServiceError(
+                "InvalidExecutionInput", f"Invalid execution input: not valid JSON ({e})"
+            ) from e
+        mocks = self._session(sm["name"], case)  # refuses an unknown test case now
+        machine = self._parse_definition(sm["definition"])
+        arn = self.runtime.arn("states", f"execution:{sm['name']}:{name}")
+        now = time.time()
+        with self._lock:
+            with self.db.transaction() as conn:
+                existing = conn.execute(
+                    "SELECT status, input, start FROM sfn_executions WHERE arn = ?", (arn,)
+                ).fetchone()
+                if existing is not None:
+                    if existing["status"] == "RUNNING" and existing["input"] == input_text:
+                        return {"executionArn": arn, "startDate": _dt(existing["start"])}
+                    raise ServiceError(
+                        "ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'"
+                    )
+                conn.execute(
+                    "INSERT INTO sfn_executions(arn, state_machine_arn, state_machine_name, name, status, start, "
+                    "input, definition, role_arn, type, test_case, trace_header) "
+                    "VALUES (?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        arn,
+                        sm["arn"],
+                        sm["name"],
+                        name,
+                        now,
+                        input_text,
+                        sm["definition"],
+                        sm["role_arn"],
+                        sm["type"],
+                        case,
+                        traceHeader,
+                    ),
+                )
+            run = ExecutionRun(
+                arn=arn,
+                name=name,
+                state_machine_arn=sm["arn"],
+                state_machine_name=sm["name"],
+                role_arn=sm["role_arn"],
+                machine=machine,
+                input_text=input_text,
+                start_time=now,
+                region=self.runtime.region,
+                buffer=EventBuffer(1),
+                tokens=self.tokens,
+                flush=self._write,
+                mocks=mocks,
+            )
+            self._launch(run)
+        return {"executionArn": arn, "startDate": _dt(now)}
+
+    def _session(self, machine_name: str, case: str | None) -> Any:
+        if case is None:
+            return None
+        if self.mock_config is None:
+            raise ServiceError(
+                "ValidationException",
+                f"stateMachineArn: test case '#{case}' given but no mock config is loaded; "
+                "load one with set_mock_config(path) (AWS Step Functions Local's MockConfigFile format)",
+            )
+        try:
+            return self.mock_config.session(machine_name, case)
+        except MockConfigError as e:
+            raise ServiceError("ValidationException", str(e)) from e
+
+    def _launch(self, run: ExecutionRun) -> None:
+        thread = threading.Thread(
+            target=self._run_thread, args=(run,), name=f"execution {run.arn}", daemon=True
+        )
+        with self._lock:
+            if self._closing.is_set():
+                run.root.cancel(SHUTDOWN)
+            self._active[run.arn] = run
+            self._threads[run.arn] = thread
+            if self._flusher is None:
+                self._flusher = threading.Thread(
+                    target=self._flush_loop, name="sfn history flusher", daemon=True
+                )
+                self._flusher.start()
+        thread.start()
+
+    def _run_thread(self, run: ExecutionRun) -> None:
+        outcome = Outcome(
+            "FAILED", error=StatesError.RUNTIME.value, cause="the execution thread failed"
+        )
+        try:
+            outcome = run.run()
+        except Exception as e:  # a bug in the engine: the execution fails, the traceback is logged
+            log.exception("execution %s failed unexpectedly", run.arn)
+            outcome = Outcome(
+                "FAILED", error=StatesError.RUNTIME.value, cause=f"{type(e).__name__}: {e}"
+            )
+            run.buffer.add(
+                EventType.EXECUTION_FAILED,
+                0,
+                {"error": outcome.error, "cause": outcome.cause},
+                time.time(),
+            )
+        finally:
+            try:
+                run.flush(outcome)
+            finally:
+                with self._lock:
+                    self._active.pop(run.arn, None)
+                    self._threads.pop(run.arn, None)
+                run.done.set()
+
+    def _flush_loop(self) -> None:
+        while not self._closing.wait(FLUSH_INTERVAL_SECONDS):
+            with self._lock:
+                runs = list(self._active.values())
+            for run in runs:
+                if not run.done.is_set():
+                    run.flush()
+
+    def _write(self, run: ExecutionRun, final: Outcome | None) -> None:
+        """Write a run's buffered events and redrive progress (and, at the end, its outcome)."""
+        events, checkpoint, memo, cleared = run.take_progress()
+        if not (events or checkpoint or memo or cleared or final):
+            return
+        arn = run.arn
+        with self.db.transaction() as conn:
+            if events:
+                conn.executemany(
+                    "INSERT INTO sfn_history(execution_arn, id, previous_id, ts, type, details) VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            arn,
+                            eid,
+                            prev,
+                            ts,
+                            etype,
+                            None if details is None else json.dumps(details),
+                        )
+                        for eid, prev, ts, etype, details in events
+                    ],
+                )
+            if checkpoint is not None:
+                conn.execute(
+                    "UPDATE sfn_executions SET checkpoint = ? WHERE arn = ?",
+                    (json.dumps({"state": checkpoint[0], "input": checkpoint[1]}), arn),
+                )
+            if cleared:
+                conn.execute("DELETE FROM sfn_progress WHERE execution_arn = ?", (arn,))
+            if memo:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO sfn_progress(execution_arn, key, output) VALUES (?, ?, ?)",
+                    [(arn, key, json.dumps(value)) for key, value in memo.items()],
+                )
+            if final is not None:
+                conn.execute(
+                    "UPDATE sfn_executions SET status = ?, stop = ?, output = ?, error = ?, cause = ? WHERE arn = ?",
+                    (final.status, time.time(), final.output, final.error, final.cause, arn),
+                )
+
+    def describe_execution(
+        self, *, executionArn: str, includedData: str | None = None
+    ) -> dict[str, Any]:
+        row = self._execution_row(executionArn)
+        out: dict[str, Any] = {
+            "executionArn": row["arn"],
+            "stateMachineArn": row["state_machine_arn"],
+            "name": row["name"],
+            "status": row["status"],
+            "startDate": _dt(row["start"]),
+            "input": row["input"],
+            "inputDetails": {"included": True},
+        }
+        if row["stop"] is not None:
+            out["stopDate"] = _dt(row["stop"])
+        if row["output"] is not None:
+            out["output"] = row["output"]
+            out["outputDetails"] = {"included": True}
+        if row["trace_header"] is not None:
+            out["traceHeader"] = row["trace_header"]
+        for key in ("error", "cause"):
+            if row[key] is not None:
+                out[key] = row[key]
+        out["redriveCount"] = row["redrive_count"]
+        if row["redrive_date"] is not None:
+            out["redriveDate"] = _dt(row["redrive_date"])
+        reason = self._not_redrivable(row)
+        out["redriveStatus"] = "NOT_REDRIVABLE" if reason else "REDRIVABLE"
+        if reason:
+            out["redriveStatusReason"] = reason
+        return out
+
+    def _not_redrivable(self, row: Any) -> str | None:
+        """Why the execution cannot be redriven, or None when it can."""
+        if row["status"] not in REDRIVABLE_STATUSES:
+            return f"Execution is {row['status']} and cannot be redriven"
+        if row["type"] != "STANDARD":
+            return "Executions of EXPRESS state machines cannot be redriven"
+        if row["checkpoint"] is None:
+            return "Execution failed before any state started; start a new execution instead"
+        if row["stop"] is not None and time.time() - row["stop"] > REDRIVE_WINDOW_SECONDS:
+            return "Execution stopped more than 14 days ago and can no longer be redriven"
+        return None
+
+    def list_executions(
+        self,
+        *,
+        stateMachineArn: str | None = None,
+        statusFilter: str | None = None,
+        maxResults: int | None = None,
+        nextToken: str | None = None,
+        mapRunArn: str | None = None,
+        redriveFilter: str | None = None,
+    ) -> dict[str, Any]:
+        if mapRunArn is not None:
+            raise ServiceError(
+                "ResourceNotFound",
+                f"Map Run Does Not Exist: '{mapRunArn}' (no Distributed Map locally)",
+            )
+        if stateMachineArn is None:
+            raise ServiceError("ValidationException", "stateMachineArn: required (or mapRunArn)")
+        sm = self._machine_row(stateMachineArn)
+        if statusFilter is not None and statusFilter not in STATUSES:
+            raise ServiceError(
+                "ValidationException",
+                f"statusFilter: {statusFilter!r} must be one of {', '.join(STATUSES)}",
+            )
+        if redriveFilter not in (None, "REDRIVEN", "NOT_REDRIVEN"):
+            raise ServiceError(
+                "ValidationException",
+                f"redriveFilter: {redriveFilter!r} must be REDRIVEN or NOT_REDRIVEN",
+            )
+        limit, offset = _max_results(maxResults), _decode_token(nextToken)
+        sql = "SELECT * FROM sfn_executions WHERE state_machine_arn = ?"
+        params: list[Any] = [sm["arn"]]
+        if statusFilter is not None:
+            sql += " AND status = ?"
+            params.append(statusFilter)
+        if redriveFilter == "REDRIVEN":
+            sql += " AND redrive_count > 0"
+        elif redriveFilter == "NOT_REDRIVEN":
+            sql += " AND redrive_count = 0"
+        sql += " ORDER BY start DESC, arn LIMIT ? OFFSET ?"
+        rows = self.db.query(sql, (*params, limit + 1, offset))
+        items = []
+        for r in rows[:limit]:
+            item: dict[str, Any] = {
+                "executionArn": r["arn"],
+                "stateMachineArn": r["state_machine_arn"],
+                "name": r["name"],
+                "status": r["status"],
+                "startDate": _dt(r["start"]),
+            }
+            if r["stop"] is not None:
+                item["stopDate"] = _dt(r["stop"])
+            item["redriveCount"] = r["redrive_count"]
+            if r["redrive_date"] is not None:
+                item["redriveDate"] = _dt(r["redrive_date"])
+            items.append(item)
+        out: dict[str, Any] = {"executions": items}
+        if len(rows) > limit:
+            out["nextToken"] = _encode_token(offset + limit)
+        return out
+
+    def stop_execution(
+        self,
+        *,
+        executionArn: str,
+        error: str | None = None,
+        cause: str | None = None,
+    ) -> dict[str, Any]:
+        row = self._execution_row(executionArn)
+        with self._lock:
+            run = self._active.get(executionArn)
+        if run is not None:
+            run.stop(error, cause)
+            run.done.wait(30)
+        elif row["status"] == "RUNNING":  # left RUNNING by another process (recover() not run)
+            self._close_interrupted(executionArn, "ABORTED", error, cause)
+        row = self._execution_row(executionArn)
+        return {"stopDate": _dt(row["stop"] if row["stop"] is not None else time.time())}
+
+    def get_execution_history(
+        self,
+        *,
+        executionArn: str,
+        maxResults: int | None = None,
+        reverseOrder: bool = False,
+        nextToken: str | None = None,
+        includeExecutionData: bool = True,
+    ) -> dict[str, Any]:
+        self._execution_row(executionArn)
+        with self._lock:
+            run = self._active.get(executionArn)
+        if run is not None:
+            run.flush()
+        limit, offset = _max_results(maxResults), _decode_token(nextToken)
+        order = "DESC" if reverseOrder else "ASC"
+        rows = self.db.query(
+            f"SELECT id, previous_id, ts, type, details FROM sfn_history WHERE execution_arn = ? "
+            f"ORDER BY id {order} LIMIT ? OFFSET ?",
+            (executionArn, limit + 1, offset),
+        )
+        out: dict[str, Any] = {
+            "events": [
+                row_to_event(
+                    r["id"],
+                    r["previous_id"],
+                    r["ts"],
+                    r["type"],
+                    r["details"],
+                    includeExecutionData,
+                )
+                for r in rows[:limit]
+            ]
+        }
+        if len(rows) > limit:
+            out["nextToken"] = _encode_token(offset + limit)
+        return out
+
+    def redrive_execution(
+        self, *, executionArn: str, clientToken: str | None = None
+    ) -> dict[str, Any]:
+        with self._lock:
+            row = self._execution_row(executionArn)
+            if executionArn in self._active:
+                raise ServiceError(
+                    "ExecutionNotRedrivable",
+                    f"Execution is RUNNING and cannot be redriven: '{executionArn}'",
+                )
+            reason = self._not_redrivable(row)
+            if reason:
+                raise ServiceError("ExecutionNotRedrivable", f"{reason}: '{executionArn}'")
+            checkpoint = json.loads(row["checkpoint"])
+            machine = self._parse_definition(row["definition"])
+            memo = {
+                r["key"]: json.loads(r["output"])
+                for r in self.db.query(
+                    "SELECT key, output FROM sfn_progress WHERE execution_arn = ?", (executionArn,)
+                )
+            }
+            last = self.db.query_one(
+                "SELECT COALESCE(MAX(id), 0) AS last FROM sfn_history WHERE execution_arn = ?",
+                (executionArn,),
+            )["last"]
+            now = time.time()
+            count = row["redrive_count"] + 1
+            with self.db.transaction() as conn:
+                conn.execute(
+                    "UPDATE sfn_executions SET status = 'RUNNING', stop = NULL, output = NULL, error = NULL, "
+                    "cause = NULL, redrive_count = ?, redrive_date = ? WHERE arn = ?",
+                    (count, now, executionArn),
+                )
+            run = ExecutionRun(
+                arn=executionArn,
+                name=row["name"],
+                state_machine_arn=row["state_machine_arn"],
+                state_machine_name=row["state_machine_name"],
+                role_arn=row["role_arn"],
+                machine=machine,
+                input_text=row["input"],
+                start_time=row["start"],
+                region=self.runtime.region,
+                buffer=EventBuffer(last + 1),
+                tokens=self.tokens,
+                flush=self._write,
+                mocks=self._session(row["state_machine_name"], row["test_case"]),
+                redrive_count=count,
+                redrive_time=now,
+                resume=(checkpoint["state"], checkpoint["input"]),
+                memo=memo,
+                last_event_id=last,
+            )
+            self._launch(run)
+        return {"redriveDate": _dt(now)}
+
+    # -- callbacks -----------------------------------------------------------------
+
+    def send_task_success(self, *, taskToken: str, output: str) -> dict[str, Any]:
+        try:
+            value = json.loads(output)
+        except (TypeError, ValueError) as e:
+            raise ServiceError("InvalidOutput", f"Invalid output: not valid JSON ({e})") from e
+        self.tokens.succeed(self._token(taskToken), value)
+        return {}
+
+    def send_task_failure(
+        self,
+        *,
+        taskToken: str,
+        error: str | None = None,
+        cause: str | None = None,
+    ) -> dict[str, Any]:
+        self.tokens.fail(self._token(taskToken), error or "", cause or "")
+        return {}
+
+    def send_task_heartbeat(self, *, taskToken: str) -> dict[str, Any]:
+        self.tokens.heartbeat(self._token(taskToken))
+        return {}
+
+    @staticmethod
+    def _token(token: Any) -> str:
+        if not isinstance(token, str) or not 1 <= len(token) <= 2048:
+            raise ServiceError("InvalidToken", f"Invalid Token: {str(token)[:80]!r}")
+        return token
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def _close_interrupted(
+        self, arn: str, status: str, error: str | None, cause: str | None
+    ) -> None:
+        with self.db.transaction() as conn:
+            last = conn.execute(
+                "SELECT COALESCE(MAX(id), 0) FROM sfn_history WHERE execution_arn = ?", (arn,)
+            ).fetchone()[0]
+            event = (
+                EventType.EXECUTION_FAILED if status == "FAILED" else EventType.EXECUTION_ABORTED
+            )
+            details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
+            now = time.time()
+            conn.execute(
+                "INSERT INTO sfn_history(execution_arn, id, previous_id, ts, type, details) VALUES (?, ?, ?, ?, ?, ?)",
+                (arn, last + 1, last, now, event.value, json.dumps(details)),
+            )
+            conn.execute(
+                "UPDATE sfn_executions SET status = ?, stop = ?, error = ?, cause = ? WHERE arn = ? AND status = 'RUNNING'",
+                (status, now, error, cause, arn),
+            )
+
+    def recover(self) -> None:
+        """Mark executions a dead process left RUNNING as failed by interruption (redrivable)."""
+        rows = self.db.query("SELECT arn FROM sfn_executions WHERE status = 'RUNNING'")
+        for row in rows:
+            with self._lock:
+                if row["arn"] in self._active:
+                    continue
+            self._close_interrupted(
+                row["arn"], "FAILED", StatesError.RUNTIME.value, INTERRUPTED_CAUSE
+            )
+
+    def wait(self, execution_arn: str, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the execution ends; return describe_execution's response."""
+        self._execution_row(execution_arn)
+        with self._lock:
+            run = self._active.get(execution_arn)
+        if run is not None and not run.done.wait(timeout):
+            raise TimeoutError(f"execution {execution_arn} still running after {timeout} s")
+        return self.describe_execution(executionArn=execution_arn)
+
+    def close(self) -> None:
+        """Stop running executions (left FAILED by interruption, redrivable) and the flusher."""
+        self._closing.set()
+        with self._lock:
+            runs = list(self._active.values())
+            threads = list(self._threads.values())
+        for run in runs:
+            run.root.cancel(SHUTDOWN)
+        for thread in threads:
+            thread.join(30)
+        if self._flusher is not None:
+            self._flusher.join(5)

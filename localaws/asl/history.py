@@ -1,0 +1,171 @@
+"""Execution history: AWS's event types, their detail members, and the in-memory buffer.
+
+Event type names and detail member names are those of the ``HistoryEvent`` shape in
+botocore's ``stepfunctions`` service model (checked by the tests).  Events are buffered in
+memory per execution and written to SQLite in batches by :meth:`EventBuffer.drain`; the
+engine drains before a Task starts, when an execution ends, and on a short timer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+
+class EventType(StrEnum):
+    EXECUTION_STARTED = "ExecutionStarted"
+    EXECUTION_SUCCEEDED = "ExecutionSucceeded"
+    EXECUTION_FAILED = "ExecutionFailed"
+    EXECUTION_ABORTED = "ExecutionAborted"
+    EXECUTION_TIMED_OUT = "ExecutionTimedOut"
+    EXECUTION_REDRIVEN = "ExecutionRedriven"
+    PASS_STATE_ENTERED = "PassStateEntered"
+    PASS_STATE_EXITED = "PassStateExited"
+    TASK_STATE_ENTERED = "TaskStateEntered"
+    TASK_STATE_EXITED = "TaskStateExited"
+    TASK_STATE_ABORTED = "TaskStateAborted"
+    TASK_SCHEDULED = "TaskScheduled"
+    TASK_STARTED = "TaskStarted"
+    TASK_SUBMITTED = "TaskSubmitted"
+    TASK_SUCCEEDED = "TaskSucceeded"
+    TASK_FAILED = "TaskFailed"
+    TASK_TIMED_OUT = "TaskTimedOut"
+    CHOICE_STATE_ENTERED = "ChoiceStateEntered"
+    CHOICE_STATE_EXITED = "ChoiceStateExited"
+    WAIT_STATE_ENTERED = "WaitStateEntered"
+    WAIT_STATE_EXITED = "WaitStateExited"
+    WAIT_STATE_ABORTED = "WaitStateAborted"
+    SUCCEED_STATE_ENTERED = "SucceedStateEntered"
+    SUCCEED_STATE_EXITED = "SucceedStateExited"
+    FAIL_STATE_ENTERED = "FailStateEntered"
+    MAP_STATE_ENTERED = "MapStateEntered"
+    MAP_STATE_STARTED = "MapStateStarted"
+    MAP_STATE_SUCCEEDED = "MapStateSucceeded"
+    MAP_STATE_FAILED = "MapStateFailed"
+    MAP_STATE_ABORTED = "MapStateAborted"
+    MAP_STATE_EXITED = "MapStateExited"
+    MAP_ITERATION_STARTED = "MapIterationStarted"
+    MAP_ITERATION_SUCCEEDED = "MapIterationSucceeded"
+    MAP_ITERATION_FAILED = "MapIterationFailed"
+    MAP_ITERATION_ABORTED = "MapIterationAborted"
+    PARALLEL_STATE_ENTERED = "ParallelStateEntered"
+    PARALLEL_STATE_STARTED = "ParallelStateStarted"
+    PARALLEL_STATE_SUCCEEDED = "ParallelStateSucceeded"
+    PARALLEL_STATE_FAILED = "ParallelStateFailed"
+    PARALLEL_STATE_ABORTED = "ParallelStateAborted"
+    PARALLEL_STATE_EXITED = "ParallelStateExited"
+
+
+E = EventType
+
+# The HistoryEvent member that carries each event type's details (None: no details).
+DETAILS_MEMBER: dict[str, str | None] = {
+    E.EXECUTION_STARTED: "executionStartedEventDetails",
+    E.EXECUTION_SUCCEEDED: "executionSucceededEventDetails",
+    E.EXECUTION_FAILED: "executionFailedEventDetails",
+    E.EXECUTION_ABORTED: "executionAbortedEventDetails",
+    E.EXECUTION_TIMED_OUT: "executionTimedOutEventDetails",
+    E.EXECUTION_REDRIVEN: "executionRedrivenEventDetails",
+    E.TASK_SCHEDULED: "taskScheduledEventDetails",
+    E.TASK_STARTED: "taskStartedEventDetails",
+    E.TASK_SUBMITTED: "taskSubmittedEventDetails",
+    E.TASK_SUCCEEDED: "taskSucceededEventDetails",
+    E.TASK_FAILED: "taskFailedEventDetails",
+    E.TASK_TIMED_OUT: "taskTimedOutEventDetails",
+    E.MAP_STATE_STARTED: "mapStateStartedEventDetails",
+    E.MAP_ITERATION_STARTED: "mapIterationStartedEventDetails",
+    E.MAP_ITERATION_SUCCEEDED: "mapIterationSucceededEventDetails",
+    E.MAP_ITERATION_FAILED: "mapIterationFailedEventDetails",
+    E.MAP_ITERATION_ABORTED: "mapIterationAbortedEventDetails",
+    E.FAIL_STATE_ENTERED: "stateEnteredEventDetails",
+}
+for _t in EventType:
+    if _t.value.endswith("StateEntered"):
+        DETAILS_MEMBER[_t] = "stateEnteredEventDetails"
+    elif _t.value.endswith("StateExited"):
+        DETAILS_MEMBER.setdefault(_t, "stateExitedEventDetails")
+    else:
+        DETAILS_MEMBER.setdefault(_t, None)
+
+# Detail members that carry execution data (dropped when includeExecutionData is False).
+DATA_MEMBERS = ("input", "output", "parameters")
+
+_NOT_TRUNCATED = {"truncated": False}
+
+
+def to_json(value: Any) -> str:
+    """The JSON text AWS puts in history events and describe responses."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def state_entered(name: str, data: Any) -> dict[str, Any]:
+    return {"name": name, "input": to_json(data), "inputDetails": _NOT_TRUNCATED}
+
+
+def state_exited(name: str, data: Any) -> dict[str, Any]:
+    return {"name": name, "output": to_json(data), "outputDetails": _NOT_TRUNCATED}
+
+
+def error_details(error: str, cause: str) -> dict[str, Any]:
+    return {"error": error, "cause": cause}
+
+
+# One buffered event: (id, previousEventId, timestamp, type, details or None).
+Event = tuple[int, int, float, str, dict[str, Any] | None]
+
+
+class EventBuffer:
+    """Events of one execution not yet written to the database.
+
+    ``add`` is safe to call from the threads of Map iterations and Parallel branches.
+    """
+
+    __slots__ = ("_ids", "_lock", "_pending")
+
+    def __init__(self, next_id: int = 1):
+        self._ids = itertools.count(next_id)
+        self._pending: list[Event] = []
+        self._lock = threading.Lock()
+
+    def add(
+        self, event_type: str, previous_id: int, details: dict[str, Any] | None, ts: float
+    ) -> int:
+        with self._lock:
+            event_id = next(self._ids)
+            self._pending.append((event_id, previous_id, ts, event_type, details))
+        return event_id
+
+    def drain(self) -> list[Event]:
+        """Take the pending events (the caller writes them)."""
+        with self._lock:
+            events, self._pending = self._pending, []
+        return events
+
+
+def row_to_event(
+    event_id: int,
+    previous_id: int,
+    ts: float,
+    event_type: str,
+    details_json: str | None,
+    include_data: bool = True,
+) -> dict[str, Any]:
+    """A stored event as GetExecutionHistory returns it."""
+    event: dict[str, Any] = {
+        "timestamp": datetime.fromtimestamp(ts, UTC),
+        "type": event_type,
+        "id": event_id,
+        "previousEventId": previous_id,
+    }
+    member = DETAILS_MEMBER.get(event_type)
+    if member is not None and details_json is not None:
+        details = json.loads(details_json)
+        if not include_data:
+            for key in DATA_MEMBERS:
+                details.pop(key, None)
+        event[member] = details
+    return event
