@@ -1,0 +1,725 @@
+"""The AWS side of the CLI: render the stack, package and deploy it, run the workflow there.
+
+* ``build --target aws`` -> :func:`build` renders ``cfn/template.yaml`` from the builder's
+  definition and ``lambdas/functions.yaml``, and writes the Lambda package next to it
+  (``build/aws/lambda.zip``) for ``aws cloudformation package``.
+* ``deploy`` -> :func:`deploy_stack` does what ``package`` + ``deploy`` do with boto3: uploads
+  the package to a deployment bucket, then creates or updates the stack and waits for it;
+  ``deploy --sdk`` -> :func:`deploy_state_machine` creates or updates only the state machine
+  through the Data Science SDK's ``Workflow.create()`` / ``update()``, with the roles,
+  bucket and table of an existing stack.
+* ``execute --target aws`` -> :func:`execute` uploads the raw data, starts an execution with
+  :func:`workflows.predictive_maintenance.example_input` and follows its history.
+
+Credentials and region come from boto3's standard chain (environment, profile, instance
+role); ``--region`` / ``--profile`` pick among them.  Nothing is written but the template,
+the package and what is uploaded to the user's own buckets.
+
+``workflows/cli.py`` calls :func:`add_commands` (which registers ``deploy`` and ``execute``)
+and :func:`cmd_build` for ``build --target aws``; each ``cmd_*`` takes the parsed arguments
+and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import io
+import json
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from localaws.errors import PlatformError, UserError
+from workflows import aws_template as tpl
+from workflows.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CFN_TEMPLATE = REPO_ROOT / "cfn" / "template.yaml"
+BUILD_DIR = REPO_ROOT / "build" / "aws"
+LAMBDAS_DIR = REPO_ROOT / "lambdas"
+LOCALAWS_DIR = REPO_ROOT / "localaws"
+
+# The localaws modules a Lambda may import (they use boto3 and the stdlib only); the package
+# ships them with an empty localaws/__init__.py instead of the runtime's.
+LAMBDA_LOCALAWS_MODULES = ("storage", "clients", "config", "errors")
+LAMBDA_PACKAGE_EXCLUDE = ("__pycache__", ".pytest_cache", "tests")
+LAMBDA_LOCALAWS_INIT = b'"""The part of localaws that ships inside Lambda packages."""\n'
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+# CloudFormation accepts a TemplateBody up to this size; beyond it, a TemplateURL in S3.
+TEMPLATE_BODY_LIMIT = 51_200
+STACK_CAPABILITIES = ["CAPABILITY_IAM"]
+TERMINAL_EXECUTION = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
+EXIT_SUCCEEDED, EXIT_FAILED, EXIT_STILL_RUNNING = 0, 1, 3
+
+Printer = Callable[[str], None]
+
+
+class DeployError(PlatformError):
+    """CloudFormation could not create or update the stack; the message has its reasons."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    template: Path
+    package: Path
+    example_input: Path
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+
+def sentinel_settings(settings: Settings) -> Settings:
+    """The settings the template's definition is built with (see :mod:`workflows.aws_template`)."""
+    return settings.replace(
+        **{
+            "data.bucket": tpl.SENTINEL_BUCKET,
+            "roles.sagemaker": tpl.SENTINEL_SAGEMAKER_ROLE,
+            "prediction.table": tpl.SENTINEL_TABLE,
+            "training.instance_type": tpl.SENTINEL_TRAINING_INSTANCE,
+            "transform.instance_type": tpl.SENTINEL_TRANSFORM_INSTANCE,
+            "endpoint.instance_type": tpl.SENTINEL_ENDPOINT_INSTANCE,
+        }
+    )
+
+
+def lambda_specs() -> list[tpl.LambdaSpec]:
+    """The Lambda functions of ``lambdas/functions.yaml``, as the template needs them."""
+    from workflows.functions import load_functions
+
+    return [
+        tpl.LambdaSpec(
+            role=fn.module,
+            name=fn.name,
+            handler=fn.handler,
+            timeout=fn.timeout,
+            memory=fn.memory,
+            environment=dict(fn.environment),
+            description=fn.description,
+            runtime=fn.runtime,
+            pandas=fn.pandas,
+            permissions=tuple(fn.permissions),
+        )
+        for fn in load_functions()
+    ]
+
+
+def xgboost_images(version: str) -> dict[str, str]:
+    """Region -> built-in XGBoost image URI, from the SageMaker SDK's offline image table."""
+    from workflows import sdk
+
+    regions = sdk.sagemaker.image_uris.config_for_framework("xgboost")["training"]["versions"][
+        version
+    ]["registries"]
+    return {
+        r: sdk.sagemaker.image_uris.retrieve("xgboost", r, version=version) for r in sorted(regions)
+    }
+
+
+def render(settings: Settings, functions: Sequence[tpl.LambdaSpec] | None = None) -> dict[str, Any]:
+    """The CloudFormation template (a dict) for these settings' workflow."""
+    from workflows import predictive_maintenance as pm
+    from workflows import sdk
+
+    functions = lambda_specs() if functions is None else functions
+    version = settings.training.xgboost_version
+    return tpl.render_template(
+        pm.definition(sentinel_settings(settings)),
+        functions,
+        project_name=settings.name,
+        images=xgboost_images(version),
+        image_uri=sdk.sagemaker.image_uris.retrieve("xgboost", settings.region, version=version),
+    )
+
+
+def build_lambda_package(path: Path) -> Path:
+    """Zip ``lambdas/`` and the localaws modules they import; same sources, same bytes."""
+    files: dict[str, bytes] = {}
+    for source in sorted(LAMBDAS_DIR.rglob("*")):
+        rel = source.relative_to(LAMBDAS_DIR)
+        if (
+            source.is_file()
+            and not set(rel.parts) & set(LAMBDA_PACKAGE_EXCLUDE)
+            and source.suffix != ".pyc"
+        ):
+            files[rel.as_posix()] = source.read_bytes()
+    imported = _localaws_imports(body for name, body in files.items() if name.endswith(".py"))
+    unsupported = sorted(imported - set(LAMBDA_LOCALAWS_MODULES))
+    if unsupported:
+        raise UserError(
+            f"lambdas/ imports localaws.{', localaws.'.join(unsupported)}; a Lambda may import only "
+            f"localaws.{{{', '.join(LAMBDA_LOCALAWS_MODULES)}}} (they ship inside the package)"
+        )
+    missing = sorted(m for m in imported if not (LOCALAWS_DIR / f"{m}.py").is_file())
+    if missing:
+        raise UserError(
+            f"lambdas/ imports localaws.{', localaws.'.join(missing)}, which is not in this checkout"
+        )
+    files["localaws/__init__.py"] = LAMBDA_LOCALAWS_INIT
+    for module in LAMBDA_LOCALAWS_MODULES:  # all that exist: storage_from_env needs config, errors
+        source = LOCALAWS_DIR / f"{module}.py"
+        if source.is_file():
+            files[f"localaws/{module}.py"] = source.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, files[name])
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def _localaws_imports(sources: Iterable[bytes]) -> set[str]:
+    """Names of the localaws modules these sources import, and those modules' own imports."""
+    found: set[str] = set()
+    pending = list(sources)
+    while pending:
+        tree = ast.parse(pending.pop())
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "localaws" and len(parts) > 1 and parts[1] not in found:
+                    module = LOCALAWS_DIR / f"{parts[1]}.py"
+                    if (LOCALAWS_DIR / parts[1]).is_dir() or module.is_file():
+                        found.add(parts[1])
+                        if module.is_file():
+                            pending.append(module.read_bytes())
+    return found
+
+
+def build(
+    settings: Settings, *, template_path: Path = CFN_TEMPLATE, out_dir: Path = BUILD_DIR
+) -> BuildResult:
+    """``build --target aws``: the template, the Lambda package and an example input."""
+    from workflows import predictive_maintenance as pm
+
+    template_path.parent.mkdir(parents=True, exist_ok=True)
+    template_path.write_text(tpl.dump_template(render(settings)), encoding="utf-8")
+    package = build_lambda_package(out_dir / "lambda.zip")
+    example = out_dir / "example-input.json"
+    example.write_text(
+        json.dumps(pm.example_input(settings, "example"), indent=2) + "\n", encoding="utf-8"
+    )
+    return BuildResult(template=template_path, package=package, example_input=example)
+
+
+# --- deploying ------------------------------------------------------------------------------
+
+
+def boto_session(region: str | None = None, profile: str | None = None) -> Any:
+    import boto3
+
+    return boto3.Session(region_name=region, profile_name=profile)
+
+
+def _region(session: Any) -> str:
+    if not session.region_name:
+        raise UserError("no AWS region: pass --region, or set AWS_REGION / a profile's region")
+    return str(session.region_name)
+
+
+def default_code_bucket(session: Any, project_name: str) -> str:
+    account = session.client("sts").get_caller_identity()["Account"]
+    return f"{project_name}-deploy-{account}-{_region(session)}"
+
+
+def ensure_bucket(s3: Any, bucket: str, region: str) -> None:
+    """Create the deployment bucket (private, encrypted, TLS only) unless it is there."""
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if bucket in existing:
+        return
+    kwargs: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**kwargs)
+    s3.put_public_access_block(
+        Bucket=bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_bucket_policy(
+        Bucket=bucket,
+        Policy=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "DenyInsecureTransport",
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                ],
+            }
+        ),
+    )
+
+
+def with_code_location(template: Mapping[str, Any], bucket: str, key: str) -> dict[str, Any]:
+    """The template as ``aws cloudformation package`` leaves it: Lambda code in S3."""
+    packaged = json.loads(json.dumps(template))
+    for resource in packaged["Resources"].values():
+        if resource["Type"] == "AWS::Lambda::Function":
+            resource["Properties"]["Code"] = {"S3Bucket": bucket, "S3Key": key}
+    return packaged
+
+
+def stack_parameters(
+    settings: Settings, overrides: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The stack's parameters from the settings; ``overrides`` (``--parameter K=V``) win."""
+    params = {
+        "ProjectName": settings.name,
+        "TrainingInstanceType": settings.training.instance_type,
+        "TransformInstanceType": settings.transform.instance_type,
+        "EndpointInstanceType": settings.endpoint.instance_type,
+        "MetricThreshold": str(settings.evaluation.threshold),
+    }
+    params.update(overrides or {})
+    return params
+
+
+def find_stack(cfn: Any, stack_name: str) -> dict[str, Any] | None:
+    """The live stack of that name (any status but DELETE_COMPLETE), or None."""
+    for page in cfn.get_paginator("list_stacks").paginate():
+        for summary in page["StackSummaries"]:
+            if summary["StackName"] == stack_name and summary["StackStatus"] != "DELETE_COMPLETE":
+                return summary
+    return None
+
+
+def stack_outputs(cfn: Any, stack_name: str) -> dict[str, str]:
+    if find_stack(cfn, stack_name) is None:
+        raise UserError(
+            f"--stack-name {stack_name}: no such stack in this region; run `python -m workflows deploy` first"
+        )
+    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+
+
+def deploy_stack(
+    session: Any,
+    settings: Settings,
+    *,
+    stack_name: str,
+    code_bucket: str | None = None,
+    parameters: Mapping[str, str] | None = None,
+    out: Printer = print,
+    waiter_delay: int = 10,
+) -> dict[str, str]:
+    """Package, upload, then create or update the stack and wait; returns the stack's outputs."""
+    from botocore.exceptions import ClientError, WaiterError
+
+    region = _region(session)
+    cfn, s3 = session.client("cloudformation"), session.client("s3")
+    template = render(settings)
+    package = build_lambda_package(BUILD_DIR / "lambda.zip")
+    digest = hashlib.sha256(package.read_bytes()).hexdigest()
+    bucket = code_bucket or default_code_bucket(session, settings.name)
+    ensure_bucket(s3, bucket, region)
+    code_key = f"{stack_name}/lambda-{digest[:20]}.zip"
+    s3.put_object(Bucket=bucket, Key=code_key, Body=package.read_bytes())
+    out(f"uploaded the Lambda package to s3://{bucket}/{code_key}")
+
+    body = tpl.dump_template(with_code_location(template, bucket, code_key))
+    request: dict[str, Any] = {
+        "StackName": stack_name,
+        "Parameters": [
+            {"ParameterKey": k, "ParameterValue": v}
+            for k, v in stack_parameters(settings, parameters).items()
+        ],
+        "Capabilities": STACK_CAPABILITIES,
+        "Tags": [{"Key": "project", "Value": settings.name}],
+    }
+    if len(body.encode()) > TEMPLATE_BODY_LIMIT:
+        template_key = (
+            f"{stack_name}/template-{hashlib.sha256(body.encode()).hexdigest()[:20]}.yaml"
+        )
+        s3.put_object(Bucket=bucket, Key=template_key, Body=body.encode())
+        request["TemplateURL"] = f"https://{bucket}.s3.{region}.amazonaws.com/{template_key}"
+    else:
+        request["TemplateBody"] = body
+
+    existing = find_stack(cfn, stack_name)
+    waiter_config = {"Delay": waiter_delay, "MaxAttempts": 360}
+    try:
+        if existing is None:
+            out(f"creating stack {stack_name} in {region} ...")
+            cfn.create_stack(**request, OnFailure="ROLLBACK")
+            cfn.get_waiter("stack_create_complete").wait(
+                StackName=stack_name, WaiterConfig=waiter_config
+            )
+        elif existing["StackStatus"] == "ROLLBACK_COMPLETE":
+            raise UserError(
+                f"stack {stack_name} is in ROLLBACK_COMPLETE (its creation failed) and cannot be "
+                f"updated; delete it (aws cloudformation delete-stack --stack-name {stack_name}) "
+                "and deploy again"
+            )
+        else:
+            out(f"updating stack {stack_name} in {region} ...")
+            try:
+                cfn.update_stack(**request)
+            except ClientError as e:
+                # CloudFormation reports "nothing to change" only as a ValidationError whose
+                # message says so; there is no dedicated code to test instead.
+                error = e.response.get("Error", {})
+                if error.get(
+                    "Code"
+                ) == "ValidationError" and "No updates are to be performed" in error.get(
+                    "Message", ""
+                ):
+                    out("stack is up to date: no updates are to be performed")
+                else:
+                    raise
+            else:
+                cfn.get_waiter("stack_update_complete").wait(
+                    StackName=stack_name, WaiterConfig=waiter_config
+                )
+    except WaiterError as e:
+        raise DeployError(f"stack {stack_name}: {_failure_reasons(cfn, stack_name)}") from e
+    outputs = stack_outputs(cfn, stack_name)
+    for key, value in sorted(outputs.items()):
+        out(f"  {key}: {value}")
+    return outputs
+
+
+def _failure_reasons(cfn: Any, stack_name: str) -> str:
+    events = cfn.describe_stack_events(StackName=stack_name)["StackEvents"]
+    reasons = [
+        f"{e['LogicalResourceId']} {e['ResourceStatus']}: {e.get('ResourceStatusReason', '')}"
+        for e in events
+        if e["ResourceStatus"].endswith("FAILED")
+    ]
+    return "; ".join(reasons[:5]) or "the stack did not reach a COMPLETE status; see its events"
+
+
+def aws_settings(settings: Settings, outputs: Mapping[str, str]) -> Settings:
+    """The settings with the stack's bucket, roles, table and name prefix."""
+    prefix = outputs["NamePrefix"].rstrip("-")
+    aws = settings.replace(
+        **{
+            "name": prefix,
+            "data.bucket": outputs["DataBucketName"],
+            "roles.sagemaker": outputs["SageMakerExecutionRoleArn"],
+            "roles.state_machine": outputs["StateMachineRoleArn"],
+            "prediction.table": outputs["PredictionsTableName"],
+        }
+    )
+    if not aws.endpoint.name.startswith(prefix):
+        raise UserError(
+            f"endpoint.name: {aws.endpoint.name!r} must start with the stack's ProjectName "
+            f"{prefix!r}: the state machine's role may only manage endpoints named so"
+        )
+    return aws
+
+
+def deploy_state_machine(
+    session: Any, settings: Settings, *, stack_name: str, out: Printer = print
+) -> str:
+    """``deploy --sdk``: create or update only the state machine, through the SDK."""
+    from workflows import predictive_maintenance as pm
+
+    sfn = session.client("stepfunctions")
+    outputs = stack_outputs(session.client("cloudformation"), stack_name)
+    aws = aws_settings(settings.replace(region=_region(session)), outputs)
+    stack_functions = {
+        outputs[key]
+        for key in outputs
+        if key.endswith("FunctionName") and key != "StateMachineName"
+    }
+    workflow = pm.build_workflow(aws, client=sfn)
+    wanted = {
+        state["Parameters"]["FunctionName"]
+        for _, state in tpl.task_states(json.loads(workflow.definition.to_json()))
+        if state.get("Resource") == tpl.LAMBDA_INVOKE
+    }
+    missing = sorted(wanted - stack_functions)
+    if missing:
+        raise UserError(
+            f"deploy --sdk: the definition invokes {', '.join(missing)}, which stack {stack_name} "
+            f"does not have (it has {', '.join(sorted(stack_functions))}); deploy the stack with "
+            "ProjectName equal to the `name` setting, or deploy without --sdk"
+        )
+    arn = _state_machine_arn(sfn, workflow.name)
+    if arn is None:
+        arn = workflow.create()
+        out(f"created state machine {arn}")
+    else:
+        workflow.state_machine_arn = arn
+        workflow.update(definition=workflow.definition, role=workflow.role)
+        out(f"updated state machine {arn}")
+    return str(arn)
+
+
+def _state_machine_arn(sfn: Any, name: str) -> str | None:
+    for page in sfn.get_paginator("list_state_machines").paginate():
+        for machine in page["stateMachines"]:
+            if machine["name"] == name:
+                return str(machine["stateMachineArn"])
+    return None
+
+
+# --- executing ------------------------------------------------------------------------------
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
+
+
+def _split_s3(uri: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def execute(
+    session: Any,
+    settings: Settings,
+    *,
+    stack_name: str,
+    run_id: str | None = None,
+    data: Path | None = None,
+    follow: bool = True,
+    timeout: float | None = None,
+    poll_seconds: float = 5.0,
+    out: Printer = print,
+) -> int:
+    """Start an execution on the stack's state machine and follow it; returns an exit code."""
+    from workflows import ai4i_data
+    from workflows import predictive_maintenance as pm
+
+    cfn, s3, sfn = (session.client(n) for n in ("cloudformation", "s3", "stepfunctions"))
+    outputs = stack_outputs(cfn, stack_name)
+    aws = aws_settings(settings.replace(region=_region(session)), outputs)
+    run_id = run_id or new_run_id()
+    endpoint_exists = bool(
+        [
+            e
+            for e in session.client("sagemaker").list_endpoints(NameContains=aws.endpoint.name)[
+                "Endpoints"
+            ]
+            if e["EndpointName"] == aws.endpoint.name
+        ]
+    )
+    execution_input = pm.example_input(aws, run_id, endpoint_exists=endpoint_exists)
+
+    bucket, prefix = _split_s3(execution_input["RawDataUri"])
+    if data is not None:
+        key = prefix + data.name
+        s3.upload_file(str(data), bucket, key)
+        out(f"uploaded {data} to s3://{bucket}/{key}")
+    elif not s3.list_objects_v2(Bucket=bucket, Prefix=prefix, MaxKeys=1).get("KeyCount"):
+        frame = ai4i_data.generate(aws.data.rows, aws.data.seed)
+        key = prefix + "ai4i2020.csv"
+        s3.put_object(Bucket=bucket, Key=key, Body=frame.to_csv(index=False).encode())
+        out(f"uploaded {aws.data.rows} generated rows to s3://{bucket}/{key}")
+
+    arn = sfn.start_execution(
+        stateMachineArn=outputs["StateMachineArn"], name=run_id, input=json.dumps(execution_input)
+    )["executionArn"]
+    out(f"started execution {arn}")
+    if not follow:
+        return EXIT_SUCCEEDED
+    return follow_execution(sfn, arn, timeout=timeout, poll_seconds=poll_seconds, out=out)
+
+
+def follow_execution(
+    sfn: Any,
+    execution_arn: str,
+    *,
+    timeout: float | None,
+    poll_seconds: float,
+    out: Printer = print,
+) -> int:
+    """Print each state as it starts and ends until the execution stops (or ``timeout``)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    seen = 0
+    while True:
+        events = []
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
+            events.extend(page["events"])
+        for event in events[seen:]:
+            line = _describe_event(event)
+            if line:
+                out(line)
+        seen = len(events)
+        description = sfn.describe_execution(executionArn=execution_arn)
+        status = description["status"]
+        if status in TERMINAL_EXECUTION:
+            out(f"execution {status}")
+            if status != "SUCCEEDED":
+                out(
+                    f"  error: {description.get('error', '')}  cause: {description.get('cause', '')}"
+                )
+                return EXIT_FAILED
+            return EXIT_SUCCEEDED
+        if deadline is not None and time.monotonic() >= deadline:
+            out(
+                f"execution still {status} after {timeout:g}s; follow it in the Step Functions console"
+            )
+            return EXIT_STILL_RUNNING
+        time.sleep(poll_seconds)
+
+
+def _describe_event(event: Mapping[str, Any]) -> str | None:
+    stamp = event["timestamp"].strftime("%H:%M:%S")
+    kind = event["type"]
+    if kind.endswith("StateEntered"):
+        return f"{stamp}  -> {event['stateEnteredEventDetails']['name']}"
+    if kind.endswith("StateExited"):
+        return f"{stamp}  <- {event['stateExitedEventDetails']['name']}"
+    if kind.endswith("Failed") and not kind.startswith("Execution"):
+        return f"{stamp}  !! {kind}"
+    return None
+
+
+# --- the command line -----------------------------------------------------------------------
+
+
+def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that ``build``/``execute``/``deploy`` take for the AWS target."""
+    group = parser.add_argument_group("AWS (standard credential chain)")
+    group.add_argument("--region", help="AWS region (default: the credential chain's)")
+    group.add_argument("--profile", help="named profile from ~/.aws/config")
+    group.add_argument("--stack-name", help="CloudFormation stack (default: the `name` setting)")
+
+
+def add_commands(subparsers: Any, common: argparse.ArgumentParser | None = None) -> None:
+    """Register ``deploy`` and ``execute`` on the CLI's subparsers (``common``: shared options)."""
+    parents = [common] if common is not None else []
+    deploy = subparsers.add_parser(
+        "deploy",
+        parents=parents,
+        help="package the Lambdas, upload them and create or update the CloudFormation stack",
+        description="Create or update the stack of cfn/template.yaml (or, with --sdk, only the "
+        "state machine). Credentials and region come from the standard AWS chain.",
+    )
+    add_target_arguments(deploy)
+    deploy.add_argument(
+        "--sdk",
+        action="store_true",
+        help="create or update only the state machine through the Data Science SDK, with an "
+        "existing stack's roles, bucket and table",
+    )
+    deploy.add_argument(
+        "--code-bucket",
+        help="bucket for the Lambda package (default: <name>-deploy-<account>-<region>, created if missing)",
+    )
+    deploy.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a stack parameter (repeatable), e.g. EndpointInstanceType=ml.m5.large",
+    )
+    deploy.set_defaults(func=cmd_deploy)
+
+    execute_parser = subparsers.add_parser(
+        "execute",
+        parents=parents,
+        help="start an execution of the deployed state machine and follow it",
+    )
+    execute_parser.add_argument("--target", choices=("aws",), default="aws")
+    add_target_arguments(execute_parser)
+    execute_parser.add_argument(
+        "--data",
+        help="raw AI4I CSV to upload (default: generated data when the raw prefix is empty)",
+    )
+    execute_parser.add_argument("--run-id", help="run id (default: timestamp + random suffix)")
+    execute_parser.add_argument(
+        "--timeout", type=float, help="stop following after this many seconds (exit 3)"
+    )
+    execute_parser.add_argument("--no-follow", action="store_true", help="start it and return")
+    execute_parser.set_defaults(func=cmd_execute)
+
+
+def _parse_parameters(items: Sequence[str]) -> dict[str, str]:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(
+                f"--parameter {item!r}: use KEY=VALUE, e.g. EndpointInstanceType=ml.m5.large"
+            )
+        params[key] = value
+    return params
+
+
+def _load_settings(args: argparse.Namespace) -> Settings:
+    from workflows import settings as settings_module
+
+    return settings_module.load(getattr(args, "config", None))
+
+
+def cmd_build(args: argparse.Namespace, out: Printer = print) -> int:
+    """``build --target aws``: cfn/template.yaml, build/aws/lambda.zip, an example input."""
+    settings = _load_settings(args)
+    if getattr(args, "region", None):
+        settings = settings.replace(region=args.region)
+    result = build(settings)
+    out(f"template: {result.template}")
+    out(f"Lambda package: {result.package}")
+    out(f"example input: {result.example_input}")
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace, out: Printer = print) -> int:
+    """``deploy`` / ``deploy --sdk``."""
+    settings = _load_settings(args)
+    session = boto_session(args.region, args.profile)
+    stack_name = args.stack_name or settings.name
+    if args.sdk:
+        deploy_state_machine(session, settings, stack_name=stack_name, out=out)
+        return 0
+    deploy_stack(
+        session,
+        settings.replace(region=_region(session)),
+        stack_name=stack_name,
+        code_bucket=args.code_bucket,
+        parameters=_parse_parameters(args.parameter),
+        out=out,
+    )
+    return 0
+
+
+def cmd_execute(args: argparse.Namespace, out: Printer = print) -> int:
+    """``execute --target aws``; exit 0 succeeded, 1 failed, 3 still running at --timeout."""
+    settings = _load_settings(args)
+    session = boto_session(getattr(args, "region", None), getattr(args, "profile", None))
+    data = getattr(args, "data", None)
+    return execute(
+        session,
+        settings,
+        stack_name=getattr(args, "stack_name", None) or settings.name,
+        data=Path(data) if data else None,
+        run_id=getattr(args, "run_id", None),
+        follow=not getattr(args, "no_follow", False),
+        timeout=getattr(args, "timeout", None),
+        out=out,
+    )
