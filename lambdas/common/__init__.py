@@ -1,0 +1,1 @@
+"""Helpers shared by the predictive-maintenance Lambdas (shipped in every function's zip)."""

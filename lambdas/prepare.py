@@ -1,0 +1,380 @@
+"""The ETL Lambda: AI4I 2020 raw CSV -> label-first headerless train/validation/test CSVs.
+
+Event (``events/prepare.json``)::
+
+    {"raw_uri": "s3://bucket/raw/",            # an object, or a prefix of .csv/.tsv/.txt objects
+     "output_prefix": "s3://bucket/prepared/<run id>/",
+     "seed": 42, "test_fraction": 0.15, "validation_fraction": 0.15,   # optional
+     "max_invalid_fraction": 0.05,             # optional: more unparseable rows fail the run
+     "quarantine_prefix": "s3://bucket/quarantine/prepared/<run id>/"}  # optional
+
+Writes, under ``output_prefix``: ``train/train.csv``, ``validation/validation.csv``,
+``test/test.csv`` (label first, no header), ``test-features/test_features.csv`` (features only,
+the batch-transform input) and, last, ``manifest.json``.  Rows with unparseable values go to
+``<quarantine_prefix>rows.csv`` (default: the output prefix's path under ``quarantine/`` of the
+same bucket, so that nothing outside a successful run's files lands in the prepared prefix).
+
+Everything is parsed and validated before anything is written; if a write fails, the objects
+already written are deleted before the error propagates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from common import objects
+from common.errors import DataQualityError, InvalidEventError, SchemaError
+
+LABEL = "Machine failure"
+IDENTIFIERS = ("UDI", "Product ID")
+FAILURE_MODES = ("TWF", "HDF", "PWF", "OSF", "RNF")  # they leak the label
+NUMERIC_FEATURES = (
+    "Air temperature [K]",
+    "Process temperature [K]",
+    "Rotational speed [rpm]",
+    "Torque [Nm]",
+    "Tool wear [min]",
+)
+TYPE_COLUMN = "Type"
+TYPES = ("L", "M", "H")
+RAW_COLUMNS = (*IDENTIFIERS, TYPE_COLUMN, *NUMERIC_FEATURES, LABEL, *FAILURE_MODES)
+FEATURES = (*NUMERIC_FEATURES, *(f"{TYPE_COLUMN}_{t}" for t in TYPES))
+RAW_SUFFIXES = (".csv", ".tsv", ".txt")
+MIN_PER_CLASS = 3
+
+DEFAULTS = {
+    "seed": 42,
+    "test_fraction": 0.15,
+    "validation_fraction": 0.15,
+    "max_invalid_fraction": 0.05,
+}
+
+FILES = {
+    "train_uri": ("train", "train.csv"),
+    "validation_uri": ("validation", "validation.csv"),
+    "test_uri": ("test", "test.csv"),
+    "test_features_uri": ("test-features", "test_features.csv"),
+}
+MANIFEST = "manifest.json"
+QUARANTINE = "rows.csv"
+
+
+@dataclass(frozen=True)
+class PrepareRequest:
+    raw_uri: str
+    output_prefix: str
+    quarantine_prefix: str
+    seed: int
+    test_fraction: float
+    validation_fraction: float
+    max_invalid_fraction: float
+
+    @classmethod
+    def from_event(cls, event: dict[str, Any]) -> PrepareRequest:
+        if not isinstance(event, dict):
+            raise InvalidEventError(f"event: expected a JSON object, got {type(event).__name__}")
+        raw_uri = objects.require_uri(event, "raw_uri")
+        output_prefix = objects.require_uri(event, "output_prefix").rstrip("/") + "/"
+        if "quarantine_prefix" in event and event["quarantine_prefix"] is not None:
+            quarantine = objects.require_uri(event, "quarantine_prefix").rstrip("/") + "/"
+        else:
+            bucket, _, key = output_prefix[len("s3://") :].partition("/")
+            quarantine = f"s3://{bucket}/quarantine/{key}"
+        seed = event.get("seed", DEFAULTS["seed"])
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise InvalidEventError(f"seed: expected a non-negative integer, got {seed!r}")
+        test = _fraction(event, "test_fraction")
+        validation = _fraction(event, "validation_fraction")
+        if test + validation >= 1.0:
+            raise InvalidEventError(
+                f"test_fraction + validation_fraction: {test} + {validation} leaves no training "
+                "data; their sum must be below 1"
+            )
+        max_invalid = event.get("max_invalid_fraction", DEFAULTS["max_invalid_fraction"])
+        if (
+            isinstance(max_invalid, bool)
+            or not isinstance(max_invalid, int | float)
+            or not 0 <= max_invalid <= 1
+        ):
+            raise InvalidEventError(
+                f"max_invalid_fraction: expected a number from 0 to 1, got {max_invalid!r}"
+            )
+        return cls(raw_uri, output_prefix, quarantine, seed, test, validation, float(max_invalid))
+
+
+def _fraction(event: dict[str, Any], field: str) -> float:
+    value = event.get(field, DEFAULTS[field])
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise InvalidEventError(
+            f"{field}: expected a number strictly between 0 and 1, got {value!r}"
+        )
+    return float(value)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return prepare(PrepareRequest.from_event(event), objects.storage())
+
+
+# -- parsing and validation -------------------------------------------------------------------
+
+
+@dataclass
+class Parsed:
+    frame: pd.DataFrame  # valid rows: FEATURES + LABEL
+    quarantined: pd.DataFrame  # source, line, reason, record
+    total_rows: int
+
+
+def check_schema(header: list[str], source: str) -> None:
+    """Refuse a header that is not the raw schema (in any order), naming what is wrong."""
+    duplicates = sorted({c for c in header if header.count(c) > 1})
+    missing = [c for c in RAW_COLUMNS if c not in header]
+    unexpected = [c for c in header if c not in RAW_COLUMNS]
+    if missing or unexpected or duplicates:
+        problems = []
+        if missing:
+            problems.append(f"missing columns: {missing}")
+        if unexpected:
+            problems.append(f"unexpected columns: {unexpected}")
+        if duplicates:
+            problems.append(f"duplicated columns: {duplicates}")
+        raise SchemaError(
+            f"{source}: not the AI4I 2020 raw schema; {'; '.join(problems)}; expected the columns "
+            f"{list(RAW_COLUMNS)} (in any order, comma- or tab-separated, with a header row)"
+        )
+
+
+def parse_source(text: str, source: str) -> tuple[pd.DataFrame, list[dict[str, Any]], int]:
+    """One raw object -> (rows with the right number of fields, as strings; malformed rows; row count)."""
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise SchemaError(
+            f"{source}: empty object, or no header row; expected the columns {list(RAW_COLUMNS)}"
+        )
+    delimiter = "\t" if "\t" in lines[0] else ","
+    reader = csv.reader(lines, delimiter=delimiter)
+    header = [c.strip() for c in next(reader)]
+    check_schema(header, source)
+    good: list[list[str]] = []
+    line_numbers: list[int] = []
+    bad: list[dict[str, Any]] = []
+    total = 0
+    for number, fields in enumerate(reader, start=2):
+        if not fields or (len(fields) == 1 and not fields[0].strip()):
+            continue  # blank line
+        total += 1
+        if len(fields) != len(header):
+            bad.append(
+                {
+                    "source": source,
+                    "line": number,
+                    "reason": f"expected {len(header)} fields, found {len(fields)}",
+                    "record": delimiter.join(fields),
+                }
+            )
+            continue
+        good.append(fields)
+        line_numbers.append(number)
+    frame = pd.DataFrame(good, columns=header, dtype=object)
+    frame["__line"] = line_numbers
+    frame["__delimiter"] = delimiter
+    return frame, bad, total
+
+
+def validate(frame: pd.DataFrame, source: str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Typed rows (FEATURES + LABEL) and the rows whose values do not parse."""
+    reasons = pd.Series([""] * len(frame), index=frame.index, dtype=object)
+    out = pd.DataFrame(index=frame.index)
+
+    def flag(mask: pd.Series, reason: pd.Series) -> None:
+        first = mask & (reasons == "")
+        reasons[first] = reason[first]
+
+    for column in NUMERIC_FEATURES:
+        raw = frame[column].astype(str).str.strip()
+        values = pd.to_numeric(raw, errors="coerce").astype(float)
+        bad = ~np.isfinite(values)
+        flag(bad, column + ": " + raw.map(repr) + " is not a number")
+        out[column] = values
+    kind = frame[TYPE_COLUMN].astype(str).str.strip()
+    flag(~kind.isin(TYPES), TYPE_COLUMN + ": " + kind.map(repr) + " is not one of L, M, H")
+    for t in TYPES:
+        out[f"{TYPE_COLUMN}_{t}"] = (kind == t).astype(np.int64)
+    label_raw = frame[LABEL].astype(str).str.strip()
+    label = pd.to_numeric(label_raw, errors="coerce")
+    flag(~label.isin([0, 1]), LABEL + ": " + label_raw.map(repr) + " is not 0 or 1")
+    out[LABEL] = label.where(label.isin([0, 1]), 0).astype(np.int64)
+
+    invalid = reasons != ""
+    delimiter = frame["__delimiter"].iloc[0] if len(frame) else ","
+    records = frame.loc[invalid, list(RAW_COLUMNS)]
+    bad = [
+        {
+            "source": source,
+            "line": int(line),
+            "reason": reason,
+            "record": delimiter.join(map(str, fields)),
+        }
+        for line, reason, fields in zip(
+            frame.loc[invalid, "__line"],
+            reasons[invalid],
+            records.itertuples(index=False),
+            strict=True,
+        )
+    ]
+    return out.loc[~invalid, [*FEATURES, LABEL]], bad
+
+
+def read_raw(store: Any, request: PrepareRequest) -> Parsed:
+    frames: list[pd.DataFrame] = []
+    quarantined: list[dict[str, Any]] = []
+    total = 0
+    for source in objects.objects_at(store, request.raw_uri, "raw_uri", RAW_SUFFIXES):
+        strings, malformed, rows = parse_source(objects.read_text(store, source), source)
+        typed, invalid = validate(strings, source)
+        frames.append(typed)
+        quarantined += malformed + invalid
+        total += rows
+    frame = (
+        pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*FEATURES, LABEL])
+    )
+    bad = pd.DataFrame(quarantined, columns=["source", "line", "reason", "record"])
+    return Parsed(frame, bad.sort_values(["source", "line"], kind="stable"), total)
+
+
+# -- splitting ----------------------------------------------------------------------------------
+
+
+def split(frame: pd.DataFrame, request: PrepareRequest) -> dict[str, pd.DataFrame]:
+    """Stratified, seeded train/validation/test split; each split's rows shuffled."""
+    rng = np.random.default_rng(request.seed)
+    parts: dict[str, list[np.ndarray]] = {"train": [], "validation": [], "test": []}
+    labels = frame[LABEL].to_numpy()
+    for cls in (0, 1):
+        index = rng.permutation(np.flatnonzero(labels == cls))
+        n = len(index)
+        n_test = max(1, round(n * request.test_fraction))
+        n_validation = max(1, round(n * request.validation_fraction))
+        if n - n_test - n_validation < 1:
+            raise DataQualityError(
+                f"{LABEL}: {n} rows of class {cls} are too few for test_fraction "
+                f"{request.test_fraction} and validation_fraction {request.validation_fraction}; "
+                "provide more data or smaller fractions"
+            )
+        parts["test"].append(index[:n_test])
+        parts["validation"].append(index[n_test : n_test + n_validation])
+        parts["train"].append(index[n_test + n_validation :])
+    return {name: frame.iloc[rng.permutation(np.concatenate(idx))] for name, idx in parts.items()}
+
+
+def balance(frame: pd.DataFrame) -> dict[str, Any]:
+    positives = int(frame[LABEL].sum())
+    return {
+        "rows": len(frame),
+        "positives": positives,
+        "negatives": len(frame) - positives,
+        "positive_fraction": positives / len(frame) if len(frame) else 0.0,
+    }
+
+
+def to_csv(frame: pd.DataFrame, columns: list[str]) -> bytes:
+    buffer = io.StringIO()
+    frame[columns].to_csv(
+        buffer, header=False, index=False, lineterminator="\n", float_format="%.10g"
+    )
+    return buffer.getvalue().encode()
+
+
+# -- the whole step -----------------------------------------------------------------------------
+
+
+def prepare(request: PrepareRequest, store: Any) -> dict[str, Any]:
+    """Read, validate, split and write; returns the written URIs and the class balance."""
+    parsed = read_raw(store, request)
+    quarantine_uri = (
+        objects.join(request.quarantine_prefix, QUARANTINE) if len(parsed.quarantined) else None
+    )
+    if quarantine_uri is not None:
+        store.write(
+            quarantine_uri, parsed.quarantined.to_csv(index=False, lineterminator="\n").encode()
+        )
+
+    invalid = len(parsed.quarantined)
+    if parsed.total_rows == 0:
+        raise DataQualityError(f"raw_uri: {request.raw_uri} holds a header but no data rows")
+    if invalid / parsed.total_rows > request.max_invalid_fraction:
+        raise DataQualityError(
+            f"raw_uri: {invalid} of {parsed.total_rows} rows in {request.raw_uri} have unparseable "
+            f"values ({invalid / parsed.total_rows:.1%}, more than max_invalid_fraction "
+            f"{request.max_invalid_fraction:.1%}); they are in {quarantine_uri}, first: "
+            f"line {parsed.quarantined['line'].iloc[0]}: {parsed.quarantined['reason'].iloc[0]}"
+        )
+    whole = balance(parsed.frame)
+    if min(whole["positives"], whole["negatives"]) < MIN_PER_CLASS:
+        raise DataQualityError(
+            f"{LABEL}: {whole['positives']} failures and {whole['negatives']} non-failures in "
+            f"{request.raw_uri}; a stratified split needs at least {MIN_PER_CLASS} of each"
+        )
+    splits = split(parsed.frame, request)
+    label_first = [LABEL, *FEATURES]
+    bodies = {
+        "train_uri": to_csv(splits["train"], label_first),
+        "validation_uri": to_csv(splits["validation"], label_first),
+        "test_uri": to_csv(splits["test"], label_first),
+        "test_features_uri": to_csv(splits["test"], list(FEATURES)),
+    }
+    uris = {key: objects.join(request.output_prefix, *FILES[key]) for key in FILES}
+    train = balance(splits["train"])
+    scale_pos_weight = train["negatives"] / train["positives"]
+    rows = {
+        "raw": parsed.total_rows,
+        "valid": len(parsed.frame),
+        "quarantined": invalid,
+        **{name: len(part) for name, part in splits.items()},
+    }
+    manifest_uri = objects.join(request.output_prefix, MANIFEST)
+    manifest = {
+        "source": request.raw_uri,
+        "label": LABEL,
+        "features": list(FEATURES),
+        "dropped_columns": [*IDENTIFIERS, *FAILURE_MODES],
+        "one_hot": {TYPE_COLUMN: [f"{TYPE_COLUMN}_{t}" for t in TYPES]},
+        "format": "text/csv, no header; train/validation/test: label first, then the features",
+        "rows": rows,
+        "class_balance": {"all": whole, **{name: balance(part) for name, part in splits.items()}},
+        "scale_pos_weight": scale_pos_weight,
+        "seed": request.seed,
+        "test_fraction": request.test_fraction,
+        "validation_fraction": request.validation_fraction,
+        "files": uris,
+        "quarantine_uri": quarantine_uri,
+    }
+    written: list[str] = []
+    try:
+        for key, body in bodies.items():
+            store.write(uris[key], body)
+            written.append(uris[key])
+        store.write(manifest_uri, json.dumps(manifest, indent=2).encode())  # last: marks completion
+    except BaseException:
+        for uri in written:  # leave nothing half-written; the original error propagates
+            with contextlib.suppress(Exception):
+                store.delete(uri)
+        raise
+    return {
+        "prefix": request.output_prefix,
+        **uris,
+        "manifest_uri": manifest_uri,
+        "sample_uri": uris["test_features_uri"],
+        "quarantine_uri": quarantine_uri,
+        "features": list(FEATURES),
+        "rows": rows,
+        "positive_fraction": whole["positive_fraction"],
+        "scale_pos_weight": float(scale_pos_weight),
+    }
