@@ -74,14 +74,8 @@ def test_length_and_pattern_both_reported():
             id="enum",
         ),
         pytest.param(
-            {
-                "ResourceConfig": {
-                    "InstanceType": "ml.m5.xlarge",
-                    "InstanceCount": 0,
-                    "VolumeSizeInGB": 5,
-                }
-            },
-            "Value '0' at 'resourceConfig.instanceCount' failed to satisfy constraint: "
+            {"StoppingCondition": {"MaxRuntimeInSeconds": 0}},
+            "Value '0' at 'stoppingCondition.maxRuntimeInSeconds' failed to satisfy constraint: "
             "Member must have value greater than or equal to 1",
             id="range",
         ),
