@@ -89,18 +89,17 @@ def decode_csv(body: bytes) -> np.ndarray:
             except ValueError:
                 pass
         rows = _csv_rows(text)
-        array = np.array(rows, dtype=np.float32)
     except (UnicodeDecodeError, ValueError) as e:
         raise PayloadError(
             f"Loading csv data failed: {e}; send comma-separated numbers, one record per line, "
             "without a header"
         ) from e
-    if array.ndim != 2:
+    if len({len(row) for row in rows}) > 1:
         raise PayloadError(
             "Loading csv data failed: rows have different numbers of columns; "
             "every record must have the same number of features"
         )
-    return array
+    return np.array(rows, dtype=np.float32).reshape(len(rows), -1 if rows else 0)
 
 
 def decode_libsvm(body: bytes) -> Any:

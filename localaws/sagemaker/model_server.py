@@ -81,7 +81,7 @@ def load_booster(path: Path) -> Any:
     booster = xgb.Booster()
     try:
         booster.load_model(str(path))
-    except xgb.core.XGBoostError as load_error:
+    except (xgb.core.XGBoostError, ValueError) as load_error:  # UnicodeDecodeError: a pickle
         try:
             with open(path, "rb") as fh:
                 booster = pickle.load(fh)
