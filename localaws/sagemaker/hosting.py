@@ -81,11 +81,7 @@ class ModelError(ServiceError):
 
 def _download(runtime: Runtime, uri: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    storage = runtime.storage
-    if hasattr(storage, "download_to"):
-        storage.download_to(uri, path)
-    else:
-        path.write_bytes(storage.read(uri))
+    runtime.storage.download_to(uri, path)
 
 
 def _extract(archive: Path, dest: Path, what: str) -> None:

@@ -572,11 +572,7 @@ def run_transform_job(
 
 
 def _upload(runtime: Runtime, path: Path, uri: str) -> None:
-    storage = runtime.storage
-    if hasattr(storage, "upload_from"):
-        storage.upload_from(path, uri)
-    else:
-        storage.write(uri, path.read_bytes())
+    runtime.storage.upload_from(path, uri)
 
 
 __all__ = ["CsvFilter", "TransformPlan", "output_uri", "run_transform_job"]
