@@ -1,0 +1,161 @@
+"""Processing jobs: inputs to local paths, the container's command, outputs back to S3.
+
+Each ``ProcessingInputs[].S3Input`` is downloaded to its ``LocalPath`` and each
+``ProcessingOutputConfig.Outputs[].S3Output.LocalPath`` is created empty; both live under
+``/opt/ml/processing``, which maps to ``<job dir>/processing``.  The command is
+``AppSpecification.ContainerEntrypoint + ContainerArguments`` with every ``/opt/ml/processing``
+path rewritten to the job's directory and ``python``/``python3`` run as this interpreter.  On
+a zero exit every file under each output path is uploaded to its ``S3Uri``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from localaws.errors import UserError
+from localaws.sagemaker.training import (
+    base_environment,
+    download_prefix,
+    failure_reason,
+    interrupt_check,
+    job_dir,
+    log_path,
+    supervise,
+)
+
+if TYPE_CHECKING:
+    from localaws.runtime import Runtime
+
+CONTAINER_ROOT = "/opt/ml/processing"
+CONFIG_PATH = "/opt/ml/config/processingjobconfig.json"
+PYTHONS = (
+    "python",
+    "python3",
+    "/usr/bin/python3",
+    "/usr/local/bin/python3",
+    "/usr/bin/python",
+    "/usr/local/bin/python",
+)
+
+
+def local_path(root: Path, container_path: str, where: str) -> Path:
+    """``/opt/ml/processing/input/x`` -> ``<root>/processing/input/x``; refuse other paths."""
+    clean = container_path.rstrip("/")
+    if clean != CONTAINER_ROOT and not clean.startswith(CONTAINER_ROOT + "/"):
+        raise UserError(
+            f"{where} {container_path!r}: must be under {CONTAINER_ROOT}/ (as on SageMaker)"
+        )
+    rel = clean[len(CONTAINER_ROOT) :].lstrip("/")
+    if ".." in rel.split("/"):
+        raise UserError(f"{where} {container_path!r}: '..' is not allowed")
+    return root / "processing" / rel
+
+
+def translate(arg: str, root: Path) -> str:
+    """Rewrite container paths inside an argument to the job's directory."""
+    return arg.replace(CONTAINER_ROOT, str(root / "processing")).replace(
+        "/opt/ml/config", str(root / "config")
+    )
+
+
+def check_job(job: Mapping[str, Any]) -> None:
+    """What CreateProcessingJob refuses up front."""
+    app = job["AppSpecification"]
+    if not app.get("ContainerEntrypoint"):
+        raise UserError(
+            "AppSpecification.ContainerEntrypoint: required locally (the image's own entrypoint "
+            "cannot run without Docker); give e.g. ['python3', '/opt/ml/processing/input/code/script.py']"
+        )
+    root = Path("/")
+    for i, item in enumerate(job.get("ProcessingInputs") or []):
+        if item.get("S3Input") is None:
+            raise UserError(
+                f"ProcessingInputs[{i}]: only S3Input runs locally (input {item.get('InputName')!r})"
+            )
+        local_path(
+            root, item["S3Input"].get("LocalPath") or "", f"ProcessingInputs[{i}].S3Input.LocalPath"
+        )
+    for i, item in enumerate((job.get("ProcessingOutputConfig") or {}).get("Outputs") or []):
+        if item.get("S3Output") is None:
+            raise UserError(f"ProcessingOutputConfig.Outputs[{i}]: only S3Output runs locally")
+        local_path(
+            root,
+            item["S3Output"]["LocalPath"],
+            f"ProcessingOutputConfig.Outputs[{i}].S3Output.LocalPath",
+        )
+
+
+def upload_dir(runtime: Runtime, directory: Path, uri: str) -> int:
+    """Upload every file under ``directory`` to ``uri``/<relative path>; return the count."""
+    count = 0
+    base = uri.rstrip("/")
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            runtime.storage.upload_from(path, f"{base}/{path.relative_to(directory).as_posix()}")
+            count += 1
+    return count
+
+
+def run_processing_job(
+    runtime: Runtime,
+    job: Mapping[str, Any],
+    *,
+    cancelled: threading.Event,
+    deadline: float | None,
+) -> None:
+    """Run a CreateProcessingJob request to the end; raise UserError (the FailureReason) on failure."""
+    name = job["ProcessingJobName"]
+    root = job_dir(runtime, "processing", name)
+    log = log_path(runtime, "processing", name)
+    log.write_text("")
+    check = interrupt_check(cancelled, deadline)
+    for i, item in enumerate(job.get("ProcessingInputs") or []):
+        s3 = item["S3Input"]
+        dest = local_path(
+            root, s3.get("LocalPath") or "", f"ProcessingInputs[{i}].S3Input.LocalPath"
+        )
+        count = download_prefix(
+            runtime, s3["S3Uri"], dest, data_type=s3.get("S3DataType", "S3Prefix"), check=check
+        )
+        if count == 0:
+            raise UserError(
+                f"ClientError: ProcessingInputs {item['InputName']!r}: no objects under {s3['S3Uri']}"
+            )
+    outputs = (job.get("ProcessingOutputConfig") or {}).get("Outputs") or []
+    for i, item in enumerate(outputs):
+        local_path(root, item["S3Output"]["LocalPath"], f"Outputs[{i}]").mkdir(
+            parents=True, exist_ok=True
+        )
+    config_dir = root / "config"
+    config_dir.mkdir(parents=True, exist_ok=True)
+    (config_dir / "processingjobconfig.json").write_text(json.dumps(dict(job), default=str))
+    (config_dir / "resourceconfig.json").write_text(
+        json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]})
+    )
+    app = job["AppSpecification"]
+    command = [
+        translate(a, root)
+        for a in [*app["ContainerEntrypoint"], *(app.get("ContainerArguments") or [])]
+    ]
+    if command[0] in PYTHONS:
+        command[0] = sys.executable
+    env = base_environment()
+    env.update(job.get("Environment") or {})
+    env["PYTHONUNBUFFERED"] = "1"
+    code = supervise(
+        command, env=env, cwd=root, log_path=log, cancelled=cancelled, deadline=deadline
+    )
+    if code != 0:
+        raise UserError(
+            failure_reason(
+                root / "output", code, log, "AlgorithmError: See job logs for more information"
+            )
+        )
+    for item in outputs:
+        s3 = item["S3Output"]
+        upload_dir(runtime, local_path(root, s3["LocalPath"], "LocalPath"), s3["S3Uri"])
