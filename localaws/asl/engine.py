@@ -620,10 +620,12 @@ class ExecutionRun:
         last_beat: list[float],
     ) -> None:
         """Wait until ``finished()``; raise Cancelled or a timeout TaskFailure first if due."""
-        while not finished():
-            if scope.event.is_set():
+        while True:
+            if scope.event.is_set():  # before finished(): a cancelled task may return early
                 request.cancelled.set()
                 raise Cancelled(scope.reason)
+            if finished():
+                return
             now = time.monotonic()
             wait: float | None = None
             if timeout is not None:
