@@ -136,6 +136,7 @@ def render(settings: Settings, functions: Sequence[tpl.LambdaSpec] | None = None
         project_name=settings.name,
         images=xgboost_images(version),
         image_uri=sdk.sagemaker.image_uris.retrieve("xgboost", settings.region, version=version),
+        defaults=stack_parameters(settings),
     )
 
 

@@ -250,7 +250,7 @@ def parameterize_definition(
 # --- the template -------------------------------------------------------------------------
 
 
-def _parameters(project_name: str) -> dict[str, Any]:
+def _parameters(project_name: str, defaults: Mapping[str, str]) -> dict[str, Any]:
     instance_pattern = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
     return {
         "ProjectName": {
@@ -263,25 +263,25 @@ def _parameters(project_name: str) -> dict[str, Any]:
         },
         "TrainingInstanceType": {
             "Type": "String",
-            "Default": "ml.m5.xlarge",
+            "Default": defaults.get("TrainingInstanceType", "ml.m5.xlarge"),
             "AllowedPattern": instance_pattern,
             "Description": "Instance type of the XGBoost training job.",
         },
         "TransformInstanceType": {
             "Type": "String",
-            "Default": "ml.m5.large",
+            "Default": defaults.get("TransformInstanceType", "ml.m5.xlarge"),
             "AllowedPattern": instance_pattern,
             "Description": "Instance type of the batch transform job.",
         },
         "EndpointInstanceType": {
             "Type": "String",
-            "Default": "ml.t2.medium",
+            "Default": defaults.get("EndpointInstanceType", "ml.t2.medium"),
             "AllowedPattern": instance_pattern,
             "Description": "Instance type of the real-time endpoint (billed per hour while it exists).",
         },
         "MetricThreshold": {
             "Type": "Number",
-            "Default": "0.9",
+            "Default": defaults.get("MetricThreshold", "0.9"),
             "MinValue": "0",
             "MaxValue": "1.01",
             "Description": "Default ROC AUC threshold, shown in the ExampleExecutionInput output.",
@@ -754,11 +754,13 @@ def render_template(
     project_name: str,
     images: Mapping[str, str] | None = None,
     image_uri: str | None = None,
+    defaults: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The whole CloudFormation template as a dict (long-form intrinsic functions).
 
     ``definition`` was built with the sentinel settings; ``images`` maps each region to the
-    algorithm image URI there, and ``image_uri`` is the one the definition holds.
+    algorithm image URI there, and ``image_uri`` is the one the definition holds;
+    ``defaults`` are parameter defaults by name (instance types, threshold).
     """
     if not functions:
         raise TemplateError("lambdas/functions.yaml lists no function; nothing to deploy")
@@ -777,7 +779,7 @@ def render_template(
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": TEMPLATE_DESCRIPTION,
-        "Parameters": _parameters(project_name),
+        "Parameters": _parameters(project_name, defaults or {}),
         **(
             {"Mappings": {"XGBoostImages": {r: {"Uri": u} for r, u in sorted(images.items())}}}
             if images

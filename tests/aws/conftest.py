@@ -19,6 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).with_name("fixtures")
 CHECKOV_VENV = REPO / "build" / "checkov-venv"
 CHECKOV_REQUIREMENTS = REPO / "cfn" / "requirements-checkov.txt"
+ASL_VALIDATOR_DIR = REPO / "build" / "asl-validator"
+ASL_VALIDATOR_PACKAGE = "asl-validator@3.16.0"  # npm; needs node and npm on PATH
 REGION = "us-east-1"
 
 
@@ -62,6 +64,27 @@ def checkov() -> Path:
         subprocess.run([sys.executable, "-m", "venv", str(CHECKOV_VENV)], check=True)
         subprocess.run(
             [str(CHECKOV_VENV / "bin" / "pip"), "install", "-q", "-r", str(CHECKOV_REQUIREMENTS)],
+            check=True,
+        )
+    return exe
+
+
+@pytest.fixture(scope="session")
+def asl_validator() -> Path:
+    """The asl-validator CLI, installed from the npm registry into build/ when missing."""
+    exe = ASL_VALIDATOR_DIR / "node_modules" / ".bin" / "asl-validator"
+    if not exe.exists():
+        ASL_VALIDATOR_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                "npm",
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(ASL_VALIDATOR_DIR),
+                ASL_VALIDATOR_PACKAGE,
+            ],
             check=True,
         )
     return exe
