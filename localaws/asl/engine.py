@@ -234,6 +234,7 @@ class ExecutionRun:
         self._redrive_memo = dict(memo or {})
         self._memo_new: dict[str, Any] = {}
         self._memo_clear = False
+        self._memo_dirty = bool(memo)  # memo entries exist (stored or pending)
         self._flush_lock = threading.Lock()
 
     # -- helpers the states call ---------------------------------------------------
@@ -271,16 +272,19 @@ class ExecutionRun:
     def memo_put(self, key: str, value: Any) -> None:
         with self._progress_lock:
             self._memo_new[key] = value
+            self._memo_dirty = True
 
     def _checkpoint(self, name: str, data: Any) -> None:
         self.checkpoint = (name, data)
         self._checkpoint_dirty = True
         self._checkpoints += 1
-        if self._checkpoints > 1 and (self._memo_new or self._redrive_memo or not self._memo_clear):
+        if self._memo_dirty and self._checkpoints > 1:
+            # A new top-level state: finished iterations of the previous one no longer count.
             with self._progress_lock:
                 self._redrive_memo = {}
                 self._memo_new = {}
                 self._memo_clear = True
+                self._memo_dirty = False
 
     def take_progress(self) -> tuple[list[Any], tuple[str, Any] | None, dict[str, Any], bool]:
         """(events, checkpoint if changed, new memo entries, memo cleared) since the last call."""
