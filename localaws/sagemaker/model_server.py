@@ -80,7 +80,7 @@ def load_booster(path: Path) -> Any:
 
     booster = xgb.Booster()
     try:
-        booster.load_model(str(path))
+        booster.load_model(bytearray(path.read_bytes()))  # the format is sniffed from the bytes
     except (xgb.core.XGBoostError, ValueError) as load_error:  # UnicodeDecodeError: a pickle
         try:
             with open(path, "rb") as fh:

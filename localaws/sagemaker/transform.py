@@ -494,8 +494,13 @@ def run_transform_job(
     model: dict[str, Any],
     cancelled: threading.Event,
     log: Callable[[str], None],
+    *,
+    in_process: bool | None = None,
 ) -> None:
-    """Run the transform job to completion; :class:`UserError` with the reason on failure."""
+    """Run the transform job to completion; :class:`UserError` with the reason on failure.
+
+    ``in_process``: None picks the in-process path when the job allows it; False forces the
+    model server (True forces in-process, for jobs that allow it)."""
     plan = TransformPlan.from_job(job)
     storage = runtime.storage
     inputs = sorted(u for u in storage.list(plan.input_uri) if not u.endswith("/"))
@@ -504,7 +509,9 @@ def run_transform_job(
             f"TransformInput.DataSource.S3DataSource.S3Uri: no objects under {plan.input_uri}; "
             "upload the input first"
         )
-    fast = fast_path_eligible(plan, model)
+    fast = fast_path_eligible(plan, model) and in_process is not False
+    if in_process and not fast:
+        raise UserError(f"transform job {plan.name}: its options need the model server")
     work = Path(tempfile.mkdtemp(prefix=f"{plan.name}-", dir=runtime.path("transform")))
     server: hosting.ServerProcess | None = None
     written: list[str] = []

@@ -39,7 +39,7 @@ FEATURIZER = textwrap.dedent(
 
     def output_fn(prediction, accept):
         buffer = io.StringIO()
-        np.savetxt(buffer, prediction, delimiter=",", fmt="%.9g")
+        np.savetxt(buffer, prediction, delimiter=",", fmt="%.17g")
         return buffer.getvalue()
     '''
 )

@@ -258,5 +258,7 @@ def test_script_mode_pipeline_endpoint(runtime, manager, data):
         EndpointName="pipe", Body=csv_rows(raw[:3]), Accept="application/json"
     )
     scores = [p["score"] for p in json.loads(response["Body"])["predictions"]]
-    expected = booster.inplace_predict(scaler.transform(raw[:3]).astype(np.float32))
+    expected = booster.inplace_predict(
+        scaler.transform(raw[:3].astype(np.float64)).astype(np.float32)
+    )
     np.testing.assert_allclose(scores, expected, rtol=1e-5)

@@ -278,7 +278,9 @@ def test_pipeline_featurizer_then_xgboost(tmp_path, data, serve):
     status, body, ctype = invoke(server, csv_rows(raw[:5]), accept="application/json")
     assert (status, ctype) == (200, "application/json")
     scores = [p["score"] for p in json.loads(body)["predictions"]]
-    expected = booster.inplace_predict(np.array(scaler.transform(raw[:5]), dtype=np.float32))
+    expected = booster.inplace_predict(
+        np.array(scaler.transform(raw[:5].astype(np.float64)), dtype=np.float32)
+    )
     np.testing.assert_allclose(scores, expected, rtol=1e-5)
     # the first container's error is the pipeline's
     assert invoke(server, b'{"x": 1}', content_type="application/json")[0] == 500
