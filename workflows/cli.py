@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from localaws.errors import PlatformError, ServiceError, UserError
+from workflows.settings import METRICS
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -436,8 +437,8 @@ def print_summary(
     if view.error:
         console.print(f"[red]{view.error}[/]: {view.cause}", highlight=False)
 
-    evaluation = _dig(view.output_of(pm.EVALUATE), "evaluation", "Payload")
-    metrics = _dig(evaluation, "metrics") or {}
+    evaluation = _dig(view.output_of(pm.EVALUATE), "evaluate", "Payload")
+    metrics = {k: evaluation[k] for k in METRICS if k in (evaluation or {})}
     if metrics:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, int | float))
         console.print(f"metrics: {shown}", highlight=False)

@@ -22,13 +22,15 @@ paths, so nothing asks AWS for anything.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from workflows.settings import Settings
+from workflows.settings import ConfigError, RetryPolicy, Settings
 
 # State names, in the order a successful run visits them, then the failure branches.
 PREPARE = "PrepareData"
@@ -77,12 +79,11 @@ EXECUTION_INPUT: dict[str, type] = {
     "MetricThreshold": float,
 }
 
-# Lambda roles -> function names when workflows.functions cannot say (see _function_names).
-DEFAULT_FUNCTIONS = {
-    "prepare": "predictive-maintenance-prepare",
-    "evaluate": "predictive-maintenance-evaluate",
-    "predict": "predictive-maintenance-predict",
-}
+# The Lambda functions the workflow calls, by handler module (lambdas/functions.yaml).
+FUNCTION_ROLES = ("prepare", "evaluate", "predict")
+
+# Where the prepare step's result (its Lambda's return value) is in the state.
+PREPARED = "$.prepare.Payload"
 
 
 def build_workflow(settings: Settings, *, client: Any = None) -> Any:
@@ -151,8 +152,6 @@ def example_input(
 def _check_run_id(settings: Settings, run_id: str) -> None:
     import re
 
-    from workflows.settings import ConfigError
-
     longest = f"{settings.name}-transform-{run_id}"
     if not re.fullmatch(r"[A-Za-z0-9](-*[A-Za-z0-9])*", run_id):
         raise ConfigError(
@@ -172,68 +171,81 @@ def _boto_session(settings: Settings) -> Any:
 
 
 def _sagemaker_session(settings: Settings) -> Any:
+    return _cached_sagemaker_session(settings.region, settings.data.bucket)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_sagemaker_session(region: str, bucket: str) -> Any:
+    """A SageMaker SDK session that never calls AWS while steps are built (it creates seven
+    clients, half a second: built once per region and bucket)."""
+    import boto3
+
     from workflows import sdk
 
     return sdk.sagemaker.Session(
-        boto_session=_boto_session(settings), default_bucket=settings.data.bucket
+        boto_session=boto3.Session(region_name=region), default_bucket=bucket
     )
 
 
 def _function_names() -> dict[str, str]:
     """Lambda role (prepare/evaluate/predict) -> function name, from lambdas/functions.yaml."""
-    try:
-        from workflows.functions import load_functions
-    except ImportError:  # the registration module is not in this checkout
-        return dict(DEFAULT_FUNCTIONS)
-    names = dict(DEFAULT_FUNCTIONS)
-    for fn in load_functions():
-        role = _get(fn, "role") or _get(fn, "key")
-        name = _get(fn, "name")
-        if role in names and name:
-            names[role] = name
-        else:
-            for r in names:
-                if name and name.endswith(r):
-                    names[r] = name
+    from workflows.functions import load_functions
+
+    names = {spec.role: spec.name for spec in load_functions()}
+    missing = sorted(set(FUNCTION_ROLES) - set(names))
+    if missing:
+        raise ConfigError(
+            f"lambdas/functions.yaml: no function with handler module {missing}; the workflow "
+            f"needs one per step: {', '.join(FUNCTION_ROLES)}"
+        )
     return names
 
 
-def _get(obj: Any, key: str) -> Any:
-    return obj.get(key) if isinstance(obj, Mapping) else getattr(obj, key, None)
+@dataclass(frozen=True)
+class _Parts:
+    """What every step builder needs: the SDK, the settings and the shared states."""
 
-
-def _lambda_step(
-    sdk: Any,
-    state_id: str,
-    function: str,
-    payload: dict[str, Any],
-    result_path: str,
-    comment: str,
-    timeout: int | None = None,
-) -> Any:
-    return sdk.steps.LambdaStep(
-        state_id,
-        comment=comment,
-        parameters={"FunctionName": function, "Payload": payload},
-        result_path=result_path,
-        timeout_seconds=timeout,
-    )
+    sdk: Any
+    settings: Settings
+    ei: Any  # ExecutionInput placeholders
+    session: Any  # sagemaker.Session (offline)
+    image: str  # built-in XGBoost image URI
+    functions: dict[str, str]
+    on_failure: Any  # the state every Catch goes to
 
 
 def _chain(settings: Settings) -> Any:
     from workflows import sdk
 
-    steps, sm = sdk.steps, sdk.sagemaker
-    ei = sdk.ExecutionInput(schema=EXECUTION_INPUT)
-    session = _sagemaker_session(settings)
-    functions = _function_names()
-    region = settings.region
-    image = sm.image_uris.retrieve("xgboost", region, version=settings.training.xgboost_version)
+    with sdk.region(settings.region):
+        return _build_chain(sdk, settings)
 
-    # -- failure handling shared by every task
-    record_failure = steps.Pass(
+
+def _build_chain(sdk: Any, settings: Settings) -> Any:
+    parts = _Parts(
+        sdk=sdk,
+        settings=settings,
+        ei=sdk.ExecutionInput(schema=EXECUTION_INPUT),
+        session=_sagemaker_session(settings),
+        image=sdk.sagemaker.image_uris.retrieve(
+            "xgboost", settings.region, version=settings.training.xgboost_version
+        ),
+        functions=_function_names(),
+        on_failure=_failure_states(sdk),
+    )
+    prepare = _prepare_step(parts)
+    train, create_model = _training_steps(parts)
+    transform = _transform_step(parts)
+    evaluate = _evaluate_step(parts)
+    check = _metric_gate(parts, deploy=_deployment_steps(parts))
+    return parts.sdk.steps.Chain([prepare, train, create_model, transform, evaluate, check])
+
+
+def _failure_states(sdk: Any) -> Any:
+    """RecordFailure (keeps the caught error) -> WorkflowFailed (fails with it)."""
+    record = sdk.steps.Pass(
         RECORD_FAILURE,
-        comment="Keep the error and where the execution was when it happened.",
+        comment="Keep the caught error, and the execution it belongs to.",
         parameters={
             "Error.$": "$.error.Error",
             "Cause.$": "$.error.Cause",
@@ -242,138 +254,179 @@ def _chain(settings: Settings) -> Any:
         },
         result_path="$.failure",
     )
-    workflow_failed = sdk.FailFromPaths(
-        WORKFLOW_FAILED,
-        comment="Fail with the original error and cause.",
-        error_path="$.failure.Error",
-        cause_path="$.failure.Cause",
+    record.next(
+        sdk.FailFromPaths(
+            WORKFLOW_FAILED,
+            comment="Fail with the original error and cause.",
+            error_path="$.failure.Error",
+            cause_path="$.failure.Cause",
+        )
     )
-    record_failure.next(workflow_failed)
+    return record
 
-    retry = settings.prepare.retry
-    transient = steps.Retry(
-        error_equals=list(TRANSIENT_LAMBDA_ERRORS),
-        interval_seconds=retry.interval_seconds,
-        max_attempts=retry.max_attempts,
-        backoff_rate=retry.backoff_rate,
+
+def _task(parts: Any, step: Any, *retries: Any) -> Any:
+    for retry in retries:
+        step.add_retry(retry)
+    step.add_catch(
+        parts.sdk.steps.Catch(
+            error_equals=["States.ALL"], next_step=parts.on_failure, result_path="$.error"
+        )
+    )
+    return step
+
+
+def _retry(parts: _Parts, errors: tuple[str, ...], policy: RetryPolicy) -> Any:
+    return parts.sdk.steps.Retry(
+        error_equals=list(errors),
+        interval_seconds=policy.interval_seconds,
+        max_attempts=policy.max_attempts,
+        backoff_rate=policy.backoff_rate,
     )
 
-    # -- prepare
-    prepare = _lambda_step(
-        sdk,
+
+def _lambda_step(
+    parts: _Parts,
+    state_id: str,
+    role: str,
+    payload: dict[str, Any],
+    *,
+    comment: str,
+    timeout: int,
+    retries: tuple[Any, ...] = (),
+) -> Any:
+    step = parts.sdk.steps.LambdaStep(
+        state_id,
+        comment=comment,
+        parameters={"FunctionName": parts.functions[role], "Payload": payload},
+        result_path=f"$.{role}",
+        timeout_seconds=timeout,
+    )
+    transient = _retry(parts, TRANSIENT_LAMBDA_ERRORS, parts.settings.prepare.retry)
+    return _task(parts, step, transient, *retries)
+
+
+def _prepare_step(parts: _Parts) -> Any:
+    s = parts.settings
+    return _lambda_step(
+        parts,
         PREPARE,
-        functions["prepare"],
+        "prepare",
         {
-            "raw_uri": ei["RawDataUri"],
-            "output_prefix": ei["PreparedDataUri"],
-            "validation_fraction": settings.prepare.validation_fraction,
-            "test_fraction": settings.prepare.test_fraction,
-            "seed": settings.data.seed,
+            "raw_uri": parts.ei["RawDataUri"],
+            "output_prefix": parts.ei["PreparedDataUri"],
+            "validation_fraction": s.prepare.validation_fraction,
+            "test_fraction": s.prepare.test_fraction,
+            "seed": s.data.seed,
         },
-        "$.prepare",
-        "Validate the raw AI4I data, encode it, split it stratified into train/validation/test.",
+        comment="Validate the raw AI4I data, encode it, split it stratified into train/validation/test.",
         timeout=900,
     )
-    prepared = (
-        "$.prepare.Payload"  # plain JSONPath: the SDK's StepInput only reaches one state back
-    )
 
-    # -- train
-    t = settings.training
+
+def _training_steps(parts: _Parts) -> tuple[Any, Any]:
+    """TrainModel (built-in XGBoost) and CreateModel (from its artifact)."""
+    sm, steps, t = parts.sdk.sagemaker, parts.sdk.steps, parts.settings.training
     estimator = sm.estimator.Estimator(
-        image_uri=image,
-        role=settings.roles.sagemaker,
+        image_uri=parts.image,
+        role=parts.settings.roles.sagemaker,
         instance_count=t.instance_count,
         instance_type=t.instance_type,
         volume_size=t.volume_size_gb,
         max_run=t.max_runtime_seconds,
-        output_path=settings.data.uri(settings.data.models_prefix),
-        sagemaker_session=session,
+        output_path=parts.settings.data.uri(parts.settings.data.models_prefix),
+        sagemaker_session=parts.session,
         hyperparameters={k: _hp(v) for k, v in t.hyperparameters.items()},
         debugger_hook_config=False,  # would pin a static S3 path; the built-in algorithm needs none
     )
     train = steps.TrainingStep(
         TRAIN,
         estimator=estimator,
-        job_name=ei["TrainingJobName"],
-        output_data_config_path=ei["ModelOutputUri"],
+        job_name=parts.ei["TrainingJobName"],
+        output_data_config_path=parts.ei["ModelOutputUri"],
         hyperparameters={
-            # The class balance measured by prepare: negatives / positives.
-            "scale_pos_weight.$": "States.Format('{}', $.prepare.Payload.scale_pos_weight)",
+            # The class balance prepare measured on the training split: negatives / positives.
+            "scale_pos_weight.$": f"States.Format('{{}}', {PREPARED}.scale_pos_weight)",
         },
         result_path="$.train",
         comment="Built-in XGBoost, binary:logistic, early stopping on the validation AUC.",
         parameters={
             "InputDataConfig": [
-                _channel("train", f"{prepared}.train_uri"),
-                _channel("validation", f"{prepared}.validation_uri"),
+                _channel("train", f"{PREPARED}.train_uri"),
+                _channel("validation", f"{PREPARED}.validation_uri"),
             ],
         },
     )
-
-    # -- create the model from the training job's artifact.  The SDK's expected model reads
-    # $['ModelArtifacts'] from the state input, so the step looks at $.train only.
+    # The SDK's expected model reads $['ModelArtifacts'] from its state input, so CreateModel
+    # looks at $.train only, and puts its result beside it.
     with _quiet("sagemaker.estimator"):  # "No finished training job found": expected here
         model = train.get_expected_model()
     create_model = steps.ModelStep(
         CREATE_MODEL,
         model=model,
-        model_name=ei["ModelName"],
+        model_name=parts.ei["ModelName"],
         input_path="$.train",
         result_path="$.model",
     )
+    return _task(parts, train), _task(parts, create_model)
 
-    # -- batch transform of the test set (label first): features in, label and score out.
-    tr = settings.transform
+
+def _transform_step(parts: _Parts) -> Any:
+    """Score the test set (label first): features in, ``label,score`` lines out."""
+    sm, tr = parts.sdk.sagemaker, parts.settings.transform
     transformer = sm.transformer.Transformer(
-        model_name="placeholder",
+        model_name="set-by-the-step",
         instance_count=tr.instance_count,
         instance_type=tr.instance_type,
         strategy="MultiRecord",
         assemble_with="Line",
         accept="text/csv",
         max_payload=tr.max_payload_mb,
-        output_path=settings.data.uri(settings.data.transform_prefix),
-        sagemaker_session=session,
+        output_path=parts.settings.data.uri(parts.settings.data.transform_prefix),
+        sagemaker_session=parts.session,
     )
-    transform = steps.TransformStep(
+    transform = parts.sdk.steps.TransformStep(
         TRANSFORM,
         transformer=transformer,
-        job_name=ei["TransformJobName"],
-        model_name=ei["ModelName"],
-        data="s3://replaced-below",
+        job_name=parts.ei["TransformJobName"],
+        model_name=parts.ei["ModelName"],
+        data="s3://set-below",
         content_type="text/csv",
         split_type="Line",
         input_filter="$[1:]",
         join_source="Input",
         output_filter="$[0,-1]",
         result_path="$.transform",
-        parameters={"TransformOutput": {"S3OutputPath": ei["TransformOutputUri"]}},
+        parameters={"TransformOutput": {"S3OutputPath": parts.ei["TransformOutputUri"]}},
         comment="Score the test set; each output line is label,score.",
     )
     _set_path(
-        transform, ("TransformInput", "DataSource", "S3DataSource", "S3Uri"), f"{prepared}.test_uri"
+        transform, ("TransformInput", "DataSource", "S3DataSource", "S3Uri"), f"{PREPARED}.test_uri"
     )
+    return _task(parts, transform)
 
-    # -- evaluate
-    metric = settings.evaluation.metric
-    evaluate = _lambda_step(
-        sdk,
+
+def _evaluate_step(parts: _Parts) -> Any:
+    return _lambda_step(
+        parts,
         EVALUATE,
-        functions["evaluate"],
+        "evaluate",
         {
-            "predictions_uri": ei["TransformOutputUri"],
-            "labels_uri.$": f"{prepared}.test_uri",
-            "output_uri": ei["EvaluationUri"],
-            "threshold": settings.evaluation.decision_threshold,
+            "predictions_uri": parts.ei["TransformOutputUri"],
+            "labels_uri.$": f"{PREPARED}.test_uri",
+            "output_uri": parts.ei["EvaluationUri"],
+            "threshold": parts.settings.evaluation.decision_threshold,
         },
-        "$.evaluation",
-        "ROC AUC, PR AUC, F1, precision, recall and the confusion matrix on the test set.",
+        comment="ROC AUC, PR AUC, F1, precision, recall and the confusion matrix on the test set.",
         timeout=300,
     )
-    metric_path = f"$.evaluation.Payload.{metric}"
 
-    # -- the gate
+
+def _metric_gate(parts: _Parts, *, deploy: Any) -> Any:
+    """CheckMetric: deploy when the metric >= MetricThreshold, else fail saying both."""
+    steps = parts.sdk.steps
+    metric = parts.settings.evaluation.metric
+    metric_path = f"$.evaluate.Payload.{metric}"
     explain = steps.Pass(
         EXPLAIN_REJECTION,
         comment="Say which metric missed which threshold.",
@@ -387,13 +440,22 @@ def _chain(settings: Settings) -> Any:
         },
         result_path="$.rejection",
     )
-    rejected = sdk.FailFromPaths(
-        MODEL_REJECTED, error_path="$.rejection.Error", cause_path="$.rejection.Cause"
+    explain.next(
+        parts.sdk.FailFromPaths(
+            MODEL_REJECTED, error_path="$.rejection.Error", cause_path="$.rejection.Cause"
+        )
     )
-    explain.next(rejected)
+    check = steps.Choice(CHECK_METRIC, comment=f"Deploy only when {metric} >= MetricThreshold.")
+    check.add_choice(
+        steps.ChoiceRule.NumericGreaterThanEqualsPath(metric_path, "$.MetricThreshold"), deploy
+    )
+    check.default_choice(explain)
+    return check
 
-    # -- deploy
-    ep = settings.endpoint
+
+def _deployment_steps(parts: _Parts) -> Any:
+    """CreateEndpointConfig -> EndpointExists? -> Create/UpdateEndpoint -> PredictSamples -> Done."""
+    steps, ei, ep = parts.sdk.steps, parts.ei, parts.settings.endpoint
     endpoint_config = steps.EndpointConfigStep(
         ENDPOINT_CONFIG,
         endpoint_config_name=ei["EndpointConfigName"],
@@ -402,82 +464,50 @@ def _chain(settings: Settings) -> Any:
         instance_type=ep.instance_type,
         result_path="$.endpoint_config",
     )
-    create_endpoint = steps.EndpointStep(
-        CREATE_ENDPOINT,
-        endpoint_name=ei["EndpointName"],
-        endpoint_config_name=ei["EndpointConfigName"],
-        result_path="$.endpoint",
-    )
-    update_endpoint = steps.EndpointStep(
-        UPDATE_ENDPOINT,
-        endpoint_name=ei["EndpointName"],
-        endpoint_config_name=ei["EndpointConfigName"],
-        update=True,
-        result_path="$.endpoint",
-    )
+    endpoint = {
+        update: steps.EndpointStep(
+            UPDATE_ENDPOINT if update else CREATE_ENDPOINT,
+            endpoint_name=ei["EndpointName"],
+            endpoint_config_name=ei["EndpointConfigName"],
+            update=update,
+            result_path="$.endpoint",
+        )
+        for update in (False, True)
+    }
+    p = parts.settings.prediction
     predict = _lambda_step(
-        sdk,
+        parts,
         PREDICT,
-        functions["predict"],
+        "predict",
         {
             "endpoint_name": ei["EndpointName"],
             "model_name": ei["ModelName"],
-            "records_uri.$": f"{prepared}.sample_uri",
-            "table": settings.prediction.table,
-            "run_id": ei["RunId"],
+            "records_uri.$": f"{PREPARED}.test_features_uri",
+            "max_records": p.sample_records,
+            "table_name": p.table,
         },
-        "$.predict",
-        "Send sample records to the endpoint and store the predictions.",
+        comment="Send sample test records to the endpoint and store the predictions.",
         timeout=300,
+        # CreateEndpoint/UpdateEndpoint return before the endpoint is InService.
+        retries=(_retry(parts, ("EndpointError",), p.endpoint_retry),),
     )
-    done = steps.Succeed(DONE)
-    predict.next(done)
-    create_endpoint.next(predict)
-    update_endpoint.next(predict)
+    predict.next(steps.Succeed(DONE))
+    for step in endpoint.values():
+        _task(parts, step).next(predict)
 
-    endpoint_exists = steps.Choice(
-        ENDPOINT_EXISTS, comment="Update the endpoint when it already exists."
-    )
-    endpoint_exists.add_choice(
+    exists = steps.Choice(ENDPOINT_EXISTS, comment="Update the endpoint when it already exists.")
+    exists.add_choice(
         steps.ChoiceRule.And(
             [
                 steps.ChoiceRule.IsPresent("$.EndpointExists", True),
                 steps.ChoiceRule.BooleanEquals("$.EndpointExists", True),
             ]
         ),
-        update_endpoint,
+        endpoint[True],
     )
-    endpoint_exists.default_choice(create_endpoint)
-    endpoint_config.next(endpoint_exists)
-
-    check = steps.Choice(CHECK_METRIC, comment=f"Deploy only when {metric} >= MetricThreshold.")
-    check.add_choice(
-        steps.ChoiceRule.NumericGreaterThanEqualsPath(metric_path, "$.MetricThreshold"),
-        endpoint_config,
-    )
-    check.default_choice(explain)
-
-    tasks = [
-        prepare,
-        train,
-        create_model,
-        transform,
-        evaluate,
-        endpoint_config,
-        create_endpoint,
-        update_endpoint,
-        predict,
-    ]
-    for task in (prepare, evaluate, predict):
-        task.add_retry(transient)
-    for task in tasks:
-        task.add_catch(
-            steps.Catch(
-                error_equals=["States.ALL"], next_step=record_failure, result_path="$.error"
-            )
-        )
-
-    return steps.Chain([prepare, train, create_model, transform, evaluate, check])
+    exists.default_choice(endpoint[False])
+    _task(parts, endpoint_config).next(exists)
+    return endpoint_config
 
 
 def _channel(name: str, path: str) -> dict[str, Any]:

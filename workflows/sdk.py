@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _root = logging.getLogger()
 _level = _root.level
@@ -31,6 +34,7 @@ try:
         import stepfunctions
         from stepfunctions import steps
         from stepfunctions.inputs import ExecutionInput, Placeholder, StepInput
+        from stepfunctions.steps import integration_resources
         from stepfunctions.steps.states import Fail
         from stepfunctions.workflow import Workflow
 finally:
@@ -43,6 +47,7 @@ __all__ = [
     "Placeholder",
     "StepInput",
     "Workflow",
+    "partition_of",
     "sagemaker",
     "stepfunctions",
     "steps",
@@ -61,3 +66,38 @@ class FailFromPaths(Fail):
 
     def is_field_allowed(self, field_name: str) -> bool:
         return field_name in self._FIELDS
+
+
+_partition_lock = threading.Lock()
+
+
+def partition_of(region: str) -> str:
+    """The AWS partition of a region (``aws``, ``aws-cn``, ``aws-us-gov``, ``aws-iso``...)."""
+    prefixes = (
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-iso-", "aws-iso"),
+    )
+    for prefix, partition in prefixes:
+        if region.startswith(prefix):
+            return partition
+    return "aws"
+
+
+@contextmanager
+def region(name: str) -> Iterator[None]:
+    """Build steps for ``name``'s partition.
+
+    The SDK asks a fresh default ``boto3.Session()`` for the partition of every Task's
+    resource ARN: it ignores the region we build for, warns when the environment has none,
+    and reads botocore's endpoint tables each time (a quarter second per Task).
+    """
+    partition = partition_of(name)
+    with _partition_lock:
+        original = integration_resources.get_aws_partition
+        integration_resources.get_aws_partition = lambda: partition
+        try:
+            yield
+        finally:
+            integration_resources.get_aws_partition = original

@@ -104,6 +104,7 @@ class Endpoint:
 class Prediction:
     sample_records: int
     table: str
+    endpoint_retry: RetryPolicy
 
 
 @dataclass(frozen=True)
