@@ -359,7 +359,10 @@ def test_map_items_path_must_be_an_array() -> None:
 
 
 @pytest.mark.parametrize(
-    ("concurrency", "min_s", "max_s"), [(4, 0.0, 0.35), (1, 0.38, 10.0)], ids=["parallel", "serial"]
+    ("concurrency", "min_s", "max_s"),
+    # Four 0.5 s sleeps: one at a time they take at least 2 s, all at once about 0.5 s.
+    [(4, 0.0, 1.9), (1, 2.0, 30.0)],
+    ids=["parallel", "serial"],
 )
 def test_map_max_concurrency_runs_iterations_at_once(
     concurrency: int, min_s: float, max_s: float
@@ -367,7 +370,7 @@ def test_map_max_concurrency_runs_iterations_at_once(
     processor = {
         "StartAt": "S",
         "States": {
-            "S": {"Type": "Task", "Resource": SLEEP, "Parameters": {"Seconds": 0.1}, "End": True}
+            "S": {"Type": "Task", "Resource": SLEEP, "Parameters": {"Seconds": 0.5}, "End": True}
         },
     }
     t = time.monotonic()
