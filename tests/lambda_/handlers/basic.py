@@ -1,0 +1,83 @@
+"""Handlers the Lambda tests run in worker processes (zipped by the tests' fixture)."""
+
+import os
+import subprocess
+import sys
+import time
+
+CALLS = {"count": 0}
+
+
+class ModelNotReadyError(Exception):
+    """A handler's own exception class, for Catch by errorType."""
+
+
+def echo(event, context):
+    return {"event": event}
+
+
+def context_fields(event, context):
+    CALLS["count"] += 1
+    return {
+        "aws_request_id": context.aws_request_id,
+        "function_name": context.function_name,
+        "function_version": context.function_version,
+        "memory_limit_in_mb": context.memory_limit_in_mb,
+        "invoked_function_arn": context.invoked_function_arn,
+        "log_group_name": context.log_group_name,
+        "log_stream_name": context.log_stream_name,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+        "pid": os.getpid(),
+        "calls": CALLS["count"],
+        "cwd": os.getcwd(),
+        "sys_path_0": sys.path[0],
+    }
+
+
+def environment(event, context):
+    print("environment requested")
+    return dict(os.environ)
+
+
+def fail(event, context):
+    print("about to fail")
+    raise ValueError(f"bad input: {event.get('why', 'no reason')}")
+
+
+def not_ready(event, context):
+    raise ModelNotReadyError("the endpoint is still Creating")
+
+
+def sleep(event, context):
+    time.sleep(float(event.get("seconds", 60)))
+    return {"slept": event.get("seconds")}
+
+
+def spawn_and_sleep(event, context):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    with open(event["pid_file"], "w") as fh:
+        fh.write(str(child.pid))
+    time.sleep(120)
+
+
+def crash(event, context):
+    sys.stdout.flush()
+    os._exit(3)
+
+
+def unserializable(event, context):
+    return {"when": object()}
+
+
+def third_party(event, context):
+    import boto3
+
+    return {"boto3": boto3.__version__}
+
+
+def storage_roundtrip(event, context):
+    from localaws.storage import storage_from_env
+
+    store = storage_from_env()
+    store.write(event["uri"], event["body"].encode())
+    return {"read": store.read(event["uri"]).decode(), "kind": type(store).__name__}
