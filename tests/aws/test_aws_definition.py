@@ -210,7 +210,7 @@ def test_every_request_validates_against_botocore(concrete_definition: str) -> N
 
 def test_request_validation_can_fail(concrete_definition: str) -> None:
     """A misspelt member is caught, so the test above is not vacuous."""
-    name, service, operation, parameters = next(
+    _name, service, operation, parameters = next(
         r for r in _requests(concrete_definition) if r[2] == "CreateTrainingJob"
     )
     shape = _session.get_service_model(service).operation_model(operation).input_shape
