@@ -1,0 +1,206 @@
+"""Engine overhead per state transition: this engine against moto's ASL interpreter.
+
+    python -m bench.asl_overhead            # full run (a minute or two)
+    python -m bench.asl_overhead --quick    # smoke run: small sizes, one repeat
+
+Three definitions made only of Pass states, so the time measured is the engine's own:
+
+* chain:    a chain of 200 Pass states;
+* map:      a Map over 1,000 items whose iteration is one Pass state;
+* parallel: a Parallel state of 50 branches, each one Pass state.
+
+A transition is a state entered: the chain makes 200, the Map 1 + 1,000 (the Map state,
+then one Pass per item), the Parallel 1 + 50.  Each run is timed with
+``time.perf_counter`` from StartExecution until the execution is seen to have ended: for
+this engine ``StepFunctionsBackend.wait`` (woken when the run ends); for moto,
+DescribeExecution polled every 2 ms (moto's interpreter runs on its own thread and has no
+completion hook), which adds at most a few milliseconds to runs that take hundreds.  Each
+scenario runs ``--repeats`` times per engine after one warm-up run; the table reports the
+median.  State machines are created before timing starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+ROLE = "arn:aws:iam::123456789012:role/bench"
+REGION = "us-east-1"
+MOTO_POLL_SECONDS = 0.002
+TIMEOUT_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    definition: dict[str, Any]
+    input: Any
+    transitions: int
+
+
+def chain(length: int) -> Scenario:
+    states: dict[str, Any] = {
+        f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(length - 1)
+    }
+    states[f"S{length - 1}"] = {"Type": "Pass", "End": True}
+    return Scenario(
+        f"{length}-state Pass chain", {"StartAt": "S0", "States": states}, {"n": 1}, length
+    )
+
+
+def map_(items: int) -> Scenario:
+    definition = {
+        "StartAt": "M",
+        "States": {
+            "M": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+                "End": True,
+            }
+        },
+    }
+    return Scenario(
+        f"{items}-item Map of Pass", definition, {"items": list(range(items))}, 1 + items
+    )
+
+
+def parallel(branches: int) -> Scenario:
+    definition = {
+        "StartAt": "P",
+        "States": {
+            "P": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": f"B{i}", "States": {f"B{i}": {"Type": "Pass", "End": True}}}
+                    for i in range(branches)
+                ],
+                "End": True,
+            }
+        },
+    }
+    return Scenario(f"{branches}-branch Parallel", definition, {"n": 1}, 1 + branches)
+
+
+# An engine: given the scenarios, yields a function that runs one scenario once and
+# returns the seconds it took (the state machines are created before the first call).
+Runner = Callable[[Scenario], float]
+
+
+@contextmanager
+def ours(scenarios: list[Scenario]) -> Iterator[Runner]:
+    from localaws import Runtime
+
+    with tempfile.TemporaryDirectory() as state_dir, Runtime(state_dir) as rt:
+        sfn = rt.stepfunctions
+        arns = {
+            s.name: sfn.create_state_machine(
+                name=f"bench{i}", definition=json.dumps(s.definition), roleArn=ROLE
+            )["stateMachineArn"]
+            for i, s in enumerate(scenarios)
+        }
+
+        def run(scenario: Scenario) -> float:
+            start = time.perf_counter()
+            arn = sfn.start_execution(
+                stateMachineArn=arns[scenario.name], input=json.dumps(scenario.input)
+            )["executionArn"]
+            status = sfn.wait(arn, timeout=TIMEOUT_SECONDS)["status"]
+            elapsed = time.perf_counter() - start
+            if status != "SUCCEEDED":
+                raise RuntimeError(f"{scenario.name}: our execution ended {status}")
+            return elapsed
+
+        yield run
+
+
+@contextmanager
+def moto(scenarios: list[Scenario]) -> Iterator[Runner]:
+    import boto3
+    from moto import mock_aws
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(var, "bench")
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        client = boto3.client("stepfunctions", region_name=REGION)
+        arns = {
+            s.name: client.create_state_machine(
+                name=f"bench{i}", definition=json.dumps(s.definition), roleArn=ROLE
+            )["stateMachineArn"]
+            for i, s in enumerate(scenarios)
+        }
+        counter = iter(range(1_000_000))
+
+        def run(scenario: Scenario) -> float:
+            start = time.perf_counter()
+            arn = client.start_execution(
+                stateMachineArn=arns[scenario.name],
+                name=f"run{next(counter)}",  # moto names every unnamed execution "None"
+                input=json.dumps(scenario.input),
+            )["executionArn"]
+            deadline = start + TIMEOUT_SECONDS
+            while (status := client.describe_execution(executionArn=arn)["status"]) == "RUNNING":
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"{scenario.name}: moto still running")
+                time.sleep(MOTO_POLL_SECONDS)
+            elapsed = time.perf_counter() - start
+            if status != "SUCCEEDED":
+                raise RuntimeError(f"{scenario.name}: moto's execution ended {status}")
+            return elapsed
+
+        yield run
+
+
+def measure(engine: Callable[[list[Scenario]], Any], scenarios: list[Scenario], repeats: int):
+    """Median seconds per scenario, after one warm-up run of each."""
+    medians = {}
+    with engine(scenarios) as run:
+        for scenario in scenarios:
+            run(scenario)
+            medians[scenario.name] = statistics.median(run(scenario) for _ in range(repeats))
+    return medians
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, one repeat")
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per scenario")
+    args = parser.parse_args(argv)
+    if args.quick:
+        scenarios = [chain(20), map_(50), parallel(5)]
+        repeats = args.repeats or 1
+    else:
+        scenarios = [chain(200), map_(1000), parallel(50)]
+        repeats = args.repeats or 5
+
+    ours_s = measure(ours, scenarios, repeats)
+    moto_s = measure(moto, scenarios, repeats)
+
+    print(f"median of {repeats} run(s); a transition is a state entered")
+    header = (
+        f"{'scenario':<26} {'transitions':>11} {'ours ms':>9} {'moto ms':>9} "
+        f"{'ours us/tr':>10} {'moto us/tr':>10} {'moto/ours':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for s in scenarios:
+        ours_us = ours_s[s.name] / s.transitions * 1e6
+        moto_us = moto_s[s.name] / s.transitions * 1e6
+        print(
+            f"{s.name:<26} {s.transitions:>11} {ours_s[s.name] * 1e3:>9.1f} "
+            f"{moto_s[s.name] * 1e3:>9.1f} {ours_us:>10.1f} {moto_us:>10.1f} "
+            f"{moto_us / ours_us:>8.1f}x"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
