@@ -141,6 +141,7 @@ def download_prefix(
     *,
     data_type: str = "S3Prefix",
     check: Callable[[], None] | None = None,
+    link: bool = False,
 ) -> int:
     """Download every object under ``uri`` (or listed by a manifest) into ``dest``; return the count."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -160,6 +161,12 @@ def download_prefix(
             check()
         target = dest / _relative(prefix, item)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if link and hasattr(storage, "path"):
+            try:  # read-only consumers share the local object's bytes instead of copying them
+                os.link(storage.path(item), target)
+                continue
+            except OSError:
+                pass
         storage.download_to(item, target)
     return len(uris)
 
@@ -351,6 +358,7 @@ def run_training_job(
             dest,
             data_type=source.get("S3DataType", "S3Prefix"),
             check=check,
+            link=mode == "builtin",
         )
         if count == 0:
             raise UserError(
