@@ -302,7 +302,7 @@ class S3Storage(Storage):
 
     def list(self, prefix_uri: str) -> list[str]:
         bucket, prefix = parse_s3_uri(prefix_uri)
-        found = []
+        found: list[str] = []
         for page in self.client.get_paginator("list_objects_v2").paginate(
             Bucket=bucket, Prefix=prefix
         ):

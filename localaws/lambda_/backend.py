@@ -658,11 +658,11 @@ class LambdaBackend:
         with pool.cond:
             while True:
                 while pool.idle:
-                    worker = pool.idle.pop()
-                    if worker.alive() and worker.generation == pool.generation:
-                        pool.busy.add(worker)
-                        return worker, None
-                    worker.kill()
+                    candidate = pool.idle.pop()
+                    if candidate.alive() and candidate.generation == pool.generation:
+                        pool.busy.add(candidate)
+                        return candidate, None
+                    candidate.kill()
                 if len(pool.busy) < pool.max_workers:
                     break
                 pool.cond.wait()
