@@ -1,60 +1,99 @@
 """The HTTP layer: AWS-compatible APIs and the console, over one Runtime.
 
-Requests are routed by the service their SigV4 signature names (``Credential=.../states/
-aws4_request``), falling back to ``X-Amz-Target`` and the path for unsigned requests, so
-that boto3, the AWS CLI and the Data Science SDK reach the right backend with nothing but
-``endpoint_url`` changed.  Every backend call runs in a worker thread; every error leaves as
-AWS's error shape, never a stack trace.
+An AWS API call is told apart from a console request by its signature: a SigV4
+``Authorization`` header (or presigned ``X-Amz-Credential`` query), an ``X-Amz-Target``
+header, or an unsigned request whose path is a Lambda / SageMaker Runtime API path.  AWS
+calls are routed by the service their signature names (``Credential=.../s3/aws4_request``)
+and by ``X-Amz-Target``, so that boto3, the AWS CLI and the Data Science SDK reach the
+right backend with nothing but ``endpoint_url`` changed:
+
+* ``X-Amz-Target: AWSStepFunctions.*`` / ``SageMaker.*`` -> the JSON protocol;
+* signed for ``s3`` -> :mod:`localaws.server.s3` (REST-XML, path-style);
+* otherwise the REST-JSON APIs of Lambda and SageMaker Runtime, matched by method and path.
+
+Everything else goes to the console: the ASGI app that ``localaws.server.console``'s
+``create_console(runtime)`` returns when that module exists (static files at ``/``, its API
+under ``/console/api/``), else a placeholder page.  Every backend call runs in a worker
+thread; every error leaves as AWS's error shape, never a stack trace.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import re
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from localaws.errors import ServiceError, UserError
+from localaws.sagemaker.validation import validate_request as validate_against_model
 from localaws.server import protocols
+from localaws.server.s3 import S3Api
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-# Signing name -> (botocore service, protocol). SageMaker Runtime signs as "sagemaker".
+# X-Amz-Target prefix -> (botocore service, runtime attribute, content type).
 JSON_SERVICES = {
     "AWSStepFunctions": ("stepfunctions", "stepfunctions", "application/x-amz-json-1.0"),
     "SageMaker": ("sagemaker", "sagemaker", "application/x-amz-json-1.1"),
 }
-REST_SERVICES = {
-    "lambda": ("lambda", "lambda_"),
-    "sagemaker-runtime": ("sagemaker-runtime", "sagemaker_runtime"),
+# REST-JSON services, tried in order by method and path: (botocore service, runtime attribute).
+REST_SERVICES = (("lambda", "lambda_"), ("sagemaker-runtime", "sagemaker_runtime"))
+# Runtime attribute -> botocore service name, for validation.
+BOTOCORE_NAMES = {attr: service for service, attr, *_ in JSON_SERVICES.values()} | {
+    attr: service for service, attr in REST_SERVICES
 }
-_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+CONSOLE_MODULE = "localaws.server.console"  # defines create_console(runtime) -> ASGI app
+CONSOLE_API_PREFIX = "/console/api/"
+_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/,]+)/aws4_request")
+_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"]
 
 
 def signing_service(request: Request) -> str | None:
+    """The service a SigV4 request is signed for (``states``, ``s3``...), or None."""
     m = _SCOPE.search(request.headers.get("authorization", ""))
-    return m.group(1) if m else None
+    if m:
+        return m.group(1)
+    credential = request.query_params.get("X-Amz-Credential", "")
+    parts = credential.split("/")
+    return parts[3] if len(parts) == 5 else None
+
+
+def is_aws_request(request: Request) -> bool:
+    """Whether the request is an AWS API call rather than a console request."""
+    if request.headers.get("x-amz-target") or signing_service(request):
+        return True
+    if request.headers.get("authorization", "").startswith(("AWS4-", "AWS ")):
+        return True
+    return any(
+        protocols.match_rest(service, request.method, request.url.path)
+        for service, _ in REST_SERVICES
+    )
 
 
 class AwsApi:
     """Dispatches AWS API requests to the runtime's backends."""
 
-    def __init__(self, runtime: Runtime, extra: dict[str, Callable[[Request], Any]] | None = None):
+    def __init__(self, runtime: Runtime):
         self.runtime = runtime
-        self.extra = extra or {}
+        self.s3 = S3Api(runtime)
 
     async def __call__(self, request: Request) -> HttpResponse:
-        body = await request.body()
         target = request.headers.get("x-amz-target")
+        if not target and signing_service(request) == "s3":
+            return await self.s3(request)
+        body = await request.body()
         try:
             if target:
                 resp = await self._json(target, body)
@@ -62,7 +101,7 @@ class AwsApi:
                 resp = await self._rest(request, body)
         except ServiceError as e:
             resp = (
-                protocols.json_error(e, "application/x-amz-json-1.1")
+                protocols.json_error(e, _content_type(target))
                 if target
                 else protocols.rest_error(e)
             )
@@ -71,7 +110,11 @@ class AwsApi:
     async def _json(self, target: str, body: bytes) -> protocols.Response:
         prefix = target.split(".", 1)[0]
         if prefix not in JSON_SERVICES:
-            raise ServiceError("UnknownOperationException", f"unknown service target {target!r}")
+            raise ServiceError(
+                "UnknownOperationException",
+                f"Unknown service target {target!r}; this server speaks "
+                + ", ".join(f"{p}.*" for p in JSON_SERVICES),
+            )
         service, attr, content_type = JSON_SERVICES[prefix]
         try:
             model = protocols.service_model(service)
@@ -84,7 +127,7 @@ class AwsApi:
 
     async def _rest(self, request: Request, body: bytes) -> protocols.Response:
         path = request.url.path
-        for service, attr in REST_SERVICES.values():
+        for service, attr in REST_SERVICES:
             found = protocols.match_rest(service, request.method, path)
             if found is None:
                 continue
@@ -95,11 +138,23 @@ class AwsApi:
             result = await self._call(attr, operation.name, params)
             return protocols.encode_rest_response(operation, result)
         raise ServiceError(
-            "UnknownOperationException", f"no API at {request.method} {path}", status=404
+            "UnknownOperationException",
+            f"No AWS API at {request.method} {path} (signed for "
+            f"{signing_service(request) or 'no service'}); this server speaks Step Functions, "
+            "SageMaker, SageMaker Runtime, Lambda and S3",
+            status=404,
         )
 
     async def _call(self, attr: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        backend = getattr(self.runtime, attr)
+        try:
+            backend = getattr(self.runtime, attr)
+        except ImportError as e:
+            raise ServiceError(
+                "ServiceUnavailable",
+                f"{BOTOCORE_NAMES[attr]} is not available in the local runtime: {e}",
+                status=503,
+                sender_fault=False,
+            ) from e
         method = getattr(backend, protocols.snake_case(operation), None)
         if method is None:
             raise ServiceError(
@@ -127,20 +182,73 @@ class AwsApi:
             ) from e
 
 
+def _content_type(target: str | None) -> str:
+    prefix = (target or "").split(".", 1)[0]
+    return JSON_SERVICES[prefix][2] if prefix in JSON_SERVICES else "application/x-amz-json-1.1"
+
+
 def validate_request(attr: str, operation: str, params: dict[str, Any]) -> None:
-    """Check a request against the service model (required members, types, constraints)."""
-    service = {
-        "stepfunctions": "stepfunctions",
-        "sagemaker": "sagemaker",
-        "lambda_": "lambda",
-        "sagemaker_runtime": "sagemaker-runtime",
-    }[attr]
-    from localaws.sagemaker.validation import validate_request as validate
-
-    validate(service, operation, params)
+    """Check a request against botocore's model of the service (required members, types,
+    constraints); raises ``ServiceError('ValidationException', ...)``."""
+    validate_against_model(BOTOCORE_NAMES[attr], operation, params)
 
 
-def create_app(runtime: Runtime) -> Starlette:
-    api = AwsApi(runtime)
-    routes = [Route("/{path:path}", api, methods=["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH"])]
-    return Starlette(routes=routes)
+# -- console -----------------------------------------------------------------------------------
+
+_PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>local AWS</title></head>
+<body><h1>Local AWS server</h1><p>The web console is not installed in this build. The AWS APIs
+(Step Functions, SageMaker, SageMaker Runtime, Lambda, S3) answer on this address: use it as
+<code>endpoint_url</code>.</p></body></html>"""
+
+
+def placeholder_console() -> Starlette:
+    async def index(request: Request) -> HttpResponse:
+        if request.url.path.startswith(CONSOLE_API_PREFIX):
+            return JSONResponse({"error": "the console API is not installed"}, status_code=404)
+        if request.url.path != "/":
+            return JSONResponse({"error": f"nothing at {request.url.path}"}, status_code=404)
+        return HTMLResponse(_PLACEHOLDER)
+
+    return Starlette(routes=[Route("/{path:path}", index, methods=_METHODS)])
+
+
+def default_console(runtime: Runtime) -> ASGIApp:
+    """``localaws.server.console.create_console(runtime)`` when that module exists."""
+    if importlib.util.find_spec(CONSOLE_MODULE) is None:
+        return placeholder_console()
+    module = importlib.import_module(CONSOLE_MODULE)
+    return module.create_console(runtime)  # type: ignore[no-any-return]
+
+
+class LocalAwsApp:
+    """The ASGI app: AWS API calls to :class:`AwsApi`, the rest to the console."""
+
+    def __init__(self, runtime: Runtime, console: ASGIApp | None = None):
+        self.runtime = runtime
+        self.api = AwsApi(runtime)
+        self.console = console if console is not None else default_console(runtime)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            request = Request(scope, receive)
+            if is_aws_request(request):
+                try:
+                    response = await self.api(request)
+                except Exception as e:  # a bug: still AWS's shape, never a stack trace
+                    log.exception("%s %s failed", request.method, request.url.path)
+                    error = ServiceError(
+                        "InternalFailure",
+                        f"the local server failed: {type(e).__name__}: {e}",
+                        status=500,
+                        sender_fault=False,
+                    )
+                    resp = protocols.json_error(error, "application/json")
+                    response = HttpResponse(resp.body, status_code=500, headers=resp.headers)
+                await response(scope, receive, send)
+                return
+        await self.console(scope, receive, send)
+
+
+def create_app(runtime: Runtime, *, console: ASGIApp | None = None) -> LocalAwsApp:
+    """The server's ASGI app over a started ``runtime``."""
+    return LocalAwsApp(runtime, console)

@@ -129,7 +129,7 @@ class Response:
 
 
 def json_error(error: ServiceError, content_type: str) -> Response:
-    body = json.dumps({"__type": error.code, "message": error.message}).encode()
+    body = json.dumps(error.to_dict()).encode()
     return Response(
         error.status,
         {"Content-Type": content_type, "x-amzn-ErrorType": error.code},
@@ -303,9 +303,8 @@ def encode_rest_response(operation: OperationModel, result: dict[str, Any]) -> R
 
 
 def rest_error(error: ServiceError) -> Response:
-    body = json.dumps(
-        {"Type": "User" if error.sender_fault else "Service", "message": error.message}
-    )
+    doc = {k: v for k, v in error.to_dict().items() if k != "__type"}
+    body = json.dumps({"Type": "User" if error.sender_fault else "Service", **doc})
     return Response(
         error.status,
         {"Content-Type": "application/json", "x-amzn-ErrorType": error.code},

@@ -1,0 +1,1210 @@
+"""The S3 API (REST-XML, path-style) over the runtime's local storage.
+
+``s3://bucket/key`` is ``<state dir>/s3/bucket/key`` (:class:`~localaws.storage.LocalStorage`),
+so objects written through this API are the objects the runtime, the Lambdas and the training
+jobs read, and the other way round.  What a file cannot carry lives beside the tree:
+
+* ``<state dir>/s3-meta/<bucket>/<sha256(key)>.json``: ETag, Content-Type and user metadata
+  of an object written through this API, valid while the file's size and mtime match.  An
+  object written by other means gets an ETag derived from its size and mtime.
+* ``<state dir>/s3-uploads/<upload id>/``: a multipart upload's parts, assembled into one
+  temporary file and renamed into place on CompleteMultipartUpload (readers see the old
+  object or the whole new one).
+
+Bodies stream to and from disk in chunks; ``aws-chunked`` bodies (``x-amz-content-sha256:
+STREAMING-...`` or ``Content-Encoding: aws-chunked``, with checksum trailers) are decoded on
+the way.  Every failure leaves as S3's error XML with S3's code.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, unquote
+from xml.etree import ElementTree as ET
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from localaws.errors import UserError
+from localaws.storage import TMP_DIR, InvalidUri, LocalStorage, check_bucket, s3_uri
+
+if TYPE_CHECKING:
+    from localaws.runtime import Runtime
+
+XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
+META_DIR = "s3-meta"
+UPLOADS_DIR = "s3-uploads"
+MAX_KEYS = 1000
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_NUMBER = 10000
+IO_CHUNK = 1024 * 1024
+
+# S3's error codes and their HTTP status.
+ERRORS = {
+    "AccessDenied": 403,
+    "BadDigest": 400,
+    "BucketAlreadyOwnedByYou": 409,
+    "BucketNotEmpty": 409,
+    "EntityTooSmall": 400,
+    "IncompleteBody": 400,
+    "InternalError": 500,
+    "InvalidArgument": 400,
+    "InvalidBucketName": 400,
+    "InvalidDigest": 400,
+    "InvalidPart": 400,
+    "InvalidPartOrder": 400,
+    "InvalidRange": 416,
+    "InvalidRequest": 400,
+    "MalformedXML": 400,
+    "MethodNotAllowed": 405,
+    "NoSuchBucket": 404,
+    "NoSuchKey": 404,
+    "NoSuchUpload": 404,
+    "NotImplemented": 501,
+    "XAmzContentSHA256Mismatch": 400,
+}
+
+# Bucket sub-resources we do not implement: refused by name rather than misread as a listing.
+_UNSUPPORTED_SUBRESOURCES = [
+    "accelerate",
+    "acl",
+    "analytics",
+    "cors",
+    "encryption",
+    "intelligent-tiering",
+    "inventory",
+    "lifecycle",
+    "logging",
+    "metrics",
+    "notification",
+    "object-lock",
+    "ownershipControls",
+    "policy",
+    "policyStatus",
+    "publicAccessBlock",
+    "replication",
+    "requestPayment",
+    "tagging",
+    "versioning",
+    "versions",
+    "website",
+    "legal-hold",
+    "retention",
+    "torrent",
+    "restore",
+    "select",
+    "attributes",
+]
+_UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+_STREAMING = "STREAMING-"
+# Checksums we can verify with the standard library (CRC32C/CRC64NVME are accepted unchecked).
+_CHECKSUMS: dict[str, Callable[[], Any]] = {
+    "crc32": lambda: _Crc32(),
+    "sha1": hashlib.sha1,
+    "sha256": hashlib.sha256,
+}
+
+
+class S3Error(Exception):
+    """An S3 API error: code (one of ERRORS), message, and extra elements of the error XML."""
+
+    def __init__(self, code: str, message: str, **extra: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = ERRORS.get(code, 400)
+        self.extra = extra
+
+
+class _Crc32:
+    def __init__(self) -> None:
+        self.value = 0
+
+    def update(self, data: bytes) -> None:
+        self.value = zlib.crc32(data, self.value)
+
+    def digest(self) -> bytes:
+        return self.value.to_bytes(4, "big")
+
+
+# -- objects on disk ---------------------------------------------------------------------------
+
+
+@dataclass
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str  # quoted, as on the wire
+    last_modified: datetime
+    content_type: str = "binary/octet-stream"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Spooled:
+    """A request body written to a temporary file."""
+
+    path: Path
+    size: int
+    md5: bytes
+
+
+class ObjectStore:
+    """Buckets, objects, their metadata and multipart uploads, on the local storage tree."""
+
+    def __init__(self, storage: LocalStorage, state_dir: Path, region: str):
+        self.storage = storage
+        self.root = storage.root
+        self.meta_root = state_dir / META_DIR
+        self.uploads_root = state_dir / UPLOADS_DIR
+        self.region = region
+
+    # -- buckets -----------------------------------------------------------------------
+
+    def bucket_dir(self, bucket: str) -> Path:
+        try:
+            check_bucket(bucket, f"s3://{bucket}")
+        except InvalidUri as e:
+            raise S3Error("InvalidBucketName", str(e), BucketName=bucket) from e
+        return self.root / bucket
+
+    def require_bucket(self, bucket: str) -> Path:
+        path = self.bucket_dir(bucket)
+        if not path.is_dir():
+            raise S3Error("NoSuchBucket", "The specified bucket does not exist", BucketName=bucket)
+        return path
+
+    def list_buckets(self) -> list[tuple[str, datetime]]:
+        if not self.root.is_dir():
+            return []
+        found = []
+        for entry in sorted(self.root.iterdir()):
+            if entry.is_dir() and not entry.name.startswith("."):
+                found.append((entry.name, self._bucket_created(entry.name)))
+        return found
+
+    def create_bucket(self, bucket: str) -> None:
+        path = self.bucket_dir(bucket)
+        if path.is_dir():
+            raise S3Error(
+                "BucketAlreadyOwnedByYou",
+                "Your previous request to create the named bucket succeeded and you already "
+                "own it.",
+                BucketName=bucket,
+            )
+        path.mkdir(parents=True)
+        meta = self.meta_root / bucket
+        meta.mkdir(parents=True, exist_ok=True)
+        (meta / "bucket.json").write_text(json.dumps({"created": _now().timestamp()}))
+
+    def delete_bucket(self, bucket: str) -> None:
+        path = self.require_bucket(bucket)
+        if any(p.is_file() for p in path.rglob("*")):
+            raise S3Error(
+                "BucketNotEmpty", "The bucket you tried to delete is not empty", BucketName=bucket
+            )
+        shutil.rmtree(path)
+        shutil.rmtree(self.meta_root / bucket, ignore_errors=True)
+
+    def _bucket_created(self, bucket: str) -> datetime:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            doc = json.loads((self.meta_root / bucket / "bucket.json").read_text())
+            return datetime.fromtimestamp(doc["created"], UTC)
+        return datetime.fromtimestamp((self.root / bucket).stat().st_mtime, UTC)
+
+    # -- objects -----------------------------------------------------------------------
+
+    def object_path(self, bucket: str, key: str) -> Path:
+        self.require_bucket(bucket)
+        try:
+            return self.storage.path(s3_uri(bucket, key))
+        except UserError as e:
+            raise S3Error("InvalidArgument", str(e), Key=key, BucketName=bucket) from e
+
+    def _meta_file(self, bucket: str, key: str) -> Path:
+        return self.meta_root / bucket / (hashlib.sha256(key.encode()).hexdigest() + ".json")
+
+    def info(self, bucket: str, key: str) -> ObjectInfo:
+        path = self.object_path(bucket, key)
+        try:
+            st = path.stat()
+        except (FileNotFoundError, NotADirectoryError):
+            raise S3Error("NoSuchKey", "The specified key does not exist.", Key=key) from None
+        if path.is_dir() and not key.endswith("/"):
+            raise S3Error("NoSuchKey", "The specified key does not exist.", Key=key)
+        size = 0 if path.is_dir() else st.st_size
+        info = ObjectInfo(key, size, _pseudo_etag(size, st.st_mtime_ns), _mtime(st.st_mtime))
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            doc = json.loads(self._meta_file(bucket, key).read_text())
+            if doc["size"] == size and doc["mtime_ns"] == st.st_mtime_ns:
+                info.etag = doc["etag"]
+                info.content_type = doc.get("content_type") or info.content_type
+                info.metadata = doc.get("metadata") or {}
+        return info
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        self.require_bucket(bucket)
+        try:
+            uris = self.storage.list(s3_uri(bucket, prefix))
+        except UserError as e:
+            raise S3Error("InvalidArgument", str(e), BucketName=bucket) from e
+        cut = len(s3_uri(bucket, ""))
+        return [u[cut:] for u in uris]
+
+    def new_temp(self) -> tuple[IO[bytes], Path]:
+        """A temporary file on the storage's filesystem, so that a rename commits it."""
+        tmp_dir = self.root / TMP_DIR
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
+        return os.fdopen(fd, "wb"), Path(name)
+
+    def commit(
+        self,
+        temp: Path,
+        bucket: str,
+        key: str,
+        etag: str,
+        content_type: str | None,
+        metadata: dict[str, str],
+    ) -> ObjectInfo:
+        """Rename ``temp`` into place as the object (atomically) and record its metadata."""
+        try:
+            path = self.object_path(bucket, key)
+            if key.endswith("/"):
+                if temp.stat().st_size:
+                    raise S3Error(
+                        "InvalidArgument",
+                        f"key {key!r} ends in '/', which local storage keeps as a folder; "
+                        "a folder marker holds no data",
+                        Key=key,
+                    )
+                path.mkdir(parents=True, exist_ok=True)
+                temp.unlink()
+            else:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except (FileExistsError, NotADirectoryError) as e:
+                    raise S3Error(
+                        "InvalidArgument",
+                        f"a parent of key {key!r} is already an object, and local storage keeps "
+                        "objects as files; delete that object or choose another key",
+                        Key=key,
+                    ) from e
+                if path.is_dir():
+                    raise S3Error(
+                        "InvalidArgument",
+                        f"other objects use key {key!r} as a folder, and local storage keeps "
+                        "objects as files; choose another key",
+                        Key=key,
+                    )
+                os.replace(temp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            raise
+        st = path.stat()
+        size = 0 if path.is_dir() else st.st_size
+        meta_file = self._meta_file(bucket, key)
+        meta_file.parent.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "key": key,
+            "size": size,
+            "mtime_ns": st.st_mtime_ns,
+            "etag": etag,
+            "content_type": content_type,
+            "metadata": metadata,
+        }
+        meta_file.write_text(json.dumps(doc))
+        return self.info(bucket, key)
+
+    def delete(self, bucket: str, key: str) -> None:
+        path = self.object_path(bucket, key)
+        if key.endswith("/") and path.is_dir():
+            with contextlib.suppress(OSError):
+                path.rmdir()  # only when empty, as deleting a marker leaves the objects under it
+        else:
+            self.storage.delete(s3_uri(bucket, key))
+        with contextlib.suppress(FileNotFoundError):
+            self._meta_file(bucket, key).unlink()
+
+    def copy_to_temp(self, bucket: str, key: str, first: int, last: int) -> Spooled:
+        """Bytes ``first..last`` of an object, copied into a temporary file."""
+        source = self.object_path(bucket, key)
+        out, temp = self.new_temp()
+        md5 = hashlib.md5()
+        size = 0
+        try:
+            with out, open(source, "rb") as src:
+                src.seek(first)
+                left = last - first + 1
+                while left > 0:
+                    data = src.read(min(IO_CHUNK, left))
+                    if not data:
+                        break
+                    md5.update(data)
+                    out.write(data)
+                    size += len(data)
+                    left -= len(data)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        return Spooled(temp, size, md5.digest())
+
+    # -- multipart uploads -------------------------------------------------------------
+
+    def create_upload(
+        self, bucket: str, key: str, content_type: str | None, metadata: dict[str, str]
+    ) -> str:
+        self.object_path(bucket, key)  # refuse a bad key now, not at completion
+        upload_id = uuid.uuid4().hex
+        directory = self.uploads_root / upload_id
+        directory.mkdir(parents=True)
+        doc = {"bucket": bucket, "key": key, "content_type": content_type, "metadata": metadata}
+        (directory / "upload.json").write_text(json.dumps(doc))
+        return upload_id
+
+    def upload(self, bucket: str, key: str, upload_id: str) -> tuple[Path, dict[str, Any]]:
+        missing = S3Error(
+            "NoSuchUpload",
+            "The specified upload does not exist. The upload ID may be invalid, or the upload "
+            "may have been aborted or completed.",
+            UploadId=upload_id,
+        )
+        if not _UPLOAD_ID.match(upload_id):
+            raise missing
+        directory = self.uploads_root / upload_id
+        try:
+            doc = json.loads((directory / "upload.json").read_text())
+        except FileNotFoundError:
+            raise missing from None
+        if doc["bucket"] != bucket or doc["key"] != key:
+            raise missing
+        return directory, doc
+
+    def put_part(self, directory: Path, number: int, spooled: Spooled) -> str:
+        etag = f'"{spooled.md5.hex()}"'
+        os.replace(spooled.path, directory / f"part-{number:05d}")
+        (directory / f"part-{number:05d}.json").write_text(
+            json.dumps({"etag": etag, "size": spooled.size})
+        )
+        return etag
+
+    def complete_upload(
+        self, bucket: str, key: str, upload_id: str, parts: list[tuple[int, str]]
+    ) -> ObjectInfo:
+        directory, doc = self.upload(bucket, key, upload_id)
+        if not parts:
+            raise S3Error("MalformedXML", "You must specify at least one part")
+        numbers = [n for n, _ in parts]
+        if numbers != sorted(set(numbers)):
+            raise S3Error(
+                "InvalidPartOrder",
+                "The list of parts was not in ascending order. The parts list must be specified "
+                "in order by part number.",
+            )
+        files = []
+        md5s = b""
+        for i, (number, etag) in enumerate(parts):
+            part = directory / f"part-{number:05d}"
+            try:
+                record = json.loads(part.with_suffix(".json").read_text())
+            except FileNotFoundError:
+                record = None
+            if record is None or record["etag"].strip('"') != etag.strip('"'):
+                raise S3Error(
+                    "InvalidPart",
+                    "One or more of the specified parts could not be found. The part may not "
+                    "have been uploaded, or the specified entity tag may not match the part's "
+                    "entity tag.",
+                    PartNumber=str(number),
+                    ETag=etag,
+                )
+            if i < len(parts) - 1 and record["size"] < MIN_PART_SIZE:
+                raise S3Error(
+                    "EntityTooSmall",
+                    f"Your proposed upload is smaller than the minimum allowed size: part "
+                    f"{number} is {record['size']} bytes; every part but the last must be at "
+                    f"least {MIN_PART_SIZE} bytes",
+                    PartNumber=str(number),
+                )
+            files.append(part)
+            md5s += bytes.fromhex(record["etag"].strip('"'))
+        out, temp = self.new_temp()
+        try:
+            with out:
+                for part in files:
+                    with open(part, "rb") as src:
+                        shutil.copyfileobj(src, out, IO_CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        etag = f'"{hashlib.md5(md5s).hexdigest()}-{len(files)}"'
+        info = self.commit(temp, bucket, key, etag, doc["content_type"], doc["metadata"])
+        shutil.rmtree(directory, ignore_errors=True)
+        return info
+
+    def abort_upload(self, bucket: str, key: str, upload_id: str) -> None:
+        directory, _ = self.upload(bucket, key, upload_id)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _mtime(ts: float) -> datetime:
+    return datetime.fromtimestamp(int(ts), UTC)  # S3 keeps whole seconds
+
+
+def _pseudo_etag(size: int, mtime_ns: int) -> str:
+    """The ETag of an object not written through this API: stable until the file changes."""
+    return '"' + hashlib.md5(f"{size}:{mtime_ns}".encode()).hexdigest() + '"'
+
+
+# -- request bodies ----------------------------------------------------------------------------
+
+
+class ChunkedDecoder:
+    """Decodes ``aws-chunked`` framing: ``<hex size>[;chunk-signature=...]\\r\\n<data>\\r\\n``
+    ... ``0\\r\\n`` then optional trailer lines (``x-amz-checksum-crc32:...``) and ``\\r\\n``."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._state = "size"
+        self._left = 0
+        self.trailers: dict[str, str] = {}
+
+    def feed(self, data: bytes) -> bytes:
+        buf = self._buf
+        buf += data
+        out = bytearray()
+        while True:
+            if self._state == "size":
+                end = buf.find(b"\r\n")
+                if end < 0:
+                    if len(buf) > 4096:
+                        raise _incomplete("a chunk header is longer than 4096 bytes")
+                    break
+                line = bytes(buf[:end]).split(b";", 1)[0].strip()
+                del buf[: end + 2]
+                try:
+                    self._left = int(line, 16)
+                except ValueError:
+                    raise _incomplete(f"chunk size {line[:40]!r} is not hexadecimal") from None
+                self._state = "data" if self._left else "trailer"
+            elif self._state == "data":
+                if not buf:
+                    break
+                take = min(self._left, len(buf))
+                out += buf[:take]
+                del buf[:take]
+                self._left -= take
+                if not self._left:
+                    self._state = "crlf"
+            elif self._state == "crlf":
+                if len(buf) < 2:
+                    break
+                if buf[:2] != b"\r\n":
+                    raise _incomplete("a chunk's data is not followed by CRLF")
+                del buf[:2]
+                self._state = "size"
+            elif self._state == "trailer":
+                end = buf.find(b"\r\n")
+                if end < 0:
+                    break
+                line = bytes(buf[:end]).decode("latin-1")
+                del buf[: end + 2]
+                if not line:
+                    self._state = "done"
+                else:
+                    name, _, value = line.partition(":")
+                    self.trailers[name.strip().lower()] = value.strip()
+            else:
+                buf.clear()
+                break
+        return bytes(out)
+
+    def close(self) -> None:
+        if self._state == "trailer" and not self._buf.strip():
+            self._state = "done"
+        if self._state != "done":
+            raise _incomplete("the aws-chunked body ended before its final zero-length chunk")
+
+
+def _incomplete(why: str) -> S3Error:
+    return S3Error("IncompleteBody", f"The request body is not valid aws-chunked encoding: {why}")
+
+
+async def spool_body(request: Request, store: ObjectStore) -> Spooled:
+    """Stream the request body (decoding ``aws-chunked``) into a temporary file, verifying
+    Content-MD5, ``x-amz-content-sha256``, ``x-amz-checksum-*`` and the decoded length."""
+    headers = request.headers
+    content_sha = headers.get("x-amz-content-sha256", "")
+    encoding = [e.strip() for e in headers.get("content-encoding", "").split(",")]
+    chunked = content_sha.startswith(_STREAMING) or "aws-chunked" in encoding
+    decoder = ChunkedDecoder() if chunked else None
+    md5 = hashlib.md5()
+    sha256 = hashlib.sha256() if re.fullmatch(r"[0-9a-f]{64}", content_sha) else None
+    checksums = _declared_checksums(headers)
+    out, temp = await run_in_threadpool(store.new_temp)
+    size = 0
+    pending = bytearray()
+
+    def write(data: bytes) -> None:
+        md5.update(data)
+        if sha256 is not None:
+            sha256.update(data)
+        for hasher in checksums.values():
+            hasher.update(data)
+        out.write(data)
+
+    try:
+        async for chunk in request.stream():
+            data = decoder.feed(chunk) if decoder is not None else chunk
+            pending += data
+            size += len(data)
+            if len(pending) >= IO_CHUNK:
+                await run_in_threadpool(write, bytes(pending))
+                pending.clear()
+        if decoder is not None:
+            decoder.close()
+        await run_in_threadpool(write, bytes(pending))
+        out.close()
+        _verify(request, size, md5, sha256, checksums, decoder)
+    except BaseException:
+        out.close()
+        temp.unlink(missing_ok=True)
+        raise
+    return Spooled(temp, size, md5.digest())
+
+
+def _declared_checksums(headers: Any) -> dict[str, Any]:
+    names = {
+        h.lower()[len("x-amz-checksum-") :]
+        for h in headers
+        if h.lower().startswith("x-amz-checksum-")
+    }
+    for trailer in headers.get("x-amz-trailer", "").split(","):
+        trailer = trailer.strip().lower()
+        if trailer.startswith("x-amz-checksum-"):
+            names.add(trailer[len("x-amz-checksum-") :])
+    return {name: _CHECKSUMS[name]() for name in names if name in _CHECKSUMS}
+
+
+def _verify(
+    request: Request,
+    size: int,
+    md5: Any,
+    sha256: Any,
+    checksums: dict[str, Any],
+    decoder: ChunkedDecoder | None,
+) -> None:
+    headers = request.headers
+    declared = headers.get("x-amz-decoded-content-length")
+    if (
+        decoder is not None
+        and declared is not None
+        and declared.isdigit()
+        and int(declared) != size
+    ):
+        raise S3Error(
+            "IncompleteBody",
+            f"You did not provide the number of bytes specified by x-amz-decoded-content-length "
+            f"({declared}); the body held {size}",
+        )
+    content_md5 = headers.get("content-md5")
+    if content_md5 is not None:
+        try:
+            expected = base64.b64decode(content_md5, validate=True)
+        except ValueError:
+            raise S3Error("InvalidDigest", "The Content-MD5 you specified was invalid.") from None
+        if expected != md5.digest():
+            raise S3Error(
+                "BadDigest", "The Content-MD5 you specified did not match what we received."
+            )
+    if sha256 is not None and sha256.hexdigest() != headers.get("x-amz-content-sha256"):
+        raise S3Error(
+            "XAmzContentSHA256Mismatch",
+            "The provided 'x-amz-content-sha256' header does not match what was computed.",
+        )
+    trailers = decoder.trailers if decoder is not None else {}
+    for name, hasher in checksums.items():
+        wire = f"x-amz-checksum-{name}"
+        expected = headers.get(wire) or trailers.get(wire)
+        if expected is None:
+            continue
+        actual = base64.b64encode(hasher.digest()).decode()
+        if actual != expected:
+            raise S3Error(
+                "BadDigest",
+                f"The {name.upper()} you specified did not match the calculated checksum "
+                f"({expected} sent, {actual} computed).",
+            )
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+
+def _xml(root: ET.Element) -> Response:
+    body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
+    return Response(body, media_type="application/xml")
+
+
+def _element(tag: str, **children: Any) -> ET.Element:
+    root = ET.Element(tag, xmlns=XMLNS)
+    for name, value in children.items():
+        _sub(root, name, value)
+    return root
+
+
+def _sub(parent: ET.Element, tag: str, value: Any = None) -> ET.Element:
+    child = ET.SubElement(parent, tag)
+    if isinstance(value, datetime):
+        child.text = _iso(value)
+    elif isinstance(value, bool):
+        child.text = "true" if value else "false"
+    elif value is not None:
+        child.text = str(value)
+    return child
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _http_date(value: datetime) -> str:
+    return format_datetime(value.astimezone(UTC), usegmt=True)
+
+
+def error_response(error: S3Error, *, head: bool = False, request_id: str = "") -> Response:
+    headers = {"x-amz-request-id": request_id}
+    if head:  # HEAD answers carry no body; botocore reads the status alone
+        return Response(b"", status_code=error.status, headers=headers)
+    root = ET.Element("Error")
+    _sub(root, "Code", error.code)
+    _sub(root, "Message", error.message)
+    for name, value in error.extra.items():
+        _sub(root, name, value)
+    _sub(root, "RequestId", request_id)
+    body = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
+    return Response(body, status_code=error.status, headers=headers, media_type="application/xml")
+
+
+def _object_headers(info: ObjectInfo) -> dict[str, str]:
+    headers = {
+        "ETag": info.etag,
+        "Last-Modified": _http_date(info.last_modified),
+        "Content-Type": info.content_type,
+        "Accept-Ranges": "bytes",
+    }
+    for name, value in info.metadata.items():
+        headers[f"x-amz-meta-{name}"] = value
+    return headers
+
+
+def _user_metadata(request: Request) -> dict[str, str]:
+    return {
+        k[len("x-amz-meta-") :]: v
+        for k, v in request.headers.items()
+        if k.lower().startswith("x-amz-meta-")
+    }
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """``bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` -> (first, last); None for the whole object
+    (a header S3 ignores); InvalidRange when nothing of the object is in it."""
+    m = _RANGE.match(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        return None
+    first_s, last_s = m.groups()
+    if not first_s:
+        n = int(last_s)
+        if n == 0:
+            raise _invalid_range(size)
+        return max(0, size - n), size - 1
+    first = int(first_s)
+    last = int(last_s) if last_s else size - 1
+    if last < first:
+        return None
+    if first >= size:
+        raise _invalid_range(size)
+    return first, min(last, size - 1)
+
+
+def _invalid_range(size: int) -> S3Error:
+    return S3Error(
+        "InvalidRange",
+        "The requested range is not satisfiable",
+        ActualObjectSize=str(size),
+    )
+
+
+async def _file_chunks(fh: IO[bytes], first: int, length: int) -> AsyncIterator[bytes]:
+    try:
+        await run_in_threadpool(fh.seek, first)
+        left = length
+        while left > 0:
+            data = await run_in_threadpool(fh.read, min(IO_CHUNK, left))
+            if not data:
+                break
+            left -= len(data)
+            yield data
+    finally:
+        fh.close()
+
+
+# -- the API ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Call:
+    request: Request
+    bucket: str
+    key: str
+    query: dict[str, str]
+
+
+class S3Api:
+    """Routes path-style S3 requests (``/bucket/key``) to their operation."""
+
+    def __init__(self, runtime: Runtime):
+        self.store = ObjectStore(runtime.storage, runtime.state_dir, runtime.region)
+
+    async def __call__(self, request: Request) -> Response:
+        request_id = uuid.uuid4().hex[:16].upper()
+        try:
+            call = self._parse(request)
+            response = await self._dispatch(call)
+        except S3Error as e:
+            return error_response(e, head=request.method == "HEAD", request_id=request_id)
+        response.headers["x-amz-request-id"] = request_id
+        return response
+
+    @staticmethod
+    def _parse(request: Request) -> _Call:
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        path = raw.decode("latin-1").split("?", 1)[0]
+        bucket, _, key = path.lstrip("/").partition("/")
+        query = dict(parse_qsl(request.url.query, keep_blank_values=True))
+        return _Call(request, unquote(bucket), unquote(key), query)
+
+    async def _dispatch(self, call: _Call) -> Response:
+        method, q = call.request.method, call.query
+        if not call.bucket:
+            if method == "GET":
+                return await self.list_buckets(call)
+            raise _not_allowed(method, "the service")
+        for name in _UNSUPPORTED_SUBRESOURCES:
+            if name in q:
+                raise S3Error(
+                    "NotImplemented",
+                    f"the local S3 API does not implement the ?{name} sub-resource",
+                )
+        if not call.key:
+            handlers = {
+                "PUT": self.create_bucket,
+                "HEAD": self.head_bucket,
+                "DELETE": self.delete_bucket,
+                "GET": self.get_bucket,
+                "POST": self.delete_objects if "delete" in q else None,
+            }
+        elif "uploadId" in q:
+            handlers = {
+                "PUT": self.upload_part,
+                "POST": self.complete_upload,
+                "DELETE": self.abort_upload,
+            }
+        else:
+            handlers = {
+                "PUT": self.put_object,
+                "GET": self.get_object,
+                "HEAD": self.get_object,
+                "DELETE": self.delete_object,
+                "POST": self.create_upload if "uploads" in q else None,
+            }
+        handler = handlers.get(method)
+        if handler is None:
+            raise _not_allowed(method, "this resource")
+        return await handler(call)
+
+    # -- buckets -----------------------------------------------------------------------
+
+    async def list_buckets(self, call: _Call) -> Response:
+        buckets = await run_in_threadpool(self.store.list_buckets)
+        root = _element("ListAllMyBucketsResult")
+        owner = _sub(root, "Owner")
+        _sub(owner, "ID", "local")
+        _sub(owner, "DisplayName", "local")
+        listing = _sub(root, "Buckets")
+        for name, created in buckets:
+            entry = _sub(listing, "Bucket")
+            _sub(entry, "Name", name)
+            _sub(entry, "CreationDate", created)
+        return _xml(root)
+
+    async def create_bucket(self, call: _Call) -> Response:
+        await call.request.body()  # CreateBucketConfiguration: the region is the runtime's
+        await run_in_threadpool(self.store.create_bucket, call.bucket)
+        return Response(b"", headers={"Location": f"/{call.bucket}"})
+
+    async def head_bucket(self, call: _Call) -> Response:
+        await run_in_threadpool(self.store.require_bucket, call.bucket)
+        return Response(b"", headers={"x-amz-bucket-region": self.store.region})
+
+    async def delete_bucket(self, call: _Call) -> Response:
+        await run_in_threadpool(self.store.delete_bucket, call.bucket)
+        return Response(status_code=204)
+
+    async def get_bucket(self, call: _Call) -> Response:
+        q = call.query
+        if "location" in q:
+            await run_in_threadpool(self.store.require_bucket, call.bucket)
+            root = _element("LocationConstraint")
+            if self.store.region != "us-east-1":
+                root.text = self.store.region
+            return _xml(root)
+        if "uploads" in q:
+            raise S3Error("NotImplemented", "the local S3 API does not list multipart uploads")
+        return await self.list_objects(call, v2=q.get("list-type") == "2")
+
+    async def list_objects(self, call: _Call, *, v2: bool) -> Response:
+        q = call.query
+        prefix = q.get("prefix", "")
+        delimiter = q.get("delimiter", "")
+        encode = q.get("encoding-type") == "url"
+        try:
+            max_keys = int(q.get("max-keys", MAX_KEYS))
+        except ValueError:
+            raise S3Error(
+                "InvalidArgument", "Provided max-keys not an integer or within integer range"
+            ) from None
+        if max_keys < 0:
+            raise S3Error("InvalidArgument", "max-keys must be zero or more")
+        max_keys = min(max_keys, MAX_KEYS)
+        token = q.get("continuation-token")
+        if v2:
+            after = _decode_token(token) if token is not None else q.get("start-after", "")
+        else:
+            after = q.get("marker", "")
+        keys = await run_in_threadpool(self.store.list_keys, call.bucket, prefix)
+
+        contents: list[str] = []
+        prefixes: list[str] = []
+        truncated = False
+        last = ""
+        for key in keys:
+            if after and (
+                key <= after or (after.endswith(delimiter or "\0") and key.startswith(after))
+            ):
+                continue
+            entry, is_prefix = key, False
+            if delimiter:
+                cut = key.find(delimiter, len(prefix))
+                if cut >= 0:
+                    entry, is_prefix = key[: cut + len(delimiter)], True
+                    if prefixes and prefixes[-1] == entry:
+                        continue
+            if len(contents) + len(prefixes) >= max_keys:
+                truncated = True
+                break
+            (prefixes if is_prefix else contents).append(entry)
+            last = entry
+        infos = await run_in_threadpool(lambda: [self.store.info(call.bucket, k) for k in contents])
+
+        def enc(value: str) -> str:
+            return quote(value, safe="/") if encode else value
+
+        root = _element("ListBucketResult")
+        _sub(root, "Name", call.bucket)
+        _sub(root, "Prefix", enc(prefix))
+        if delimiter:
+            _sub(root, "Delimiter", enc(delimiter))
+        _sub(root, "MaxKeys", max_keys)
+        if encode:
+            _sub(root, "EncodingType", "url")
+        _sub(root, "IsTruncated", truncated)
+        if v2:
+            _sub(root, "KeyCount", len(contents) + len(prefixes))
+            if token is not None:
+                _sub(root, "ContinuationToken", token)
+            if "start-after" in q:
+                _sub(root, "StartAfter", enc(q["start-after"]))
+            if truncated:
+                _sub(root, "NextContinuationToken", _encode_token(last))
+        else:
+            _sub(root, "Marker", enc(after))
+            if truncated and delimiter:
+                _sub(root, "NextMarker", enc(last))
+        for info in infos:
+            item = _sub(root, "Contents")
+            _sub(item, "Key", enc(info.key))
+            _sub(item, "LastModified", info.last_modified)
+            _sub(item, "ETag", info.etag)
+            _sub(item, "Size", info.size)
+            _sub(item, "StorageClass", "STANDARD")
+        for p in prefixes:
+            _sub(_sub(root, "CommonPrefixes"), "Prefix", enc(p))
+        return _xml(root)
+
+    async def delete_objects(self, call: _Call) -> Response:
+        spooled = await spool_body(call.request, self.store)
+        try:
+            body = spooled.path.read_bytes()
+        finally:
+            spooled.path.unlink(missing_ok=True)
+        doc = _parse_xml(body)
+        quiet = (_find_text(doc, "Quiet") or "").lower() == "true"
+        keys = [_find_text(obj, "Key") for obj in _children(doc, "Object")]
+        if len(keys) > 1000:
+            raise S3Error("MalformedXML", "DeleteObjects takes at most 1000 keys")
+        await run_in_threadpool(self.store.require_bucket, call.bucket)
+        root = _element("DeleteResult")
+        for key in keys:
+            if not key:
+                raise S3Error("MalformedXML", "an Object of the Delete request has no Key")
+            try:
+                await run_in_threadpool(self.store.delete, call.bucket, key)
+            except S3Error as e:
+                error = _sub(root, "Error")
+                _sub(error, "Key", key)
+                _sub(error, "Code", e.code)
+                _sub(error, "Message", e.message)
+                continue
+            if not quiet:
+                _sub(_sub(root, "Deleted"), "Key", key)
+        return _xml(root)
+
+    # -- objects -----------------------------------------------------------------------
+
+    async def put_object(self, call: _Call) -> Response:
+        if "x-amz-copy-source" in call.request.headers:
+            return await self.copy_object(call)
+        await run_in_threadpool(self.store.object_path, call.bucket, call.key)
+        spooled = await spool_body(call.request, self.store)
+        info = await run_in_threadpool(
+            self.store.commit,
+            spooled.path,
+            call.bucket,
+            call.key,
+            f'"{spooled.md5.hex()}"',
+            call.request.headers.get("content-type"),
+            _user_metadata(call.request),
+        )
+        return Response(b"", headers={"ETag": info.etag})
+
+    async def get_object(self, call: _Call) -> Response:
+        head = call.request.method == "HEAD"
+        info = await run_in_threadpool(self.store.info, call.bucket, call.key)
+        headers = _object_headers(info)
+        for name, header in (
+            ("response-content-type", "Content-Type"),
+            ("response-content-disposition", "Content-Disposition"),
+            ("response-cache-control", "Cache-Control"),
+            ("response-content-encoding", "Content-Encoding"),
+        ):
+            if name in call.query:
+                headers[header] = call.query[name]
+        span = parse_range(call.request.headers.get("range", ""), info.size)
+        status, first, length = 200, 0, info.size
+        if span is not None:
+            first, last = span
+            status, length = 206, last - first + 1
+            headers["Content-Range"] = f"bytes {first}-{last}/{info.size}"
+        headers["Content-Length"] = str(length)
+        if head or length == 0:
+            return Response(b"", status_code=status, headers=headers)
+        path = self.store.object_path(call.bucket, call.key)
+        try:
+            fh = await run_in_threadpool(open, path, "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise S3Error("NoSuchKey", "The specified key does not exist.", Key=call.key) from None
+        return StreamingResponse(
+            _file_chunks(fh, first, length), status_code=status, headers=headers
+        )
+
+    async def delete_object(self, call: _Call) -> Response:
+        await run_in_threadpool(self.store.delete, call.bucket, call.key)
+        return Response(status_code=204)
+
+    async def copy_object(self, call: _Call) -> Response:
+        src_bucket, src_key = _copy_source(call.request.headers["x-amz-copy-source"])
+        info = await run_in_threadpool(self.store.info, src_bucket, src_key)
+        await run_in_threadpool(self.store.object_path, call.bucket, call.key)
+        spooled = await run_in_threadpool(
+            self.store.copy_to_temp, src_bucket, src_key, 0, info.size - 1
+        )
+        if call.request.headers.get("x-amz-metadata-directive", "COPY").upper() == "REPLACE":
+            content_type = call.request.headers.get("content-type")
+            metadata = _user_metadata(call.request)
+        else:
+            content_type, metadata = info.content_type, info.metadata
+        new = await run_in_threadpool(
+            self.store.commit,
+            spooled.path,
+            call.bucket,
+            call.key,
+            info.etag,
+            content_type,
+            metadata,
+        )
+        return _xml(_element("CopyObjectResult", LastModified=new.last_modified, ETag=new.etag))
+
+    # -- multipart ---------------------------------------------------------------------
+
+    async def create_upload(self, call: _Call) -> Response:
+        upload_id = await run_in_threadpool(
+            self.store.create_upload,
+            call.bucket,
+            call.key,
+            call.request.headers.get("content-type"),
+            _user_metadata(call.request),
+        )
+        return _xml(
+            _element(
+                "InitiateMultipartUploadResult",
+                Bucket=call.bucket,
+                Key=call.key,
+                UploadId=upload_id,
+            )
+        )
+
+    async def upload_part(self, call: _Call) -> Response:
+        directory, _ = await run_in_threadpool(
+            self.store.upload, call.bucket, call.key, call.query["uploadId"]
+        )
+        number_s = call.query.get("partNumber", "")
+        if not number_s.isdigit() or not 1 <= int(number_s) <= MAX_PART_NUMBER:
+            raise S3Error(
+                "InvalidArgument",
+                f"Part number must be an integer between 1 and {MAX_PART_NUMBER}, inclusive",
+                ArgumentName="partNumber",
+                ArgumentValue=number_s,
+            )
+        source = call.request.headers.get("x-amz-copy-source")
+        if source is not None:
+            src_bucket, src_key = _copy_source(source)
+            info = await run_in_threadpool(self.store.info, src_bucket, src_key)
+            first, last = 0, info.size - 1
+            wanted = call.request.headers.get("x-amz-copy-source-range")
+            if wanted:
+                span = parse_range(wanted, info.size)
+                if span is None:
+                    raise S3Error(
+                        "InvalidArgument", f"x-amz-copy-source-range {wanted!r} is not valid"
+                    )
+                first, last = span
+            spooled = await run_in_threadpool(
+                self.store.copy_to_temp, src_bucket, src_key, first, last
+            )
+        else:
+            spooled = await spool_body(call.request, self.store)
+        etag = await run_in_threadpool(self.store.put_part, directory, int(number_s), spooled)
+        if source is not None:
+            return _xml(_element("CopyPartResult", LastModified=_now(), ETag=etag))
+        return Response(b"", headers={"ETag": etag})
+
+    async def complete_upload(self, call: _Call) -> Response:
+        doc = _parse_xml(await call.request.body())
+        parts = []
+        for part in _children(doc, "Part"):
+            number = _find_text(part, "PartNumber") or ""
+            if not number.isdigit():
+                raise S3Error("MalformedXML", f"PartNumber {number!r} is not a number")
+            parts.append((int(number), _find_text(part, "ETag") or ""))
+        info = await run_in_threadpool(
+            self.store.complete_upload, call.bucket, call.key, call.query["uploadId"], parts
+        )
+        return _xml(
+            _element(
+                "CompleteMultipartUploadResult",
+                Location=f"/{call.bucket}/{quote(call.key)}",
+                Bucket=call.bucket,
+                Key=call.key,
+                ETag=info.etag,
+            )
+        )
+
+    async def abort_upload(self, call: _Call) -> Response:
+        await run_in_threadpool(
+            self.store.abort_upload, call.bucket, call.key, call.query["uploadId"]
+        )
+        return Response(status_code=204)
+
+
+def _not_allowed(method: str, what: str) -> S3Error:
+    return S3Error(
+        "MethodNotAllowed",
+        f"The specified method ({method}) is not allowed against {what}.",
+        Method=method,
+    )
+
+
+def _copy_source(header: str) -> tuple[str, str]:
+    source = unquote(header.split("?", 1)[0]).lstrip("/")
+    bucket, _, key = source.partition("/")
+    if not bucket or not key:
+        raise S3Error(
+            "InvalidArgument",
+            f"Copy Source must mention the source bucket and key: sourcebucket/sourcekey; got "
+            f"{header!r}",
+            ArgumentName="x-amz-copy-source",
+        )
+    return bucket, key
+
+
+def _encode_token(last: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": last}).encode()).decode()
+
+
+def _decode_token(token: str) -> str:
+    try:
+        return str(json.loads(base64.urlsafe_b64decode(token.encode()))["after"])
+    except (ValueError, KeyError, TypeError):
+        raise S3Error(
+            "InvalidArgument",
+            "The continuation token provided is incorrect",
+            ArgumentName="continuation-token",
+        ) from None
+
+
+def _parse_xml(body: bytes) -> ET.Element:
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as e:
+        raise S3Error(
+            "MalformedXML",
+            f"The XML you provided was not well-formed or did not validate against our "
+            f"published schema ({e})",
+        ) from None
+    for element in root.iter():
+        if isinstance(element.tag, str) and "}" in element.tag:
+            element.tag = element.tag.split("}", 1)[1]
+    return root
+
+
+def _children(parent: ET.Element, tag: str) -> list[ET.Element]:
+    return [child for child in parent if child.tag == tag]
+
+
+def _find_text(parent: ET.Element, tag: str) -> str | None:
+    child = parent.find(tag)
+    return None if child is None else (child.text or "")
