@@ -302,6 +302,8 @@ def cmd_exec(args: argparse.Namespace) -> int:
     path = Path(args.definition)
     try:
         definition = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise UserError(f"DEFINITION {path}: no such file") from e
     except json.JSONDecodeError as e:
         raise UserError(
             f"{path}: not valid JSON ({e.msg} at line {e.lineno}); fix the definition"
@@ -534,7 +536,7 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
 def _console(*, stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, soft_wrap=False)
+    return Console(stderr=stderr, soft_wrap=stderr)  # errors unwrapped, for copying and grep
 
 
 def _aws_module(*, required: bool = True) -> Any:
@@ -556,9 +558,14 @@ def _execution_arn(backend: Any, settings: Any, name: str | None) -> str:
 
     if name:
         return backend.arn("states", f"execution:{settings.name}:{name}")
-    listed = backend.stepfunctions.list_executions(
-        stateMachineArn=state_machine_arn(backend, settings.name), maxResults=1
-    ).get("executions", [])
+    try:
+        listed = backend.stepfunctions.list_executions(
+            stateMachineArn=state_machine_arn(backend, settings.name), maxResults=1
+        ).get("executions", [])
+    except ServiceError as e:
+        if e.code != "StateMachineDoesNotExist":
+            raise
+        listed = []
     if not listed:
         raise UserError(
             f"no executions of {settings.name!r} yet; start one with `python -m workflows run`"
