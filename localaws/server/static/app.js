@@ -1,0 +1,471 @@
+// Local AWS console: state machines, executions and what they created.
+// Vanilla JS, no dependencies. AWS operations go to this server's own AWS JSON APIs;
+// the graph, the folded execution view, logs and objects come from /console/api/.
+"use strict";
+
+const POLL_MS = 1000;
+const TERMINAL = new Set(["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]);
+const STATUS_LABELS = {
+  not_reached: "not reached", running: "running", succeeded: "succeeded",
+  failed: "failed", caught: "caught",
+};
+const GRAPH_COLORS = {
+  not_reached: ["#f4f5f7", "#9aa3ad"], running: ["#cfe3ff", "#2f6fdb"],
+  succeeded: ["#c9f0d3", "#1e8e3e"], failed: ["#ffd3cf", "#d93025"], caught: ["#ffe8b8", "#e37400"],
+};
+
+// -- helpers ---------------------------------------------------------------------------
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const esc = (v) => String(v ?? "").replace(/[&<>"']/g, (c) => (
+  { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+const badge = (status) => `<span class="badge ${esc(status)}">${esc(STATUS_LABELS[status] || status)}</span>`;
+const when = (epoch) => (epoch ? new Date(epoch * 1000).toLocaleString() : "");
+
+function duration(start, stop) {
+  if (!start) return "";
+  const s = Math.max(0, (stop || Date.now() / 1000) - start);
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${Math.round(s % 60)} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+function pretty(text) {
+  if (text === null || text === undefined || text === "") return "";
+  try { return JSON.stringify(typeof text === "string" ? JSON.parse(text) : text, null, 2); }
+  catch { return String(text); }
+}
+
+async function aws(target, body = {}) {
+  const json11 = target.startsWith("SageMaker.");
+  const resp = await fetch("/", {
+    method: "POST",
+    headers: {
+      "X-Amz-Target": target,
+      "Content-Type": json11 ? "application/x-amz-json-1.1" : "application/x-amz-json-1.0",
+    },
+    body: JSON.stringify(body),
+  });
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new Error(`${data.__type || resp.status}: ${data.message || resp.statusText}`);
+  return data;
+}
+
+async function consoleApi(path, as = "json") {
+  const resp = await fetch(path, { cache: "no-store" });
+  if (!resp.ok) {
+    const data = await resp.json().catch(() => ({}));
+    const err = new Error(`${data.__type || resp.status}: ${data.message || resp.statusText}`);
+    err.status = resp.status;
+    throw err;
+  }
+  return as === "json" ? resp.json() : resp.text();
+}
+
+async function listAll(target, body, key) {
+  const out = [];
+  let token;
+  do {
+    const page = await aws(target, token ? { ...body, nextToken: token } : body);
+    out.push(...(page[key] || []));
+    token = page.nextToken;
+  } while (token);
+  return out;
+}
+
+// -- routing and polling -----------------------------------------------------------------
+
+let timer = null;
+let pageToken = 0;
+
+function poll(fn) {
+  // Run fn now and every POLL_MS until it returns false or the page changes.
+  const token = pageToken;
+  $("#live").classList.add("on");
+  const tick = async () => {
+    if (token !== pageToken) return;
+    let again = true;
+    try { again = (await fn()) !== false; }
+    catch (e) { showProblem(e); }
+    if (token !== pageToken) return;
+    if (again) timer = setTimeout(tick, POLL_MS);
+    else $("#live").classList.remove("on");
+  };
+  tick();
+}
+
+function showProblem(e) {
+  const box = $("#problem");
+  if (box) box.textContent = e ? String(e.message || e) : "";
+}
+
+function route() {
+  clearTimeout(timer);
+  pageToken += 1;
+  $("#live").classList.remove("on");
+  const hash = decodeURIComponent(location.hash.slice(1) || "/");
+  const [, kind, ...rest] = hash.split("/");
+  const arg = rest.join("/");
+  if (kind === "machine" && arg) return machinePage(arg);
+  if (kind === "execution" && arg) return executionPage(arg);
+  if (kind === "endpoints") return endpointsPage();
+  if (kind === "endpoint" && arg) return endpointPage(arg);
+  return machinesPage();
+}
+
+window.addEventListener("hashchange", route);
+window.addEventListener("DOMContentLoaded", route);
+
+const link = (kind, arn) => `#/${kind}/${encodeURIComponent(arn)}`;
+const nameOf = (arn) => arn.split(":").pop();
+
+// -- state machines ----------------------------------------------------------------------
+
+async function machinesPage() {
+  $("#view").innerHTML = `
+    <div class="pagehead"><h1>State machines</h1></div>
+    <div class="card"><table id="machines"><thead><tr>
+      <th>Name</th><th>Type</th><th>Created</th></tr></thead><tbody></tbody></table>
+    <p id="problem" class="error"></p></div>`;
+  poll(async () => {
+    const machines = await listAll("AWSStepFunctions.ListStateMachines", {}, "stateMachines");
+    $("#machines tbody").innerHTML = machines.length
+      ? machines.map((m) => `<tr><td><a href="${link("machine", m.stateMachineArn)}">${esc(m.name)}</a></td>
+          <td>${esc(m.type)}</td><td>${when(m.creationDate)}</td></tr>`).join("")
+      : `<tr><td colspan="3" class="muted">No state machines yet. Create one with
+          <code>python -m workflows run</code> or any Step Functions client.</td></tr>`;
+  });
+}
+
+// -- one state machine: graph, start form, executions -----------------------------------
+
+async function machinePage(arn) {
+  const name = nameOf(arn);
+  $("#view").innerHTML = `
+    <div class="crumbs"><a href="#/">State machines</a> /</div>
+    <div class="pagehead"><h1>${esc(name)}</h1><span class="meta mono">${esc(arn)}</span></div>
+    <p id="problem" class="error"></p>
+    <div class="grid">
+      <div class="card"><h2>Definition</h2><div id="graph" class="graph"></div></div>
+      <div class="card">
+        <h2>Start an execution</h2>
+        <form id="start">
+          <label for="exec-name">Name (optional)</label>
+          <input type="text" id="exec-name" placeholder="generated when empty">
+          <label for="exec-input">Input (JSON) <span id="example-note" class="muted"></span></label>
+          <textarea id="exec-input" rows="14" spellcheck="false">{}</textarea>
+          <button type="submit" id="start-button">Start execution</button>
+          <div id="start-error" class="error"></div>
+        </form>
+      </div>
+    </div>
+    <div class="card"><h2>Executions</h2>
+      <table id="executions"><thead><tr><th>Name</th><th>Status</th><th>Started</th>
+        <th>Duration</th></tr></thead><tbody></tbody></table></div>`;
+
+  consoleApi(`/console/api/graph?stateMachineArn=${encodeURIComponent(arn)}`, "text")
+    .then((svg) => { $("#graph").innerHTML = svg; })
+    .catch(showProblem);
+  consoleApi(`/console/api/example/${encodeURIComponent(name)}`)
+    .then((example) => {
+      $("#exec-input").value = JSON.stringify(example, null, 2);
+      $("#example-note").textContent = "prefilled with the workflow's example input";
+    })
+    .catch(() => {});
+
+  $("#start").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const error = $("#start-error");
+    error.textContent = "";
+    const text = $("#exec-input").value;
+    try { JSON.parse(text); }
+    catch (e) { error.textContent = `The input is not valid JSON: ${e.message}`; return; }
+    const body = { stateMachineArn: arn, input: text };
+    const execName = $("#exec-name").value.trim();
+    if (execName) body.name = execName;
+    $("#start-button").disabled = true;
+    try {
+      const started = await aws("AWSStepFunctions.StartExecution", body);
+      location.hash = link("execution", started.executionArn);
+    } catch (e) {
+      error.textContent = e.message;
+      $("#start-button").disabled = false;
+    }
+  });
+
+  poll(async () => {
+    const executions = await aws("AWSStepFunctions.ListExecutions", { stateMachineArn: arn, maxResults: 100 });
+    const rows = executions.executions || [];
+    $("#executions tbody").innerHTML = rows.length
+      ? rows.map((x) => `<tr><td><a href="${link("execution", x.executionArn)}">${esc(x.name)}</a></td>
+          <td>${badge(x.status)}</td><td>${when(x.startDate)}</td>
+          <td>${duration(x.startDate, x.stopDate)}</td></tr>`).join("")
+      : `<tr><td colspan="4" class="muted">No executions yet.</td></tr>`;
+  });
+}
+
+// -- one execution -----------------------------------------------------------------------
+
+async function executionPage(arn) {
+  const machineArn = arn.replace(":execution:", ":stateMachine:").split(":").slice(0, -1).join(":");
+  let selected = null;
+  let view = null;
+  const shown = new Set(); // resource cards already built (their forms keep what was typed)
+
+  $("#view").innerHTML = `
+    <div class="crumbs"><a href="#/">State machines</a> /
+      <a href="${link("machine", machineArn)}">${esc(nameOf(machineArn))}</a> /</div>
+    <div class="pagehead"><h1>${esc(nameOf(arn))}</h1><span id="exec-status"></span>
+      <span class="meta" id="exec-times"></span></div>
+    <p id="problem" class="error"></p>
+    <div class="grid">
+      <div class="card"><h2>Graph</h2><div id="graph" class="graph"></div>
+        <div class="legend">${Object.entries(GRAPH_COLORS).map(([k, [fill, stroke]]) =>
+          `<span><i style="background:${fill};border-color:${stroke}"></i>${STATUS_LABELS[k]}</span>`).join("")}</div>
+      </div>
+      <div class="card" id="state-panel"><h2>State</h2>
+        <p class="muted">Select a state in the graph or the table.</p></div>
+    </div>
+    <div class="card"><h2>States</h2><table id="states"><thead><tr><th>State</th><th>Type</th>
+      <th>Status</th><th>Duration</th><th>Attempts</th><th>Error</th></tr></thead><tbody></tbody></table></div>
+    <div id="resources" class="resources"></div>
+    <div class="grid" style="margin-top:16px">
+      <div class="card"><h2>Execution input</h2><pre id="exec-input"></pre></div>
+      <div class="card"><h2 id="exec-result-title">Execution output</h2><pre id="exec-output"></pre></div>
+    </div>
+    <div class="card"><h2>Event history</h2><table class="events" id="events"><thead><tr><th>ID</th>
+      <th>Type</th><th>Time</th><th>Details</th></tr></thead><tbody></tbody></table></div>`;
+
+  const select = (name) => {
+    selected = name;
+    renderStatePanel();
+    document.querySelectorAll("#graph g.state").forEach((g) =>
+      g.classList.toggle("selected", g.dataset.state === name));
+    document.querySelectorAll("#states tr[data-state]").forEach((tr) =>
+      tr.classList.toggle("selected", tr.dataset.state === name));
+  };
+  $("#graph").addEventListener("click", (ev) => {
+    const g = ev.target.closest("g.state");
+    if (g) select(g.dataset.state);
+  });
+  $("#states").addEventListener("click", (ev) => {
+    const tr = ev.target.closest("tr[data-state]");
+    if (tr) select(tr.dataset.state);
+  });
+
+  function renderStatePanel() {
+    const panel = $("#state-panel");
+    if (!selected || !view) return;
+    const visits = view.states.filter((s) => s.name === selected);
+    const s = visits[visits.length - 1];
+    if (!s) {
+      panel.innerHTML = `<h2>${esc(selected)}</h2>${badge("not_reached")}
+        <p class="muted">This state has not run in this execution.</p>`;
+      return;
+    }
+    const section = (title, body, cls = "") => (body ? `<h3>${title}</h3><pre class="${cls}">${esc(body)}</pre>` : "");
+    panel.innerHTML = `<h2>${esc(s.name)} <span class="muted">${esc(s.type)}</span></h2>
+      <dl class="kv"><dt>Status</dt><dd>${badge(s.status)}</dd>
+        <dt>Entered</dt><dd>${when(s.entered)}</dd>
+        <dt>Duration</dt><dd>${duration(s.entered, s.exited)}</dd>
+        ${s.resource ? `<dt>Resource</dt><dd class="mono">${esc(s.resource)}</dd>` : ""}
+        ${visits.length > 1 ? `<dt>Visits</dt><dd>${visits.length}</dd>` : ""}</dl>
+      ${s.error ? `<h3>Error</h3><pre class="errorbox" id="state-error">${esc(s.error)}</pre>` : ""}
+      ${section("Cause", pretty(s.cause), "errorbox")}
+      ${section("Input", pretty(s.input))}
+      ${section("Output", pretty(s.output))}`;
+  }
+
+  function renderStates() {
+    $("#states tbody").innerHTML = view.states.map((s) => `
+      <tr class="clickable${s.name === selected ? " selected" : ""}" data-state="${esc(s.name)}">
+        <td>${esc(s.name)}</td><td>${esc(s.type)}</td><td>${badge(s.status)}</td>
+        <td>${duration(s.entered, s.exited)}</td><td>${s.attempts || ""}</td>
+        <td class="error">${esc(s.error || "")}</td></tr>`).join("")
+      || `<tr><td colspan="6" class="muted">No state has started yet.</td></tr>`;
+  }
+
+  function renderEvents() {
+    const t0 = view.events.length ? view.events[0].timestamp : 0;
+    $("#events tbody").innerHTML = view.events.map((e) => {
+      const key = Object.keys(e).find((k) => k.endsWith("EventDetails"));
+      const details = key ? e[key] : null;
+      const summary = details ? esc(details.name || details.error || details.resource || "details") : "";
+      return `<tr><td>${e.id}</td><td>${esc(e.type)}</td><td>+${(e.timestamp - t0).toFixed(2)} s</td>
+        <td class="details">${details ? `<details><summary>${summary}</summary><pre>${esc(JSON.stringify(details, null, 2))}</pre></details>` : ""}</td></tr>`;
+    }).join("");
+  }
+
+  async function renderResources(final) {
+    const r = view.resources || {};
+    const box = $("#resources");
+    const card = (key, title, html) => {
+      if (!shown.has(key)) {
+        box.insertAdjacentHTML("beforeend", `<div class="card" id="res-${key}"><h2>${title}</h2><div class="body"></div>${html || ""}</div>`);
+        shown.add(key);
+      }
+      return $(`#res-${key} .body`);
+    };
+    const jobs = [];
+    let pending = false; // an endpoint still being created: keep refreshing after the end
+    if (r.trainingJob) {
+      jobs.push(aws("SageMaker.DescribeTrainingJob", { TrainingJobName: r.trainingJob }).then((j) => {
+        const metrics = (j.FinalMetricDataList || []).map((m) =>
+          `<dt>${esc(m.MetricName)}</dt><dd>${Number(m.Value).toFixed(4)}</dd>`).join("");
+        card("training", "Training job").innerHTML = `<dl class="kv">
+          <dt>Name</dt><dd>${esc(j.TrainingJobName)}</dd>
+          <dt>Status</dt><dd>${badge(j.TrainingJobStatus)}</dd>
+          <dt>Duration</dt><dd>${duration(j.TrainingStartTime || j.CreationTime, j.TrainingEndTime)}</dd>
+          ${metrics}
+          ${j.FailureReason ? `<dt>Failure</dt><dd class="error">${esc(j.FailureReason)}</dd>` : ""}
+          ${j.ModelArtifacts ? `<dt>Artifact</dt><dd class="mono">${esc(j.ModelArtifacts.S3ModelArtifacts)}</dd>` : ""}
+          </dl><p><a id="training-log" target="_blank" href="/console/api/logs/training/${encodeURIComponent(j.TrainingJobName)}">Training log</a></p>`;
+      }));
+    }
+    if (r.model) {
+      jobs.push(aws("SageMaker.DescribeModel", { ModelName: r.model }).then((m) => {
+        const c = m.PrimaryContainer || (m.Containers || [])[0] || {};
+        card("model", "Model").innerHTML = `<dl class="kv"><dt>Name</dt><dd>${esc(m.ModelName)}</dd>
+          <dt>Image</dt><dd class="mono">${esc(c.Image)}</dd>
+          <dt>Artifact</dt><dd class="mono">${esc(c.ModelDataUrl)}</dd>
+          <dt>Created</dt><dd>${when(m.CreationTime)}</dd></dl>`;
+      }));
+    }
+    if (r.transformJob) {
+      jobs.push(aws("SageMaker.DescribeTransformJob", { TransformJobName: r.transformJob }).then((t) => {
+        const out = (t.TransformOutput || {}).S3OutputPath || r.transformOutput || "";
+        const prefix = out.endsWith("/") ? out : `${out}/`;
+        card("transform", "Batch transform").innerHTML = `<dl class="kv">
+          <dt>Name</dt><dd>${esc(t.TransformJobName)}</dd>
+          <dt>Status</dt><dd>${badge(t.TransformJobStatus)}</dd>
+          <dt>Duration</dt><dd>${duration(t.TransformStartTime || t.CreationTime, t.TransformEndTime)}</dd>
+          <dt>Output</dt><dd class="mono"><a id="transform-output" target="_blank" href="/console/api/object?uri=${encodeURIComponent(prefix)}">${esc(out)}</a></dd>
+          ${t.FailureReason ? `<dt>Failure</dt><dd class="error">${esc(t.FailureReason)}</dd>` : ""}
+          </dl><p><a target="_blank" href="/console/api/logs/transform/${encodeURIComponent(t.TransformJobName)}">Transform log</a></p>`;
+      }));
+    }
+    if (r.endpoint) {
+      jobs.push(aws("SageMaker.DescribeEndpoint", { EndpointName: r.endpoint }).then((e) => {
+        const fresh = !shown.has("endpoint");
+        if (["Creating", "Updating", "SystemUpdating"].includes(e.EndpointStatus)) pending = true;
+        card("endpoint", "Endpoint", INVOKE_FORM).innerHTML = endpointDetails(e);
+        if (fresh) wireInvokeForm(e.EndpointName);
+      }).catch((err) => {
+        card("endpoint", "Endpoint").innerHTML = `<p class="muted">${esc(r.endpoint)}: ${esc(err.message)}</p>`;
+      }));
+    }
+    const results = await Promise.allSettled(jobs);
+    const failed = results.find((x) => x.status === "rejected");
+    if (failed && final) showProblem(failed.reason);
+    return pending;
+  }
+
+  poll(async () => {
+    const [data, svg] = await Promise.all([
+      consoleApi(`/console/api/execution?executionArn=${encodeURIComponent(arn)}`),
+      consoleApi(`/console/api/graph?executionArn=${encodeURIComponent(arn)}`, "text"),
+    ]);
+    view = data;
+    const x = data.execution;
+    const done = TERMINAL.has(x.status);
+    $("#exec-status").innerHTML = badge(x.status);
+    $("#exec-times").textContent = `started ${when(x.startDate)} · ${duration(x.startDate, x.stopDate)}${done ? "" : " so far"}`;
+    $("#graph").innerHTML = svg;
+    renderStates();
+    if (selected) select(selected);
+    renderEvents();
+    $("#exec-input").textContent = pretty(x.input);
+    if (x.error || x.cause) {
+      $("#exec-result-title").textContent = "Execution error";
+      $("#exec-output").className = "errorbox";
+      $("#exec-output").textContent = `${x.error || ""}\n${pretty(x.cause)}`.trim();
+    } else {
+      $("#exec-output").textContent = done ? pretty(x.output) : "(running)";
+    }
+    const pending = await renderResources(done);
+    showProblem(null);
+    return !done || pending;
+  });
+}
+
+// -- endpoints ---------------------------------------------------------------------------
+
+const INVOKE_FORM = `<form id="invoke-form">
+    <label for="invoke-body">Test record</label>
+    <textarea id="invoke-body" rows="3" spellcheck="false" placeholder="one CSV row of features, no label"></textarea>
+    <label for="invoke-type">Content type</label>
+    <select id="invoke-type"><option>text/csv</option><option>application/json</option></select>
+    <button type="submit" id="invoke-button">Send</button>
+    <h3>Response</h3><pre id="invoke-result" class="muted">(nothing sent yet)</pre></form>`;
+
+function endpointDetails(e) {
+  return `<dl class="kv">
+    <dt>Name</dt><dd id="endpoint-name">${esc(e.EndpointName)}</dd>
+    <dt>Status</dt><dd>${badge(e.EndpointStatus)}</dd>
+    <dt>Config</dt><dd>${esc(e.EndpointConfigName)}</dd>
+    <dt>Updated</dt><dd>${when(e.LastModifiedTime)}</dd>
+    ${e.FailureReason ? `<dt>Failure</dt><dd class="error">${esc(e.FailureReason)}</dd>` : ""}</dl>`;
+}
+
+async function endpointsPage() {
+  $("#view").innerHTML = `
+    <div class="pagehead"><h1>Endpoints</h1></div>
+    <div class="card"><table id="endpoints"><thead><tr><th>Name</th><th>Status</th>
+      <th>Created</th><th>Updated</th></tr></thead><tbody></tbody></table>
+    <p id="problem" class="error"></p></div>`;
+  poll(async () => {
+    const page = await aws("SageMaker.ListEndpoints", { MaxResults: 100 });
+    const rows = page.Endpoints || [];
+    $("#endpoints tbody").innerHTML = rows.length
+      ? rows.map((e) => `<tr><td><a href="#/endpoint/${encodeURIComponent(e.EndpointName)}">${esc(e.EndpointName)}</a></td>
+          <td>${badge(e.EndpointStatus)}</td><td>${when(e.CreationTime)}</td><td>${when(e.LastModifiedTime)}</td></tr>`).join("")
+      : `<tr><td colspan="4" class="muted">No endpoints. A workflow whose model passes its threshold deploys one.</td></tr>`;
+  });
+}
+
+async function endpointPage(name) {
+  $("#view").innerHTML = `
+    <div class="crumbs"><a href="#/endpoints">Endpoints</a> /</div>
+    <div class="pagehead"><h1>${esc(name)}</h1></div>
+    <p id="problem" class="error"></p>
+    <div class="grid"><div class="card" id="res-endpoint"><h2>Endpoint</h2><div class="body"></div>${INVOKE_FORM}</div></div>`;
+  wireInvokeForm(name);
+  poll(async () => {
+    const e = await aws("SageMaker.DescribeEndpoint", { EndpointName: name });
+    $("#res-endpoint .body").innerHTML = endpointDetails(e);
+    return !["InService", "Failed"].includes(e.EndpointStatus);
+  });
+}
+
+function wireInvokeForm(endpointName) {
+  $("#invoke-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const out = $("#invoke-result");
+    const button = $("#invoke-button");
+    button.disabled = true;
+    out.className = "muted";
+    out.textContent = "sending…";
+    try {
+      const resp = await fetch(`/endpoints/${encodeURIComponent(endpointName)}/invocations`, {
+        method: "POST",
+        headers: { "Content-Type": $("#invoke-type").value },
+        body: $("#invoke-body").value,
+      });
+      const text = await resp.text();
+      if (!resp.ok) {
+        let message = text;
+        try { const e = JSON.parse(text); message = `${resp.headers.get("x-amzn-ErrorType") || resp.status}: ${e.message || e.Message || text}`; }
+        catch { /* plain text */ }
+        throw new Error(message);
+      }
+      out.className = "";
+      out.textContent = text;
+    } catch (e) {
+      out.className = "errorbox";
+      out.textContent = e.message;
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
