@@ -795,7 +795,12 @@ class S3Api:
             call = self._parse(request)
             response = await self._dispatch(call)
         except S3Error as e:
-            return error_response(e, head=request.method == "HEAD", request_id=request_id)
+            response = error_response(e, head=request.method == "HEAD", request_id=request_id)
+            if _may_have_unread_body(request):
+                # A client that sent "Expect: 100-continue" and got this answer instead never
+                # sends the body; the server must not read the next request as that body.
+                response.headers["Connection"] = "close"
+            return response
         response.headers["x-amz-request-id"] = request_id
         return response
 
@@ -1148,6 +1153,11 @@ class S3Api:
             self.store.abort_upload, call.bucket, call.key, call.query["uploadId"]
         )
         return Response(status_code=204)
+
+
+def _may_have_unread_body(request: Request) -> bool:
+    length = request.headers.get("content-length", "0")
+    return "transfer-encoding" in request.headers or (length.isdigit() and int(length) > 0)
 
 
 def _not_allowed(method: str, what: str) -> S3Error:
