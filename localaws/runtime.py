@@ -118,6 +118,7 @@ class Runtime:
 
     def recover(self) -> None:
         """After a restart: mark interrupted executions, bring endpoints back."""
+        self.lambda_.recover()
         self.stepfunctions.recover()
         self.sagemaker.recover()
 

@@ -334,8 +334,12 @@ class ExecutionRun:
                 E.EXECUTION_SUCCEEDED, {"output": output, "outputDetails": {"truncated": False}}
             )
         except StateFailure as f:
-            outcome = Outcome("FAILED", error=f.error, cause=f.cause)
-            frame.emit(E.EXECUTION_FAILED, {"error": f.error, "cause": f.cause})
+            # A Fail state may leave Error and Cause out; so does DescribeExecution then.
+            outcome = Outcome("FAILED", error=f.error or None, cause=f.cause or None)
+            frame.emit(
+                E.EXECUTION_FAILED,
+                {k: v for k, v in (("error", f.error), ("cause", f.cause)) if v},
+            )
         except Cancelled as c:
             if c.reason == TIMED_OUT:
                 outcome = Outcome("TIMED_OUT", error=StatesError.TIMEOUT.value, cause="")

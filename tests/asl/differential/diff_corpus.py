@@ -936,13 +936,6 @@ DIFFERENCES: dict[str, dict[str, Any]] = {
     "errors/output-path-missing": {"compare": NO_CAUSE},
     "errors/wait-seconds-path-not-number": {"compare": NO_CAUSE},
     "map/items-path-not-array": {"compare": ("status", "output")},
-    "fail/error-only": {
-        "engine_bug": "a Fail state without Cause ends the execution with cause '' instead of none",
-    },
-    "fail/bare": {
-        "engine_bug": "a Fail state without Error/Cause ends the execution with error '' and "
-        "cause '' instead of none",
-    },
 }
 
 CASES: list[Case] = [
