@@ -536,7 +536,7 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
 def _console(*, stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, soft_wrap=stderr)  # errors unwrapped, for copying and grep
+    return Console(stderr=stderr, soft_wrap=True)  # long lines (URIs, causes) unbroken
 
 
 def _aws_module(*, required: bool = True) -> Any:

@@ -277,11 +277,12 @@ def _task(parts: Any, step: Any, *retries: Any) -> Any:
 
 
 def _retry(parts: _Parts, errors: tuple[str, ...], policy: RetryPolicy) -> Any:
-    return parts.sdk.steps.Retry(
+    return parts.sdk.Retry(
         error_equals=list(errors),
         interval_seconds=policy.interval_seconds,
         max_attempts=policy.max_attempts,
         backoff_rate=policy.backoff_rate,
+        max_delay_seconds=policy.max_delay_seconds or None,
     )
 
 

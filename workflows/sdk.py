@@ -45,6 +45,7 @@ __all__ = [
     "ExecutionInput",
     "FailFromPaths",
     "Placeholder",
+    "Retry",
     "StepInput",
     "Workflow",
     "partition_of",
@@ -52,6 +53,17 @@ __all__ = [
     "stepfunctions",
     "steps",
 ]
+
+
+class Retry(steps.Retry):
+    """A Retrier that may also cap its interval (``MaxDelaySeconds``), which the SDK lacks."""
+
+    _FIELDS = frozenset(
+        {"error_equals", "interval_seconds", "max_attempts", "backoff_rate", "max_delay_seconds"}
+    )
+
+    def is_field_allowed(self, field_name: str) -> bool:
+        return field_name in self._FIELDS
 
 
 class FailFromPaths(Fail):

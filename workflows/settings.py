@@ -60,6 +60,7 @@ class RetryPolicy:
     interval_seconds: int
     max_attempts: int
     backoff_rate: float
+    max_delay_seconds: int = 0  # 0: no cap on the growing interval
 
 
 @dataclass(frozen=True)
@@ -211,6 +212,8 @@ def _coerce(cls: type, body: Mapping[str, Any], where: str) -> Any:
         if name == "source":
             continue
         dotted = f"{where}{name}"
+        if name not in body and f.default is not dataclasses.MISSING:
+            continue
         if name not in body:
             raise ConfigError(f"{dotted}: missing; add it to the configuration file")
         value = body[name]

@@ -1,0 +1,216 @@
+"""The whole predictive-maintenance workflow on the local runtime, through the CLI.
+
+Generated AI4I data (5,000 rows), real Lambdas in worker processes, real XGBoost training,
+batch transform and a real endpoint; then the failure paths: a threshold no model reaches,
+and raw data the prepare Lambda refuses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localaws.runtime import Runtime
+from workflows import cli
+from workflows import predictive_maintenance as pm
+from workflows import settings as settings_module
+from workflows.local import ExecutionView, view_execution
+
+pytestmark = pytest.mark.slow
+
+ROWS = "5000"
+HAPPY_RUN = "e2e-happy"
+SUCCESS_PATH = [
+    pm.PREPARE, pm.TRAIN, pm.CREATE_MODEL, pm.TRANSFORM, pm.EVALUATE, pm.CHECK_METRIC,
+    pm.ENDPOINT_CONFIG, pm.ENDPOINT_EXISTS, pm.CREATE_ENDPOINT, pm.PREDICT, pm.DONE,
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def settings() -> settings_module.Settings:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(settings_module.ENV_CONFIG, raising=False)
+        return settings_module.load()
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e") / "state"
+
+
+def run_cli(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(list(argv))
+    return code, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def happy(state_dir: Path) -> tuple[int, str]:
+    """`python -m workflows run` on generated data: exit code and what it printed."""
+    return run_cli(
+        "run", "--rows", ROWS, "--seed", "7", "--state-dir", str(state_dir), "--run-id", HAPPY_RUN
+    )
+
+
+@contextlib.contextmanager
+def runtime(state_dir: Path) -> Iterator[Runtime]:
+    with Runtime(state_dir) as rt:
+        yield rt
+
+
+def execution(rt: Runtime, settings: settings_module.Settings, run_id: str) -> ExecutionView:
+    return view_execution(rt, rt.arn("states", f"execution:{settings.name}:{run_id}"))
+
+
+def wait_in_service(rt: Runtime, name: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        desc = rt.sagemaker.describe_endpoint(EndpointName=name)
+        if desc["EndpointStatus"] == "InService" or time.monotonic() > deadline:
+            return desc
+        time.sleep(0.2)
+
+
+def test_run_succeeds_through_every_state_and_prints_the_summary(
+    happy: tuple[int, str], state_dir: Path, settings: settings_module.Settings
+) -> None:
+    code, printed = happy
+    assert code == cli.EXIT_OK, printed
+    with runtime(state_dir) as rt:
+        view = execution(rt, settings, HAPPY_RUN)
+    assert view.status == "SUCCEEDED"
+    assert [s.name for s in view.states] == SUCCESS_PATH
+    assert {s.status for s in view.states} == {"succeeded"}
+    for text in ("SUCCEEDED", "metrics: roc_auc", "model artifact: s3://", "endpoint: predictive-maintenance",
+                 "sample prediction:"):  # fmt: skip
+        assert text in printed
+
+
+def test_model_has_test_roc_auc_above_0_9(happy: tuple[int, str], state_dir: Path,
+                                          settings: settings_module.Settings) -> None:  # fmt: skip
+    with runtime(state_dir) as rt:
+        view = execution(rt, settings, HAPPY_RUN)
+        metrics = view.output["evaluate"]["Payload"]
+        assert metrics["roc_auc"] > 0.9
+        stored = json.loads(rt.storage.read(metrics["evaluation_uri"]))
+    assert stored["roc_auc"] == metrics["roc_auc"]
+    artifact = view.output["train"]["ModelArtifacts"]["S3ModelArtifacts"]
+    assert artifact.endswith(f"{settings.name}-train-{HAPPY_RUN}/output/model.tar.gz")
+
+
+def test_endpoint_answers(
+    happy: tuple[int, str], state_dir: Path, settings: settings_module.Settings
+) -> None:
+    with runtime(state_dir) as rt:
+        view = execution(rt, settings, HAPPY_RUN)
+        desc = wait_in_service(rt, settings.endpoint.name)
+        assert desc["EndpointStatus"] == "InService"
+        assert desc["EndpointConfigName"] == view.output["EndpointConfigName"]
+        record = view.output["predict"]["Payload"]["predictions"][0]["features"]
+        response = rt.sagemaker_runtime.invoke_endpoint(
+            EndpointName=settings.endpoint.name,
+            ContentType="text/csv",
+            Body=",".join(str(v) for v in record).encode(),
+        )
+        body = response["Body"]
+        score = float((body.read() if hasattr(body, "read") else body).decode().strip())
+    assert 0.0 <= score <= 1.0
+
+
+def test_cli_invoke_sends_a_record_to_the_endpoint(happy: tuple[int, str], state_dir: Path) -> None:
+    code, printed = run_cli(
+        "invoke", "--state-dir", str(state_dir), "301.8,311.1,1298,57,120,1,0,0"
+    )
+    assert code == cli.EXIT_OK
+    assert 0.0 <= float(printed.strip()) <= 1.0
+
+
+def test_predictions_table_holds_the_sample_predictions(
+    happy: tuple[int, str], state_dir: Path, settings: settings_module.Settings
+) -> None:
+    with runtime(state_dir) as rt:
+        view = execution(rt, settings, HAPPY_RUN)
+    returned = view.output["predict"]["Payload"]["predictions"]
+    assert len(returned) == settings.prediction.sample_records
+    [table] = list(state_dir.rglob(f"{settings.prediction.table}.sqlite"))
+    with contextlib.closing(sqlite3.connect(table)) as db:
+        rows = db.execute(
+            f'SELECT prediction_id, model_name, endpoint_name, score, features FROM "{settings.prediction.table}" '
+            "WHERE model_name = ?",
+            (view.output["ModelName"],),
+        ).fetchall()
+    stored = {r[0]: r for r in rows}
+    assert set(stored) == {p["prediction_id"] for p in returned}
+    for p in returned:
+        _, _, endpoint, score, features = stored[p["prediction_id"]]
+        assert endpoint == settings.endpoint.name
+        assert score == pytest.approx(p["score"])
+        assert json.loads(features) == p["features"]
+
+
+def test_status_and_history_show_the_run(happy: tuple[int, str], state_dir: Path) -> None:
+    code, printed = run_cli("status", "--state-dir", str(state_dir))
+    assert code == cli.EXIT_OK
+    assert HAPPY_RUN in printed
+    code, printed = run_cli("history", HAPPY_RUN, "--state-dir", str(state_dir))
+    assert code == cli.EXIT_OK
+    assert pm.PREDICT in printed
+
+
+def test_threshold_above_any_auc_ends_in_fail_stating_the_metric(
+    happy: tuple[int, str], state_dir: Path, settings: settings_module.Settings
+) -> None:
+    run_id = "e2e-threshold"
+    code, printed = run_cli("run", "--rows", ROWS, "--threshold", "1.01", "--state-dir", str(state_dir),
+                            "--run-id", run_id)  # fmt: skip
+    assert code == cli.EXIT_FAILED
+    with runtime(state_dir) as rt:
+        view = execution(rt, settings, run_id)
+    assert view.status == "FAILED"
+    assert view.states[-1].name == pm.MODEL_REJECTED
+    assert pm.ENDPOINT_CONFIG not in [s.name for s in view.states]
+    roc_auc = view.output_of(pm.EVALUATE)["evaluate"]["Payload"]["roc_auc"]
+    assert view.error == pm.REJECTED_ERROR
+    assert view.cause.startswith(f"roc_auc = {roc_auc} on the test set is below the threshold 1.01")
+    assert view.cause in printed
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        (b"\x00\x9f\x92\x96garbage\xff" * 100, "DataQualityError"),
+        (b"UDI,Product ID,Type,Air temperature [K]\n1,M14860,M,298.1\n", "SchemaError"),
+    ],
+    ids=["not-text", "missing-columns"],
+)
+def test_corrupted_raw_file_fails_in_prepare_and_writes_nothing_prepared(
+    happy: tuple[int, str], state_dir: Path, settings: settings_module.Settings, tmp_path: Path,
+    body: bytes, error: str,
+) -> None:  # fmt: skip
+    run_id = f"e2e-corrupt-{error.lower()}"
+    raw = tmp_path / "ai4i2020.csv"
+    raw.write_bytes(body)
+    code, _ = run_cli("run", "--data", str(raw), "--state-dir", str(state_dir), "--run-id", run_id)
+    assert code == cli.EXIT_FAILED
+    with runtime(state_dir) as rt:
+        view = execution(rt, settings, run_id)
+        prepared = pm.example_input(settings, run_id)["PreparedDataUri"]
+        left = rt.storage.list(prepared)
+    assert view.status == "FAILED"
+    assert [(s.name, s.status) for s in view.states] == [
+        (pm.PREPARE, "caught"),
+        (pm.RECORD_FAILURE, "succeeded"),
+        (pm.WORKFLOW_FAILED, "failed"),
+    ]
+    assert view.error == error
+    assert json.loads(view.cause)["errorType"] == error
+    assert left == []
