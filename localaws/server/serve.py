@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import time
-from types import TracebackType
+from types import FrameType, TracebackType
 
 import uvicorn
 
@@ -51,8 +52,19 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that SIGINT/SIGTERM make ``run()`` return instead of being
+    raised again after the graceful shutdown, so that the caller closes the runtime (stops
+    executions, endpoints and workers) and exits 0."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True  # a second Ctrl-C: stop waiting for open connections
+        self.should_exit = True
+
+
 def _server(runtime: Runtime, log_level: str) -> uvicorn.Server:
-    return uvicorn.Server(
+    return _Server(
         uvicorn.Config(
             create_app(runtime),
             log_level=log_level,
@@ -80,6 +92,7 @@ def serve(
         log.warning("serving %s on %s", runtime.state_dir, url)
         # uvicorn turns SIGINT/SIGTERM into a graceful shutdown and returns from run()
         _server(runtime, log_level).run(sockets=[sock])
+        log.warning("stopping: closing executions, endpoints and workers")
     finally:
         sock.close()
         runtime.close()

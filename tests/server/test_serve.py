@@ -1,0 +1,93 @@
+"""The serve command: a real process on 127.0.0.1 that records its URL in the state
+directory's lock and shuts down cleanly on SIGTERM / SIGINT."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+
+from localaws.runtime import read_owner
+from localaws.server.serve import LocalServer, bind
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_serve(state_dir: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "workflows.serve_cmd",
+            "serve",
+            "--state-dir",
+            str(state_dir),
+            *args,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_url(process: subprocess.Popen[str], state_dir: Path, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1]
+        owner = read_owner(state_dir)
+        if owner and owner.get("url"):
+            return str(owner["url"])
+        time.sleep(0.1)
+    raise AssertionError("the server did not record its URL")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_serve_process(tmp_path: Path, sig: signal.Signals) -> None:
+    process = start_serve(tmp_path, "--port", "0")
+    try:
+        url = wait_for_url(process, tmp_path)
+        assert url.startswith("http://127.0.0.1:")  # this machine only unless told otherwise
+        sfn = boto3.client("stepfunctions", endpoint_url=url, region_name="us-east-1")
+        assert sfn.list_state_machines()["stateMachines"] == []
+        process.send_signal(sig)
+        _, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    assert read_owner(tmp_path) is None  # the state directory is released
+
+
+def test_serve_refuses_a_taken_port(tmp_path: Path) -> None:
+    taken = bind("127.0.0.1", 0)
+    try:
+        port = taken.getsockname()[1]
+        process = start_serve(tmp_path, "--port", str(port))
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        taken.close()
+    assert process.returncode == 3
+    assert f"127.0.0.1:{port}" in stderr and "--port" in stderr
+    assert "Traceback" not in stderr
+
+
+def test_serve_refuses_an_owned_state_dir(tmp_path: Path) -> None:
+    with LocalServer(tmp_path) as running:
+        process = start_serve(tmp_path, "--port", "0")
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 3
+    assert running.url in stderr
+
+
+def test_local_server_records_url(tmp_path: Path) -> None:
+    with LocalServer(tmp_path) as running:
+        assert read_owner(tmp_path) == {"pid": os.getpid(), "url": running.url}
+    assert read_owner(tmp_path) is None
