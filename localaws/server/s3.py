@@ -531,12 +531,12 @@ class ChunkedDecoder:
                 end = buf.find(b"\r\n")
                 if end < 0:
                     break
-                line = bytes(buf[:end]).decode("latin-1")
+                trailer = bytes(buf[:end]).decode("latin-1")
                 del buf[: end + 2]
-                if not line:
+                if not trailer:
                     self._state = "done"
                 else:
-                    name, _, value = line.partition(":")
+                    name, _, value = trailer.partition(":")
                     self.trailers[name.strip().lower()] = value.strip()
             else:
                 buf.clear()
@@ -649,15 +649,15 @@ def _verify(
     trailers = decoder.trailers if decoder is not None else {}
     for name, hasher in checksums.items():
         wire = f"x-amz-checksum-{name}"
-        expected = headers.get(wire) or trailers.get(wire)
-        if expected is None:
+        sent = headers.get(wire) or trailers.get(wire)
+        if sent is None:
             continue
         actual = base64.b64encode(hasher.digest()).decode()
-        if actual != expected:
+        if actual != sent:
             raise S3Error(
                 "BadDigest",
                 f"The {name.upper()} you specified did not match the calculated checksum "
-                f"({expected} sent, {actual} computed).",
+                f"({sent} sent, {actual} computed).",
             )
 
 

@@ -114,7 +114,7 @@ def test_unknown_rest_api_is_an_aws_error(server: LocalServer) -> None:
     assert "Traceback" not in response.text
 
 
-def test_console_placeholder_is_not_an_aws_api(server: LocalServer) -> None:
+def test_unsigned_requests_go_to_the_console(server: LocalServer) -> None:
     response = httpx.get(server.url + "/")
     assert response.status_code == 200
     assert "text/html" in response.headers["content-type"]
