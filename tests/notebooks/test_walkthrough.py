@@ -1,0 +1,97 @@
+"""The walkthrough notebook, executed top to bottom against a local server the test starts.
+
+The kernel is ``python3`` from this virtual environment (nbclient starts it with
+``sys.executable``); the notebook reads the server's URL and state directory from
+``LOCALAWS_URL`` and ``LOCALAWS_STATE_DIR`` and the data size from ``WALKTHROUGH_ROWS``.
+The executed notebook is saved under ``test-artifacts/notebooks/``.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from localaws.server.serve import LocalServer
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+NOTEBOOK = NOTEBOOKS / "walkthrough.ipynb"
+ARTIFACTS = ROOT / "test-artifacts" / "notebooks"
+ROWS = 3000
+
+
+def _text(nb: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                parts.append(out.get("text", ""))
+            elif "data" in out:
+                parts.append(out["data"].get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def _outputs_of(nb: nbformat.NotebookNode, mime: str) -> list[str]:
+    return [
+        out["data"][mime]
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if mime in out.get("data", {})
+    ]
+
+
+def test_notebook_is_built_from_the_generator() -> None:
+    result = subprocess.run(
+        [sys.executable, str(NOTEBOOKS / "build_walkthrough.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_walkthrough_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    assert 'TARGET = "local"' in nb.cells[1].source
+    with LocalServer(tmp_path / "state") as server:
+        monkeypatch.setenv("LOCALAWS_URL", server.url)
+        monkeypatch.setenv("LOCALAWS_STATE_DIR", str(server.runtime.state_dir))
+        monkeypatch.setenv("WALKTHROUGH_ROWS", str(ROWS))
+        monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONFIG_FILE"):
+            monkeypatch.delenv(name, raising=False)
+        client = NotebookClient(
+            nb,
+            timeout=600,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(NOTEBOOKS)}},
+        )
+        try:
+            client.execute()
+        finally:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, ARTIFACTS / "walkthrough.executed.ipynb")
+    text = _text(nb)
+
+    m = re.search(r"ROC AUC: (\d\.\d+)", text)
+    assert m, f"no ROC AUC printed:\n{text[-3000:]}"
+    assert float(m.group(1)) > 0.9
+    assert re.search(r"^SUCCEEDED in \d+\.\d s", text, re.M)
+    assert f"{ROWS:,} rows" in text
+    assert re.search(r"\d+ predictions in table 'predictions'", text)
+    assert re.search(r"score 0\.\d{4}", text)  # the endpoint answered
+    # Plots (class balance, features, ROC and importance) and our own SVG graphs.
+    assert len(_outputs_of(nb, "image/png")) >= 3
+    graphs = _outputs_of(nb, "image/svg+xml")
+    assert len(graphs) >= 2
+    final_graph = graphs[-1]
+    assert 'data-state="Done" data-status="succeeded"' in final_graph
+    assert 'data-status="running"' not in final_graph
