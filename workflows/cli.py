@@ -155,6 +155,13 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_exec)
 
+    p = sub.add_parser(
+        "serve", parents=[common], help="serve the state directory: AWS APIs and the web console"
+    )
+    p.add_argument("--host", default=None, help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default: 8083)")
+    p.set_defaults(func=cmd_serve)
+
     aws = _aws_module(required=False)
     if aws is not None:  # the AWS side: `deploy`, `execute --target aws`, options of `build`
         aws.add_target_arguments(sub.choices["build"])
@@ -230,6 +237,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         phases=result.seconds,
     )
     return EXIT_OK if result.succeeded else EXIT_FAILED
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the local server in the foreground until Ctrl-C."""
+    from localaws import config
+    from localaws.server.serve import serve
+
+    host = args.host or config.DEFAULT_HOST
+    port = config.DEFAULT_PORT if args.port is None else args.port
+    _console(stderr=True).print(f"serving on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
+    serve(args.state_dir, host=host, port=port)
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:

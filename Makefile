@@ -1,0 +1,55 @@
+# The two commands of the README, and a few helpers.  Every target installs what it needs
+# into .venv first, and does nothing more when it is already there.
+#
+#   make run            the workflow, locally, on generated data (ARGS="--rows 50000" ...)
+#   make test           ruff check, ruff format --check, the whole test suite
+#
+# Needs Python 3.11 with venv (Debian: python3.11 python3.11-venv) and the package registry.
+
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+ARGS ?=
+PYTEST_WORKERS ?= auto
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format build serve clean
+
+run: $(VENV)/.installed
+	$(BIN)/python -m workflows run $(ARGS)
+
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+build: $(VENV)/.installed
+	$(BIN)/python -m workflows build $(ARGS)
+
+serve: $(VENV)/.installed
+	$(BIN)/python -m workflows serve $(ARGS)
+
+clean:
+	rm -rf .local-aws build test-artifacts .pytest_cache .ruff_cache .mypy_cache
+
+# The virtual environment, with the repository on its path (a .pth file) so that
+# `python -m workflows` works from any directory.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'sfn-ml-workflows.pth').write_text('$(CURDIR)\n')"
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
