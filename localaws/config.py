@@ -36,7 +36,9 @@ def resolve(explicit: str | None, env_var: str, default: str) -> str:
 
 
 def state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
-    raw = resolve(None if explicit is None else os.fspath(explicit), ENV_STATE_DIR, DEFAULT_STATE_DIR)
+    raw = resolve(
+        None if explicit is None else os.fspath(explicit), ENV_STATE_DIR, DEFAULT_STATE_DIR
+    )
     return Path(raw).resolve()
 
 

@@ -32,7 +32,9 @@ class Database:
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -64,7 +66,9 @@ class Database:
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return self._conn().execute(sql, params).fetchall()
 
-    def query_one(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Row | None:
+    def query_one(
+        self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()
+    ) -> sqlite3.Row | None:
         return self._conn().execute(sql, params).fetchone()
 
     def close(self) -> None:
@@ -113,15 +117,24 @@ class JsonRecords:
             return cur.rowcount == 1
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
-        row = self.db.query_one("SELECT body FROM records WHERE kind = ? AND name = ?", (kind, name))
+        row = self.db.query_one(
+            "SELECT body FROM records WHERE kind = ? AND name = ?", (kind, name)
+        )
         return None if row is None else json.loads(row["body"])
 
     def delete(self, kind: str, name: str) -> bool:
         with self.db.transaction() as conn:
-            return conn.execute("DELETE FROM records WHERE kind = ? AND name = ?", (kind, name)).rowcount == 1
+            return (
+                conn.execute(
+                    "DELETE FROM records WHERE kind = ? AND name = ?", (kind, name)
+                ).rowcount
+                == 1
+            )
 
     def list(self, kind: str) -> list[dict[str, Any]]:
-        rows = self.db.query("SELECT body FROM records WHERE kind = ? ORDER BY created DESC", (kind,))
+        rows = self.db.query(
+            "SELECT body FROM records WHERE kind = ? ORDER BY created DESC", (kind,)
+        )
         return [json.loads(r["body"]) for r in rows]
 
 

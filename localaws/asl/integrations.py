@@ -131,7 +131,9 @@ class IntegrationRegistry:
             return Resolved(integration, service, action, pattern)
         for integration in self._by_service.values():
             if integration.LEGACY_ARN is not None and integration.LEGACY_ARN.match(resource):
-                return Resolved(integration, integration.SERVICE, "legacy", Pattern.REQUEST_RESPONSE)
+                return Resolved(
+                    integration, integration.SERVICE, "legacy", Pattern.REQUEST_RESPONSE
+                )
         raise UnknownResource(
             f"Resource {resource!r}: not a service-integration ARN this runtime knows "
             "(expected arn:aws:states:::<service>:<action>[.sync|.waitForTaskToken] or a Lambda function ARN)"
