@@ -148,7 +148,9 @@ def render_svg(
             path = f"M{x1},{y1} C{x1 + 60},{y1} {x2 + 60},{y2} {x2 + 2},{y2}"
         else:
             path = f"M{x1},{y1} C{x1},{(y1 + y2) / 2} {x2},{(y1 + y2) / 2} {x2},{y2 - 2}"
-        dash = ' stroke-dasharray="5,4"' if kind == "catch" else ""
+        # Catch edges are dashed and faint: a workflow with a Catch on every task would
+        # otherwise be drawn as a fan of lines over the happy path.
+        dash = ' stroke-dasharray="5,4" stroke-opacity="0.45"' if kind == "catch" else ""
         color = "#e37400" if kind == "catch" else "#5f6368"
         parts.append(
             f'<path class="edge edge-{kind}" d="{path}" fill="none" stroke="{color}"{dash} '
@@ -198,6 +200,13 @@ def statuses_from_history(events: list[dict[str, Any]]) -> dict[str, str]:
         elif exited:
             name = exited["name"]
             out[name] = "caught" if out.get(name) == "failed" else "succeeded"
+        elif current is not None and kind in (
+            "ExecutionFailed",
+            "ExecutionAborted",
+            "ExecutionTimedOut",
+        ):
+            if out.get(current) == "running":  # stopped or timed out while in this state
+                out[current] = "failed"
         elif current is not None and kind.endswith(("Failed", "TimedOut")):
             if not kind.startswith(("Execution", "MapIteration")):
                 out[current] = "failed"

@@ -169,3 +169,34 @@ def test_signed_requests_still_reach_the_aws_apis(server: LocalServer) -> None:
     assert "console" in [b["Name"] for b in s3.list_buckets()["Buckets"]]
     s3.put_object(Bucket="console", Key="api/graph", Body=b"x")
     assert s3.get_object(Bucket="console", Key="api/graph")["Body"].read() == b"x"
+
+
+def test_a_stopped_execution_marks_its_state_failed(
+    http: httpx.Client, server: LocalServer
+) -> None:
+    sfn = server.runtime.stepfunctions
+    definition = {
+        "StartAt": "Nap",
+        "States": {
+            "Nap": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::local:sleep",
+                "Parameters": {"Seconds": 60},
+                "End": True,
+            }
+        },
+    }
+    arn = sfn.create_state_machine(name="napper", definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    execution = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    running = http.get("/console/api/graph", params={"executionArn": execution}).text
+    assert 'data-state="Nap" data-status="running"' in running
+    sfn.stop_execution(executionArn=execution, error="User.Stop", cause="enough")
+    sfn.wait(execution, timeout=30)
+    stopped = http.get("/console/api/graph", params={"executionArn": execution}).text
+    assert 'data-state="Nap" data-status="failed"' in stopped
+    view = http.get("/console/api/execution", params={"executionArn": execution}).json()
+    assert view["execution"]["status"] == "ABORTED"
+    (nap,) = view["states"]
+    assert (nap["status"], nap["error"], nap["cause"]) == ("failed", "User.Stop", "enough")
