@@ -24,7 +24,8 @@ from workflows import predictive_maintenance as pm
 from workflows import settings as settings_module
 from workflows.local import ExecutionView, view_execution
 
-pytestmark = pytest.mark.slow
+# One module fixture runs the workflow; keep the module on one xdist worker (--dist loadgroup).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("end-to-end")]
 
 ROWS = "5000"
 HAPPY_RUN = "e2e-happy"
