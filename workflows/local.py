@@ -10,11 +10,10 @@ that server here, and no command changes.
 
 from __future__ import annotations
 
-import io
 import json
 import secrets
+import tempfile
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,14 +25,6 @@ from localaws.errors import ServiceError
 from localaws.runtime import Runtime, StateDirBusy, read_owner
 from workflows.settings import Settings
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-LAMBDAS_DIR = REPO_ROOT / "lambdas"
-# The localaws modules a Lambda may import (architecture.md: storage and clients, and what
-# they import).  The package's own __init__ imports the whole runtime, so the zip gets a
-# stub instead.
-LAMBDA_LOCALAWS_MODULES = ("storage.py", "clients.py", "config.py", "errors.py")
-LAMBDA_LOCALAWS_INIT = '"""The parts of the local runtime that Lambda functions use."""\n'
-LAMBDA_RUNTIME = "python3.11"
 LAMBDA_ROLE = "arn:aws:iam::123456789012:role/predictive-maintenance-lambda"
 RAW_OBJECT = "ai4i2020.csv"
 
@@ -96,80 +87,44 @@ def deploy_state_machine(backend: Any, settings: Settings, definition: dict[str,
     return arn
 
 
-def lambda_zip(lambdas_dir: Path = LAMBDAS_DIR) -> bytes:
-    """The deployment package: ``lambdas/`` at the root and the localaws modules they import.
+def lambda_zip() -> bytes:
+    """The deployment package, the same one AWS gets: ``lambdas/`` at the root and the
+    localaws modules the Lambdas import (:func:`workflows.aws.build_lambda_package`)."""
+    from workflows.aws import build_lambda_package
 
-    Deterministic (sorted entries, fixed timestamps), so the same code gives the same
-    CodeSha256 and the runtime reuses its extracted copy.
-    """
-    localaws_dir = Path(__file__).resolve().parent.parent / "localaws"
-    entries: list[tuple[str, bytes]] = []
-    for path in sorted(lambdas_dir.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-            entries.append((path.relative_to(lambdas_dir).as_posix(), path.read_bytes()))
-    entries.append(("localaws/__init__.py", LAMBDA_LOCALAWS_INIT.encode()))
-    for module in LAMBDA_LOCALAWS_MODULES:
-        path = localaws_dir / module
-        if path.is_file():
-            entries.append((f"localaws/{module}", path.read_bytes()))
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, data in entries:
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, data)
-    return buf.getvalue()
+    with tempfile.TemporaryDirectory(prefix="lambda-package-") as tmp:
+        return build_lambda_package(Path(tmp) / "lambda.zip").read_bytes()
 
 
-def register_lambdas(backend: Any, settings: Settings) -> list[str]:
-    """Create (or replace) every function in lambdas/functions.yaml; return their names."""
+def register_lambdas(backend: Any) -> list[str]:
+    """Create every function of lambdas/functions.yaml, or update it when it exists."""
     from workflows.functions import load_functions
 
     code = lambda_zip()
     names = []
-    for fn in load_functions():
-        request = _create_function_request(fn, code, settings)
-        name = request["FunctionName"]
+    for spec in load_functions():
+        config = {
+            "Runtime": spec.runtime,
+            "Role": LAMBDA_ROLE,
+            "Handler": spec.handler,
+            "Description": spec.description,
+            "Timeout": spec.timeout,
+            "MemorySize": spec.memory,
+            "Environment": {"Variables": dict(spec.environment)},
+        }
         try:
-            backend.lambda_.get_function(FunctionName=name)
+            backend.lambda_.get_function(FunctionName=spec.name)
         except ServiceError as e:
             if e.code != "ResourceNotFoundException":
                 raise
+            backend.lambda_.create_function(
+                FunctionName=spec.name, Code={"ZipFile": code}, **config
+            )
         else:
-            backend.lambda_.delete_function(FunctionName=name)
-        backend.lambda_.create_function(**request)
-        names.append(name)
+            backend.lambda_.update_function_code(FunctionName=spec.name, ZipFile=code)
+            backend.lambda_.update_function_configuration(FunctionName=spec.name, **config)
+        names.append(spec.name)
     return names
-
-
-def _create_function_request(fn: Any, code: bytes, settings: Settings) -> dict[str, Any]:
-    """A CreateFunction request for one entry of lambdas/functions.yaml."""
-    to_request = getattr(fn, "create_function_request", None)
-    if callable(to_request):
-        request: dict[str, Any] = dict(to_request())
-        request["Code"] = {"ZipFile": code}
-        request.setdefault("Role", LAMBDA_ROLE)
-        request.setdefault("Runtime", LAMBDA_RUNTIME)
-        return request
-    get = (
-        (lambda k, d=None: fn.get(k, d))
-        if isinstance(fn, dict)
-        else (lambda k, d=None: getattr(fn, k, d))
-    )
-    env = dict(get("environment") or {})
-    request = {
-        "FunctionName": get("name"),
-        "Runtime": LAMBDA_RUNTIME,
-        "Role": LAMBDA_ROLE,
-        "Handler": get("handler"),
-        "Code": {"ZipFile": code},
-        "Timeout": int(get("timeout", 60)),
-        "MemorySize": int(get("memory", get("memory_size", 512))),
-    }
-    if env:
-        request["Environment"] = {"Variables": {k: str(v) for k, v in env.items()}}
-    return request
 
 
 def raw_data(*, data_file: str | Path | None, rows: int, seed: int) -> bytes:
@@ -392,7 +347,7 @@ def run_workflow(
     phase("building the state machine")
     arn = deploy_state_machine(backend, settings, pm.definition(settings))
     phase("registering the Lambda functions")
-    register_lambdas(backend, settings)
+    register_lambdas(backend)
     timings["deploy"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
