@@ -214,6 +214,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from workflows.local import open_backend, run_workflow
 
     settings = _settings(args, threshold=args.threshold)
+    if args.data is not None and not Path(args.data).is_file():
+        raise UserError(
+            f"--data {args.data}: no such file; pass the AI4I CSV, or leave --data out to generate rows"
+        )
     console = _console()
     started = time.perf_counter()
     with open_backend(args.state_dir) as backend, _Progress(console) as progress:

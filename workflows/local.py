@@ -260,9 +260,11 @@ def view_execution(backend: Any, arn: str) -> ExecutionView:
         elif kind == "TaskSucceeded" and current is not None:
             current.error = current.cause = None
         elif kind in ("ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"):
-            d = next((v for k, v in ev.items() if k.endswith("EventDetails")), {}) or {}
-            view.error = view.error or d.get("error")
-            view.cause = view.cause or d.get("cause")
+            ended: dict[str, Any] = next(
+                (v for k, v in ev.items() if k.endswith("EventDetails") and v), {}
+            )
+            view.error = view.error or ended.get("error")
+            view.cause = view.cause or ended.get("cause")
             if current is not None and current.exited is None:
                 current.exited = ev["timestamp"]
                 if current.status == "running":
