@@ -2,10 +2,10 @@
 
 Everything here talks to a *backend*: an object with ``stepfunctions``, ``lambda_``,
 ``sagemaker``, ``sagemaker_runtime`` and ``storage`` attributes whose methods take AWS's
-request members and return AWS's response shapes.  :func:`open_backend` is the one place
-that decides what that object is: today the in-process :class:`localaws.Runtime` when no
-process owns the state directory; when a server owns it, a later change returns clients of
-that server here, and no command changes.
+request members and return AWS's response shapes, and ``arn()``.  :func:`open_backend` is
+the one place that decides what that object is: the in-process :class:`localaws.Runtime`
+when no process owns the state directory, or :class:`ServerBackend` (boto3 clients of the
+server) when ``python -m workflows serve`` owns it.
 """
 
 from __future__ import annotations
@@ -31,27 +31,94 @@ RAW_OBJECT = "ai4i2020.csv"
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
-class StateDirOwned(StateDirBusy):
-    """A server owns the state directory; commands cannot yet go through it."""
-
-
 # -- the backend seam -------------------------------------------------------------------
 
 
 @contextmanager
 def open_backend(state_dir: str | Path | None) -> Iterator[Any]:
-    """The backend for CLI commands on ``state_dir``: the runtime, in process.
+    """The backend for CLI commands on ``state_dir``.
 
-    When another process owns the directory (``read_owner`` says who), this is where a
-    client of its server will be returned; until then that is refused with the owner named.
+    Nobody owns the directory: the runtime, in this process.  A server owns it (``serve``):
+    boto3 clients of that server, so commands work while the console is open.  Another
+    process owns it without serving: refused, naming the owner.
     """
     owner = read_owner(state_dir)
-    if owner is not None:
+    if owner is None:
+        with Runtime(state_dir) as rt:
+            yield rt
+        return
+    if not owner.get("url"):
         from localaws import config
 
-        raise StateDirOwned(config.state_dir(state_dir), owner)
-    with Runtime(state_dir) as rt:
-        yield rt
+        raise StateDirBusy(config.state_dir(state_dir), owner)
+    yield ServerBackend(owner["url"])
+
+
+class ServerBackend:
+    """The runtime's backends, reached through a local server's AWS APIs.
+
+    The same attributes and calls as :class:`localaws.Runtime` (boto3's methods take AWS's
+    member names too); AWS errors come back as :class:`ServiceError` with AWS's code.
+    """
+
+    def __init__(self, url: str, *, region: str | None = None, account_id: str | None = None):
+        import boto3
+
+        from localaws import config
+        from localaws.storage import S3Storage
+
+        self.url = url
+        self.region = config.region(region)
+        self.account_id = config.account_id(account_id)
+        session = boto3.Session(
+            aws_access_key_id="local", aws_secret_access_key="local", region_name=self.region
+        )
+
+        def client(service: str) -> Any:
+            return session.client(service, endpoint_url=url)
+
+        self.stepfunctions = _AwsErrors(client("stepfunctions"))
+        self.lambda_ = _AwsErrors(client("lambda"))
+        self.sagemaker = _AwsErrors(client("sagemaker"))
+        self.sagemaker_runtime = _AwsErrors(client("sagemaker-runtime"))
+        self.storage = S3Storage(client("s3"))
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
+
+    def ensure_bucket(self, name: str) -> None:
+        """Create the bucket when missing (the in-process storage needs no buckets)."""
+        from botocore.exceptions import ClientError
+
+        s3 = self.storage.client
+        try:
+            s3.head_bucket(Bucket=name)
+        except ClientError:
+            s3.create_bucket(Bucket=name)
+
+
+class _AwsErrors:
+    """A boto3 client whose ClientErrors are raised as ServiceError(code, message)."""
+
+    def __init__(self, client: Any):
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def call(**kwargs: Any) -> Any:
+            from botocore.exceptions import ClientError
+
+            try:
+                return method(**kwargs)
+            except ClientError as e:
+                error = e.response.get("Error", {})
+                status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
+                raise ServiceError(
+                    error.get("Code", "Unknown"), error.get("Message", ""), status=status
+                ) from e
+
+        return call
 
 
 # -- the pieces of a run ----------------------------------------------------------------
@@ -139,6 +206,9 @@ def raw_data(*, data_file: str | Path | None, rows: int, seed: int) -> bytes:
 
 def upload_raw(backend: Any, uri_prefix: str, body: bytes) -> str:
     uri = uri_prefix + RAW_OBJECT
+    ensure_bucket = getattr(backend, "ensure_bucket", None)  # a server's S3 API needs the bucket
+    if ensure_bucket is not None:
+        ensure_bucket(uri.removeprefix("s3://").split("/", 1)[0])
     backend.storage.write(uri, body)
     return uri
 

@@ -108,6 +108,31 @@ def test_a_state_dir_owned_by_another_process_exits_3(
     assert "is owned by another process" in capsys.readouterr().err
 
 
+def test_commands_go_through_the_server_that_owns_the_state_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from localaws.server.serve import LocalServer
+
+    state = tmp_path / "served"
+    definition = tmp_path / "machine.json"
+    definition.write_text(
+        json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
+    )
+    with LocalServer(state) as server:
+        code, result = exec_json(
+            capsys, str(definition), "--state-dir", str(state), "--input", '{"via": "server"}'
+        )
+        assert (code, result["output"]) == (cli.EXIT_OK, {"via": "server"})
+        executions = server.runtime.stepfunctions.list_executions(
+            stateMachineArn=server.runtime.arn("states", "stateMachine:machine")
+        )["executions"]
+        assert [e["status"] for e in executions] == ["SUCCEEDED"]
+        assert (
+            run_cli("history", "--state-dir", str(state)) == cli.EXIT_USAGE
+        )  # no predictive-maintenance runs
+        assert "no executions of 'predictive-maintenance' yet" in capsys.readouterr().err
+
+
 # -- exec -------------------------------------------------------------------------------
 
 
