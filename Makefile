@@ -2,7 +2,7 @@
 # into .venv first, and does nothing more when it is already there.
 #
 #   make run            the workflow, locally, on generated data (ARGS="--rows 50000" ...)
-#   make test           ruff check, ruff format --check, the whole test suite
+#   make test           ruff check, ruff format --check, mypy on the public API, the test suite
 #
 # Needs Python 3.11 with venv (Debian: python3.11 python3.11-venv) and the package registry.
 
@@ -12,8 +12,11 @@ BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?=
+# The public API, type-checked by the gate: the runtime facade, storage, the builder, the CLI.
+TYPED ?= localaws/runtime.py localaws/storage.py workflows/sdk.py workflows/settings.py \
+	workflows/predictive_maintenance.py workflows/local.py workflows/cli.py
 
-.PHONY: run test lint format build serve clean
+.PHONY: run test lint typecheck format build serve clean
 
 run: $(VENV)/.installed
 	$(BIN)/python -m workflows run $(ARGS)
@@ -21,11 +24,15 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy --follow-imports=silent $(TYPED)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy --follow-imports=silent $(TYPED)
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
