@@ -188,7 +188,7 @@ def _add_common(parser: argparse.ArgumentParser, *, default: Any) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     """Write definition.json, state-machine.cfn.yaml and example-input.json."""
     if args.target == "aws":
-        return int(_aws_module().run_build(args, _settings(args)))
+        return int(_aws_module().cmd_build(args))
     from workflows import predictive_maintenance as pm
     from workflows.local import new_run_id
 
