@@ -62,6 +62,15 @@ def test_build_works_from_any_directory(tmp_path: Path) -> None:
     assert (tmp_path / "built" / "definition.json").is_file()
 
 
+def test_build_target_aws_is_handed_to_the_aws_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workflows import aws
+
+    seen = []
+    monkeypatch.setattr(aws, "cmd_build", lambda args: seen.append(args) or 0)
+    assert run_cli("build", "--target", "aws", "--region", "eu-west-1") == cli.EXIT_OK
+    assert [(a.target, a.region) for a in seen] == [("aws", "eu-west-1")]
+
+
 def test_bad_configuration_exits_2_and_names_the_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
