@@ -16,12 +16,12 @@ PYTEST_ARGS ?=
 TYPED ?= localaws/runtime.py localaws/storage.py workflows/sdk.py workflows/settings.py \
 	workflows/predictive_maintenance.py workflows/local.py workflows/cli.py
 
-.PHONY: run test lint typecheck format build serve clean
+.PHONY: run test lint typecheck format build serve clean tools
 
 run: $(VENV)/.installed
 	$(BIN)/python -m workflows run $(ARGS)
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --follow-imports=silent $(TYPED)
@@ -59,4 +59,20 @@ $(VENV)/.installed: requirements.txt | $(BIN)/python
 
 $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+# What the tests drive besides Python: Debian's Chromium (the console's browser test), the
+# npm asl-validator and checkov in its own venv (the AWS template checks; checkov's pins
+# clash with ours).  Each is installed once, when missing.
+tools: build/asl-validator/node_modules/.bin/asl-validator build/checkov-venv/.installed
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+build/asl-validator/node_modules/.bin/asl-validator:
+	npm install --silent --no-audit --no-fund --prefix build/asl-validator asl-validator@3.16.0
+
+build/checkov-venv/.installed: cfn/requirements-checkov.txt
+	$(PYTHON) -m venv build/checkov-venv
+	build/checkov-venv/bin/pip install --quiet --disable-pip-version-check -r cfn/requirements-checkov.txt
 	touch $@

@@ -150,7 +150,7 @@ job, model and data location of that run.""",
     (
         "code",
         """if TARGET == "local":
-    local.register_lambdas(backend, settings)
+    local.register_lambdas(backend)
     nh.ensure_bucket(backend, settings.data.bucket)
 
 run_id = local.new_run_id()

@@ -215,3 +215,17 @@ def test_corrupted_raw_file_fails_in_prepare_and_writes_nothing_prepared(
     assert view.error == error
     assert json.loads(view.cause)["errorType"] == error
     assert left == []
+
+
+def test_run_leaves_the_next_runs_input_for_the_console(
+    happy: tuple[int, str], state_dir: Path, settings: settings_module.Settings
+) -> None:
+    example = json.loads((state_dir / "examples" / f"{settings.name}.json").read_text())
+    assert example["EndpointName"] == settings.endpoint.name
+    # The raw data of the latest run (other tests here run too), so the console can start it...
+    with runtime(state_dir) as rt:
+        assert rt.storage.list(example["RawDataUri"])
+    # ...with job and model names no run has used.
+    del example["RawDataUri"]
+    assert HAPPY_RUN not in json.dumps(example)
+    assert "e2e-" not in json.dumps(example)

@@ -232,6 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             on_phase=progress.phase,
         )
         progress.update(result.view)
+    write_console_example(args.state_dir, settings, raw_data_uri=result.input["RawDataUri"])
     print_summary(
         console,
         result.view,
@@ -241,6 +242,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         phases=result.seconds,
     )
     return EXIT_OK if result.succeeded else EXIT_FAILED
+
+
+def write_console_example(state_dir: str | None, settings: Any, *, raw_data_uri: str) -> None:
+    """Leave the next run's input where the console prefills its start form from.
+
+    Fresh job and model names, and the raw data this run uploaded, so that the console's
+    Start button runs the workflow again as it is.
+    """
+    from localaws import config
+    from localaws.store import atomic_write
+    from workflows import predictive_maintenance as pm
+    from workflows.local import new_run_id
+
+    example = pm.example_input(settings, new_run_id(), endpoint_exists=True)
+    example["RawDataUri"] = raw_data_uri
+    path = config.state_dir(state_dir) / "examples" / f"{settings.name}.json"
+    atomic_write(path, json.dumps(example, indent=2).encode())
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
