@@ -370,6 +370,7 @@ def test_run_watch_inspect_and_invoke(page: Page, server: LocalServer) -> None:
     page.locator("#invoke-body").fill("-2,-1,0,0")
     page.get_by_role("button", name="Send").click()
     expect(page.locator("#invoke-result")).not_to_have_class("errorbox")
+    expect(page.locator("#invoke-result")).not_to_have_text("sending…")
     assert float(page.locator("#invoke-result").text_content() or "nan") < 0.5
     page.locator("#res-endpoint").scroll_into_view_if_needed()
     shot(page, "05-endpoint-invoked")
