@@ -288,14 +288,15 @@ def _result_path_failure(text: str, node: Any, prefix: tuple, step: str | int) -
         reason = f"the array at {where} has no index {step}"
     else:
         wanted = "an object" if isinstance(step, str) else "an array"
-        reason = f"the value at {where} is {_json_type(node)}, not {wanted}"
+        reason = f"the value at {where} is {json_type(node)}, not {wanted}"
     return StateFailure(
         StatesError.RESULT_PATH_MATCH_FAILURE,
         f"Unable to apply ResultPath '{text}' to input '{_compact(node)}': {reason}",
     )
 
 
-def _json_type(value: Any) -> str:
+def json_type(value: Any) -> str:
+    """ "a number", "an array"...: how messages name a JSON value's type."""
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -196,6 +196,10 @@ class State:
         self.next: str | None = spec.get("Next")
         self.input_path: str | None = spec.get("InputPath", "$")
         self.output_path: str | None = spec.get("OutputPath", "$")
+        # Validation refuses these on the state types that do not take them.
+        self.parameters: Any = spec.get("Parameters")
+        self.result_selector: Any = spec.get("ResultSelector")
+        self.result_path: str | None = spec.get("ResultPath", "$")
         self.retriers = tuple(Retrier.parse(r) for r in spec.get("Retry", ()))
         self.catchers = tuple(Catcher.parse(c) for c in spec.get("Catch", ()))
         # Build the context object only for states that can read it.
@@ -209,6 +213,20 @@ class State:
     def _context(self, run: ExecutionRun, frame: Frame, retry_count: int) -> dict[str, Any] | None:
         return run.context(self.name, frame, retry_count) if self.needs_context else None
 
+    def _effective_input(self, data: Any, ctx: Any) -> Any:
+        """InputPath, then Parameters: what the state works on."""
+        effective = apply_input_path(data, self.input_path, ctx)
+        if self.parameters is not None:
+            effective = payload_template(self.parameters, effective, ctx)
+        return effective
+
+    def _state_output(self, data: Any, result: Any, ctx: Any) -> Any:
+        """ResultSelector, ResultPath (onto the raw input), then OutputPath."""
+        if self.result_selector is not None:
+            result = payload_template(self.result_selector, result, ctx)
+        out = apply_result_path(data, self.result_path, result)
+        return apply_output_path(out, self.output_path, ctx)
+
 
 class PassState(State):
     TYPE = "Pass"
@@ -218,19 +236,14 @@ class PassState(State):
         super().__init__(name, spec)
         self.has_result = "Result" in spec
         self.result = spec.get("Result")
-        self.parameters = spec.get("Parameters")
-        self.result_path: str | None = spec.get("ResultPath", "$")
 
     def execute(
         self, run: ExecutionRun, frame: Frame, data: Any, retry_count: int
     ) -> tuple[Any, str | None]:
         ctx = self._context(run, frame, retry_count)
-        effective = apply_input_path(data, self.input_path, ctx)
-        if self.parameters is not None:
-            effective = payload_template(self.parameters, effective, ctx)
+        effective = self._effective_input(data, ctx)
         result = self.result if self.has_result else effective
-        out = apply_result_path(data, self.result_path, result)
-        return apply_output_path(out, self.output_path, ctx), self.next
+        return self._state_output(data, result, ctx), self.next
 
 
 class TaskState(State):
@@ -243,9 +256,6 @@ class TaskState(State):
         super().__init__(name, spec)
         self.resource: str = spec["Resource"]
         self.resolved: Resolved | None = resolve(self.resource) if resolve is not None else None
-        self.parameters = spec.get("Parameters")
-        self.result_selector = spec.get("ResultSelector")
-        self.result_path: str | None = spec.get("ResultPath", "$")
         self.timeout_seconds: float | None = spec.get("TimeoutSeconds")
         self.timeout_path: str | None = spec.get("TimeoutSecondsPath")
         self.heartbeat_seconds: float | None = spec.get("HeartbeatSeconds")
@@ -287,10 +297,7 @@ class TaskState(State):
             self.heartbeat_seconds, self.heartbeat_path, effective, "HeartbeatSecondsPath"
         )
         result = run.invoke_task(self, frame, params, token, timeout, heartbeat)
-        if self.result_selector is not None:
-            result = payload_template(self.result_selector, result, ctx)
-        out = apply_result_path(data, self.result_path, result)
-        return apply_output_path(out, self.output_path, ctx), self.next
+        return self._state_output(data, result, ctx), self.next
 
 
 class ChoiceState(State):
@@ -456,17 +463,12 @@ class ParallelState(State):
     def __init__(self, name: str, spec: dict[str, Any], resolve: Callable[[str], Resolved] | None):
         super().__init__(name, spec)
         self.branches = [parse_machine(b, resolve) for b in spec["Branches"]]
-        self.parameters = spec.get("Parameters")
-        self.result_selector = spec.get("ResultSelector")
-        self.result_path: str | None = spec.get("ResultPath", "$")
 
     def execute(
         self, run: ExecutionRun, frame: Frame, data: Any, retry_count: int
     ) -> tuple[Any, str | None]:
         ctx = self._context(run, frame, retry_count)
-        effective = apply_input_path(data, self.input_path, ctx)
-        if self.parameters is not None:
-            effective = payload_template(self.parameters, effective, ctx)
+        effective = self._effective_input(data, ctx)
         frame.emit(E.PARALLEL_STATE_STARTED)
         scope = Scope(frame.scope)
         outcomes = _Outcomes(len(self.branches))
@@ -498,11 +500,7 @@ class ParallelState(State):
         if outcomes.failure is not None:
             raise StateFailure(outcomes.failure.error, outcomes.failure.cause)
         frame.emit(E.PARALLEL_STATE_SUCCEEDED)
-        result = outcomes.results
-        if self.result_selector is not None:
-            result = payload_template(self.result_selector, result, ctx)
-        out = apply_result_path(data, self.result_path, result)
-        return apply_output_path(out, self.output_path, ctx), self.next
+        return self._state_output(data, outcomes.results, ctx), self.next
 
 
 class MapState(State):
@@ -515,9 +513,8 @@ class MapState(State):
         processor = spec.get("ItemProcessor") or spec.get("Iterator")
         self.processor = parse_machine(processor, resolve)
         self.items_path: str = spec.get("ItemsPath", "$")
+        # Map's Parameters (legacy) select each item; they are not applied to the Map's input.
         self.item_selector = spec.get("ItemSelector", spec.get("Parameters"))
-        self.result_selector = spec.get("ResultSelector")
-        self.result_path: str | None = spec.get("ResultPath", "$")
         self.max_concurrency = spec.get("MaxConcurrency", 0)
         self.max_concurrency_path = spec.get("MaxConcurrencyPath")
         self.tolerated_count = spec.get("ToleratedFailureCount")
@@ -636,11 +633,7 @@ class MapState(State):
         if outcomes.failure is not None:
             raise StateFailure(outcomes.failure.error, outcomes.failure.cause)
         frame.emit(E.MAP_STATE_SUCCEEDED)
-        result = outcomes.results
-        if self.result_selector is not None:
-            result = payload_template(self.result_selector, result, ctx)
-        out = apply_result_path(data, self.result_path, result)
-        return apply_output_path(out, self.output_path, ctx), self.next
+        return self._state_output(data, outcomes.results, ctx), self.next
 
 
 STATE_TYPES: dict[str, type[State]] = {

@@ -16,6 +16,7 @@ from typing import Any
 
 from localaws.asl import choice, intrinsics, paths
 from localaws.asl.errors import StatesError
+from localaws.asl.paths import json_type
 from localaws.errors import UserError
 
 __all__ = ["STATE_FIELDS", "InvalidDefinition", "validate_definition"]
@@ -133,7 +134,7 @@ def validate_definition(
             raise InvalidDefinition([f"/: the definition is not valid JSON: {e}"]) from e
     if not isinstance(definition, dict):
         raise InvalidDefinition(
-            [f"/: the definition must be a JSON object, not {_json_type(definition)}"]
+            [f"/: the definition must be a JSON object, not {json_type(definition)}"]
         )
     checker = _Checker(resolve_resource)
     checker.machine(definition, "", _TOP_FIELDS)
@@ -144,20 +145,6 @@ def validate_definition(
 
 def _pointer(*parts: str | int) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
 
 
 def _suggest(name: str, candidates: Iterable[str]) -> str:
@@ -186,7 +173,7 @@ class _Checker:
 
     def machine(self, m: Any, where: str, allowed: frozenset[str]) -> None:
         if not isinstance(m, dict):
-            self.problem(where, f"must be an object with StartAt and States, not {_json_type(m)}")
+            self.problem(where, f"must be an object with StartAt and States, not {json_type(m)}")
             return
         for key in m:
             if key not in allowed:
@@ -198,7 +185,7 @@ class _Checker:
                 self.positive_int(m["TimeoutSeconds"], "/TimeoutSeconds", MAX_SECONDS)
             if "Version" in m and not isinstance(m["Version"], str):
                 self.problem(
-                    "/Version", f'must be a string such as "1.0", not {_json_type(m["Version"])}'
+                    "/Version", f'must be a string such as "1.0", not {json_type(m["Version"])}'
                 )
         if "Comment" in m and not isinstance(m["Comment"], str):
             self.problem(_pointer_join(where, "Comment"), "must be a string")
@@ -208,7 +195,7 @@ class _Checker:
                 _pointer_join(where, "States"),
                 "required: an object with at least one state"
                 if states is None
-                else f"must be a non-empty object of states, not {_json_type(states)}",
+                else f"must be a non-empty object of states, not {json_type(states)}",
             )
             states = {}
         start = m.get("StartAt")
@@ -216,7 +203,7 @@ class _Checker:
             self.problem(_pointer_join(where, "StartAt"), "required: the name of the first state")
         elif not isinstance(start, str):
             self.problem(
-                _pointer_join(where, "StartAt"), f"must be a string, not {_json_type(start)}"
+                _pointer_join(where, "StartAt"), f"must be a string, not {json_type(start)}"
             )
         elif states and start not in states:
             self.problem(
@@ -266,7 +253,7 @@ class _Checker:
         else:
             self.seen_names[name] = where
         if not isinstance(st, dict):
-            self.problem(where, f"a state must be an object, not {_json_type(st)}")
+            self.problem(where, f"a state must be an object, not {json_type(st)}")
             return
         kind = st.get("Type")
         if kind is None:
@@ -297,7 +284,7 @@ class _Checker:
             if field in st:
                 if field != "Parameters" and not isinstance(st[field], dict):
                     self.problem(
-                        where + "/" + field, f"must be an object, not {_json_type(st[field])}"
+                        where + "/" + field, f"must be an object, not {json_type(st[field])}"
                     )
                 self.template(st[field], where + "/" + field)
         if "Retry" in st:
@@ -338,7 +325,7 @@ class _Checker:
 
     def target(self, name: Any, where: str, names: set[str]) -> None:
         if not isinstance(name, str):
-            self.problem(where, f"must be a state name (a string), not {_json_type(name)}")
+            self.problem(where, f"must be a state name (a string), not {json_type(name)}")
         elif name not in names:
             self.problem(where, f'no state named "{name}"{_suggest(name, names)}')
 
@@ -412,7 +399,7 @@ class _Checker:
 
     def rule(self, rule: Any, where: str, names: set[str], *, top: bool) -> None:
         if not isinstance(rule, dict):
-            self.problem(where, f"a choice rule must be an object, not {_json_type(rule)}")
+            self.problem(where, f"a choice rule must be an object, not {json_type(rule)}")
             return
         operators = [k for k in rule if k in _RULE_OPERATORS]
         extra = {"Comment", "Next"} if top else {"Comment"}
@@ -512,9 +499,7 @@ class _Checker:
         for static, dynamic in (("Error", "ErrorPath"), ("Cause", "CausePath")):
             self.exclusive(st, where, static, dynamic)
             if static in st and not isinstance(st[static], str):
-                self.problem(
-                    where + "/" + static, f"must be a string, not {_json_type(st[static])}"
-                )
+                self.problem(where + "/" + static, f"must be a string, not {json_type(st[static])}")
             if dynamic in st:
                 value = st[dynamic]
                 if intrinsics.is_intrinsic(value):
@@ -589,7 +574,7 @@ class _Checker:
 
     def processor_config(self, config: Any, where: str) -> None:
         if not isinstance(config, dict):
-            self.problem(where, f"must be an object, not {_json_type(config)}")
+            self.problem(where, f"must be an object, not {json_type(config)}")
             return
         for key in config:
             if key not in ("Mode", "ExecutionType"):
@@ -633,12 +618,12 @@ class _Checker:
 
     def retry(self, retriers: Any, where: str) -> None:
         if not isinstance(retriers, list):
-            self.problem(where, f"must be an array of retriers, not {_json_type(retriers)}")
+            self.problem(where, f"must be an array of retriers, not {json_type(retriers)}")
             return
         for i, r in enumerate(retriers):
             at = f"{where}/{i}"
             if not isinstance(r, dict):
-                self.problem(at, f"a retrier must be an object, not {_json_type(r)}")
+                self.problem(at, f"a retrier must be an object, not {json_type(r)}")
                 continue
             for key in r:
                 if key not in _RETRY_FIELDS:
@@ -673,12 +658,12 @@ class _Checker:
 
     def catch(self, catchers: Any, where: str, names: set[str]) -> None:
         if not isinstance(catchers, list):
-            self.problem(where, f"must be an array of catchers, not {_json_type(catchers)}")
+            self.problem(where, f"must be an array of catchers, not {json_type(catchers)}")
             return
         for i, c in enumerate(catchers):
             at = f"{where}/{i}"
             if not isinstance(c, dict):
-                self.problem(at, f"a catcher must be an object, not {_json_type(c)}")
+                self.problem(at, f"a catcher must be an object, not {json_type(c)}")
                 continue
             for key in c:
                 if key not in _CATCH_FIELDS:
