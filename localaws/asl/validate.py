@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from localaws.asl import choice, intrinsics, paths
@@ -616,23 +616,31 @@ class _Checker:
             self.problem(where, "States.ALL must appear alone in its ErrorEquals")
         return "States.ALL" in value
 
-    def retry(self, retriers: Any, where: str) -> None:
-        if not isinstance(retriers, list):
-            self.problem(where, f"must be an array of retriers, not {json_type(retriers)}")
+    def handlers(
+        self, items: Any, where: str, kind: str, fields: Any
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Each well-formed retrier or catcher with its location, after the checks they share:
+        an array of objects, known fields, ErrorEquals, and States.ALL only in the last one."""
+        if not isinstance(items, list):
+            self.problem(where, f"must be an array of {kind}s, not {json_type(items)}")
             return
-        for i, r in enumerate(retriers):
+        for i, item in enumerate(items):
             at = f"{where}/{i}"
-            if not isinstance(r, dict):
-                self.problem(at, f"a retrier must be an object, not {json_type(r)}")
+            if not isinstance(item, dict):
+                self.problem(at, f"a {kind} must be an object, not {json_type(item)}")
                 continue
-            for key in r:
-                if key not in _RETRY_FIELDS:
-                    self.unknown_field(at + _pointer(key), key, _RETRY_FIELDS, "in a retrier")
+            for key in item:
+                if key not in fields:
+                    self.unknown_field(at + _pointer(key), key, fields, f"in a {kind}")
             if (
-                self.error_equals(r.get("ErrorEquals"), at + "/ErrorEquals")
-                and i != len(retriers) - 1
+                self.error_equals(item.get("ErrorEquals"), at + "/ErrorEquals")
+                and i != len(items) - 1
             ):
-                self.problem(at + "/ErrorEquals", "a retrier with States.ALL must be the last one")
+                self.problem(at + "/ErrorEquals", f"a {kind} with States.ALL must be the last one")
+            yield at, item
+
+    def retry(self, retriers: Any, where: str) -> None:
+        for at, r in self.handlers(retriers, where, "retrier", _RETRY_FIELDS):
             if "IntervalSeconds" in r:
                 self.positive_int(r["IntervalSeconds"], at + "/IntervalSeconds", MAX_SECONDS)
             if "MaxAttempts" in r:
@@ -657,22 +665,7 @@ class _Checker:
                 )
 
     def catch(self, catchers: Any, where: str, names: set[str]) -> None:
-        if not isinstance(catchers, list):
-            self.problem(where, f"must be an array of catchers, not {json_type(catchers)}")
-            return
-        for i, c in enumerate(catchers):
-            at = f"{where}/{i}"
-            if not isinstance(c, dict):
-                self.problem(at, f"a catcher must be an object, not {json_type(c)}")
-                continue
-            for key in c:
-                if key not in _CATCH_FIELDS:
-                    self.unknown_field(at + _pointer(key), key, _CATCH_FIELDS, "in a catcher")
-            if (
-                self.error_equals(c.get("ErrorEquals"), at + "/ErrorEquals")
-                and i != len(catchers) - 1
-            ):
-                self.problem(at + "/ErrorEquals", "a catcher with States.ALL must be the last one")
+        for at, c in self.handlers(catchers, where, "catcher", _CATCH_FIELDS):
             if "Next" not in c:
                 self.problem(at + "/Next", "required: the state to go to when the error is caught")
             else:
