@@ -640,7 +640,8 @@ def _lambda_resources(functions: Sequence[LambdaSpec]) -> dict[str, Any]:
                 "RetentionInDays": ref("LogRetentionInDays"),
             },
         }
-        environment = {key: str(value) for key, value in fn.environment.items()}
+        # Plain strings, or intrinsic functions ({"Ref": ...}) for stack-made names.
+        environment: dict[str, Any] = {key: str(value) for key, value in fn.environment.items()}
         if "dynamodb_write" in grants or "PREDICTIONS_TABLE" in environment:
             environment["PREDICTIONS_TABLE"] = ref("PredictionsTable")
         resources[f"{lid}Function"] = {

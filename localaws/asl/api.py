@@ -736,10 +736,11 @@ class StepFunctionsBackend:
                     "SELECT key, output FROM sfn_progress WHERE execution_arn = ?", (executionArn,)
                 )
             }
-            last = self.db.query_one(
+            # An aggregate always returns one row.
+            last = self.db.query(
                 "SELECT COALESCE(MAX(id), 0) AS last FROM sfn_history WHERE execution_arn = ?",
                 (executionArn,),
-            )["last"]
+            )[0]["last"]
             now = time.time()
             count = row["redrive_count"] + 1
             with self.db.transaction() as conn:

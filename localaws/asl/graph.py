@@ -115,7 +115,7 @@ def render_svg(
     width = MARGIN * 2 + widest * NODE_W + (widest - 1) * GAP_X
     top = MARGIN + (24 if title else 0)
     height = top + MARGIN + depth * NODE_H + (depth - 1) * GAP_Y
-    row_len = defaultdict(int)
+    row_len: defaultdict[int, int] = defaultdict(int)
     for d, _ in pos.values():
         row_len[d] += 1
 
