@@ -11,7 +11,7 @@ def test_readme_boto3_snippet_lists_executions(server, client) -> None:
     [snippet] = [
         block
         for block in re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-        if 'boto3.client("stepfunctions"' in block
+        if "http://127.0.0.1:8083" in block
     ]
     sfn = client("stepfunctions")
     arn = sfn.create_state_machine(
