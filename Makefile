@@ -14,10 +14,10 @@ PYTEST_WORKERS ?= auto
 PYTEST_ARGS ?=
 # The public API, type-checked by the gate: the runtime facade and backends, storage, the
 # server, the builder, the CLI and the AWS commands.
-TYPED ?= localaws/runtime.py localaws/storage.py workflows/sdk.py workflows/settings.py \
+TYPED ?= localaws/runtime.py localaws/lambdakit/storage.py workflows/sdk.py workflows/settings.py \
 	workflows/predictive_maintenance.py workflows/local.py workflows/cli.py \
-	workflows/aws.py workflows/aws_template.py localaws/asl/api.py localaws/lambda_/backend.py \
-	localaws/sagemaker/api.py localaws/sagemaker/hosting.py localaws/server/app.py localaws/clients.py \
+	workflows/aws.py workflows/aws_template.py localaws/stepfunctions/backend.py localaws/lambda_/backend.py \
+	localaws/sagemaker/backend.py localaws/sagemaker/hosting.py localaws/server/app.py localaws/lambdakit/clients.py \
 	localaws/asl/graph.py
 
 .PHONY: run test lint typecheck format build serve clean tools

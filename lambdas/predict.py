@@ -158,7 +158,7 @@ def parse_scores(body: bytes, endpoint_name: str, expected: int) -> list[float]:
 @lru_cache(maxsize=1)
 def runtime_client() -> Any:
     """The SageMaker runtime client of this worker (local endpoints when the runtime says so)."""
-    from localaws.clients import sagemaker_runtime_client
+    from localaws.lambdakit.clients import sagemaker_runtime_client
 
     return sagemaker_runtime_client()
 

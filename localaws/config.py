@@ -9,30 +9,35 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# The names Lambda workers read (ENV_S3_ROOT, ENV_ENDPOINTS_DIR, ENV_TABLES_DIR, ENV_ACCOUNT)
+# and resolve() live in the Lambda-side package, which ships alone inside Lambda zips.
+from localaws.lambdakit.config import (
+    DEFAULT_ACCOUNT,
+    ENV_ACCOUNT,
+    ENV_ENDPOINTS_DIR,
+    ENV_S3_ROOT,
+    ENV_TABLES_DIR,
+    resolve,
+)
+
+__all__ = [
+    "DEFAULT_ACCOUNT",
+    "ENV_ACCOUNT",
+    "ENV_ENDPOINTS_DIR",
+    "ENV_S3_ROOT",
+    "ENV_TABLES_DIR",
+    "resolve",
+]
+
 # Environment variables the runtime reads.  Nothing else in the package reads os.environ
 # for configuration (worker processes get their environment from the runtime).
 ENV_STATE_DIR = "LOCALAWS_STATE_DIR"  # state directory (database, S3 root, logs, lock)
 ENV_REGION = "LOCALAWS_REGION"  # region used in ARNs
-ENV_ACCOUNT = "LOCALAWS_ACCOUNT_ID"  # account id used in ARNs
-ENV_S3_ROOT = "LOCALAWS_S3_ROOT"  # set in Lambda workers: where s3:// URIs live locally
-ENV_ENDPOINTS_DIR = "LOCALAWS_ENDPOINTS_DIR"  # set in Lambda workers: endpoint registry
-ENV_TABLES_DIR = "LOCALAWS_TABLES_DIR"  # set in Lambda workers: local stand-in for DynamoDB tables
 
 DEFAULT_STATE_DIR = ".local-aws"
 DEFAULT_REGION = "us-east-1"
-DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8083
-
-
-def resolve(explicit: str | None, env_var: str, default: str) -> str:
-    """Return the explicit value, else the environment variable, else the default."""
-    if explicit is not None:
-        return explicit
-    value = os.environ.get(env_var)
-    if value:
-        return value
-    return default
 
 
 def state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:

@@ -11,13 +11,10 @@ Anything else that escapes is a bug in this code.
 
 from __future__ import annotations
 
+# Defined in the Lambda-side package (it ships alone inside Lambda zips and raises them too).
+from localaws.lambdakit.errors import LocalAwsError, UserError
 
-class LocalAwsError(Exception):
-    """Base class of every error the runtime raises on purpose."""
-
-
-class UserError(LocalAwsError):
-    """Bad input that the user can fix; the message names the field, the value and the fix."""
+__all__ = ["LocalAwsError", "PlatformError", "ServiceError", "UserError"]
 
 
 class PlatformError(LocalAwsError):

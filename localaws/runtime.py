@@ -30,11 +30,11 @@ from localaws.errors import PlatformError
 from localaws.store import Database, atomic_write
 
 if TYPE_CHECKING:
-    from localaws.asl.api import StepFunctionsBackend
     from localaws.lambda_.backend import LambdaBackend
-    from localaws.sagemaker.api import SageMakerBackend
+    from localaws.lambdakit.storage import LocalStorage
+    from localaws.sagemaker.backend import SageMakerBackend
     from localaws.sagemaker.hosting import SageMakerRuntimeBackend
-    from localaws.storage import LocalStorage
+    from localaws.stepfunctions.backend import StepFunctionsBackend
 
 LOCK_FILE = "owner.lock"
 
@@ -155,7 +155,7 @@ class Runtime:
 
     @cached_property
     def storage(self) -> LocalStorage:
-        from localaws.storage import LocalStorage
+        from localaws.lambdakit.storage import LocalStorage
 
         return LocalStorage(self.state_dir / "s3")
 
@@ -167,7 +167,7 @@ class Runtime:
 
     @cached_property
     def sagemaker(self) -> SageMakerBackend:
-        from localaws.sagemaker.api import SageMakerBackend
+        from localaws.sagemaker.backend import SageMakerBackend
 
         return SageMakerBackend(self)
 
@@ -179,8 +179,8 @@ class Runtime:
 
     @cached_property
     def stepfunctions(self) -> StepFunctionsBackend:
-        from localaws.asl.api import StepFunctionsBackend
-        from localaws.services import default_registry
+        from localaws.stepfunctions.backend import StepFunctionsBackend
+        from localaws.stepfunctions.integrations import default_registry
 
         return StepFunctionsBackend(self, default_registry(self))
 

@@ -23,14 +23,11 @@ and returns the exit code.
 from __future__ import annotations
 
 import argparse
-import ast
 import hashlib
-import io
 import json
 import time
 import uuid
-import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,20 +35,13 @@ from typing import Any
 
 from localaws.errors import PlatformError, UserError
 from workflows import aws_template as tpl
+from workflows.functions import build_lambda_package
 from workflows.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CFN_TEMPLATE = REPO_ROOT / "cfn" / "template.yaml"
 BUILD_DIR = REPO_ROOT / "build" / "aws"
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
-LOCALAWS_DIR = REPO_ROOT / "localaws"
-
-# The localaws modules a Lambda may import (they use boto3 and the stdlib only); the package
-# ships them with an empty localaws/__init__.py instead of the runtime's.
-LAMBDA_LOCALAWS_MODULES = ("storage", "clients", "config", "errors")
-LAMBDA_PACKAGE_EXCLUDE = ("__pycache__", ".pytest_cache", "tests")
-LAMBDA_LOCALAWS_INIT = b'"""The part of localaws that ships inside Lambda packages."""\n'
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 # CloudFormation accepts a TemplateBody up to this size; beyond it, a TemplateURL in S3.
 TEMPLATE_BODY_LIMIT = 51_200
@@ -138,69 +128,6 @@ def render(settings: Settings, functions: Sequence[tpl.LambdaSpec] | None = None
         image_uri=sdk.sagemaker.image_uris.retrieve("xgboost", settings.region, version=version),
         defaults=stack_parameters(settings),
     )
-
-
-def build_lambda_package(path: Path) -> Path:
-    """Zip ``lambdas/`` and the localaws modules they import; same sources, same bytes."""
-    files: dict[str, bytes] = {}
-    for source in sorted(LAMBDAS_DIR.rglob("*")):
-        rel = source.relative_to(LAMBDAS_DIR)
-        if (
-            source.is_file()
-            and not set(rel.parts) & set(LAMBDA_PACKAGE_EXCLUDE)
-            and source.suffix != ".pyc"
-        ):
-            files[rel.as_posix()] = source.read_bytes()
-    imported = _localaws_imports(body for name, body in files.items() if name.endswith(".py"))
-    unsupported = sorted(imported - set(LAMBDA_LOCALAWS_MODULES))
-    if unsupported:
-        raise UserError(
-            f"lambdas/ imports localaws.{', localaws.'.join(unsupported)}; a Lambda may import only "
-            f"localaws.{{{', '.join(LAMBDA_LOCALAWS_MODULES)}}} (they ship inside the package)"
-        )
-    missing = sorted(m for m in imported if not (LOCALAWS_DIR / f"{m}.py").is_file())
-    if missing:
-        raise UserError(
-            f"lambdas/ imports localaws.{', localaws.'.join(missing)}, which is not in this checkout"
-        )
-    files["localaws/__init__.py"] = LAMBDA_LOCALAWS_INIT
-    for module in LAMBDA_LOCALAWS_MODULES:  # all that exist: storage_from_env needs config, errors
-        source = LOCALAWS_DIR / f"{module}.py"
-        if source.is_file():
-            files[f"localaws/{module}.py"] = source.read_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name in sorted(files):
-            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            zf.writestr(info, files[name])
-    path.write_bytes(buffer.getvalue())
-    return path
-
-
-def _localaws_imports(sources: Iterable[bytes]) -> set[str]:
-    """Names of the localaws modules these sources import, and those modules' own imports."""
-    found: set[str] = set()
-    pending = list(sources)
-    while pending:
-        tree = ast.parse(pending.pop())
-        for node in ast.walk(tree):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-            for name in names:
-                parts = name.split(".")
-                if parts[0] == "localaws" and len(parts) > 1 and parts[1] not in found:
-                    module = LOCALAWS_DIR / f"{parts[1]}.py"
-                    if (LOCALAWS_DIR / parts[1]).is_dir() or module.is_file():
-                        found.add(parts[1])
-                        if module.is_file():
-                            pending.append(module.read_bytes())
-    return found
 
 
 def build(

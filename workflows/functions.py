@@ -7,8 +7,10 @@ from :func:`load_functions`.
 
 from __future__ import annotations
 
+import io
 import os
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,8 +19,15 @@ import yaml
 
 from localaws.errors import UserError
 
-LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LAMBDAS_DIR = REPO_ROOT / "lambdas"
 FUNCTIONS_FILE = LAMBDAS_DIR / "functions.yaml"
+# The Lambda-side package, zipped whole next to the handlers (tests/test_layering.py asserts
+# that it and lambdas/ import nothing else of localaws), under a localaws/__init__.py of its own.
+LAMBDAKIT_DIR = REPO_ROOT / "localaws" / "lambdakit"
+LAMBDA_PACKAGE_EXCLUDE = ("__pycache__", ".pytest_cache", "tests")
+LAMBDA_LOCALAWS_INIT = b'"""The part of localaws that ships inside Lambda packages."""\n'
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 PERMISSIONS = ("s3_read", "s3_write", "sagemaker_invoke", "dynamodb_write")
 RUNTIME = "python3.12"
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -49,7 +58,7 @@ class FunctionSpec:
     environment: dict[str, str] = field(default_factory=dict)  # Environment.Variables
     pandas: bool = False  # needs pandas/numpy (AWS: the managed pandas layer)
     permissions: tuple[str, ...] = ()  # subset of PERMISSIONS
-    code_dir: Path = LAMBDAS_DIR  # zip this directory (plus localaws/storage.py, clients.py)
+    code_dir: Path = LAMBDAS_DIR  # zip this directory (plus localaws/lambdakit/)
     runtime: str = RUNTIME
 
     @property
@@ -61,6 +70,30 @@ class FunctionSpec:
     def role(self) -> str:
         """The function's part in the workflow (prepare / evaluate / predict): its module."""
         return self.module
+
+
+def build_lambda_package(path: Path) -> Path:
+    """Zip ``lambdas/`` and ``localaws/lambdakit/``; the same sources give the same bytes."""
+    files: dict[str, bytes] = {"localaws/__init__.py": LAMBDA_LOCALAWS_INIT}
+    for root, prefix in ((LAMBDAS_DIR, ""), (LAMBDAKIT_DIR, "localaws/lambdakit/")):
+        for source in sorted(root.rglob("*")):
+            rel = source.relative_to(root)
+            if (
+                source.is_file()
+                and not set(rel.parts) & set(LAMBDA_PACKAGE_EXCLUDE)
+                and source.suffix != ".pyc"
+            ):
+                files[prefix + rel.as_posix()] = source.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted(files):
+            info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, files[name])
+    path.write_bytes(buffer.getvalue())
+    return path
 
 
 def load_functions(path: str | os.PathLike[str] | None = None) -> list[FunctionSpec]:

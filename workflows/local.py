@@ -65,7 +65,7 @@ class ServerBackend:
         import boto3
 
         from localaws import config
-        from localaws.storage import S3Storage
+        from localaws.lambdakit.storage import S3Storage
 
         self.url = url
         self.region = config.region(region)
@@ -155,9 +155,9 @@ def deploy_state_machine(backend: Any, settings: Settings, definition: dict[str,
 
 
 def lambda_zip() -> bytes:
-    """The deployment package, the same one AWS gets: ``lambdas/`` at the root and the
-    localaws modules the Lambdas import (:func:`workflows.aws.build_lambda_package`)."""
-    from workflows.aws import build_lambda_package
+    """The deployment package, the same one AWS gets: ``lambdas/`` at the root and
+    ``localaws/lambdakit/`` (:func:`workflows.functions.build_lambda_package`)."""
+    from workflows.functions import build_lambda_package
 
     with tempfile.TemporaryDirectory(prefix="lambda-package-") as tmp:
         return build_lambda_package(Path(tmp) / "lambda.zip").read_bytes()

@@ -22,7 +22,7 @@ from typing import Any
 from localaws import config
 from localaws.asl.graph import Graph, render_svg, statuses_from_history
 from localaws.errors import ServiceError
-from localaws.storage import S3Storage
+from localaws.lambdakit.storage import S3Storage
 
 TARGETS = ("local", "aws")
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})

@@ -4,16 +4,17 @@
   file ``<LOCALAWS_TABLES_DIR>/<name>.sqlite``).  The predict event's ``table_name`` wins.
 * ``LOCALAWS_TABLES_DIR`` - set by the local runtime in its Lambda workers; when set, the
   predictions table is the SQLite stand-in, otherwise DynamoDB through boto3.
-* ``LOCALAWS_S3_ROOT`` / ``LOCALAWS_ENDPOINTS_DIR`` - read by ``localaws.storage`` and
-  ``localaws.clients``, not here.
+* ``LOCALAWS_S3_ROOT`` / ``LOCALAWS_ENDPOINTS_DIR`` - read by ``localaws.lambdakit.storage`` and
+  ``localaws.lambdakit.clients``, not here.
 """
 
 from __future__ import annotations
 
 import os
 
+from localaws.lambdakit.config import ENV_TABLES_DIR
+
 ENV_PREDICTIONS_TABLE = "PREDICTIONS_TABLE"
-ENV_TABLES_DIR = "LOCALAWS_TABLES_DIR"  # mirrors localaws.config.ENV_TABLES_DIR
 
 DEFAULT_PREDICTIONS_TABLE = "predictions"
 

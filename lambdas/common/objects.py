@@ -1,4 +1,4 @@
-"""Reading and writing objects through ``localaws.storage`` (local files or S3)."""
+"""Reading and writing objects through ``localaws.lambdakit.storage`` (local files or S3)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from common.errors import DataQualityError, InputNotFoundError, InvalidEventErro
 def storage() -> Any:
     """The storage of this worker, created on first use: local when ``LOCALAWS_S3_ROOT`` is set,
     S3 otherwise."""
-    from localaws.storage import storage_from_env
+    from localaws.lambdakit.storage import storage_from_env
 
     return storage_from_env()
 

@@ -220,7 +220,7 @@ class LambdaBackend:
             return bytes(data)
         bucket, key = code.get("S3Bucket"), code.get("S3Key")
         if bucket and key:
-            from localaws.storage import NoSuchKey
+            from localaws.lambdakit.storage import NoSuchKey
 
             try:
                 return self.runtime.storage.read(f"s3://{bucket}/{key}")

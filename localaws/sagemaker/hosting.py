@@ -5,7 +5,7 @@
 (:mod:`localaws.sagemaker.model_server`) on a free 127.0.0.1 port, waits for ``/ping``, then
 points the endpoint at it, and only then stops the previous server once its in-flight requests
 have drained, so that an UpdateEndpoint loses no request.  The endpoint's port is written to
-the registry file ``<state dir>/endpoints/<name>.json`` that :mod:`localaws.clients` reads in
+the registry file ``<state dir>/endpoints/<name>.json`` that :mod:`localaws.lambdakit.clients` reads in
 Lambda workers.
 
 :class:`SageMakerRuntimeBackend` is the SageMaker Runtime API (``invoke_endpoint``).
@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from localaws.clients import (
+from localaws.errors import PlatformError, ServiceError, UserError
+from localaws.lambdakit.clients import (
     MODEL_ERROR_STATUS,
     EndpointNotFound,
     LocalEndpoints,
     model_error_message,
     not_found_message,
 )
-from localaws.errors import PlatformError, ServiceError, UserError
 from localaws.sagemaker import model_server
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ and by ``X-Amz-Target``, so that boto3, the AWS CLI and the Data Science SDK rea
 right backend with nothing but ``endpoint_url`` changed:
 
 * ``X-Amz-Target: AWSStepFunctions.*`` / ``SageMaker.*`` -> the JSON protocol;
-* signed for ``s3`` -> :mod:`localaws.server.s3` (REST-XML, path-style);
+* signed for ``s3`` -> :mod:`localaws.server.s3_protocol` (REST-XML, path-style);
 * otherwise the REST-JSON APIs of Lambda and SageMaker Runtime, matched by method and path.
 
 Everything else goes to the console: the ASGI app that ``localaws.server.console``'s
@@ -33,10 +33,10 @@ from starlette.responses import Response as HttpResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from localaws.botocore_model import validate_request as validate_against_model
 from localaws.errors import ServiceError, UserError
-from localaws.sagemaker.validation import validate_request as validate_against_model
 from localaws.server import protocols
-from localaws.server.s3 import S3Api
+from localaws.server.s3_protocol import S3Api
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime

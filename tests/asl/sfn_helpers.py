@@ -9,14 +9,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from localaws.asl.api import StepFunctionsBackend
 from localaws.asl.engine import ExecutionRun, Outcome, TaskTokens
 from localaws.asl.history import EventBuffer
 from localaws.asl.integrations import IntegrationRegistry
 from localaws.asl.mock_config import MockSession
 from localaws.asl.states import parse_machine
 from localaws.runtime import Runtime
-from localaws.services.passthrough import PassthroughIntegration
+from localaws.stepfunctions.backend import StepFunctionsBackend
+from localaws.stepfunctions.integrations.passthrough import PassthroughIntegration
 
 ROLE = "arn:aws:iam::123456789012:role/test"
 PASSTHROUGH = "arn:aws:states:::local:passthrough"

@@ -26,10 +26,10 @@ from sfn_helpers import (
     wait_for,
 )
 
-from localaws.asl.api import StepFunctionsBackend
 from localaws.asl.history import DETAILS_MEMBER, EventType
 from localaws.errors import ServiceError
 from localaws.runtime import Runtime
+from localaws.stepfunctions.backend import StepFunctionsBackend
 
 MODEL = botocore.session.get_session().get_service_model("stepfunctions")
 PASS = chain(("A", {"Type": "Pass"}))

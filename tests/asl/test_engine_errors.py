@@ -17,7 +17,7 @@ from localaws.asl.engine import TaskTokens, error_matches, retry_delay
 from localaws.asl.integrations import IntegrationRegistry
 from localaws.asl.states import Retrier
 from localaws.errors import ServiceError
-from localaws.services.passthrough import PassthroughIntegration
+from localaws.stepfunctions.integrations.passthrough import PassthroughIntegration
 
 
 def failing_task(error: str = "Custom.Error", **fields: object) -> dict[str, object]:

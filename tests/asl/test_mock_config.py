@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from sfn_helpers import PASSTHROUGH, chain, create, open_backend
 
-from localaws.asl.api import StepFunctionsBackend
 from localaws.asl.mock_config import MockConfig, MockConfigError
 from localaws.errors import ServiceError
+from localaws.stepfunctions.backend import StepFunctionsBackend
 
 # The example of the AWS developer guide ("Configuration file for mocked service integrations").
 CONFIG: dict[str, Any] = {

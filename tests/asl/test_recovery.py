@@ -13,8 +13,8 @@ from pathlib import Path
 
 from sfn_helpers import CALLBACK, PASSTHROUGH, chain, history, registry, wait_for
 
-from localaws.asl.api import StepFunctionsBackend
 from localaws.runtime import Runtime
+from localaws.stepfunctions.backend import StepFunctionsBackend
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,7 @@ CHILD = textwrap.dedent(
     import json, sys, time
     sys.path.insert(0, sys.argv[2])
     from sfn_helpers import ROLE, registry
-    from localaws.asl.api import StepFunctionsBackend
+    from localaws.stepfunctions.backend import StepFunctionsBackend
     from localaws.runtime import Runtime
 
     sfn = StepFunctionsBackend(Runtime(sys.argv[1]), registry())

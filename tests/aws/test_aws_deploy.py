@@ -79,7 +79,7 @@ def test_the_lambda_package_holds_the_handlers_and_localaws_subset(tmp_path: Pat
         "evaluate.py",
         "predict.py",
         "localaws/__init__.py",
-        "localaws/clients.py",
+        "localaws/lambdakit/clients.py",
     } <= names
     assert not any("runtime" in n or n.startswith("localaws/asl") for n in names)
     again = aws.build_lambda_package(tmp_path / "q.zip")

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 HANDLERS = Path(__file__).parent / "handlers"
-LOCALAWS = Path(__file__).resolve().parents[2] / "localaws"
+LAMBDAKIT = Path(__file__).resolve().parents[2] / "localaws" / "lambdakit"
 ROLE = "arn:aws:iam::123456789012:role/lambda-role"
 
 
@@ -20,9 +20,9 @@ def make_zip(files: dict[str, bytes | str]) -> bytes:
 
 
 def handlers_zip() -> bytes:
-    """The test handlers at the zip's root, with the localaws modules a Lambda may import."""
+    """The test handlers at the zip's root, with the Lambda-side package, as Lambdas ship."""
     files: dict[str, bytes | str] = {p.name: p.read_bytes() for p in HANDLERS.glob("*.py")}
     files["localaws/__init__.py"] = ""
-    for module in ("storage.py", "config.py", "errors.py"):
-        files[f"localaws/{module}"] = (LOCALAWS / module).read_bytes()
+    for module in LAMBDAKIT.glob("*.py"):
+        files[f"localaws/lambdakit/{module.name}"] = module.read_bytes()
     return make_zip(files)

@@ -13,7 +13,7 @@ import pytest
 from localaws.asl.errors import StateFailure
 from localaws.asl.integrations import IntegrationRegistry, Pattern, TaskRequest
 from localaws.runtime import Runtime
-from localaws.services.lambda_invoke import LambdaIntegration
+from localaws.stepfunctions.integrations.lambda_ import LambdaIntegration
 
 Create = Callable[..., dict[str, Any]]
 INVOKE = "arn:aws:states:::lambda:invoke"

@@ -20,7 +20,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Local S3 under tmp_path, the one the handlers get from ``storage_from_env()``."""
     from common import objects
 
-    from localaws.storage import LocalStorage
+    from localaws.lambdakit.storage import LocalStorage
 
     root = tmp_path / "s3"
     root.mkdir()

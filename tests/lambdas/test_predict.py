@@ -1,4 +1,4 @@
-"""predict against a real HTTP model server (POST /invocations) through localaws.clients."""
+"""predict against a real HTTP model server (POST /invocations) through localaws.lambdakit.clients."""
 
 from __future__ import annotations
 

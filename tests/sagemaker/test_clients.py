@@ -1,4 +1,4 @@
-"""localaws.clients: the SageMaker Runtime client Lambdas use, local or boto3."""
+"""localaws.lambdakit.clients: the SageMaker Runtime client Lambdas use, local or boto3."""
 
 import json
 
@@ -13,7 +13,7 @@ from hosting_support import (
     train_booster,
 )
 
-from localaws import clients
+from localaws.lambdakit import clients
 from localaws.sagemaker import hosting
 
 

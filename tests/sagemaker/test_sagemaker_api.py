@@ -10,7 +10,7 @@ from sagemaker_support import ROLE, XGB_IMAGE, training_request, wait_for
 
 from localaws.errors import ServiceError
 from localaws.runtime import Runtime
-from localaws.sagemaker.api import SageMakerBackend
+from localaws.sagemaker.backend import SageMakerBackend
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012"
 

@@ -11,7 +11,7 @@ from sagemaker_support import ROLE, XGB_IMAGE, channel, training_request
 
 from localaws.asl.errors import StateFailure
 from localaws.asl.integrations import Pattern, TaskRequest
-from localaws.services.sagemaker_tasks import SageMakerIntegration
+from localaws.stepfunctions.integrations.sagemaker import SageMakerIntegration
 
 
 def task(action, pattern, parameters):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from localaws.botocore_model import UNKNOWN, RequestValidator, service_model, validate_request
 from localaws.errors import ServiceError
-from localaws.sagemaker.validation import UNKNOWN, RequestValidator, service_model, validate_request
 
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 

@@ -1,4 +1,4 @@
-"""localaws.storage: one behaviour table run against local storage and against S3 (moto)."""
+"""localaws.lambdakit.storage: one behaviour table run against local storage and against S3 (moto)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from moto import mock_aws
 
 from localaws import config
 from localaws.errors import UserError
-from localaws.storage import (
+from localaws.lambdakit.storage import (
     InvalidUri,
     LocalStorage,
     NoSuchKey,

@@ -76,7 +76,7 @@ def third_party(event, context):
 
 
 def storage_roundtrip(event, context):
-    from localaws.storage import storage_from_env
+    from localaws.lambdakit.storage import storage_from_env
 
     store = storage_from_env()
     store.write(event["uri"], event["body"].encode())

@@ -12,9 +12,9 @@ if TYPE_CHECKING:
 
 def default_registry(runtime: Runtime) -> IntegrationRegistry:
     """The integrations a runtime offers: test pass-through, Lambda, SageMaker."""
-    from localaws.services.lambda_invoke import LambdaIntegration
-    from localaws.services.passthrough import PassthroughIntegration
-    from localaws.services.sagemaker_tasks import SageMakerIntegration
+    from localaws.stepfunctions.integrations.lambda_ import LambdaIntegration
+    from localaws.stepfunctions.integrations.passthrough import PassthroughIntegration
+    from localaws.stepfunctions.integrations.sagemaker import SageMakerIntegration
 
     return IntegrationRegistry(
         [

@@ -4,15 +4,15 @@
   (a temp file under ``<root>/.tmp``, then a rename), so readers see the old object or the new
   one and :meth:`Storage.list` never sees a half-written one.  Bucket names must follow S3's
   rules and keys that could leave the root (``..`` or ``.`` segments, a leading ``/``, empty
-  segments, NUL, backslashes) are refused with a :class:`~localaws.errors.UserError`; every
+  segments, NUL, backslashes) are refused with a :class:`~localaws.lambdakit.errors.UserError`; every
   path is also checked, after resolving symlinks, to lie inside the root.
 * :class:`S3Storage` does the same operations through a boto3 S3 client.
 
 :func:`storage_from_env` picks one: ``LOCALAWS_S3_ROOT`` set (the local runtime sets it in its
 Lambda workers) gives local storage, otherwise S3.
 
-This module ships inside Lambda zips: it imports only the standard library, boto3 (lazily)
-and ``localaws.config``/``localaws.errors``.
+Part of :mod:`localaws.lambdakit`: it imports only the standard library, boto3 (lazily) and
+its own package.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import IO, Any
 
-from localaws import config
-from localaws.errors import UserError
+from localaws.lambdakit import config
+from localaws.lambdakit.errors import UserError
 
 SCHEME = "s3://"
 TMP_DIR = ".tmp"  # under the local root; not a valid bucket name, so never listed

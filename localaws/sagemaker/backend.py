@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.model import Shape
 
+from localaws.botocore_model import service_model, validate_request
 from localaws.errors import LocalAwsError, ServiceError, UserError
 from localaws.sagemaker import processing, training
-from localaws.sagemaker.validation import service_model, validate_request
 from localaws.store import JsonRecords
 
 if TYPE_CHECKING:

@@ -20,8 +20,8 @@ from botocore import xform_name
 
 from localaws.asl.errors import StateFailure, StatesError
 from localaws.asl.integrations import Integration, Pattern, TaskRequest
+from localaws.botocore_model import UNKNOWN, validator
 from localaws.errors import ServiceError
-from localaws.sagemaker.validation import UNKNOWN, validator
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime

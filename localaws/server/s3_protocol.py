@@ -1,6 +1,6 @@
 """The S3 API (REST-XML, path-style) over the runtime's local storage.
 
-``s3://bucket/key`` is ``<state dir>/s3/bucket/key`` (:class:`~localaws.storage.LocalStorage`),
+``s3://bucket/key`` is ``<state dir>/s3/bucket/key`` (:class:`~localaws.lambdakit.storage.LocalStorage`),
 so objects written through this API are the objects the runtime, the Lambdas and the training
 jobs read, and the other way round.  What a file cannot carry lives beside the tree:
 
@@ -42,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from localaws.errors import UserError
-from localaws.storage import TMP_DIR, InvalidUri, LocalStorage, check_bucket, s3_uri
+from localaws.lambdakit.storage import TMP_DIR, InvalidUri, LocalStorage, check_bucket, s3_uri
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime

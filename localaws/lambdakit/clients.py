@@ -1,4 +1,4 @@
-"""AWS clients for Lambda handlers, local or real (ships inside Lambda zips: stdlib + boto3).
+"""AWS clients for Lambda handlers, local or real (part of :mod:`localaws.lambdakit`: stdlib + boto3).
 
 ``sagemaker_runtime_client()`` returns, when ``LOCALAWS_ENDPOINTS_DIR`` is set (the local
 runtime sets it in its Lambda workers), a client that calls the local endpoints' model
@@ -21,10 +21,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-# Mirrors localaws.config (not imported: this module ships alone inside Lambda zips).
-ENV_ENDPOINTS_DIR = "LOCALAWS_ENDPOINTS_DIR"
-ENV_ACCOUNT = "LOCALAWS_ACCOUNT_ID"
-DEFAULT_ACCOUNT = "123456789012"
+from localaws.lambdakit.config import DEFAULT_ACCOUNT, ENV_ACCOUNT, ENV_ENDPOINTS_DIR
+
 OPERATION = "InvokeEndpoint"
 MODEL_ERROR_STATUS = 424
 REQUEST_TIMEOUT_S = 70.0  # SageMaker's invocation timeout is 60 s

@@ -1,0 +1,1 @@
+"""S3: the object store (buckets, objects, multipart uploads), without HTTP."""

@@ -1,0 +1,1 @@
+"""Step Functions: the API backend, its persistence, the execution runner and integrations."""
