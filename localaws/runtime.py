@@ -32,6 +32,7 @@ from localaws.store import Database, atomic_write
 if TYPE_CHECKING:
     from localaws.lambda_.backend import LambdaBackend
     from localaws.lambdakit.storage import LocalStorage
+    from localaws.s3.backend import ObjectStore
     from localaws.sagemaker.backend import SageMakerBackend
     from localaws.sagemaker.hosting import SageMakerRuntimeBackend
     from localaws.stepfunctions.backend import StepFunctionsBackend
@@ -158,6 +159,12 @@ class Runtime:
         from localaws.lambdakit.storage import LocalStorage
 
         return LocalStorage(self.state_dir / "s3")
+
+    @cached_property
+    def s3(self) -> ObjectStore:
+        from localaws.s3.backend import ObjectStore
+
+        return ObjectStore(self)
 
     @cached_property
     def lambda_(self) -> LambdaBackend:
