@@ -24,6 +24,7 @@ from functools import cache
 from typing import Any
 
 import botocore.session
+from botocore import xform_name
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from localaws.errors import ServiceError
@@ -33,6 +34,21 @@ from localaws.errors import ServiceError
 def service_model(name: str) -> ServiceModel:
     """botocore's model of an AWS service (``sagemaker``, ``stepfunctions``...)."""
     return botocore.session.get_session().get_service_model(name)
+
+
+def snake_case(operation: str) -> str:
+    """``StartExecution`` -> ``start_execution``: a backend's method name (botocore's own
+    conversion, the one boto3 uses for client methods)."""
+    return xform_name(operation)
+
+
+def json_target(name: str) -> tuple[str, str] | None:
+    """For a service of botocore's ``json`` protocol: its ``X-Amz-Target`` prefix and content
+    type (``("AWSStepFunctions", "application/x-amz-json-1.0")``); None for other protocols."""
+    metadata = service_model(name).metadata
+    if metadata.get("protocol") != "json":
+        return None
+    return metadata["targetPrefix"], f"application/x-amz-json-{metadata.get('jsonVersion', '1.0')}"
 
 
 @cache

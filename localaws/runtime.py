@@ -20,6 +20,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import threading
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from localaws import config
 from localaws.errors import PlatformError
+from localaws.registry import BY_ATTRIBUTE, SERVICES
 from localaws.store import Database, atomic_write
 
 if TYPE_CHECKING:
@@ -77,6 +79,13 @@ def read_owner(state_dir: str | os.PathLike[str] | None = None) -> dict[str, Any
 class Runtime:
     """Owns a state directory: the database, local S3, Lambda, SageMaker and Step Functions."""
 
+    if TYPE_CHECKING:  # built on first use by __getattr__, from localaws.registry
+        s3: ObjectStore
+        lambda_: LambdaBackend
+        sagemaker: SageMakerBackend
+        sagemaker_runtime: SageMakerRuntimeBackend
+        stepfunctions: StepFunctionsBackend
+
     def __init__(
         self,
         state_dir: str | os.PathLike[str] | None = None,
@@ -88,6 +97,7 @@ class Runtime:
         self.region = config.region(region)
         self.account_id = config.account_id(account_id)
         self._lock_fh: Any = None
+        self._building = threading.RLock()
         self._started = False
 
     # -- ownership -------------------------------------------------------------------
@@ -119,16 +129,15 @@ class Runtime:
 
     def recover(self) -> None:
         """After a restart: mark interrupted executions, bring endpoints back."""
-        self.lambda_.recover()
-        self.stepfunctions.recover()
-        self.sagemaker.recover()
+        for service in SERVICES:
+            getattr(self, service.attribute).recover()
 
     def close(self) -> None:
         """Stop executions, endpoints and workers, and release the state directory."""
         if not self._started:
             return
-        for name in ("stepfunctions", "sagemaker_runtime", "sagemaker", "lambda_"):
-            backend = self.__dict__.get(name)
+        for service in reversed(SERVICES):
+            backend = self.__dict__.get(service.attribute)
             if backend is not None:
                 backend.close()
         self.db.close()
@@ -160,36 +169,18 @@ class Runtime:
 
         return LocalStorage(self.state_dir / "s3")
 
-    @cached_property
-    def s3(self) -> ObjectStore:
-        from localaws.s3.backend import ObjectStore
-
-        return ObjectStore(self)
-
-    @cached_property
-    def lambda_(self) -> LambdaBackend:
-        from localaws.lambda_.backend import LambdaBackend
-
-        return LambdaBackend(self)
-
-    @cached_property
-    def sagemaker(self) -> SageMakerBackend:
-        from localaws.sagemaker.backend import SageMakerBackend
-
-        return SageMakerBackend(self)
-
-    @cached_property
-    def sagemaker_runtime(self) -> SageMakerRuntimeBackend:
-        from localaws.sagemaker.hosting import SageMakerRuntimeBackend
-
-        return SageMakerRuntimeBackend(self)
-
-    @cached_property
-    def stepfunctions(self) -> StepFunctionsBackend:
-        from localaws.stepfunctions.backend import StepFunctionsBackend
-        from localaws.stepfunctions.integrations import default_registry
-
-        return StepFunctionsBackend(self, default_registry(self))
+    def __getattr__(self, name: str) -> Any:
+        """A service backend (``rt.stepfunctions``, ``rt.s3``...), built on first use from its
+        line in :data:`localaws.registry.SERVICES`."""
+        service = BY_ATTRIBUTE.get(name)
+        if service is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        with self._building:  # server threads may ask for the same backend at once
+            backend = self.__dict__.get(name)
+            if backend is None:
+                backend = service.backend_class()(self)
+                self.__dict__[name] = backend
+        return backend
 
     # -- helpers shared by backends ----------------------------------------------------
 

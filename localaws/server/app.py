@@ -11,31 +11,30 @@ right backend with nothing but ``endpoint_url`` changed:
 * signed for ``s3`` -> :mod:`localaws.server.s3_protocol` (REST-XML, path-style);
 * otherwise the REST-JSON APIs of Lambda and SageMaker Runtime, matched by method and path.
 
-Everything else goes to the console: the ASGI app that ``localaws.server.console``'s
-``create_console(runtime)`` returns when that module exists (static files at ``/``, its API
-under ``/console/api/``), else a placeholder page.  Every backend call runs in a worker
+Everything else goes to the console, :func:`localaws.server.console.create_console` (static
+files at ``/``, its API under ``/console/api/``).  The services and their backends come from
+:mod:`localaws.registry`; protocols, target prefixes and operations from botocore's models.  Every backend call runs in a worker
 thread; every error leaves as AWS's error shape, never a stack trace.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import re
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
 from starlette.responses import Response as HttpResponse
-from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from localaws.botocore_model import json_target, service_model, snake_case
 from localaws.botocore_model import validate_request as validate_against_model
 from localaws.errors import ServiceError, UserError
+from localaws.registry import BY_ATTRIBUTE, SERVICES
 from localaws.server import protocols
+from localaws.server.console import create_console
 from localaws.server.s3_protocol import S3Api
 
 if TYPE_CHECKING:
@@ -43,21 +42,31 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# X-Amz-Target prefix -> (botocore service, runtime attribute, content type).
-JSON_SERVICES = {
-    "AWSStepFunctions": ("stepfunctions", "stepfunctions", "application/x-amz-json-1.0"),
-    "SageMaker": ("sagemaker", "sagemaker", "application/x-amz-json-1.1"),
-}
-# REST-JSON services, tried in order by method and path: (botocore service, runtime attribute).
-REST_SERVICES = (("lambda", "lambda_"), ("sagemaker-runtime", "sagemaker_runtime"))
-# Runtime attribute -> botocore service name, for validation.
-BOTOCORE_NAMES = {attr: service for service, attr, *_ in JSON_SERVICES.values()} | {
-    attr: service for service, attr in REST_SERVICES
-}
-CONSOLE_MODULE = "localaws.server.console"  # defines create_console(runtime) -> ASGI app
-CONSOLE_API_PREFIX = "/console/api/"
+
+@cache
+def json_services() -> dict[str, tuple[str, str, str]]:
+    """X-Amz-Target prefix -> (botocore service, runtime attribute, content type), for the
+    registered services of botocore's ``json`` protocol."""
+    found = {}
+    for service in SERVICES:
+        target = json_target(service.botocore_name)
+        if target is not None:
+            found[target[0]] = (service.botocore_name, service.attribute, target[1])
+    return found
+
+
+@cache
+def rest_services() -> tuple[tuple[str, str], ...]:
+    """The registered services of botocore's ``rest-json`` protocol, tried in order by method
+    and path: (botocore service, runtime attribute)."""
+    return tuple(
+        (s.botocore_name, s.attribute)
+        for s in SERVICES
+        if service_model(s.botocore_name).metadata.get("protocol") == "rest-json"
+    )
+
+
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/,]+)/aws4_request")
-_METHODS = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"]
 
 
 def signing_service(request: Request) -> str | None:
@@ -78,7 +87,7 @@ def is_aws_request(request: Request) -> bool:
         return True
     return any(
         protocols.match_rest(service, request.method, request.url.path)
-        for service, _ in REST_SERVICES
+        for service, _ in rest_services()
     )
 
 
@@ -109,13 +118,14 @@ class AwsApi:
 
     async def _json(self, target: str, body: bytes) -> protocols.Response:
         prefix = target.split(".", 1)[0]
-        if prefix not in JSON_SERVICES:
+        services = json_services()
+        if prefix not in services:
             raise ServiceError(
                 "UnknownOperationException",
                 f"Unknown service target {target!r}; this server speaks "
-                + ", ".join(f"{p}.*" for p in JSON_SERVICES),
+                + ", ".join(f"{p}.*" for p in services),
             )
-        service, attr, content_type = JSON_SERVICES[prefix]
+        service, attr, content_type = services[prefix]
         try:
             model = protocols.service_model(service)
             operation = protocols.json_operation(model, target)
@@ -127,7 +137,7 @@ class AwsApi:
 
     async def _rest(self, request: Request, body: bytes) -> protocols.Response:
         path = request.url.path
-        for service, attr in REST_SERVICES:
+        for service, attr in rest_services():
             found = protocols.match_rest(service, request.method, path)
             if found is None:
                 continue
@@ -151,11 +161,11 @@ class AwsApi:
         except ImportError as e:
             raise ServiceError(
                 "ServiceUnavailable",
-                f"{BOTOCORE_NAMES[attr]} is not available in the local runtime: {e}",
+                f"{BY_ATTRIBUTE[attr].botocore_name} is not available in the local runtime: {e}",
                 status=503,
                 sender_fault=False,
             ) from e
-        method = getattr(backend, protocols.snake_case(operation), None)
+        method = getattr(backend, snake_case(operation), None)
         if method is None:
             raise ServiceError(
                 "UnknownOperationException",
@@ -184,40 +194,14 @@ class AwsApi:
 
 def _content_type(target: str | None) -> str:
     prefix = (target or "").split(".", 1)[0]
-    return JSON_SERVICES[prefix][2] if prefix in JSON_SERVICES else "application/x-amz-json-1.1"
+    services = json_services()
+    return services[prefix][2] if prefix in services else "application/x-amz-json-1.1"
 
 
 def validate_request(attr: str, operation: str, params: dict[str, Any]) -> None:
     """Check a request against botocore's model of the service (required members, types,
     constraints); raises ``ServiceError('ValidationException', ...)``."""
-    validate_against_model(BOTOCORE_NAMES[attr], operation, params)
-
-
-# -- console -----------------------------------------------------------------------------------
-
-_PLACEHOLDER = """<!doctype html><html><head><meta charset="utf-8"><title>local AWS</title></head>
-<body><h1>Local AWS server</h1><p>The web console is not installed in this build. The AWS APIs
-(Step Functions, SageMaker, SageMaker Runtime, Lambda, S3) answer on this address: use it as
-<code>endpoint_url</code>.</p></body></html>"""
-
-
-def placeholder_console() -> Starlette:
-    async def index(request: Request) -> HttpResponse:
-        if request.url.path.startswith(CONSOLE_API_PREFIX):
-            return JSONResponse({"error": "the console API is not installed"}, status_code=404)
-        if request.url.path != "/":
-            return JSONResponse({"error": f"nothing at {request.url.path}"}, status_code=404)
-        return HTMLResponse(_PLACEHOLDER)
-
-    return Starlette(routes=[Route("/{path:path}", index, methods=_METHODS)])
-
-
-def default_console(runtime: Runtime) -> ASGIApp:
-    """``localaws.server.console.create_console(runtime)`` when that module exists."""
-    if importlib.util.find_spec(CONSOLE_MODULE) is None:
-        return placeholder_console()
-    module = importlib.import_module(CONSOLE_MODULE)
-    return module.create_console(runtime)  # type: ignore[no-any-return]
+    validate_against_model(BY_ATTRIBUTE[attr].botocore_name, operation, params)
 
 
 class LocalAwsApp:
@@ -226,7 +210,7 @@ class LocalAwsApp:
     def __init__(self, runtime: Runtime, console: ASGIApp | None = None):
         self.runtime = runtime
         self.api = AwsApi(runtime)
-        self.console = console if console is not None else default_console(runtime)
+        self.console = console if console is not None else create_console(runtime)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":

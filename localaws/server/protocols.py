@@ -25,23 +25,10 @@ from functools import cache
 from typing import Any
 from urllib.parse import unquote
 
-import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
+from localaws.botocore_model import service_model
 from localaws.errors import ServiceError
-
-
-@cache
-def service_model(name: str) -> ServiceModel:
-    return botocore.session.get_session().get_service_model(name)
-
-
-def snake_case(operation: str) -> str:
-    """``StartExecution`` -> ``start_execution`` (botocore's own conversion)."""
-    from botocore import xform_name
-
-    return xform_name(operation)
-
 
 # -- value codecs --------------------------------------------------------------------------
 

@@ -155,11 +155,15 @@ class StepFunctionsBackend:
     def __init__(
         self,
         runtime: Runtime,
-        registry: IntegrationRegistry,
+        registry: IntegrationRegistry | None = None,
         *,
         mock_config: MockConfig | str | os.PathLike[str] | dict[str, Any] | None = None,
     ):
         self.runtime = runtime
+        if registry is None:
+            from localaws.stepfunctions.integrations import default_registry
+
+            registry = default_registry(runtime)
         self.registry = registry
         self.db = runtime.db
         self.db.ensure_schema("stepfunctions", DDL)
