@@ -3,18 +3,17 @@
 Method names, request members (keyword arguments) and response shapes are those of
 botocore's ``stepfunctions`` service model; errors are :class:`ServiceError` with AWS's
 codes.  State machines, executions, their history and redrive progress live in the
-runtime's SQLite database (tables ``sfn_*``), so a restart loses nothing: :meth:`recover`
+runtime's SQLite database (:mod:`.persistence`), so a restart loses nothing: :meth:`recover`
 marks executions left RUNNING by a dead process as failed by interruption, and
-:meth:`redrive_execution` resumes them from the unfinished state.
+:meth:`redrive_execution` resumes them from the unfinished state.  Executions run in
+threads (:mod:`.runner`); Task states reach services through :mod:`.integrations`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import logging
 import re
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -22,81 +21,30 @@ from typing import TYPE_CHECKING, Any
 
 from localaws.asl.engine import (
     INTERRUPTED_CAUSE,
-    SHUTDOWN,
     ExecutionRun,
     Outcome,
     TaskTokens,
 )
 from localaws.asl.errors import StatesError
-from localaws.asl.history import EventBuffer, EventType, row_to_event
+from localaws.asl.history import EventBuffer, row_to_event
 from localaws.asl.integrations import IntegrationRegistry
 from localaws.asl.mock_config import MockConfig, MockConfigError
 from localaws.asl.states import Machine, parse_machine
 from localaws.asl.validate import InvalidDefinition, validate_definition
 from localaws.errors import ServiceError, UserError
+from localaws.stepfunctions.persistence import StepFunctionsStore
+from localaws.stepfunctions.runner import ExecutionRunner
 
 if TYPE_CHECKING:
     import os
 
     from localaws.runtime import Runtime
 
-log = logging.getLogger(__name__)
-
-DDL = """
-CREATE TABLE IF NOT EXISTS sfn_state_machines (
-    arn TEXT PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    definition TEXT NOT NULL,
-    role_arn TEXT NOT NULL,
-    type TEXT NOT NULL,
-    created REAL NOT NULL,
-    revision_id TEXT,
-    extra TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS sfn_executions (
-    arn TEXT PRIMARY KEY,
-    state_machine_arn TEXT NOT NULL,
-    state_machine_name TEXT NOT NULL,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    start REAL NOT NULL,
-    stop REAL,
-    input TEXT NOT NULL,
-    output TEXT,
-    error TEXT,
-    cause TEXT,
-    definition TEXT NOT NULL,
-    role_arn TEXT NOT NULL,
-    type TEXT NOT NULL,
-    test_case TEXT,
-    trace_header TEXT,
-    redrive_count INTEGER NOT NULL DEFAULT 0,
-    redrive_date REAL,
-    checkpoint TEXT
-);
-CREATE INDEX IF NOT EXISTS sfn_executions_by_machine ON sfn_executions(state_machine_arn, start);
-CREATE TABLE IF NOT EXISTS sfn_history (
-    execution_arn TEXT NOT NULL,
-    id INTEGER NOT NULL,
-    previous_id INTEGER NOT NULL,
-    ts REAL NOT NULL,
-    type TEXT NOT NULL,
-    details TEXT,
-    PRIMARY KEY (execution_arn, id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sfn_progress (
-    execution_arn TEXT NOT NULL,
-    key TEXT NOT NULL,
-    output TEXT NOT NULL,
-    PRIMARY KEY (execution_arn, key)
-) WITHOUT ROWID;
-"""
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
 REDRIVABLE_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 REDRIVE_WINDOW_SECONDS = 14 * 24 * 3600
 TYPES = ("STANDARD", "EXPRESS")
-FLUSH_INTERVAL_SECONDS = 0.2
 MAX_RESULTS = 1000
 DEFAULT_MAX_RESULTS = 100
 
@@ -166,15 +114,11 @@ class StepFunctionsBackend:
             registry = default_registry(runtime)
         self.registry = registry
         self.db = runtime.db
-        self.db.ensure_schema("stepfunctions", DDL)
+        self.store = StepFunctionsStore(self.db)
         self.mock_config = None if mock_config is None else self._load_mocks(mock_config)
         self.tokens = TaskTokens()
         self._machines: dict[str, Machine] = {}  # definition text -> parsed
-        self._active: dict[str, ExecutionRun] = {}
-        self._threads: dict[str, threading.Thread] = {}
-        self._lock = threading.RLock()
-        self._closing = threading.Event()
-        self._flusher: threading.Thread | None = None
+        self.runner = ExecutionRunner()
 
     @staticmethod
     def _load_mocks(source: MockConfig | str | os.PathLike[str] | dict[str, Any]) -> MockConfig:
@@ -212,9 +156,7 @@ class StepFunctionsBackend:
     def _machine_row(self, arn: Any) -> Any:
         if not isinstance(arn, str) or not _MACHINE_ARN.match(arn):
             raise ServiceError("InvalidArn", f"Invalid Arn: {arn!r} is not a state machine ARN")
-        row = self.db.query_one(
-            "SELECT * FROM sfn_state_machines WHERE arn = ?", (arn.split("#", 1)[0],)
-        )
+        row = self.store.machine(arn.split("#", 1)[0])
         if row is None:
             raise ServiceError("StateMachineDoesNotExist", f"State Machine Does Not Exist: '{arn}'")
         return row
@@ -254,28 +196,29 @@ class StepFunctionsBackend:
             "tracingConfiguration": tracingConfiguration or {"enabled": False},
             "tags": tags or [],
         }
-        with self.db.transaction() as conn:
-            existing = conn.execute(
-                "SELECT * FROM sfn_state_machines WHERE name = ?", (name,)
-            ).fetchone()
-            if existing is not None:
-                if (
-                    existing["definition"] == definition
-                    and existing["role_arn"] == roleArn
-                    and existing["type"] == type
-                ):
-                    return {
-                        "stateMachineArn": existing["arn"],
-                        "creationDate": _dt(existing["created"]),
-                    }
-                raise ServiceError(
-                    "StateMachineAlreadyExists",
-                    f"State Machine Already Exists: '{existing['arn']}' (with another definition or role)",
-                )
-            conn.execute(
-                "INSERT INTO sfn_state_machines(arn, name, definition, role_arn, type, created, revision_id, extra) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (arn, name, definition, roleArn, type, now, str(uuid.uuid4()), json.dumps(extra)),
+        existing = self.store.create_machine(
+            arn=arn,
+            name=name,
+            definition=definition,
+            role_arn=roleArn,
+            type=type,
+            created=now,
+            revision_id=str(uuid.uuid4()),
+            extra=extra,
+        )
+        if existing is not None:
+            if (
+                existing["definition"] == definition
+                and existing["role_arn"] == roleArn
+                and existing["type"] == type
+            ):
+                return {
+                    "stateMachineArn": existing["arn"],
+                    "creationDate": _dt(existing["created"]),
+                }
+            raise ServiceError(
+                "StateMachineAlreadyExists",
+                f"State Machine Already Exists: '{existing['arn']}' (with another definition or role)",
             )
         return {"stateMachineArn": arn, "creationDate": _dt(now)}
 
@@ -331,27 +274,20 @@ class StepFunctionsBackend:
             extra["tracingConfiguration"] = tracingConfiguration
         now = time.time()
         revision = str(uuid.uuid4())
-        with self.db.transaction() as conn:
-            conn.execute(
-                "UPDATE sfn_state_machines SET definition = ?, role_arn = ?, revision_id = ?, extra = ? WHERE arn = ?",
-                (
-                    definition or row["definition"],
-                    roleArn or row["role_arn"],
-                    revision,
-                    json.dumps(extra),
-                    row["arn"],
-                ),
-            )
+        self.store.update_machine(
+            row["arn"],
+            definition=definition or row["definition"],
+            role_arn=roleArn or row["role_arn"],
+            revision_id=revision,
+            extra=extra,
+        )
         return {"updateDate": _dt(now), "revisionId": revision}
 
     def list_state_machines(
         self, *, maxResults: int | None = None, nextToken: str | None = None
     ) -> dict[str, Any]:
         limit, offset = _max_results(maxResults), _decode_token(nextToken)
-        rows = self.db.query(
-            "SELECT arn, name, type, created FROM sfn_state_machines ORDER BY created, name LIMIT ? OFFSET ?",
-            (limit + 1, offset),
-        )
+        rows = self.store.machines(limit + 1, offset)
         out: dict[str, Any] = {
             "stateMachines": [
                 {
@@ -372,8 +308,7 @@ class StepFunctionsBackend:
             raise ServiceError(
                 "InvalidArn", f"Invalid Arn: {stateMachineArn!r} is not a state machine ARN"
             )
-        with self.db.transaction() as conn:
-            conn.execute("DELETE FROM sfn_state_machines WHERE arn = ?", (stateMachineArn,))
+        self.store.delete_machine(stateMachineArn)
         return {}
 
     # -- executions ----------------------------------------------------------------
@@ -381,7 +316,7 @@ class StepFunctionsBackend:
     def _execution_row(self, arn: Any) -> Any:
         if not isinstance(arn, str) or not _EXECUTION_ARN.match(arn):
             raise ServiceError("InvalidArn", f"Invalid Arn: {arn!r} is not an execution ARN")
-        row = self.db.query_one("SELECT * FROM sfn_executions WHERE arn = ?", (arn,))
+        row = self.store.execution(arn)
         if row is None:
             raise ServiceError("ExecutionDoesNotExist", f"Execution Does Not Exist: '{arn}'")
         return row
@@ -408,35 +343,20 @@ class StepFunctionsBackend:
         machine = self._parse_definition(sm["definition"])
         arn = self.runtime.arn("states", f"execution:{sm['name']}:{name}")
         now = time.time()
-        with self._lock:
-            with self.db.transaction() as conn:
-                existing = conn.execute(
-                    "SELECT status, input, start FROM sfn_executions WHERE arn = ?", (arn,)
-                ).fetchone()
-                if existing is not None:
-                    if existing["status"] == "RUNNING" and existing["input"] == input_text:
-                        return {"executionArn": arn, "startDate": _dt(existing["start"])}
-                    raise ServiceError(
-                        "ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'"
-                    )
-                conn.execute(
-                    "INSERT INTO sfn_executions(arn, state_machine_arn, state_machine_name, name, status, start, "
-                    "input, definition, role_arn, type, test_case, trace_header) "
-                    "VALUES (?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        arn,
-                        sm["arn"],
-                        sm["name"],
-                        name,
-                        now,
-                        input_text,
-                        sm["definition"],
-                        sm["role_arn"],
-                        sm["type"],
-                        case,
-                        traceHeader,
-                    ),
-                )
+        with self.runner.lock:
+            existing = self.store.create_execution(
+                arn=arn,
+                machine=sm,
+                name=name,
+                start=now,
+                input_text=input_text,
+                test_case=case,
+                trace_header=traceHeader,
+            )
+            if existing is not None:
+                if existing["status"] == "RUNNING" and existing["input"] == input_text:
+                    return {"executionArn": arn, "startDate": _dt(existing["start"])}
+                raise ServiceError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
             run = ExecutionRun(
                 arn=arn,
                 name=name,
@@ -452,7 +372,7 @@ class StepFunctionsBackend:
                 flush=self._write,
                 mocks=mocks,
             )
-            self._launch(run)
+            self.runner.launch(run)
         return {"executionArn": arn, "startDate": _dt(now)}
 
     def _session(self, machine_name: str, case: str | None) -> Any:
@@ -469,95 +389,9 @@ class StepFunctionsBackend:
         except MockConfigError as e:
             raise ServiceError("ValidationException", str(e)) from e
 
-    def _launch(self, run: ExecutionRun) -> None:
-        thread = threading.Thread(
-            target=self._run_thread, args=(run,), name=f"execution {run.arn}", daemon=True
-        )
-        with self._lock:
-            if self._closing.is_set():
-                run.root.cancel(SHUTDOWN)
-            self._active[run.arn] = run
-            self._threads[run.arn] = thread
-            if self._flusher is None:
-                self._flusher = threading.Thread(
-                    target=self._flush_loop, name="sfn history flusher", daemon=True
-                )
-                self._flusher.start()
-        thread.start()
-
-    def _run_thread(self, run: ExecutionRun) -> None:
-        outcome = Outcome(
-            "FAILED", error=StatesError.RUNTIME.value, cause="the execution thread failed"
-        )
-        try:
-            outcome = run.run()
-        except Exception as e:  # a bug in the engine: the execution fails, the traceback is logged
-            log.exception("execution %s failed unexpectedly", run.arn)
-            outcome = Outcome(
-                "FAILED", error=StatesError.RUNTIME.value, cause=f"{type(e).__name__}: {e}"
-            )
-            run.buffer.add(
-                EventType.EXECUTION_FAILED,
-                0,
-                {"error": outcome.error, "cause": outcome.cause},
-                time.time(),
-            )
-        finally:
-            try:
-                run.flush(outcome)
-            finally:
-                with self._lock:
-                    self._active.pop(run.arn, None)
-                    self._threads.pop(run.arn, None)
-                run.done.set()
-
-    def _flush_loop(self) -> None:
-        while not self._closing.wait(FLUSH_INTERVAL_SECONDS):
-            with self._lock:
-                runs = list(self._active.values())
-            for run in runs:
-                if not run.done.is_set():
-                    run.flush()
-
     def _write(self, run: ExecutionRun, final: Outcome | None) -> None:
         """Write a run's buffered events and redrive progress (and, at the end, its outcome)."""
-        events, checkpoint, memo, cleared = run.take_progress()
-        if not (events or checkpoint or memo or cleared or final):
-            return
-        arn = run.arn
-        with self.db.transaction() as conn:
-            if events:
-                conn.executemany(
-                    "INSERT INTO sfn_history(execution_arn, id, previous_id, ts, type, details) VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            arn,
-                            eid,
-                            prev,
-                            ts,
-                            etype,
-                            None if details is None else json.dumps(details),
-                        )
-                        for eid, prev, ts, etype, details in events
-                    ],
-                )
-            if checkpoint is not None:
-                conn.execute(
-                    "UPDATE sfn_executions SET checkpoint = ? WHERE arn = ?",
-                    (json.dumps({"state": checkpoint[0], "input": checkpoint[1]}), arn),
-                )
-            if cleared:
-                conn.execute("DELETE FROM sfn_progress WHERE execution_arn = ?", (arn,))
-            if memo:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO sfn_progress(execution_arn, key, output) VALUES (?, ?, ?)",
-                    [(arn, key, json.dumps(value)) for key, value in memo.items()],
-                )
-            if final is not None:
-                conn.execute(
-                    "UPDATE sfn_executions SET status = ?, stop = ?, output = ?, error = ?, cause = ? WHERE arn = ?",
-                    (final.status, time.time(), final.output, final.error, final.cause, arn),
-                )
+        self.store.write_progress(run.arn, *run.take_progress(), final)
 
     def describe_execution(
         self, *, executionArn: str, includedData: str | None = None
@@ -632,17 +466,13 @@ class StepFunctionsBackend:
                 f"redriveFilter: {redriveFilter!r} must be REDRIVEN or NOT_REDRIVEN",
             )
         limit, offset = _max_results(maxResults), _decode_token(nextToken)
-        sql = "SELECT * FROM sfn_executions WHERE state_machine_arn = ?"
-        params: list[Any] = [sm["arn"]]
-        if statusFilter is not None:
-            sql += " AND status = ?"
-            params.append(statusFilter)
-        if redriveFilter == "REDRIVEN":
-            sql += " AND redrive_count > 0"
-        elif redriveFilter == "NOT_REDRIVEN":
-            sql += " AND redrive_count = 0"
-        sql += " ORDER BY start DESC, arn LIMIT ? OFFSET ?"
-        rows = self.db.query(sql, (*params, limit + 1, offset))
+        rows = self.store.executions(
+            sm["arn"],
+            status=statusFilter,
+            redriven=None if redriveFilter is None else redriveFilter == "REDRIVEN",
+            limit=limit + 1,
+            offset=offset,
+        )
         items = []
         for r in rows[:limit]:
             item: dict[str, Any] = {
@@ -671,13 +501,12 @@ class StepFunctionsBackend:
         cause: str | None = None,
     ) -> dict[str, Any]:
         row = self._execution_row(executionArn)
-        with self._lock:
-            run = self._active.get(executionArn)
+        run = self.runner.active(executionArn)
         if run is not None:
             run.stop(error, cause)
             run.done.wait(30)
         elif row["status"] == "RUNNING":  # left RUNNING by another process (recover() not run)
-            self._close_interrupted(executionArn, "ABORTED", error, cause)
+            self.store.close_interrupted(executionArn, "ABORTED", error, cause)
         row = self._execution_row(executionArn)
         return {"stopDate": _dt(row["stop"] if row["stop"] is not None else time.time())}
 
@@ -691,16 +520,12 @@ class StepFunctionsBackend:
         includeExecutionData: bool = True,
     ) -> dict[str, Any]:
         self._execution_row(executionArn)
-        with self._lock:
-            run = self._active.get(executionArn)
+        run = self.runner.active(executionArn)
         if run is not None:
             run.flush()
         limit, offset = _max_results(maxResults), _decode_token(nextToken)
-        order = "DESC" if reverseOrder else "ASC"
-        rows = self.db.query(
-            f"SELECT id, previous_id, ts, type, details FROM sfn_history WHERE execution_arn = ? "
-            f"ORDER BY id {order} LIMIT ? OFFSET ?",
-            (executionArn, limit + 1, offset),
+        rows = self.store.history(
+            executionArn, reverse=reverseOrder, limit=limit + 1, offset=offset
         )
         out: dict[str, Any] = {
             "events": [
@@ -722,9 +547,9 @@ class StepFunctionsBackend:
     def redrive_execution(
         self, *, executionArn: str, clientToken: str | None = None
     ) -> dict[str, Any]:
-        with self._lock:
+        with self.runner.lock:
             row = self._execution_row(executionArn)
-            if executionArn in self._active:
+            if self.runner.active(executionArn) is not None:
                 raise ServiceError(
                     "ExecutionNotRedrivable",
                     f"Execution is RUNNING and cannot be redriven: '{executionArn}'",
@@ -734,25 +559,10 @@ class StepFunctionsBackend:
                 raise ServiceError("ExecutionNotRedrivable", f"{reason}: '{executionArn}'")
             checkpoint = json.loads(row["checkpoint"])
             machine = self._parse_definition(row["definition"])
-            memo = {
-                r["key"]: json.loads(r["output"])
-                for r in self.db.query(
-                    "SELECT key, output FROM sfn_progress WHERE execution_arn = ?", (executionArn,)
-                )
-            }
-            # An aggregate always returns one row.
-            last = self.db.query(
-                "SELECT COALESCE(MAX(id), 0) AS last FROM sfn_history WHERE execution_arn = ?",
-                (executionArn,),
-            )[0]["last"]
+            memo, last = self.store.progress(executionArn)
             now = time.time()
             count = row["redrive_count"] + 1
-            with self.db.transaction() as conn:
-                conn.execute(
-                    "UPDATE sfn_executions SET status = 'RUNNING', stop = NULL, output = NULL, error = NULL, "
-                    "cause = NULL, redrive_count = ?, redrive_date = ? WHERE arn = ?",
-                    (count, now, executionArn),
-                )
+            self.store.mark_redriven(executionArn, count, now)
             run = ExecutionRun(
                 arn=executionArn,
                 name=row["name"],
@@ -773,7 +583,7 @@ class StepFunctionsBackend:
                 memo=memo,
                 last_event_id=last,
             )
-            self._launch(run)
+            self.runner.launch(run)
         return {"redriveDate": _dt(now)}
 
     # -- callbacks -----------------------------------------------------------------
@@ -808,56 +618,22 @@ class StepFunctionsBackend:
 
     # -- lifecycle -----------------------------------------------------------------
 
-    def _close_interrupted(
-        self, arn: str, status: str, error: str | None, cause: str | None
-    ) -> None:
-        with self.db.transaction() as conn:
-            last = conn.execute(
-                "SELECT COALESCE(MAX(id), 0) FROM sfn_history WHERE execution_arn = ?", (arn,)
-            ).fetchone()[0]
-            event = (
-                EventType.EXECUTION_FAILED if status == "FAILED" else EventType.EXECUTION_ABORTED
-            )
-            details = {k: v for k, v in (("error", error), ("cause", cause)) if v is not None}
-            now = time.time()
-            conn.execute(
-                "INSERT INTO sfn_history(execution_arn, id, previous_id, ts, type, details) VALUES (?, ?, ?, ?, ?, ?)",
-                (arn, last + 1, last, now, event.value, json.dumps(details)),
-            )
-            conn.execute(
-                "UPDATE sfn_executions SET status = ?, stop = ?, error = ?, cause = ? WHERE arn = ? AND status = 'RUNNING'",
-                (status, now, error, cause, arn),
-            )
-
     def recover(self) -> None:
         """Mark executions a dead process left RUNNING as failed by interruption (redrivable)."""
-        rows = self.db.query("SELECT arn FROM sfn_executions WHERE status = 'RUNNING'")
-        for row in rows:
-            with self._lock:
-                if row["arn"] in self._active:
-                    continue
-            self._close_interrupted(
-                row["arn"], "FAILED", StatesError.RUNTIME.value, INTERRUPTED_CAUSE
-            )
+        for arn in self.store.running():
+            if self.runner.active(arn) is None:
+                self.store.close_interrupted(
+                    arn, "FAILED", StatesError.RUNTIME.value, INTERRUPTED_CAUSE
+                )
 
     def wait(self, execution_arn: str, timeout: float | None = None) -> dict[str, Any]:
         """Block until the execution ends; return describe_execution's response."""
         self._execution_row(execution_arn)
-        with self._lock:
-            run = self._active.get(execution_arn)
+        run = self.runner.active(execution_arn)
         if run is not None and not run.done.wait(timeout):
             raise TimeoutError(f"execution {execution_arn} still running after {timeout} s")
         return self.describe_execution(executionArn=execution_arn)
 
     def close(self) -> None:
         """Stop running executions (left FAILED by interruption, redrivable) and the flusher."""
-        self._closing.set()
-        with self._lock:
-            runs = list(self._active.values())
-            threads = list(self._threads.values())
-        for run in runs:
-            run.root.cancel(SHUTDOWN)
-        for thread in threads:
-            thread.join(30)
-        if self._flusher is not None:
-            self._flusher.join(5)
+        self.runner.close()

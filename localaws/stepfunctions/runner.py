@@ -1,0 +1,101 @@
+"""Running executions: one thread per execution, and one thread that flushes their history.
+
+An :class:`~localaws.asl.engine.ExecutionRun` buffers its history events; the flusher hands
+them to the run's writer every :data:`FLUSH_INTERVAL_SECONDS`, and the run hands the rest
+(with its outcome) when it ends.  :meth:`ExecutionRunner.close` cancels every run, which the
+engine records as a failure by interruption (redrivable after a restart).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from localaws.asl.engine import SHUTDOWN, ExecutionRun, Outcome
+from localaws.asl.errors import StatesError
+from localaws.asl.history import EventType
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_SECONDS = 0.2
+
+
+class ExecutionRunner:
+    """The executions running in this process."""
+
+    def __init__(self) -> None:
+        # Held by the backend around check-then-launch sequences (start, redrive).
+        self.lock = threading.RLock()
+        self._active: dict[str, ExecutionRun] = {}
+        self._threads: dict[str, threading.Thread] = {}
+        self._closing = threading.Event()
+        self._flusher: threading.Thread | None = None
+
+    def active(self, arn: str) -> ExecutionRun | None:
+        """The run of this execution, when it runs in this process."""
+        with self.lock:
+            return self._active.get(arn)
+
+    def launch(self, run: ExecutionRun) -> None:
+        thread = threading.Thread(
+            target=self._run_thread, args=(run,), name=f"execution {run.arn}", daemon=True
+        )
+        with self.lock:
+            if self._closing.is_set():
+                run.root.cancel(SHUTDOWN)
+            self._active[run.arn] = run
+            self._threads[run.arn] = thread
+            if self._flusher is None:
+                self._flusher = threading.Thread(
+                    target=self._flush_loop, name="sfn history flusher", daemon=True
+                )
+                self._flusher.start()
+        thread.start()
+
+    def _run_thread(self, run: ExecutionRun) -> None:
+        outcome = Outcome(
+            "FAILED", error=StatesError.RUNTIME.value, cause="the execution thread failed"
+        )
+        try:
+            outcome = run.run()
+        except Exception as e:  # a bug in the engine: the execution fails, the traceback is logged
+            log.exception("execution %s failed unexpectedly", run.arn)
+            outcome = Outcome(
+                "FAILED", error=StatesError.RUNTIME.value, cause=f"{type(e).__name__}: {e}"
+            )
+            run.buffer.add(
+                EventType.EXECUTION_FAILED,
+                0,
+                {"error": outcome.error, "cause": outcome.cause},
+                time.time(),
+            )
+        finally:
+            try:
+                run.flush(outcome)
+            finally:
+                with self.lock:
+                    self._active.pop(run.arn, None)
+                    self._threads.pop(run.arn, None)
+                run.done.set()
+
+    def _flush_loop(self) -> None:
+        while not self._closing.wait(FLUSH_INTERVAL_SECONDS):
+            with self.lock:
+                runs = list(self._active.values())
+            for run in runs:
+                if not run.done.is_set():
+                    run.flush()
+
+    def close(self) -> None:
+        """Cancel every run, wait for their threads, and stop the flusher."""
+        self._closing.set()
+        with self.lock:
+            runs = list(self._active.values())
+            threads = list(self._threads.values())
+        for run in runs:
+            run.root.cancel(SHUTDOWN)
+        for thread in threads:
+            thread.join(30)
+        if self._flusher is not None:
+            self._flusher.join(5)
