@@ -10,7 +10,7 @@ members as keyword arguments (AWS's own member names) and return AWS's response 
 HTTP server maps API actions onto these same methods.
 
 One process owns a state directory at a time; ownership is an exclusive lock on
-``<state dir>/owner.lock``, whose JSON body says who owns it (pid, and the server URL when
+``<state dir>/owner.lock`` (:class:`~localaws.layout.StateDir`), whose JSON body says who owns it (pid, and the server URL when
 the owner is a server).  Lambda workers and endpoint model servers are child processes of
 the owner and stop with it.
 """
@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from localaws import config
 from localaws.errors import PlatformError
+from localaws.layout import StateDir
 from localaws.registry import BY_ATTRIBUTE, SERVICES
 from localaws.store import Database, atomic_write
 
@@ -38,8 +39,6 @@ if TYPE_CHECKING:
     from localaws.sagemaker.backend import SageMakerBackend
     from localaws.sagemaker.hosting import SageMakerRuntimeBackend
     from localaws.stepfunctions.backend import StepFunctionsBackend
-
-LOCK_FILE = "owner.lock"
 
 
 class StateDirBusy(PlatformError):
@@ -58,7 +57,7 @@ class StateDirBusy(PlatformError):
 
 def read_owner(state_dir: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
     """Who owns the state directory now, or None when nobody does."""
-    path = config.state_dir(state_dir) / LOCK_FILE
+    path = StateDir(config.state_dir(state_dir)).owner_lock
     try:
         fh = open(path, "a+")  # noqa: SIM115 - closed below
     except FileNotFoundError:
@@ -94,6 +93,7 @@ class Runtime:
         account_id: str | None = None,
     ):
         self.state_dir = config.state_dir(state_dir)
+        self.layout = StateDir(self.state_dir)
         self.region = config.region(region)
         self.account_id = config.account_id(account_id)
         self._lock_fh: Any = None
@@ -107,7 +107,7 @@ class Runtime:
         if self._started:
             return self
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        fh = open(self.state_dir / LOCK_FILE, "a+")  # noqa: SIM115 - held while we own the dir
+        fh = open(self.layout.owner_lock, "a+")  # noqa: SIM115 - held while we own the dir
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -161,13 +161,13 @@ class Runtime:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.state_dir / "runtime.db")
+        return Database(self.layout.database)
 
     @cached_property
     def storage(self) -> LocalStorage:
         from localaws.lambdakit.storage import LocalStorage
 
-        return LocalStorage(self.state_dir / "s3")
+        return LocalStorage(self.layout.s3)
 
     def __getattr__(self, name: str) -> Any:
         """A service backend (``rt.stepfunctions``, ``rt.s3``...), built on first use from its
@@ -186,12 +186,6 @@ class Runtime:
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
-
-    def path(self, *parts: str) -> Path:
-        """A directory under the state directory (created)."""
-        p = self.state_dir.joinpath(*parts)
-        p.mkdir(parents=True, exist_ok=True)
-        return p
 
     def write_json(self, path: Path, body: Any) -> None:
         atomic_write(path, json.dumps(body, indent=2, default=str).encode())

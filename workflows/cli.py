@@ -251,13 +251,14 @@ def write_console_example(state_dir: str | None, settings: Any, *, raw_data_uri:
     Start button runs the workflow again as it is.
     """
     from localaws import config
+    from localaws.layout import StateDir
     from localaws.store import atomic_write
     from workflows import predictive_maintenance as pm
     from workflows.local import new_run_id
 
     example = pm.example_input(settings, new_run_id(), endpoint_exists=True)
     example["RawDataUri"] = raw_data_uri
-    path = config.state_dir(state_dir) / "examples" / f"{settings.name}.json"
+    path = StateDir(config.state_dir(state_dir)).example(settings.name)
     atomic_write(path, json.dumps(example, indent=2).encode())
 
 

@@ -23,6 +23,7 @@ from localaws import config
 from localaws.asl.graph import Graph, render_svg, statuses_from_history
 from localaws.errors import ServiceError
 from localaws.lambdakit.storage import S3Storage
+from localaws.layout import StateDir
 
 TARGETS = ("local", "aws")
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -193,7 +194,7 @@ def predictions(backend: Backend, table: str, *, state_dir: str | Path | None = 
     import pandas as pd
 
     if backend.target == "local":
-        path = config.state_dir(state_dir) / "tables" / f"{table}.sqlite"
+        path = StateDir(config.state_dir(state_dir)).table(table)
         if not path.is_file():
             raise FileNotFoundError(f"no predictions table at {path}; is the state dir right?")
         with sqlite3.connect(path) as conn:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from common import config
 from common.errors import PredictionsTableError
+from localaws.lambdakit.config import table_path
 
 KEY = "prediction_id"  # DynamoDB partition key (S); the SQLite primary key
 TABLE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")  # DynamoDB's rule
@@ -83,7 +84,7 @@ class SqliteTable:
 
     def __init__(self, directory: str | Path, name: str):
         self.name = check_table_name(name)
-        self.path = Path(directory) / f"{name}.sqlite"
+        self.path = table_path(directory, name)
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)

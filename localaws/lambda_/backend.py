@@ -153,7 +153,7 @@ class LambdaBackend:
 
     @property
     def root(self) -> Path:
-        return self.runtime.path("lambda")
+        return self.runtime.layout.made(self.runtime.layout.lambda_code)
 
     def function_arn(self, name: str) -> str:
         return self.runtime.arn("lambda", f"function:{name}")
@@ -779,9 +779,9 @@ class LambdaBackend:
         env.update(conf.get("Environment", {}).get("Variables", {}))
         env.update(
             {
-                config.ENV_S3_ROOT: str(self.runtime.state_dir / "s3"),
-                config.ENV_ENDPOINTS_DIR: str(self.runtime.state_dir / "endpoints"),
-                config.ENV_TABLES_DIR: str(self.runtime.state_dir / "tables"),
+                config.ENV_S3_ROOT: str(self.runtime.layout.s3),
+                config.ENV_ENDPOINTS_DIR: str(self.runtime.layout.endpoints),
+                config.ENV_TABLES_DIR: str(self.runtime.layout.tables),
                 config.ENV_ACCOUNT: self.runtime.account_id,
                 config.ENV_REGION: self.runtime.region,
             }
@@ -814,7 +814,7 @@ class LambdaBackend:
 
     def recover(self) -> None:
         """After a restart: no worker survives; drop half-finished code extractions."""
-        root = self.runtime.state_dir / "lambda"
+        root = self.runtime.layout.lambda_code
         if root.is_dir():
             for leftover in root.glob("*/.extract-*"):
                 shutil.rmtree(leftover, ignore_errors=True)

@@ -8,6 +8,7 @@ The local runtime sets ``LOCALAWS_S3_ROOT``, ``LOCALAWS_ENDPOINTS_DIR`` and
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 ENV_ACCOUNT = "LOCALAWS_ACCOUNT_ID"  # account id used in ARNs
 ENV_S3_ROOT = "LOCALAWS_S3_ROOT"  # set in Lambda workers: where s3:// URIs live locally
@@ -25,3 +26,8 @@ def resolve(explicit: str | None, env_var: str, default: str) -> str:
     if value:
         return value
     return default
+
+
+def table_path(tables_dir: str | os.PathLike[str], name: str) -> Path:
+    """The SQLite file of the local stand-in for DynamoDB table ``name``."""
+    return Path(tables_dir) / f"{name}.sqlite"

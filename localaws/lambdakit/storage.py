@@ -21,13 +21,13 @@ import contextlib
 import os
 import re
 import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import IO, Any
 
 from localaws.lambdakit import config
 from localaws.lambdakit.errors import UserError
+from localaws.lambdakit.files import atomic_fill
 
 SCHEME = "s3://"
 TMP_DIR = ".tmp"  # under the local root; not a valid bucket name, so never listed
@@ -201,15 +201,8 @@ class LocalStorage(Storage):
             raise NoSuchKey(uri)
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-                shutil.copyfileobj(src, out, _COPY_CHUNK)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        with open(source, "rb") as src:
+            atomic_fill(target, lambda out: shutil.copyfileobj(src, out, _COPY_CHUNK))
 
     def upload_from(self, path: str | os.PathLike[str], uri: str) -> None:
         target = self.path(uri)
@@ -237,17 +230,7 @@ class LocalStorage(Storage):
             )
         tmp_dir = self.root / TMP_DIR
         tmp_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=tmp_dir, suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fill(fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        atomic_fill(path, fill, tmp_dir=tmp_dir)
 
 
 def _check_key(key: str, uri: str, *, prefix: bool = False) -> None:

@@ -36,8 +36,6 @@ from localaws.lambdakit.storage import TMP_DIR, InvalidUri, check_bucket, s3_uri
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
 
-META_DIR = "s3-meta"
-UPLOADS_DIR = "s3-uploads"
 MIN_PART_SIZE = 5 * 1024 * 1024
 IO_CHUNK = 1024 * 1024
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -108,8 +106,8 @@ class ObjectStore:
     def __init__(self, runtime: Runtime):
         self.storage = runtime.storage
         self.root = self.storage.root
-        self.meta_root = runtime.state_dir / META_DIR
-        self.uploads_root = runtime.state_dir / UPLOADS_DIR
+        self.meta_root = runtime.layout.s3_meta
+        self.uploads_root = runtime.layout.s3_uploads
         self.region = runtime.region
 
     def recover(self) -> None:

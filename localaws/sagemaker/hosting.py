@@ -43,8 +43,6 @@ from localaws.sagemaker import model_server
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
 
-REGISTRY_DIR = "endpoints"  # <state dir>/endpoints/<name>.json
-DATA_DIR = "hosting"  # <state dir>/hosting/<name>/<deployment>/...
 START_TIMEOUT_S = 300.0  # SageMaker allows a container this long to pass /ping
 STOP_TIMEOUT_S = model_server.DRAIN_TIMEOUT_S + 5
 SERVER_MODULE = "localaws.sagemaker.model_server"
@@ -282,13 +280,13 @@ class EndpointManager:
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
-        self.registry_dir = runtime.path(REGISTRY_DIR)
+        self.registry_dir = runtime.layout.made(runtime.layout.endpoints)
         self._servers: dict[str, list[ServerProcess]] = {}
         self._lock = threading.Lock()
         self._retiring: list[threading.Thread] = []
 
     def registry_file(self, endpoint_name: str) -> Path:
-        return self.registry_dir / f"{endpoint_name}.json"
+        return self.runtime.layout.endpoint_record(endpoint_name)
 
     def deploy(self, endpoint_name: str, variants: list[dict[str, Any]]) -> None:
         """Start servers for ``variants``, switch the endpoint to them, retire the old ones.
@@ -301,7 +299,7 @@ class EndpointManager:
                 f"endpoint {endpoint_name}: the endpoint config has no ProductionVariants"
             )
         deployment = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        base = self.runtime.path(DATA_DIR, endpoint_name, deployment)
+        base = self.runtime.layout.made(self.runtime.layout.hosting(endpoint_name, deployment))
         started: list[ServerProcess] = []
         try:
             for variant in variants:
@@ -400,7 +398,7 @@ class EndpointManager:
                 self.registry_file(endpoint_name).unlink()
         for server in servers or []:
             server.stop()
-        shutil.rmtree(self.runtime.state_dir / DATA_DIR / endpoint_name, ignore_errors=True)
+        shutil.rmtree(self.runtime.layout.hosting(endpoint_name), ignore_errors=True)
 
     def port(self, endpoint_name: str) -> int:
         with self._lock:
@@ -436,7 +434,7 @@ class SageMakerRuntimeBackend:
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
-        self.endpoints = LocalEndpoints(runtime.path(REGISTRY_DIR))
+        self.endpoints = LocalEndpoints(runtime.layout.made(runtime.layout.endpoints))
 
     def invoke_endpoint(
         self,
@@ -453,10 +451,7 @@ class SageMakerRuntimeBackend:
                 EndpointName, body, ContentType, Accept, TargetVariant
             )
         except EndpointNotFound:
-            if (
-                TargetVariant is not None
-                and self.endpoints.endpoints_dir.joinpath(f"{EndpointName}.json").exists()
-            ):
+            if TargetVariant is not None and self._has_record(EndpointName):
                 raise ServiceError(
                     "ValidationError",
                     f"Variant {TargetVariant} not found for endpoint {EndpointName}.",
@@ -482,6 +477,12 @@ class SageMakerRuntimeBackend:
                 ),
             )
         return {"Body": data, "ContentType": ctype, "InvokedProductionVariant": variant}
+
+    def _has_record(self, endpoint_name: str) -> bool:
+        try:
+            return self.runtime.layout.endpoint_record(endpoint_name).exists()
+        except EndpointNotFound:
+            return False
 
     def recover(self) -> None:
         """Nothing to do: the SageMaker backend redeploys the endpoints that were InService."""

@@ -290,7 +290,7 @@ def failure_reason(output_dir: Path, exit_code: int, log_path: Path, default: st
 
 def job_dir(runtime: Runtime, kind: str, name: str) -> Path:
     """A fresh working directory for a job (the container's /opt/ml)."""
-    root = runtime.path("jobs", kind) / name
+    root = runtime.layout.jobs(kind) / name
     if root.exists():
         shutil.rmtree(root)
     root.mkdir(parents=True)
@@ -299,7 +299,9 @@ def job_dir(runtime: Runtime, kind: str, name: str) -> Path:
 
 def log_path(runtime: Runtime, kind: str, name: str) -> Path:
     """Where a job's log is kept: ``<state dir>/logs/<kind>/<name>.log``."""
-    return runtime.path("logs", kind) / f"{name}.log"
+    path = runtime.layout.log(kind, name)
+    runtime.layout.made(path.parent)
+    return path
 
 
 def write_config(root: Path, job: Mapping[str, Any]) -> None:

@@ -512,7 +512,9 @@ def run_transform_job(
     fast = fast_path_eligible(plan, model) and in_process is not False
     if in_process and not fast:
         raise UserError(f"transform job {plan.name}: its options need the model server")
-    work = Path(tempfile.mkdtemp(prefix=f"{plan.name}-", dir=runtime.path("transform")))
+    work = Path(
+        tempfile.mkdtemp(prefix=f"{plan.name}-", dir=runtime.layout.made(runtime.layout.transform))
+    )
     server: hosting.ServerProcess | None = None
     written: list[str] = []
     try:

@@ -46,7 +46,6 @@ STATIC_FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
-EXAMPLES_DIR = "examples"  # <state dir>/examples/<state machine name>.json
 LOG_KINDS = ("training", "processing", "transform")  # <state dir>/logs/<kind>/<name>.log
 LOG_TAIL_BYTES = 256 * 1024
 OBJECT_HEAD_BYTES = 64 * 1024
@@ -169,7 +168,7 @@ class Console:
         def body() -> Response:
             if not _NAME.match(name):
                 return _error(400, "ValidationException", f"{name!r} is not a state machine name")
-            path = self.runtime.state_dir / EXAMPLES_DIR / f"{name}.json"
+            path = self.runtime.layout.example(name)
             if not path.is_file():
                 return _error(404, "NotFound", f"no example input for {name!r} at {path}")
             return Response(path.read_bytes(), media_type="application/json")
@@ -186,7 +185,7 @@ class Console:
                     "ValidationException",
                     f"logs/{kind}/{name}: kind is one of {', '.join(LOG_KINDS)}, then a job name",
                 )
-            path = self.runtime.state_dir / "logs" / kind / f"{name}.log"
+            path = self.runtime.layout.log(kind, name)
             if not path.is_file():
                 return _error(404, "NotFound", f"no {kind} log for {name!r} (yet)")
             with open(path, "rb") as fh:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from localaws.server.serve import LocalServer
+from localaws.store import atomic_write
 
 ROLE = "arn:aws:iam::123456789012:role/console-test"
 DEFINITION = {
@@ -144,9 +145,9 @@ def test_errors_are_json_with_a_code(
 
 def test_example_logs_and_objects(http: httpx.Client, server: LocalServer) -> None:
     rt = server.runtime
-    (rt.path("examples") / "caught.json").write_text('{"Threshold": 0.9}')
+    atomic_write(rt.layout.example("caught"), b'{"Threshold": 0.9}')
     assert http.get("/console/api/example/caught").json() == {"Threshold": 0.9}
-    (rt.path("logs", "training") / "job-1.log").write_text("[0]\ttrain-auc:0.9\n")
+    atomic_write(rt.layout.log("training", "job-1"), b"[0]\ttrain-auc:0.9\n")
     assert http.get("/console/api/logs/training/job-1").text == "[0]\ttrain-auc:0.9\n"
     rt.storage.write("s3://bucket/out/a.csv.out", b"0.1\n0.9\n")
     assert http.get("/console/api/object", params={"uri": "s3://bucket/out/a.csv.out"}).text == (

@@ -22,6 +22,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from localaws.server.serve import LocalServer
+from localaws.store import atomic_write
 
 pytestmark = pytest.mark.slow
 
@@ -228,8 +229,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
             rt.stepfunctions.create_state_machine(
                 name=name, definition=json.dumps(definition), roleArn=ROLE
             )
-        examples = rt.path("examples")
-        (examples / f"{MACHINE}.json").write_text(json.dumps(EXAMPLE_INPUT))
+        atomic_write(rt.layout.example(MACHINE), json.dumps(EXAMPLE_INPUT).encode())
         yield running
 
 

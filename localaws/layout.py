@@ -1,0 +1,113 @@
+"""Every path under the state directory.  Nothing else in the runtime or in ``workflows/``
+builds one: they ask a :class:`StateDir`.
+
+::
+
+    <state dir>/
+      owner.lock                  who owns the directory (pid, server URL): runtime.py
+      runtime.db                  SQLite, every backend's tables: store.py
+      s3/<bucket>/<key>           the objects: lambdakit.storage.LocalStorage
+      s3-meta/<bucket>/<sha>.json ETag, type and metadata of objects written through the S3 API
+      s3-uploads/<upload id>/     multipart uploads in progress
+      lambda/<function>/<sha256>/ a function's extracted code
+      endpoints/<name>.json       endpoint registry, read by Lambda workers (lambdakit.clients)
+      hosting/<endpoint>/<deployment>/  an endpoint's model files
+      jobs/<kind>/<name>/         a training / processing job's /opt/ml
+      logs/<kind>/<name>.log      job, transform and endpoint logs
+      transform/                  batch transform work directories
+      tables/<name>.sqlite        local stand-ins for the Lambdas' DynamoDB tables
+      examples/<machine>.json     example execution inputs shown by the console
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from localaws.lambdakit.clients import registry_path
+from localaws.lambdakit.config import table_path
+
+
+class StateDir:
+    """The paths of one state directory.  Methods only name paths; :meth:`made` creates a
+    directory for the callers that write into it."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root)
+
+    @staticmethod
+    def made(directory: Path) -> Path:
+        """``directory``, created with its parents when missing."""
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    # -- the runtime -------------------------------------------------------------------
+
+    @property
+    def owner_lock(self) -> Path:
+        return self.root / "owner.lock"
+
+    @property
+    def database(self) -> Path:
+        return self.root / "runtime.db"
+
+    # -- S3 ----------------------------------------------------------------------------
+
+    @property
+    def s3(self) -> Path:
+        """The root of ``s3://`` (``s3://bucket/key`` is ``<this>/bucket/key``)."""
+        return self.root / "s3"
+
+    @property
+    def s3_meta(self) -> Path:
+        return self.root / "s3-meta"
+
+    @property
+    def s3_uploads(self) -> Path:
+        return self.root / "s3-uploads"
+
+    # -- Lambda ------------------------------------------------------------------------
+
+    @property
+    def lambda_code(self) -> Path:
+        """``lambda/``: one directory per function, one extraction per code sha256 in it."""
+        return self.root / "lambda"
+
+    @property
+    def tables(self) -> Path:
+        return self.root / "tables"
+
+    def table(self, name: str) -> Path:
+        """The SQLite file a Lambda keeps the local stand-in of DynamoDB table ``name`` in."""
+        return table_path(self.tables, name)
+
+    # -- SageMaker ---------------------------------------------------------------------
+
+    @property
+    def endpoints(self) -> Path:
+        return self.root / "endpoints"
+
+    def endpoint_record(self, name: str) -> Path:
+        return registry_path(self.endpoints, name)
+
+    def hosting(self, endpoint: str, deployment: str | None = None) -> Path:
+        base = self.root / "hosting" / endpoint
+        return base if deployment is None else base / deployment
+
+    def jobs(self, kind: str) -> Path:
+        """``jobs/<kind>/``: ``training``, ``processing``."""
+        return self.root / "jobs" / kind
+
+    def log(self, kind: str, name: str) -> Path:
+        """``logs/<kind>/<name>.log``: kind ``training``, ``processing``, ``transform``..."""
+        return self.root / "logs" / kind / f"{name}.log"
+
+    @property
+    def transform(self) -> Path:
+        return self.root / "transform"
+
+    # -- the console -------------------------------------------------------------------
+
+    def example(self, state_machine: str) -> Path:
+        """The example input the console offers for a state machine."""
+        return self.root / "examples" / f"{state_machine}.json"
