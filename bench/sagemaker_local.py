@@ -22,7 +22,9 @@ import tarfile
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -68,7 +70,10 @@ def read_matrix(path: Path) -> np.ndarray:
     return np.column_stack([c.to_numpy() for c in table.columns]).astype(np.float32)
 
 
-def timed(fn) -> tuple[float, object]:
+T = TypeVar("T")
+
+
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
     start = time.perf_counter()
     result = fn()
     return time.perf_counter() - start, result

@@ -181,6 +181,7 @@ def test_threshold_above_any_auc_ends_in_fail_stating_the_metric(
     assert pm.ENDPOINT_CONFIG not in [s.name for s in view.states]
     roc_auc = view.output_of(pm.EVALUATE)["evaluate"]["Payload"]["roc_auc"]
     assert view.error == pm.REJECTED_ERROR
+    assert view.cause is not None
     assert view.cause.startswith(f"roc_auc = {roc_auc} on the test set is below the threshold 1.01")
     assert view.cause in printed
 
@@ -213,6 +214,7 @@ def test_corrupted_raw_file_fails_in_prepare_and_writes_nothing_prepared(
         (pm.WORKFLOW_FAILED, "failed"),
     ]
     assert view.error == error
+    assert view.cause is not None
     assert json.loads(view.cause)["errorType"] == error
     assert left == []
 

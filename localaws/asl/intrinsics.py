@@ -243,9 +243,9 @@ def evaluate(call: Call, data: Any, context: Any = None) -> Any:
 
 
 def _value(arg: Literal | PathArg | Call, data: Any, context: Any) -> Any:
-    if type(arg) is Literal:
+    if isinstance(arg, Literal):
         return arg.value
-    if type(arg) is PathArg:
+    if isinstance(arg, PathArg):
         try:
             return paths.query(arg.path, data, context)
         except paths.PathNotFound as e:

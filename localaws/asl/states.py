@@ -347,9 +347,10 @@ class WaitState(State):
                     f"{json.dumps(value)}; expected a non-negative number",
                 )
             return float(value)
-        stamp = (
-            self.timestamp if self.timestamp is not None else query(self.timestamp_path, effective)
-        )
+        if self.timestamp is not None:
+            stamp = self.timestamp
+        else:  # validate() requires one of the four fields
+            stamp = query(str(self.timestamp_path), effective)
         when = parse_timestamp(stamp)
         if when is None:
             raise StateFailure(
@@ -510,7 +511,7 @@ class MapState(State):
 
     def __init__(self, name: str, spec: dict[str, Any], resolve: Callable[[str], Resolved] | None):
         super().__init__(name, spec)
-        processor = spec.get("ItemProcessor") or spec.get("Iterator")
+        processor = spec.get("ItemProcessor") or spec["Iterator"]  # validate() requires one
         self.processor = parse_machine(processor, resolve)
         self.items_path: str = spec.get("ItemsPath", "$")
         # Map's Parameters (legacy) select each item; they are not applied to the Map's input.

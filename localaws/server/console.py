@@ -129,7 +129,7 @@ class Console:
                 statuses = statuses_from_history(self._events(execution_arn))
             else:
                 desc = self.runtime.stepfunctions.describe_state_machine(
-                    stateMachineArn=machine_arn
+                    stateMachineArn=str(machine_arn)
                 )
                 definition, title = json.loads(desc["definition"]), desc["name"]
             return Response(

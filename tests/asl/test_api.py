@@ -442,7 +442,9 @@ def test_close_interrupts_running_executions_which_stay_redrivable(tmp_path: Any
 
 def test_long_pass_chain_records_every_transition(sfn: StepFunctionsBackend) -> None:
     n = 200
-    states = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(n - 1)}
+    states: dict[str, dict[str, Any]] = {
+        f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(n - 1)
+    }
     states[f"S{n - 1}"] = {"Type": "Pass", "End": True}
     arn = create(sfn, {"StartAt": "S0", "States": states})
     # Speed is measured by bench/asl_overhead.py; here, only what a long chain records.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from sfn_helpers import FAIL, PASSTHROUGH, SLEEP, chain, engine_run
@@ -288,7 +289,7 @@ def test_parallel_branch_failure_fails_the_state_with_its_error() -> None:
     assert "TaskStateAborted" in r.types()
 
 
-def _map(**fields: object) -> dict[str, object]:
+def _map(**fields: Any) -> dict[str, object]:
     processor = fields.pop(
         "processor", {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
     )
@@ -355,7 +356,7 @@ def test_map_empty_array() -> None:
 def test_map_items_path_must_be_an_array() -> None:
     r = engine_run(_map(ItemsPath="$.x"), {"x": 1})
     assert (r.status, r.outcome.error) == ("FAILED", "States.Runtime")
-    assert "expected an array" in r.outcome.cause
+    assert "expected an array" in str(r.outcome.cause)
 
 
 @pytest.mark.parametrize(

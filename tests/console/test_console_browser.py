@@ -352,9 +352,9 @@ def test_run_watch_inspect_and_invoke(page: Page, server: LocalServer) -> None:
     expect(page.locator("#res-model")).to_contain_text("s3://models/out/console-train/")
     transform = page.locator("#res-transform")
     expect(transform).to_contain_text("Completed")
-    output = page.request.get(
-        server.url + transform.locator("#transform-output").get_attribute("href")
-    )
+    href = transform.locator("#transform-output").get_attribute("href")
+    assert href is not None
+    output = page.request.get(server.url + href)
     assert "s3://data/transform/test.csv.out" in output.text()
 
     # The endpoint the workflow deployed: wait for InService, send a record.

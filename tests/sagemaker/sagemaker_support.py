@@ -91,4 +91,11 @@ def sourcedir(files: dict[str, str]) -> bytes:
 
 def extract(data: bytes) -> dict[str, bytes]:
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+        members = [m for m in tar.getmembers() if m.isfile()]
+        return {m.name: _read(tar, m) for m in members}
+
+
+def _read(tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+    fh = tar.extractfile(member)
+    assert fh is not None, f"{member.name} is not a regular file"
+    return fh.read()

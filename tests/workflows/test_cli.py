@@ -4,6 +4,7 @@ walks each path of the state machine in well under a second."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -65,8 +66,13 @@ def test_build_works_from_any_directory(tmp_path: Path) -> None:
 def test_build_target_aws_is_handed_to_the_aws_side(monkeypatch: pytest.MonkeyPatch) -> None:
     from workflows import aws
 
-    seen = []
-    monkeypatch.setattr(aws, "cmd_build", lambda args: seen.append(args) or 0)
+    seen: list[argparse.Namespace] = []
+
+    def cmd_build(args: argparse.Namespace) -> int:
+        seen.append(args)
+        return 0
+
+    monkeypatch.setattr(aws, "cmd_build", cmd_build)
     assert run_cli("build", "--target", "aws", "--region", "eu-west-1") == cli.EXIT_OK
     assert [(a.target, a.region) for a in seen] == [("aws", "eu-west-1")]
 
