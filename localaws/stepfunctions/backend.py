@@ -544,7 +544,7 @@ class StepFunctionsBackend:
             if checkpoint is not None:
                 conn.execute(
                     "UPDATE sfn_executions SET checkpoint = ? WHERE arn = ?",
-                    (json.dumps({"state": checkpoint[0], "input": checkpoint[1]}), arn),
+                    (json.dumps(checkpoint), arn),
                 )
             if cleared:
                 conn.execute("DELETE FROM sfn_progress WHERE execution_arn = ?", (arn,))
@@ -769,7 +769,7 @@ class StepFunctionsBackend:
                 mocks=self._session(row["state_machine_name"], row["test_case"]),
                 redrive_count=count,
                 redrive_time=now,
-                resume=(checkpoint["state"], checkpoint["input"]),
+                resume=checkpoint,
                 memo=memo,
                 last_event_id=last,
             )
