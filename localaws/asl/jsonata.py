@@ -25,7 +25,6 @@ import copy
 import hashlib
 import json
 import random
-import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -195,23 +194,169 @@ def _plain(value: Any) -> Any:
 
 # ---------------------------------------------------------------------- compiling
 
-# A reference: $states.input.a.b / $states.context.X / $var.a.b (names only, no arrays).
-_REFERENCE = re.compile(r"^\$([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)$")
 _MISSING = object()
+
+
+class _Slow(Exception):
+    """The compiled form cannot answer this case: the interpreter will."""
+
+
+def _plain_number(value: Any) -> bool:
+    return type(value) is int or type(value) is float
+
+
+def _compile_fast(node: Any) -> Callable[[Mapping[str, Any]], Any] | None:
+    """A Python function for a small part of JSONata, or None when ``node`` is outside it.
+
+    The part: literals, variables, paths of object field names from a variable
+    (``$states.input.a.b``), arithmetic on numbers, ``&`` on strings, comparisons of numbers
+    or strings, ``and``/``or`` on booleans.  Anything else (arrays met on a path, other
+    types, undefined operands) raises :class:`_Slow` at run time and the interpreter
+    answers, so results and errors stay the interpreter's.
+    """
+    kind = getattr(node, "type", None)
+    for attr in ("stages", "predicate", "group", "focus", "tuple", "ancestor"):
+        if getattr(node, attr, None):
+            return None
+    if getattr(node, "keep_array", False):
+        return None
+    if kind in ("number", "string"):
+        value = node.value
+        return lambda b: value
+    if kind == "value" and isinstance(node.value, bool):
+        value = node.value
+        return lambda b: value
+    if kind == "variable" and node.value:
+        name = node.value
+
+        def variable(b: Mapping[str, Any]) -> Any:
+            value = b.get(name, _MISSING)
+            if value is _MISSING or type(value) is list:
+                raise _Slow
+            return value
+
+        return variable
+    if kind == "path":
+        steps = node.steps or []
+        if len(steps) < 2 or getattr(steps[0], "type", None) != "variable":
+            return None
+        for step in steps:
+            for attr in ("stages", "predicate", "group", "focus", "tuple", "ancestor"):
+                if getattr(step, attr, None):
+                    return None
+            if getattr(step, "keep_array", False):
+                return None
+        if any(getattr(step, "type", None) != "name" for step in steps[1:]):
+            return None
+        root, names = steps[0].value, tuple(step.value for step in steps[1:])
+
+        def path(b: Mapping[str, Any]) -> Any:
+            value = b.get(root, _MISSING)
+            for name in names:
+                if type(value) is not dict:
+                    raise _Slow  # arrays map, scalars give undefined
+                value = value.get(name, _MISSING)
+            if value is _MISSING or type(value) is list:
+                raise _Slow
+            return value
+
+        return path
+    if kind == "binary":
+        lhs, rhs = _compile_fast(node.lhs), _compile_fast(node.rhs)
+        op = _BINARY.get(node.value)
+        if lhs is None or rhs is None or op is None:
+            return None
+        return lambda b: op(lhs(b), rhs(b))
+    return None
+
+
+def _arith(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def apply(a: Any, b: Any) -> Any:
+        if not (_plain_number(a) and _plain_number(b)):
+            raise _Slow
+        result = fn(a, b)
+        if not _plain_number(result) or abs(result) >= 2**53:
+            raise _Slow
+        return result
+
+    return apply
+
+
+def _divide(a: Any, b: Any) -> Any:
+    if b == 0:
+        raise _Slow
+    return a / b
+
+
+def _remainder(a: Any, b: Any) -> Any:
+    if b == 0 or a < 0 or b < 0:
+        raise _Slow  # JavaScript's % differs from Python's on negatives
+    return a % b
+
+
+def _order(fn: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
+    def apply(a: Any, b: Any) -> bool:
+        if (_plain_number(a) and _plain_number(b)) or (type(a) is str and type(b) is str):
+            return fn(a, b)
+        raise _Slow
+
+    return apply
+
+
+def _equality(negate: bool) -> Callable[[Any, Any], bool]:
+    scalar = (str, int, float, bool)
+
+    def apply(a: Any, b: Any) -> bool:
+        if type(a) not in scalar or type(b) not in scalar:
+            raise _Slow
+        same = type(a) is type(b) or (_plain_number(a) and _plain_number(b))
+        equal = same and a == b
+        return not equal if negate else equal
+
+    return apply
+
+
+def _concat(a: Any, b: Any) -> str:
+    if type(a) is str and type(b) is str:
+        return a + b
+    raise _Slow
+
+
+def _boolean(fn: Callable[[bool, bool], bool]) -> Callable[[Any, Any], bool]:
+    def apply(a: Any, b: Any) -> bool:
+        if type(a) is bool and type(b) is bool:
+            return fn(a, b)
+        raise _Slow
+
+    return apply
+
+
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "+": _arith(lambda a, b: a + b),
+    "-": _arith(lambda a, b: a - b),
+    "*": _arith(lambda a, b: a * b),
+    "/": _arith(_divide),
+    "%": _arith(_remainder),
+    "&": _concat,
+    "=": _equality(False),
+    "!=": _equality(True),
+    "<": _order(lambda a, b: a < b),
+    "<=": _order(lambda a, b: a <= b),
+    ">": _order(lambda a, b: a > b),
+    ">=": _order(lambda a, b: a >= b),
+    "and": _boolean(lambda a, b: a and b),
+    "or": _boolean(lambda a, b: a or b),
+}
 
 
 class Expression:
     """A compiled ``{% %}`` expression."""
 
-    __slots__ = ("compiled", "reference", "text")
+    __slots__ = ("compiled", "fast", "text")
 
     def __init__(self, text: str):
         self.text = text
         body = _body(text)
-        m = _REFERENCE.match(body)
-        self.reference: tuple[str, tuple[str, ...]] | None = (
-            (m[1], tuple(m[2].split(".")[1:])) if m else None
-        )
         try:
             compiled = Jsonata(body)
         except JException as e:
@@ -224,16 +369,20 @@ class Expression:
         for name, fn in _FUNCTIONS.items():
             compiled.register_lambda(name, fn)
         self.compiled = compiled
+        self.fast = _compile_fast(compiled.ast)
 
     @property
     def body(self) -> str:
         return _body(self.text)
 
     def evaluate(self, bindings: Mapping[str, Any], field: str) -> Any:
-        if self.reference is not None:
-            value = self._lookup(bindings)
-            if value is not _MISSING:
-                return value
+        if self.fast is not None:
+            try:
+                value = self.fast(bindings)
+            except _Slow:
+                pass
+            else:
+                return _plain(value) if type(value) is float else value
         instance = copy.copy(self.compiled)  # the interpreter keeps per-run state on it
         Jsonata.CURRENT.jsonata = instance  # $now(), $millis() read the running instance
         try:
@@ -244,7 +393,7 @@ class Expression:
             raise self._failure(field, f"{e.error}: {e}") from e
         except RecursionError as e:
             raise self._failure(field, "the expression recursed too deeply") from e
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as e:
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, ArithmeticError) as e:
             raise self._failure(field, f"{type(e).__name__}: {e}") from e
         if result is None:
             raise QueryEvaluationError(
@@ -253,20 +402,6 @@ class Expression:
                 field,
             )
         return _plain(result)
-
-    def _lookup(self, bindings: Mapping[str, Any]) -> Any:
-        assert self.reference is not None
-        name, steps = self.reference
-        value = bindings.get(name, _MISSING)
-        for step in steps:
-            if type(value) is not dict:
-                return _MISSING  # arrays map, scalars give undefined: the interpreter decides
-            value = value.get(step, _MISSING)
-        if value is None:
-            return None
-        if type(value) is list or value is _MISSING:
-            return _MISSING  # empty arrays and sequences: let the interpreter answer
-        return value
 
     def _failure(self, field: str, detail: str) -> QueryEvaluationError:
         return QueryEvaluationError(

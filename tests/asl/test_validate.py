@@ -671,9 +671,7 @@ INVALID = [
     (
         "jsonata-condition-missing",
         {
-            **machine(
-                C={"Type": "Choice", "Choices": [{"Next": "B"}], "Default": "B"}, B=PASS_END
-            ),
+            **machine(C={"Type": "Choice", "Choices": [{"Next": "B"}], "Default": "B"}, B=PASS_END),
             "QueryLanguage": "JSONata",
         },
         "/States/C/Choices/0/Condition",
