@@ -278,9 +278,9 @@ def _evaluate(call: Call, data: Any, context: Any, variables: Any) -> Any:
 
 
 def _value(arg: Literal | PathArg | Call, data: Any, context: Any, variables: Any) -> Any:
-    if type(arg) is Literal:
+    if isinstance(arg, Literal):
         return arg.value
-    if type(arg) is PathArg:
+    if isinstance(arg, PathArg):
         return paths.query(arg.path, data, context, variables)
     return _evaluate(arg, data, context, variables)
 

@@ -110,7 +110,7 @@ class Path:
             return [match.value for match in self.expr.find(root)]
         value = root
         for step in steps:
-            if type(step) is str:
+            if isinstance(step, str):
                 if type(value) is not dict or step not in value:
                     raise PathNotFound(self)
                 value = value[step]
@@ -299,17 +299,17 @@ def apply_result_path(state_input: Any, result_path: str | None, result: Any) ->
 def _set(node: Any, steps: tuple[str | int, ...], i: int, result: Any, text: str) -> Any:
     step = steps[i]
     last = i == len(steps) - 1
-    if type(step) is str:
+    if isinstance(step, str):
         if type(node) is not dict:
             raise _result_path_failure(text, node, steps[:i], step)
-        copy = dict(node)
-        copy[step] = result if last else _set(node.get(step, {}), steps, i + 1, result, text)
-        return copy
+        fields = dict(node)
+        fields[step] = result if last else _set(node.get(step, {}), steps, i + 1, result, text)
+        return fields
     if type(node) is not list or not -len(node) <= step < len(node):
         raise _result_path_failure(text, node, steps[:i], step)
-    copy = list(node)
-    copy[step] = result if last else _set(node[step], steps, i + 1, result, text)
-    return copy
+    items = list(node)
+    items[step] = result if last else _set(node[step], steps, i + 1, result, text)
+    return items
 
 
 def _result_path_failure(text: str, node: Any, prefix: tuple, step: str | int) -> StateFailure:

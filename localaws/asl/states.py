@@ -489,7 +489,8 @@ class ChoiceState(State):
             if matched is None and self.default is None:
                 raise self._no_match()
             # A matched rule's own Assign/Output replace the state's.
-            assign, output = self.assign, self.output
+            assign: Any = self.assign
+            output: Any = self.output
             if matched is not None:
                 assign = matched.get("Assign", assign)
                 output = matched.get("Output", output)
@@ -497,11 +498,11 @@ class ChoiceState(State):
             out = data if output is _ABSENT else evaluate_template(output, bindings, "Output")
             return out, matched["Next"] if matched is not None else self.default, assigned
         effective = apply_input_path(data, self.input_path, ctx, frame.variables)
-        rule = choose(self.choices, effective, ctx, frame.variables)
-        if rule is None and self.default is None:
+        chosen = choose(self.choices, effective, ctx, frame.variables)
+        if chosen is None and self.default is None:
             raise self._no_match()
-        nxt = rule["Next"] if rule is not None else self.default
-        assign = rule.get("Assign", self.assign) if rule is not None else self.assign
+        nxt = chosen["Next"] if chosen is not None else self.default
+        assign = chosen.get("Assign", self.assign) if chosen is not None else self.assign
         assigned = (
             payload_template(assign, effective, ctx, frame.variables)
             if assign is not None
@@ -549,7 +550,7 @@ class WaitState(State):
         stamp = (
             self.timestamp
             if self.timestamp is not None
-            else query(self.timestamp_path, effective, None, variables)
+            else query(self.timestamp_path or "$", effective, None, variables)
         )
         return self._until(stamp, "TimestampPath")
 
@@ -740,7 +741,7 @@ class MapState(State):
 
     def __init__(self, name: str, spec: dict[str, Any], **kw: Any):
         super().__init__(name, spec, **kw)
-        processor = spec.get("ItemProcessor") or spec.get("Iterator")
+        processor: dict[str, Any] = spec.get("ItemProcessor") or spec["Iterator"]
         self.processor = parse_machine(processor, kw.get("resolve"), kw.get("language", "JSONPath"))
         self.items_path: str = spec.get("ItemsPath", "$")
         self.items: Any = spec.get("Items", _ABSENT)  # JSONata

@@ -696,14 +696,14 @@ class _Checker:
 
     def state_wait(self, st: dict[str, Any], where: str, names: set[str]) -> None:
         if self.jsonata:
-            given = [f for f in ("Seconds", "Timestamp") if f in st]
-            if len(given) != 1:
+            fields = [f for f in ("Seconds", "Timestamp") if f in st]
+            if len(fields) != 1:
                 self.problem(
                     where,
                     "a Wait state needs exactly one of Seconds or Timestamp; "
-                    f"found {', '.join(given) if given else 'none'}",
+                    f"found {', '.join(fields) if fields else 'none'}",
                 )
-            value = st.get("Seconds")
+            value: Any = st.get("Seconds")
             if (
                 "Seconds" in st
                 and not is_expression(value)
@@ -850,6 +850,7 @@ class _Checker:
                 where + "/Items",
                 f"must be an array or a {{% %}} expression, not {json_type(st['Items'])}",
             )
+        value: Any
         for field in ("MaxConcurrency", "ToleratedFailureCount"):
             value = st.get(field)
             if field in st and not is_expression(value) and (not _is_int(value) or value < 0):
