@@ -23,6 +23,7 @@ its key for redrive bookkeeping and its variables).
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +55,9 @@ E = EventType
 INLINE_MAP_MAX_CONCURRENCY = 40
 
 _ABSENT: Any = object()  # a field the state does not have (None is JSON null)
+# Where a JSONata state reads the context object: $states.context or $states not followed by
+# .input / .result / .errorOutput.
+_WHOLE_STATES = re.compile(r"\$states(?!\w|\.(?:input|result|errorOutput)\b)")
 
 
 # ------------------------------------------------------------------ shared primitives
@@ -263,7 +267,8 @@ class State:
         self.catchers = tuple(Catcher.parse(c) for c in spec.get("Catch", ()))
         # Build the context object only for states that can read it.
         text = json.dumps(spec)
-        self.needs_context = ("$states.context" in text) if jsonata else ("$$" in text)
+        # JSONata: $states.context, or $states handed on whole ($states, $states.*).
+        self.needs_context = _WHOLE_STATES.search(text) is not None if jsonata else "$$" in text
 
     def execute(self, run: ExecutionRun, frame: Frame, data: Any, retry_count: int) -> Result:
         raise NotImplementedError

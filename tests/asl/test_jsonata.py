@@ -511,3 +511,18 @@ def test_direct_lookup_matches_interpreter(expression: str) -> None:
     interpreted = Expression(text)
     interpreted.fast = None
     assert _outcome(direct) == _outcome(interpreted)
+
+
+def test_states_handed_on_whole_includes_the_context() -> None:
+    done = run(
+        chain(
+            (
+                "P",
+                {
+                    "Type": "Pass",
+                    "Output": "{% $states.context.State.Name & ':' & $join($keys($states), ',') %}",
+                },
+            )
+        )
+    )
+    assert done.output == "P:input,context"
