@@ -21,9 +21,9 @@ from sfn_helpers import (
     wait_for,
 )
 
-from localaws.asl.api import StepFunctionsBackend
 from localaws.asl.validate import validate_definition
 from localaws.asl.variables import MAX_VARIABLE_BYTES
+from localaws.stepfunctions.backend import StepFunctionsBackend
 
 
 def run(definition: dict[str, Any], input: Any = None, *, language: str = "JSONPath"):
