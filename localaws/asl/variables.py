@@ -17,6 +17,7 @@ Assign sets, 10 MiB for all the variables of an execution (``States.DataLimitExc
 from __future__ import annotations
 
 import json
+import json.encoder
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,19 +57,39 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+_STRING = json.encoder.encode_basestring  # the C encoder json.dumps uses for str
+
+
 def _to_json(value: Any) -> str:
+    """Compact JSON text, with the common scalar values done without json.dumps."""
+    kind = type(value)
+    if kind is str:
+        return _STRING(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode())
 
 
 class Variables:
     """One scope: its own values and read access to its parent's."""
 
-    __slots__ = ("_merged", "_sizes", "parent", "values")
+    __slots__ = ("_merged", "_outer_bytes", "_own_bytes", "_sizes", "parent", "values")
 
     def __init__(self, parent: Variables | None = None, values: Mapping[str, Any] | None = None):
         self.parent = parent
         self.values: dict[str, Any] = dict(values or {})
-        self._sizes: dict[str, int] = {k: len(_to_json(v).encode()) for k, v in self.values.items()}
+        self._sizes: dict[str, int] = {k: _size(_to_json(v)) for k, v in self.values.items()}
+        self._own_bytes = sum(self._sizes.values())
+        # The enclosing scopes do not change while this one runs (they wait for it).
+        self._outer_bytes = parent._outer_bytes + parent._own_bytes if parent is not None else 0
         self._merged: dict[str, Any] | None = None
 
     def child(self) -> Variables:
@@ -98,36 +119,37 @@ class Variables:
             self._merged = {**self.parent.visible(), **self.values}
         return self._merged
 
-    def _total(self) -> int:
-        total = sum(self._sizes.values())
-        return total + (self.parent._total() if self.parent is not None else 0)
-
     def assign(self, assigned: Mapping[str, Any]) -> dict[str, str]:
         """Set the variables of one Assign; return them as JSON text (for the history)."""
-        texts = {name: _to_json(value) for name, value in assigned.items()}
-        sizes = {name: len(text.encode()) for name, text in texts.items()}
-        for name, size in sizes.items():
+        texts: dict[str, str] = {}
+        sizes: dict[str, int] = {}
+        block = 0
+        own = self._own_bytes
+        for name, value in assigned.items():
+            text = texts[name] = _to_json(value)
+            size = sizes[name] = _size(text)
             if size > MAX_VARIABLE_BYTES:
                 raise StateFailure(
                     DATA_LIMIT_EXCEEDED,
                     f"The value assigned to the variable '{name}' is {size} bytes; a variable "
                     f"holds at most {MAX_VARIABLE_BYTES} bytes",
                 )
-        if sum(sizes.values()) > MAX_ASSIGN_BYTES:
+            block += size
+            own += size - self._sizes.get(name, 0)
+        if block > MAX_ASSIGN_BYTES:
             raise StateFailure(
                 DATA_LIMIT_EXCEEDED,
-                f"The Assign field sets {sum(sizes.values())} bytes of variables; one Assign "
-                f"sets at most {MAX_ASSIGN_BYTES} bytes",
+                f"The Assign field sets {block} bytes of variables; one Assign sets at most "
+                f"{MAX_ASSIGN_BYTES} bytes",
             )
-        new_sizes = {**self._sizes, **sizes}
-        total = sum(new_sizes.values()) + (self.parent._total() if self.parent is not None else 0)
-        if total > MAX_TOTAL_BYTES:
+        if self._outer_bytes + own > MAX_TOTAL_BYTES:
             raise StateFailure(
                 DATA_LIMIT_EXCEEDED,
-                f"The variables of this execution would hold {total} bytes; the limit is "
-                f"{MAX_TOTAL_BYTES} bytes",
+                f"The variables of this execution would hold {self._outer_bytes + own} bytes; "
+                f"the limit is {MAX_TOTAL_BYTES} bytes",
             )
+        self._sizes.update(sizes)
         self.values = {**self.values, **assigned}
-        self._sizes = new_sizes
+        self._own_bytes = own
         self._merged = None
         return texts

@@ -350,3 +350,26 @@ def test_redrive_restores_variables(sfn: StepFunctionsBackend) -> None:
     assert json.loads(done["output"]) == {"runId": "r-1", "count": 2}
     exits = [e for e in history(sfn, ex) if e["type"] == "TaskStateExited"]
     assert exits[-1]["stateExitedEventDetails"]["assignedVariables"] == {"count": "2"}
+
+
+def test_assign_block_and_execution_limits() -> None:
+    from localaws.asl.errors import StateFailure
+    from localaws.asl.variables import MAX_TOTAL_BYTES, Variables
+
+    scope = Variables()
+    half = "x" * (MAX_VARIABLE_BYTES // 2)
+    with pytest.raises(StateFailure) as e:
+        scope.assign({"a": half, "b": half})  # each fits; together over 256 KiB
+    assert e.value.error == "States.DataLimitExceeded"
+    assert "one Assign sets at most 262144 bytes" in e.value.cause
+    assert scope.values == {}  # nothing assigned by a refused Assign
+    chunk = "y" * (MAX_VARIABLE_BYTES - 10)
+    for i in range(MAX_TOTAL_BYTES // MAX_VARIABLE_BYTES - 1):
+        scope.assign({f"v{i}": chunk})
+    inner = scope.child()  # the enclosing scope's bytes count in a branch too
+    inner.assign({"last": chunk})
+    with pytest.raises(StateFailure) as e:
+        inner.assign({"more": chunk})
+    assert "the limit is 10485760 bytes" in e.value.cause
+    scope.assign({"v0": "small"})  # replacing a variable frees its bytes
+    assert scope.get("v0") == "small"
