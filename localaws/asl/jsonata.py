@@ -375,6 +375,22 @@ class Expression:
     def body(self) -> str:
         return _body(self.text)
 
+    def top_level_problem(self) -> str | None:
+        """Why the expression cannot read anything (``$``, ``$$`` or a bare field name at its
+        top: a JSONata state has no input document; the input is ``$states.input``)."""
+        ast = self.compiled.ast
+        first = ast.steps[0] if getattr(ast, "type", None) == "path" and ast.steps else ast
+        kind, value = getattr(first, "type", None), getattr(first, "value", None)
+        if kind == "variable" and value in ("", "$"):
+            root = "$" if value == "" else "$$"
+            return f'"{root}" at the top of an expression reads nothing; use $states.input'
+        if kind == "name":
+            return (
+                f'the field name "{value}" at the top of an expression reads nothing; '
+                f"use $states.input.{value}"
+            )
+        return None
+
     def evaluate(self, bindings: Mapping[str, Any], field: str) -> Any:
         if self.fast is not None:
             try:

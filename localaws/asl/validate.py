@@ -456,11 +456,14 @@ class _Checker:
     def jsonata_value(self, value: Any, where: str) -> None:
         """Compile every ``{% %}`` expression in a JSONata field."""
         for at, text in expressions(value):
+            location = f"{where}/{at}" if at else where
             try:
-                compile_expression(text)
+                problem = compile_expression(text).top_level_problem()
             except JsonataSyntaxError as e:
-                location = f"{where}/{at}" if at else where
                 self.problem(location, f"the JSONata expression {text} does not parse: {e}")
+                continue
+            if problem is not None:
+                self.problem(location, f"the JSONata expression {text}: {problem}")
 
     def unknown_field(self, where: str, key: str, allowed: Iterable[str], place: str) -> None:
         if key in UNSUPPORTED_FIELDS:

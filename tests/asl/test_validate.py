@@ -669,6 +669,18 @@ INVALID = [
         "the JSONata expression {% $a + %} does not parse",
     ),
     (
+        "jsonata-root-dollar",
+        machine(A={**PASS_END, "QueryLanguage": "JSONata", "Output": {"x": "{% $.a %}"}}),
+        "/States/A/Output/x",
+        '"$" at the top of an expression reads nothing; use $states.input',
+    ),
+    (
+        "jsonata-bare-field-name",
+        machine(A={**PASS_END, "QueryLanguage": "JSONata", "Output": "{% order.id %}"}),
+        "/States/A/Output",
+        'the field name "order" at the top of an expression reads nothing; use $states.input.order',
+    ),
+    (
         "jsonata-condition-missing",
         {
             **machine(C={"Type": "Choice", "Choices": [{"Next": "B"}], "Default": "B"}, B=PASS_END),
