@@ -373,3 +373,32 @@ def test_assign_block_and_execution_limits() -> None:
     assert "the limit is 10485760 bytes" in e.value.cause
     scope.assign({"v0": "small"})  # replacing a variable frees its bytes
     assert scope.get("v0") == "small"
+
+
+def test_history_detail_members_are_botocores(sfn: StepFunctionsBackend) -> None:
+    import botocore.session
+
+    from localaws.asl.history import DETAILS_MEMBER
+
+    model = botocore.session.get_session().get_service_model("stepfunctions")
+    definition = {
+        "QueryLanguage": "JSONata",
+        **chain(
+            ("Set", {"Type": "Pass", "Assign": {"x": {"a": 1}}}),
+            ("Boom", {"Type": "Pass", "Output": "{% $states.input.missing %}"}),
+        ),
+    }
+    arn = create(sfn, definition)
+    ex = sfn.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+    assert sfn.wait(ex, timeout=10)["status"] == "FAILED"
+    events = history(sfn, ex)
+    types = [e["type"] for e in events]
+    assert "EvaluationFailed" in types
+    for event in events:
+        member = DETAILS_MEMBER[event["type"]]
+        if member is None:
+            continue
+        shape = model.shape_for("HistoryEvent").members[member]
+        assert set(event[member]) <= set(shape.members), (event["type"], event[member])
+    [exited] = [e for e in events if e["type"] == "PassStateExited"]
+    assert exited["stateExitedEventDetails"]["assignedVariables"] == {"x": '{"a":1}'}
