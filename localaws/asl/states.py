@@ -906,11 +906,9 @@ class MapState(State):
         frame.scope.check()
         if outcomes.failure is not None:
             failure = outcomes.failure
-            raise StateFailure(
-                failure.error,
-                failure.cause,
-                located=failure.error != StatesError.EXCEED_TOLERATED_FAILURE_THRESHOLD,
-            )
+            # A failure from an iteration's states already names its state; one from
+            # ItemSelector gets the Map state's name from the engine.
+            raise StateFailure(failure.error, failure.cause, located=failure.located)
         frame.emit(E.MAP_STATE_SUCCEEDED)
         if self.jsonata:
             bindings["states"]["result"] = outcomes.results

@@ -402,3 +402,22 @@ def test_history_detail_members_are_botocores(sfn: StepFunctionsBackend) -> None
         assert set(event[member]) <= set(shape.members), (event["type"], event[member])
     [exited] = [e for e in events if e["type"] == "PassStateExited"]
     assert exited["stateExitedEventDetails"]["assignedVariables"] == {"x": '{"a":1}'}
+
+
+def test_item_selector_path_failure_names_the_map_state() -> None:
+    definition = chain(
+        (
+            "M",
+            {
+                "Type": "Map",
+                "ItemSelector": {"v.$": "$missing.x"},
+                "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+            },
+        )
+    )
+    done = run(definition, [1])
+    assert done.outcome.error == "States.Runtime"
+    assert str(done.outcome.cause).startswith(
+        "An error occurred while executing the state 'M' (entered at the event id #2). "
+        "The JSONPath '$missing.x' specified for the field 'v.$' could not be found"
+    )
