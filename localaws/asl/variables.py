@@ -87,9 +87,11 @@ class Variables:
         self.parent = parent
         self.values: dict[str, Any] = dict(values or {})
         self._sizes: dict[str, int] = {k: _size(_to_json(v)) for k, v in self.values.items()}
-        self._own_bytes = sum(self._sizes.values())
+        self._own_bytes: int = sum(self._sizes.values())
         # The enclosing scopes do not change while this one runs (they wait for it).
-        self._outer_bytes = parent._outer_bytes + parent._own_bytes if parent is not None else 0
+        self._outer_bytes: int = (
+            parent._outer_bytes + parent._own_bytes if parent is not None else 0
+        )
         self._merged: dict[str, Any] | None = None
 
     def child(self) -> Variables:
