@@ -29,12 +29,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from localaws.asl.errors import NOT_MATCHED_BY_ALL, StateFailure, StatesError
+from localaws.asl.errors import (
+    ENGINE_ERRORS,
+    NOT_MATCHED_BY_ALL,
+    UNCATCHABLE,
+    StateFailure,
+    StatesError,
+)
 from localaws.asl.history import EventBuffer, EventType, state_entered, state_exited, to_json
 from localaws.asl.integrations import Pattern, TaskRequest
+from localaws.asl.jsonata import QueryEvaluationError
 from localaws.asl.mock_config import MockSession
-from localaws.asl.paths import apply_result_path
 from localaws.asl.states import Cancelled, Frame, Machine, Retrier, Scope, State, TaskState
+from localaws.asl.variables import Variables
 from localaws.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -59,7 +66,10 @@ def error_matches(error_equals: tuple[str, ...], error: str, is_task: bool) -> b
 
     ``States.ALL`` matches every error except States.Runtime and States.DataLimitExceeded;
     on a Task, ``States.TaskFailed`` matches every error except those and States.Timeout.
+    States.Runtime is never matched, even by name.
     """
+    if error in UNCATCHABLE:
+        return False
     for name in error_equals:
         if name == error:
             return True
@@ -193,10 +203,12 @@ class ExecutionRun:
         mocks: MockSession | None = None,
         redrive_count: int = 0,
         redrive_time: float | None = None,
-        resume: tuple[str, Any] | None = None,
+        resume: dict[str, Any] | None = None,
         memo: dict[str, Any] | None = None,
         last_event_id: int = 0,
     ):
+        """``resume`` is a checkpoint from :meth:`take_progress` (``state``, ``input`` and,
+        when any were set, the top-level ``variables``) to redrive from."""
         self.arn = arn
         self.machine = machine
         self.input_text = input_text
@@ -228,7 +240,7 @@ class ExecutionRun:
         self._machine_ctx = {"Id": state_machine_arn, "Name": state_machine_name}
         # redrive bookkeeping, read by take_progress() under _progress_lock
         self._progress_lock = threading.Lock()
-        self.checkpoint: tuple[str, Any] | None = None
+        self.checkpoint: dict[str, Any] | None = None
         self._checkpoint_dirty = False
         self._checkpoints = 0
         self._redrive_memo = dict(memo or {})
@@ -274,8 +286,11 @@ class ExecutionRun:
             self._memo_new[key] = value
             self._memo_dirty = True
 
-    def _checkpoint(self, name: str, data: Any) -> None:
-        self.checkpoint = (name, data)
+    def _checkpoint(self, name: str, data: Any, variables: Variables) -> None:
+        checkpoint = {"state": name, "input": data}
+        if variables.values:
+            checkpoint["variables"] = variables.values  # replaced, never mutated, on assign
+        self.checkpoint = checkpoint
         self._checkpoint_dirty = True
         self._checkpoints += 1
         if self._memo_dirty and self._checkpoints > 1:
@@ -286,7 +301,7 @@ class ExecutionRun:
                 self._memo_clear = True
                 self._memo_dirty = False
 
-    def take_progress(self) -> tuple[list[Any], tuple[str, Any] | None, dict[str, Any], bool]:
+    def take_progress(self) -> tuple[list[Any], dict[str, Any] | None, dict[str, Any], bool]:
         """(events, checkpoint if changed, new memo entries, memo cleared) since the last call."""
         with self._progress_lock:
             checkpoint = self.checkpoint if self._checkpoint_dirty else None
@@ -308,7 +323,8 @@ class ExecutionRun:
 
     def run(self) -> Outcome:
         """Run to the end; returns the outcome (also stored in ``self.outcome``)."""
-        frame = Frame(self.buffer, self.root, self.last_event_id, "")
+        resumed = self.resume.get("variables") if self.resume is not None else None
+        frame = Frame(self.buffer, self.root, self.last_event_id, "", Variables(values=resumed))
         if self.resume is None:
             frame.emit(
                 E.EXECUTION_STARTED,
@@ -321,7 +337,7 @@ class ExecutionRun:
             start, data = self.machine.start_at, _loads(self.input_text)
         else:
             frame.emit(E.EXECUTION_REDRIVEN, {"redriveCount": self.redrive_count})
-            start, data = self.resume
+            start, data = self.resume["state"], self.resume["input"]
         timer = None
         if self.machine.timeout_seconds:
             timer = threading.Timer(self.machine.timeout_seconds, self.root.cancel, (TIMED_OUT,))
@@ -381,7 +397,7 @@ class ExecutionRun:
                 raise Cancelled(frame.scope.reason)
             state = states[name]
             if top:
-                self._checkpoint(name, data)
+                self._checkpoint(name, data, frame.variables)
             data, name = self.step(state, data, frame)  # type: ignore[assignment]
             if name is None:
                 return data
@@ -389,13 +405,16 @@ class ExecutionRun:
     def step(self, state: State, data: Any, frame: Frame) -> tuple[Any, str | None]:
         """Run one state with its Retry and Catch; return (output, next state or None)."""
         frame.entered = time.time()
-        frame.emit(state.ENTERED, state_entered(state.name, data))
+        frame.entered_id = frame.emit(state.ENTERED, state_entered(state.name, data))
         retries = 0
         attempts: list[int] | None = None
+        assigned_texts: dict[str, str] | None = None
         try:
             while True:
                 try:
-                    output, nxt = state.execute(self, frame, data, retries)
+                    output, nxt, assigned = state.execute(self, frame, data, retries)
+                    if assigned is not None:
+                        assigned_texts = frame.variables.assign(assigned)
                     break
                 except (Cancelled, KeyboardInterrupt, SystemExit):
                     raise
@@ -410,18 +429,26 @@ class ExecutionRun:
                     continue
                 for catcher in state.catchers:
                     if error_matches(catcher.error_equals, error, state.IS_TASK):
-                        output = _apply_catch(data, catcher.result_path, error, cause)
+                        try:
+                            output, assigned = state.caught(
+                                self, frame, data, retries, catcher, error, cause
+                            )
+                            if assigned is not None:
+                                assigned_texts = frame.variables.assign(assigned)
+                        except StateFailure as exc:
+                            error, cause = self.failure(state, frame, exc)
+                            raise StateFailure(error, cause, located=True) from exc
                         nxt = catcher.next
                         break
                 else:
-                    raise StateFailure(error, cause)
+                    raise StateFailure(error, cause, located=True)
                 break
         except Cancelled:
             if state.ABORTED is not None:
                 frame.emit(state.ABORTED)
             raise
         if state.EXITED is not None:
-            frame.emit(state.EXITED, state_exited(state.name, output))
+            frame.emit(state.EXITED, state_exited(state.name, output, assigned_texts))
         return output, nxt
 
     @staticmethod
@@ -436,7 +463,12 @@ class ExecutionRun:
         return None
 
     def failure(self, state: State, frame: Frame, exc: Exception) -> tuple[str, str]:
-        """The one place an exception becomes (error, cause) and its history event."""
+        """The one place an exception becomes (error, cause) and its history events.
+
+        An error the engine raises while evaluating the state (States.Runtime,
+        States.QueryEvaluationError...) gets AWS's prefix naming the state; a JSONata
+        evaluation error is also recorded as an EvaluationFailed event.
+        """
         if isinstance(exc, TaskFailure):
             event = E.TASK_TIMED_OUT if exc.timed_out else E.TASK_FAILED
             frame.emit(
@@ -451,6 +483,17 @@ class ExecutionRun:
             return exc.error, exc.cause
         if isinstance(exc, StateFailure):
             error, cause = exc.error, exc.cause
+            if not exc.located and error in ENGINE_ERRORS:
+                cause = (
+                    f"An error occurred while executing the state '{state.name}' "
+                    f"(entered at the event id #{frame.entered_id}). {cause}"
+                )
+                exc.located = True
+            if isinstance(exc, QueryEvaluationError):
+                frame.emit(
+                    E.EVALUATION_FAILED,
+                    {"error": error, "cause": cause, "location": exc.location, "state": state.name},
+                )
         else:
             # A bug in this engine: fail the state with States.Runtime and keep the traceback.
             log.error(
@@ -650,10 +693,6 @@ class ExecutionRun:
                 wait = left if wait is None else min(wait, left)
             wake.wait(wait)
             wake.clear()
-
-
-def _apply_catch(data: Any, result_path: str | None, error: str, cause: str) -> Any:
-    return apply_result_path(data, result_path, {"Error": error, "Cause": cause})
 
 
 def _loads(text: str) -> Any:

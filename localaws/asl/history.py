@@ -58,6 +58,7 @@ class EventType(StrEnum):
     PARALLEL_STATE_FAILED = "ParallelStateFailed"
     PARALLEL_STATE_ABORTED = "ParallelStateAborted"
     PARALLEL_STATE_EXITED = "ParallelStateExited"
+    EVALUATION_FAILED = "EvaluationFailed"
 
 
 E = EventType
@@ -82,6 +83,7 @@ DETAILS_MEMBER: dict[str, str | None] = {
     E.MAP_ITERATION_FAILED: "mapIterationFailedEventDetails",
     E.MAP_ITERATION_ABORTED: "mapIterationAbortedEventDetails",
     E.FAIL_STATE_ENTERED: "stateEnteredEventDetails",
+    E.EVALUATION_FAILED: "evaluationFailedEventDetails",
 }
 for _t in EventType:
     if _t.value.endswith("StateEntered"):
@@ -92,7 +94,7 @@ for _t in EventType:
         DETAILS_MEMBER.setdefault(_t, None)
 
 # Detail members that carry execution data (dropped when includeExecutionData is False).
-DATA_MEMBERS = ("input", "output", "parameters")
+DATA_MEMBERS = ("input", "output", "parameters", "assignedVariables")
 
 _NOT_TRUNCATED = {"truncated": False}
 
@@ -106,8 +108,13 @@ def state_entered(name: str, data: Any) -> dict[str, Any]:
     return {"name": name, "input": to_json(data), "inputDetails": _NOT_TRUNCATED}
 
 
-def state_exited(name: str, data: Any) -> dict[str, Any]:
-    return {"name": name, "output": to_json(data), "outputDetails": _NOT_TRUNCATED}
+def state_exited(name: str, data: Any, assigned: dict[str, str] | None = None) -> dict[str, Any]:
+    """StateExited details; ``assigned`` maps each variable the state set to its JSON text."""
+    details = {"name": name, "output": to_json(data), "outputDetails": _NOT_TRUNCATED}
+    if assigned:
+        details["assignedVariables"] = assigned
+        details["assignedVariablesDetails"] = _NOT_TRUNCATED
+    return details
 
 
 def error_details(error: str, cause: str) -> dict[str, Any]:

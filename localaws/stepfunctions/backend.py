@@ -579,7 +579,7 @@ class StepFunctionsBackend:
                 mocks=self._session(row["state_machine_name"], row["test_case"]),
                 redrive_count=count,
                 redrive_time=now,
-                resume=(checkpoint["state"], checkpoint["input"]),
+                resume=checkpoint,
                 memo=memo,
                 last_event_id=last,
             )

@@ -241,7 +241,7 @@ class StepFunctionsStore:
             if checkpoint is not None:
                 conn.execute(
                     "UPDATE sfn_executions SET checkpoint = ? WHERE arn = ?",
-                    (json.dumps({"state": checkpoint[0], "input": checkpoint[1]}), arn),
+                    (json.dumps(checkpoint), arn),
                 )
             if cleared:
                 conn.execute("DELETE FROM sfn_progress WHERE execution_arn = ?", (arn,))

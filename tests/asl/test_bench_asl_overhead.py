@@ -20,5 +20,12 @@ def test_bench_runs_quick_and_prints_its_table():
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert any(line.startswith("scenario") and "moto/ours" in line for line in lines)
-    for scenario in ("Pass chain", "Map of Pass", "branch Parallel"):
+    for scenario in (
+        "Pass chain",
+        "JSONata chain",
+        "variables chain",
+        "Map of Pass",
+        "branch Parallel",
+    ):
         assert any(scenario in line for line in lines), done.stdout
+    assert sum("x the JSONPath chain" in line for line in lines) == 2, done.stdout
