@@ -214,7 +214,7 @@ class StepFunctionsStore:
         self,
         arn: str,
         events: list[Any],
-        checkpoint: tuple[str, Any] | None,
+        checkpoint: dict[str, Any] | None,
         memo: dict[str, Any],
         cleared: bool,
         final: Outcome | None,
