@@ -10,7 +10,9 @@ for every HTTP request, in this order:
 2. An ``Origin`` header must be the console's own origin (``http://<served name>:<port>``):
    a cross-site ``fetch`` or form post is refused, whatever it asks for.
 3. The console's JSON API (``/console/api/``) needs the ``X-Localaws-Console: 1`` header,
-   which a cross-site page cannot send without a CORS preflight this server never grants.
+   which a cross-site page cannot send without a CORS preflight this server never grants
+   (or, for the console's links opened in a tab, the browser's ``Sec-Fetch-Site:
+   same-origin`` navigation headers, which no page can forge).
 4. Every AWS API request carries a SigV4 signature (:mod:`localaws.server.sigv4`): any
    access key by default; with a credentials file, a signature verified against it.  The
    console's own AWS calls (``X-Localaws-Console: 1``, same origin) need none; with a
@@ -333,7 +335,7 @@ class Guard:
         if where.kind == "page":
             return None
         console = request.header(CONSOLE_HEADER) == "1"
-        if where.kind == "console-api" and not console:
+        if where.kind == "console-api" and not (console or _browser_same_origin(request)):
             raise Refusal(
                 "AccessDeniedException",
                 "the console API answers only the console's own page (X-Localaws-Console: 1)",
@@ -456,6 +458,17 @@ class Guard:
             await send(message)
 
         return guarded_send
+
+
+def _browser_same_origin(request: Inbound) -> bool:
+    """A browser's own word (``Sec-Fetch-*`` headers, which no page can set) that this GET
+    is a navigation from the console's origin or typed by the user: the console's links to
+    logs and objects, opened in a new tab, carry no custom header."""
+    return (
+        request.method in ("GET", "HEAD")
+        and request.header("sec-fetch-site") in ("same-origin", "none")
+        and request.header("sec-fetch-mode") == "navigate"
+    )
 
 
 def _replay(body: bytes | None, receive: Receive) -> Receive:
