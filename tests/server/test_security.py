@@ -501,3 +501,35 @@ def test_console_needs_the_printed_token_when_verifying(verifying: LocalServer) 
             },
         )
         assert listed.status_code == 200, listed.text
+
+
+# -- settings ----------------------------------------------------------------------------
+
+
+def test_body_limit_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from localaws import config
+    from localaws.server.guard import Policy
+
+    monkeypatch.delenv(config.ENV_MAX_BODY, raising=False)
+    assert Policy.create(port=1).max_body == 16 * MB
+    monkeypatch.setenv(config.ENV_MAX_BODY, "1000")
+    assert Policy.create(port=1).max_body == 1000
+    monkeypatch.setenv(config.ENV_MAX_BODY, "lots")
+    with pytest.raises(UserError, match="LOCALAWS_MAX_REQUEST_BYTES='lots'"):
+        Policy.create(port=1)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[default]\naws_access_key_id = K\n", "needs both aws_access_key_id"),
+        ("", "no \\[profile\\] section"),
+        ("key = value\n", "not in the AWS credentials format"),
+    ],
+    ids=["no-secret", "empty", "no-section"],
+)
+def test_bad_credentials_file_is_refused(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "credentials"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        LocalServer(tmp_path / "state", credentials=path)
