@@ -533,3 +533,17 @@ def test_bad_credentials_file_is_refused(tmp_path: Path, text: str, message: str
     path.write_text(text)
     with pytest.raises(UserError, match=message):
         LocalServer(tmp_path / "state", credentials=path)
+
+
+def test_local_clients_sign_with_the_configured_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from localaws import config
+    from localaws.server.sigv4 import client_credentials
+
+    monkeypatch.delenv(config.ENV_CREDENTIALS, raising=False)
+    assert client_credentials() == (config.DEFAULT_ACCESS_KEY, config.DEFAULT_SECRET_KEY)
+    path = tmp_path / "credentials"
+    path.write_text(f"[a]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n")
+    monkeypatch.setenv(config.ENV_CREDENTIALS, str(path))
+    assert client_credentials() == (KEY, SECRET)
