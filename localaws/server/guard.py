@@ -95,11 +95,10 @@ class Policy:
         port: int,
         bound_host: str = config.DEFAULT_HOST,
         allow_remote: bool = False,
-        credentials: Path | None = None,
+        secrets: dict[str, str] | None = None,
         max_body: int | None = None,
         state_dir: Path | None = None,
     ) -> Policy:
-        secrets = sigv4.load_credentials(credentials) if credentials is not None else None
         return cls(
             port=port,
             bound_host=bound_host,

@@ -29,7 +29,7 @@ from localaws.errors import PlatformError, UserError
 from localaws.runtime import Runtime
 from localaws.server.app import create_app
 from localaws.server.guard import Guard, Policy, is_loopback
-from localaws.server.sigv4 import first_pair
+from localaws.server.sigv4 import first_pair, load_credentials
 
 log = logging.getLogger(__name__)
 
@@ -94,15 +94,16 @@ def guarded_app(
     sock: socket.socket,
     *,
     allow_remote: bool,
-    credentials: os.PathLike[str] | None,
+    secrets: dict[str, str] | None,
 ) -> Guard:
-    """The server's ASGI app behind its guard, for the address ``sock`` is bound to."""
+    """The server's ASGI app behind its guard, for the address ``sock`` is bound to;
+    ``secrets`` (access key -> secret) makes it verify signatures."""
     host, port = sock.getsockname()[:2]
     policy = Policy.create(
         port=port,
         bound_host=host,
         allow_remote=allow_remote,
-        credentials=None if credentials is None else Path(credentials),
+        secrets=secrets,
         state_dir=runtime.state_dir,
     )
     return Guard(create_app(runtime), policy)
@@ -138,10 +139,10 @@ def serve(
     check_host(host, allow_remote=allow_remote, credentials=credentials_file)
     secrets = _secrets(credentials_file)
     sock = bind(host, port)
-    runtime = Runtime(state_dir, credentials=secrets)
+    runtime = Runtime(state_dir, credentials=first_pair(secrets) if secrets else None)
     try:
         url = url_of(sock)
-        app = guarded_app(runtime, sock, allow_remote=allow_remote, credentials=credentials_file)
+        app = guarded_app(runtime, sock, allow_remote=allow_remote, secrets=secrets)
         runtime.start(url=url)
         log.warning("serving %s on %s", runtime.state_dir, url)
         log.warning("console: %s", app.policy.console_url(url))
@@ -153,13 +154,9 @@ def serve(
         runtime.close()
 
 
-def _secrets(credentials: Path | None) -> tuple[str, str] | None:
-    """The key pair the runtime hands its workers: the file's first, or None (the default)."""
-    if credentials is None:
-        return None
-    from localaws.server.sigv4 import load_credentials
-
-    return first_pair(load_credentials(credentials))
+def _secrets(credentials: Path | None) -> dict[str, str] | None:
+    """Access key -> secret from the credentials file; None (any key) without one."""
+    return None if credentials is None else load_credentials(credentials)
 
 
 class LocalServer:
@@ -179,7 +176,10 @@ class LocalServer:
         self.credentials = config.credentials_file(credentials)
         check_host(host, allow_remote=allow_remote, credentials=self.credentials)
         self.allow_remote = allow_remote
-        self.runtime = Runtime(state_dir, credentials=_secrets(self.credentials))
+        self.secrets = _secrets(self.credentials)
+        self.runtime = Runtime(
+            state_dir, credentials=first_pair(self.secrets) if self.secrets else None
+        )
         self.host = host
         self.port = port
         self.log_level = log_level
@@ -193,7 +193,7 @@ class LocalServer:
         try:
             self.url = url_of(sock)
             app = guarded_app(
-                self.runtime, sock, allow_remote=self.allow_remote, credentials=self.credentials
+                self.runtime, sock, allow_remote=self.allow_remote, secrets=self.secrets
             )
             self.console_url = app.policy.console_url(self.url)
             self.runtime.start(url=self.url)
