@@ -547,3 +547,15 @@ def test_local_clients_sign_with_the_configured_file(
     path.write_text(f"[a]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n")
     monkeypatch.setenv(config.ENV_CREDENTIALS, str(path))
     assert client_credentials() == (KEY, SECRET)
+
+
+def test_allow_remote_warns_that_the_server_runs_code(caplog: pytest.LogCaptureFixture) -> None:
+    from localaws.server.serve import check_host
+
+    check_host("127.0.0.1", allow_remote=False, credentials=None)
+    check_host("::1", allow_remote=False, credentials=None)
+    assert not caplog.records
+    with caplog.at_level("WARNING", logger="localaws.server.serve"):
+        check_host("0.0.0.0", allow_remote=True, credentials=None)
+    assert "run code on this machine" in caplog.text
+    assert "no --credentials given" in caplog.text
