@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from localaws.lambdakit import config
 from localaws.lambdakit.errors import UserError
-from localaws.lambdakit.files import atomic_fill
+from localaws.lambdakit.files import atomic_fill, atomic_write
 
 SCHEME = "s3://"
 TMP_DIR = ".tmp"  # under the local root; not a valid bucket name, so never listed
@@ -150,11 +150,7 @@ class LocalStorage(Storage):
         digest = hashlib.sha256(segment.encode("utf-8", "surrogatepass")).hexdigest()
         record = self.root / LONG_NAMES_DIR / digest
         if not record.is_file():
-            record.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=record.parent, prefix=".", suffix=".tmp")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(segment.encode("utf-8", "surrogatepass"))
-            os.replace(tmp, record)
+            atomic_write(record, segment.encode("utf-8", "surrogatepass"))
         return f"~{digest}"
 
     def _key_name(self, name: str) -> str:
