@@ -91,11 +91,14 @@ class Runtime:
         *,
         region: str | None = None,
         account_id: str | None = None,
+        credentials: tuple[str, str] | None = None,
     ):
         self.state_dir = config.state_dir(state_dir)
         self.layout = StateDir(self.state_dir)
         self.region = config.region(region)
         self.account_id = config.account_id(account_id)
+        # The access key pair workers (Lambdas, jobs) sign their calls to the server with.
+        self.credentials = credentials or (config.DEFAULT_ACCESS_KEY, config.DEFAULT_SECRET_KEY)
         self._lock_fh: Any = None
         self._building = threading.RLock()
         self._started = False

@@ -160,6 +160,20 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default=None, help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: 8083)")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than a loopback address (anyone reaching the port can run "
+        "code on this machine; use with --credentials)",
+    )
+    p.add_argument(
+        "--credentials",
+        metavar="FILE",
+        default=None,
+        help="AWS credentials file ([profile] aws_access_key_id / aws_secret_access_key): verify "
+        "every request's signature against its keys (default: $LOCALAWS_CREDENTIALS, else any "
+        "key is accepted)",
+    )
     p.set_defaults(func=cmd_serve)
 
     aws = _aws_module(required=False)
@@ -265,12 +279,22 @@ def write_console_example(state_dir: str | None, settings: Any, *, raw_data_uri:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the local server in the foreground until Ctrl-C."""
     from localaws import config
-    from localaws.server.serve import serve
+    from localaws.server.guard import is_loopback
+    from localaws.server.serve import check_host, serve
 
     host = args.host or config.DEFAULT_HOST
     port = config.DEFAULT_PORT if args.port is None else args.port
+    credentials = config.credentials_file(args.credentials)
+    if not is_loopback(host) and not args.allow_remote:
+        check_host(host, allow_remote=False, credentials=credentials)  # refuses, before printing
     _console(stderr=True).print(f"serving on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
-    serve(args.state_dir, host=host, port=port)
+    serve(
+        args.state_dir,
+        host=host,
+        port=port,
+        allow_remote=args.allow_remote,
+        credentials=credentials,
+    )
     return EXIT_OK
 
 

@@ -70,8 +70,11 @@ class ServerBackend:
         self.url = url
         self.region = config.region(region)
         self.account_id = config.account_id(account_id)
+        from localaws.server.sigv4 import client_credentials
+
+        key, secret = client_credentials()
         session = boto3.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=self.region
+            aws_access_key_id=key, aws_secret_access_key=secret, region_name=self.region
         )
 
         def client(service: str) -> Any:

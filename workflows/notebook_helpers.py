@@ -28,7 +28,6 @@ from localaws.layout import StateDir
 TARGETS = ("local", "aws")
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 # Dummy credentials for the local server, which does not check signatures.
-LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
 
 class _Translating:
@@ -96,7 +95,12 @@ def connect(target: str, *, endpoint_url: str | None = None, region: str | None 
     region = region or config.region()
     if target == "local":
         url = endpoint_url or f"http://{config.DEFAULT_HOST}:{config.DEFAULT_PORT}"
-        session = boto3.Session(region_name=region, **LOCAL_CREDENTIALS)
+        from localaws.server.sigv4 import client_credentials
+
+        key, secret = client_credentials()
+        session = boto3.Session(
+            region_name=region, aws_access_key_id=key, aws_secret_access_key=secret
+        )
         return Backend(target, region, url, session)
     return Backend(target, region, None, boto3.Session(region_name=region))
 

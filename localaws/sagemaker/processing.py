@@ -144,7 +144,7 @@ def run_processing_job(
     ]
     if command[0] in PYTHONS:
         command[0] = sys.executable
-    env = base_environment()
+    env = base_environment(runtime.credentials)
     env.update(job.get("Environment") or {})
     env["PYTHONUNBUFFERED"] = "1"
     code = supervise(

@@ -193,11 +193,14 @@ def extract_archive(archive: Path, dest: Path) -> None:
 # -- the worker process ----------------------------------------------------------------------
 
 
-def base_environment() -> dict[str, str]:
-    """The minimal environment a worker starts from (the venv's bin first on PATH)."""
+def base_environment(credentials: tuple[str, str] | None = None) -> dict[str, str]:
+    """The minimal environment a worker starts from (the venv's bin first on PATH), with the
+    access key pair it signs calls to the local server with."""
     env = {k: os.environ[k] for k in ("HOME", "LANG", "TZ", "TMPDIR") if k in os.environ}
     path = os.environ.get("PATH", "/usr/bin:/bin")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{path}"
+    if credentials is not None:
+        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = credentials
     return env
 
 
@@ -384,7 +387,7 @@ def run_training_job(
             else os.cpu_count(),
         }
         (root / "spec.json").write_text(json.dumps(spec))
-        env = base_environment()
+        env = base_environment(runtime.credentials)
         env["PYTHONPATH"] = str(PACKAGE_ROOT)
         env.update(job.get("Environment") or {})
         command = [

@@ -76,7 +76,11 @@ def signing_service(request: Request) -> str | None:
         return m.group(1)
     credential = request.query_params.get("X-Amz-Credential", "")
     parts = credential.split("/")
-    return parts[3] if len(parts) == 5 else None
+    if len(parts) == 5:
+        return parts[3]
+    if "AWSAccessKeyId" in request.query_params:  # an S3 URL presigned with SigV2
+        return "s3"
+    return None
 
 
 def is_aws_request(request: Request) -> bool:
@@ -182,6 +186,13 @@ class AwsApi:
             # A member the backend does not take: the request is valid for AWS but the local
             # runtime does not implement that member.
             raise ServiceError("ValidationException", f"{operation}: {e}") from e
+        except RecursionError as e:
+            # A JSON document inside a member (an execution input, a definition) nested too
+            # deeply to walk.
+            raise ServiceError(
+                "ValidationException",
+                f"{operation}: a JSON document in the request nests too deeply; flatten it",
+            ) from e
         except Exception as e:
             log.exception("%s failed", operation)
             raise ServiceError(

@@ -35,7 +35,7 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import Route
 
 from localaws.asl.graph import render_svg, statuses_from_history
-from localaws.errors import ServiceError, UserError
+from localaws.errors import MAX_MESSAGE_CHARS, ServiceError, UserError, excerpt
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
@@ -86,7 +86,9 @@ def console_routes(runtime: Runtime) -> list[Route]:
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"__type": code, "message": message}, status_code=status)
+    return JSONResponse(
+        {"__type": code, "message": excerpt(message, MAX_MESSAGE_CHARS)}, status_code=status
+    )
 
 
 async def _guarded(fn: Callable[[], Response]) -> Response:

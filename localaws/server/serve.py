@@ -5,6 +5,10 @@
 bind the socket before taking the state directory, so a taken port fails fast with a
 :class:`~localaws.errors.PlatformError`, and both write the server's URL into the state
 directory's lock file, where :func:`localaws.runtime.read_owner` finds it.
+
+Every request passes :class:`localaws.server.guard.Guard` first.  The server runs code on
+request, so it binds a loopback address unless told ``allow_remote``; with a credentials file
+(``--credentials`` / ``LOCALAWS_CREDENTIALS``) it verifies every request's signature.
 """
 
 from __future__ import annotations
@@ -15,18 +19,40 @@ import signal
 import socket
 import threading
 import time
+from pathlib import Path
 from types import FrameType, TracebackType
 
 import uvicorn
 
 from localaws import config
-from localaws.errors import PlatformError
+from localaws.errors import PlatformError, UserError
 from localaws.runtime import Runtime
 from localaws.server.app import create_app
+from localaws.server.guard import Guard, Policy, is_loopback
+from localaws.server.sigv4 import first_pair, load_credentials
 
 log = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT_S = 30.0
+
+
+REMOTE_WARNING = (
+    "--host {host} is not a loopback address: anyone who can reach this port can run code on "
+    "this machine through the server (Lambda handlers, training scripts) and read its data"
+)
+
+
+def check_host(host: str, *, allow_remote: bool, credentials: os.PathLike[str] | None) -> None:
+    """Refuse a non-loopback address unless ``allow_remote``; warn when allowed."""
+    if is_loopback(host):
+        return
+    warning = REMOTE_WARNING.format(host=host)
+    if not allow_remote:
+        raise UserError(
+            f"{warning}. Bind 127.0.0.1 (the default), or pass --allow-remote to accept the "
+            "risk (with --credentials FILE, so that only signed requests from listed keys run)"
+        )
+    log.warning("WARNING: %s%s", warning, "" if credentials else "; no --credentials given")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -63,10 +89,30 @@ class _Server(uvicorn.Server):
         self.should_exit = True
 
 
-def _server(runtime: Runtime, log_level: str) -> uvicorn.Server:
+def guarded_app(
+    runtime: Runtime,
+    sock: socket.socket,
+    *,
+    allow_remote: bool,
+    secrets: dict[str, str] | None,
+) -> Guard:
+    """The server's ASGI app behind its guard, for the address ``sock`` is bound to;
+    ``secrets`` (access key -> secret) makes it verify signatures."""
+    host, port = sock.getsockname()[:2]
+    policy = Policy.create(
+        port=port,
+        bound_host=host,
+        allow_remote=allow_remote,
+        secrets=secrets,
+        state_dir=runtime.state_dir,
+    )
+    return Guard(create_app(runtime), policy)
+
+
+def _server(app: Guard, log_level: str) -> uvicorn.Server:
     return _Server(
         uvicorn.Config(
-            create_app(runtime),
+            app,
             log_level=log_level,
             access_log=False,
             lifespan="off",
@@ -81,21 +127,36 @@ def serve(
     host: str = config.DEFAULT_HOST,
     port: int = config.DEFAULT_PORT,
     log_level: str = "warning",
+    allow_remote: bool = False,
+    credentials: str | os.PathLike[str] | None = None,
 ) -> None:
     """Own ``state_dir`` and serve its APIs and console on ``host:port`` until SIGINT/SIGTERM;
-    then stop executions, endpoints and workers and release the state directory."""
+    then stop executions, endpoints and workers and release the state directory.
+
+    A non-loopback ``host`` is refused unless ``allow_remote``; ``credentials`` (default:
+    ``LOCALAWS_CREDENTIALS``) is a credentials file whose keys the server verifies."""
+    credentials_file = config.credentials_file(credentials)
+    check_host(host, allow_remote=allow_remote, credentials=credentials_file)
+    secrets = _secrets(credentials_file)
     sock = bind(host, port)
-    runtime = Runtime(state_dir)
+    runtime = Runtime(state_dir, credentials=first_pair(secrets) if secrets else None)
     try:
         url = url_of(sock)
+        app = guarded_app(runtime, sock, allow_remote=allow_remote, secrets=secrets)
         runtime.start(url=url)
         log.warning("serving %s on %s", runtime.state_dir, url)
+        log.warning("console: %s", app.policy.console_url(url))
         # uvicorn turns SIGINT/SIGTERM into a graceful shutdown and returns from run()
-        _server(runtime, log_level).run(sockets=[sock])
+        _server(app, log_level).run(sockets=[sock])
         log.warning("stopping: closing executions, endpoints and workers")
     finally:
         sock.close()
         runtime.close()
+
+
+def _secrets(credentials: Path | None) -> dict[str, str] | None:
+    """Access key -> secret from the credentials file; None (any key) without one."""
+    return None if credentials is None else load_credentials(credentials)
 
 
 class LocalServer:
@@ -109,12 +170,21 @@ class LocalServer:
         host: str = config.DEFAULT_HOST,
         port: int = 0,
         log_level: str = "warning",
+        allow_remote: bool = False,
+        credentials: str | os.PathLike[str] | None = None,
     ):
-        self.runtime = Runtime(state_dir)
+        self.credentials = config.credentials_file(credentials)
+        check_host(host, allow_remote=allow_remote, credentials=self.credentials)
+        self.allow_remote = allow_remote
+        self.secrets = _secrets(self.credentials)
+        self.runtime = Runtime(
+            state_dir, credentials=first_pair(self.secrets) if self.secrets else None
+        )
         self.host = host
         self.port = port
         self.log_level = log_level
         self.url = ""
+        self.console_url = ""
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -122,11 +192,15 @@ class LocalServer:
         sock = bind(self.host, self.port)
         try:
             self.url = url_of(sock)
+            app = guarded_app(
+                self.runtime, sock, allow_remote=self.allow_remote, secrets=self.secrets
+            )
+            self.console_url = app.policy.console_url(self.url)
             self.runtime.start(url=self.url)
         except BaseException:
             sock.close()
             raise
-        server = _server(self.runtime, self.log_level)
+        server = _server(app, self.log_level)
         self._server = server
         self._thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="localaws-server", daemon=True

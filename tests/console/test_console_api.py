@@ -39,7 +39,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
 
 @pytest.fixture(scope="module")
 def http(server: LocalServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    """The console's own requests: same origin, with the header its page sends on every fetch."""
+    with httpx.Client(
+        base_url=server.url, timeout=30, headers={"X-Localaws-Console": "1"}
+    ) as client:
         yield client
 
 

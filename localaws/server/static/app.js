@@ -37,11 +37,16 @@ function pretty(text) {
   catch { return String(text); }
 }
 
+// The server answers the console's own calls only when they carry this header, which a page
+// of another site cannot send (the browser would ask first, and the server never agrees).
+const CONSOLE_HEADERS = { "X-Localaws-Console": "1" };
+
 async function aws(target, body = {}) {
   const json11 = target.startsWith("SageMaker.");
   const resp = await fetch("/", {
     method: "POST",
     headers: {
+      ...CONSOLE_HEADERS,
       "X-Amz-Target": target,
       "Content-Type": json11 ? "application/x-amz-json-1.1" : "application/x-amz-json-1.0",
     },
@@ -53,7 +58,7 @@ async function aws(target, body = {}) {
 }
 
 async function consoleApi(path, as = "json") {
-  const resp = await fetch(path, { cache: "no-store" });
+  const resp = await fetch(path, { cache: "no-store", headers: CONSOLE_HEADERS });
   if (!resp.ok) {
     const data = await resp.json().catch(() => ({}));
     const err = new Error(`${data.__type || resp.status}: ${data.message || resp.statusText}`);
@@ -449,7 +454,7 @@ function wireInvokeForm(endpointName) {
     try {
       const resp = await fetch(`/endpoints/${encodeURIComponent(endpointName)}/invocations`, {
         method: "POST",
-        headers: { "Content-Type": $("#invoke-type").value },
+        headers: { ...CONSOLE_HEADERS, "Content-Type": $("#invoke-type").value },
         body: $("#invoke-body").value,
       });
       const text = await resp.text();
