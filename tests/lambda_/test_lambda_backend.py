@@ -350,14 +350,11 @@ def test_timeout_kills_the_worker_and_its_children(
 ) -> None:
     create_function("fn-slow", "basic.spawn_and_sleep", Timeout=1)
     pid_file = tmp_path / "child.pid"
-    started = time.monotonic()
     response, payload = invoke(runtime, "fn-slow", {"pid_file": str(pid_file)})
-    elapsed = time.monotonic() - started
     assert response["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Sandbox.Timedout"
     assert payload["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
     assert payload["errorMessage"].startswith("RequestId: ")
-    assert elapsed < 5
     assert runtime.lambda_.worker_pids("fn-slow") == []
     child = int(pid_file.read_text())
     deadline = time.monotonic() + 5

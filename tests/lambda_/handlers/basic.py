@@ -49,6 +49,9 @@ def not_ready(event, context):
 
 
 def sleep(event, context):
+    if event.get("started_file"):  # tells the test that the handler runs
+        with open(event["started_file"], "w") as fh:
+            fh.write("started")
     time.sleep(float(event.get("seconds", 60)))
     return {"slept": event.get("seconds")}
 
