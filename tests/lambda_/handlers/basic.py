@@ -56,6 +56,19 @@ def sleep(event, context):
     return {"slept": event.get("seconds")}
 
 
+def rendezvous(event, context):
+    """Wait until ``count`` invocations have arrived in ``dir``: only concurrent ones can."""
+    directory = event["dir"]
+    with open(os.path.join(directory, str(os.getpid())), "w") as fh:
+        fh.write("here")
+    deadline = time.monotonic() + float(event.get("timeout", 20))
+    while len(os.listdir(directory)) < event["count"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(os.listdir(directory))} invocation(s) arrived")
+        time.sleep(0.01)
+    return {"pid": os.getpid()}
+
+
 def spawn_and_sleep(event, context):
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     with open(event["pid_file"], "w") as fh:
