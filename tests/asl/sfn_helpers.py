@@ -58,6 +58,15 @@ class EngineRun:
         self.run.flush()
         return [e[4] for e in sorted(self.events) if e[3] == event_type]
 
+    def times(self, event_type: str) -> list[float]:
+        """When each event of this type was recorded (the engine's clock, epoch seconds)."""
+        self.run.flush()
+        return [e[2] for e in sorted(self.events) if e[3] == event_type]
+
+    def tokens(self) -> list[str]:
+        """The task tokens handed to ``CALLBACK`` tasks so far, in order."""
+        return [json.loads(d["parameters"])["token"] for d in self.details("TaskScheduled")]
+
     def join(self, timeout: float = 10) -> EngineRun:
         assert self.thread is not None
         self.thread.join(timeout)

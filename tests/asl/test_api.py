@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -386,7 +385,10 @@ def test_redrive_map_reruns_only_failed_iterations(sfn: StepFunctionsBackend) ->
     by_item = {p["item"]: p["token"] for p in scheduled()}
     sfn.send_task_success(taskToken=by_item[0], output='"r0"')
     sfn.send_task_success(taskToken=by_item[2], output='"r2"')
-    time.sleep(0.3)  # the successes are recorded before the failure aborts the Map
+    wait_for(
+        lambda: [e["type"] for e in history(sfn, ex)].count("MapIterationSucceeded") == 2,
+        what="two iterations recorded as succeeded",
+    )
     sfn.send_task_failure(taskToken=by_item[1], error="Item.Failed")
     assert sfn.wait(ex, timeout=10)["status"] == "FAILED"
     sfn.redrive_execution(executionArn=ex)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -350,14 +352,11 @@ def test_timeout_kills_the_worker_and_its_children(
 ) -> None:
     create_function("fn-slow", "basic.spawn_and_sleep", Timeout=1)
     pid_file = tmp_path / "child.pid"
-    started = time.monotonic()
     response, payload = invoke(runtime, "fn-slow", {"pid_file": str(pid_file)})
-    elapsed = time.monotonic() - started
     assert response["FunctionError"] == "Unhandled"
     assert payload["errorType"] == "Sandbox.Timedout"
     assert payload["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
     assert payload["errorMessage"].startswith("RequestId: ")
-    assert elapsed < 5
     assert runtime.lambda_.worker_pids("fn-slow") == []
     child = int(pid_file.read_text())
     deadline = time.monotonic() + 5
@@ -431,23 +430,26 @@ def test_logs_kept_per_function_and_tail(runtime: Runtime, create_function: Crea
 
 
 def test_concurrent_invocations_use_separate_workers(
-    runtime: Runtime, create_function: Create
+    runtime: Runtime, create_function: Create, tmp_path: Path
 ) -> None:
-    create_function("fn-par", "basic.sleep", Timeout=30)
-    invoke(runtime, "fn-par", {"seconds": 0})  # warm one worker
+    create_function("fn-par", "basic.rendezvous", Timeout=30)
+    warm = tmp_path / "warm"
+    warm.mkdir()
+    invoke(runtime, "fn-par", {"dir": str(warm), "count": 1})  # warm one worker
+    meeting = tmp_path / "meeting"
+    meeting.mkdir()
     results: list[Any] = []
 
     def call() -> None:
-        results.append(invoke(runtime, "fn-par", {"seconds": 1})[1])
+        results.append(invoke(runtime, "fn-par", {"dir": str(meeting), "count": 3})[1])
 
     threads = [threading.Thread(target=call) for _ in range(3)]
-    started = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert results == [{"slept": 1}] * 3
-    assert time.monotonic() - started < 2.8
+    # Each invocation returned only once all three had arrived: they ran at once.
+    assert len({r.get("pid") for r in results}) == 3, results
     assert len(runtime.lambda_.worker_pids("fn-par")) == 3
 
 
@@ -491,12 +493,16 @@ def test_functions_persist_across_backends(
         again.db.close()
 
 
-def test_warm_invoke_overhead_is_small(runtime: Runtime, create_function: Create) -> None:
-    create_function("fn-fast", "basic.echo")
-    invoke(runtime, "fn-fast")
-    n = 200
-    started = time.perf_counter()
-    for _ in range(n):
-        runtime.lambda_.invoke(FunctionName="fn-fast", Payload=b'{"a": 1}')
-    per_call_ms = (time.perf_counter() - started) / n * 1000
-    assert per_call_ms < 5, per_call_ms  # ~0.2 ms measured on an idle machine
+def test_bench_lambda_invoke_runs_quick_and_prints_its_table() -> None:
+    """bench/lambda_invoke.py runs end to end (its timings are the bench's, not checked)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.lambda_invoke", "--quick", "--calls", "5"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert any(line.startswith("LambdaBackend.invoke (warm)") for line in lines), done.stdout
+    assert any(line.startswith("pipe round trip (baseline)") for line in lines), done.stdout

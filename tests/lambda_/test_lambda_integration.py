@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,26 +156,27 @@ def test_payload_without_error_type_is_lambda_unknown(
 
 
 def test_cancel_kills_the_worker(
-    runtime: Runtime, create_function: Create, run_task: Callable[..., Any]
+    runtime: Runtime, create_function: Create, run_task: Callable[..., Any], tmp_path: Path
 ) -> None:
     create_function("fn-slow", "basic.sleep", Timeout=60)
     cancelled = threading.Event()
     outcome: list[BaseException] = []
+    started = tmp_path / "started"
+    payload = {"seconds": 60, "started_file": str(started)}
 
     def work() -> None:
         try:
-            run_task(INVOKE, {"FunctionName": "fn-slow", "Payload": {"seconds": 60}}, cancelled)
+            run_task(INVOKE, {"FunctionName": "fn-slow", "Payload": payload}, cancelled)
         except BaseException as e:
             outcome.append(e)
 
     thread = threading.Thread(target=work)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not runtime.lambda_.worker_pids("fn-slow") and time.monotonic() < deadline:
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
         time.sleep(0.02)
-    pids = runtime.lambda_.worker_pids("fn-slow")
-    assert pids
-    time.sleep(0.2)
+    assert started.exists(), "the handler did not start"
+    assert runtime.lambda_.worker_pids("fn-slow")
     cancelled.set()
     thread.join(timeout=5)
     assert not thread.is_alive()

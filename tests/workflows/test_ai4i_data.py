@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import codecs
-import time
 
 import numpy as np
 import pandas as pd
@@ -93,13 +92,6 @@ def test_tool_wear_grows_by_the_previous_variant_and_resets():
     grows = step > 0
     assert (step[grows] == added[grows]).all()
     assert (wear[1:][~grows] == 0).all()  # a new tool
-
-
-def test_a_million_rows_in_seconds():
-    started = time.perf_counter()
-    df = ai4i_data.generate(1_000_000, seed=9)
-    assert len(df) == 1_000_000
-    assert time.perf_counter() - started < 15  # ~1.5 s on one idle core
 
 
 @pytest.mark.parametrize(

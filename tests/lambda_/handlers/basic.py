@@ -49,8 +49,24 @@ def not_ready(event, context):
 
 
 def sleep(event, context):
+    if event.get("started_file"):  # tells the test that the handler runs
+        with open(event["started_file"], "w") as fh:
+            fh.write("started")
     time.sleep(float(event.get("seconds", 60)))
     return {"slept": event.get("seconds")}
+
+
+def rendezvous(event, context):
+    """Wait until ``count`` invocations have arrived in ``dir``: only concurrent ones can."""
+    directory = event["dir"]
+    with open(os.path.join(directory, str(os.getpid())), "w") as fh:
+        fh.write("here")
+    deadline = time.monotonic() + float(event.get("timeout", 20))
+    while len(os.listdir(directory)) < event["count"]:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {len(os.listdir(directory))} invocation(s) arrived")
+        time.sleep(0.01)
+    return {"pid": os.getpid()}
 
 
 def spawn_and_sleep(event, context):
