@@ -12,25 +12,13 @@ after one warm-up; the table reports the median.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
+from bench.report import median_seconds, print_table
 from workflows import ai4i_data
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,12 +35,17 @@ def main(argv: list[str] | None = None) -> int:
         generate_s = median_seconds(lambda: ai4i_data.generate(rows, seed=9), repeats)
         read_s = median_seconds(lambda: pd.read_csv(path), repeats)
 
-    print(f"{rows:,} rows, median of {repeats} run(s)")
-    header = f"{'step':<28} {'seconds':>8} {'us/row':>7} {'vs read':>8}"
-    print(header)
-    print("-" * len(header))
-    for name, seconds in (("generate (ai4i_data)", generate_s), ("read_csv (baseline)", read_s)):
-        print(f"{name:<28} {seconds:>8.2f} {seconds / rows * 1e6:>7.2f} {seconds / read_s:>7.1f}x")
+    print_table(
+        f"{rows:,} rows, median of {repeats} run(s)",
+        [("step", 28), ("seconds", 8), ("us/row", 7), ("vs read", 8)],
+        [
+            [name, f"{seconds:.2f}", f"{seconds / rows * 1e6:.2f}", f"{seconds / read_s:.1f}x"]
+            for name, seconds in (
+                ("generate (ai4i_data)", generate_s),
+                ("read_csv (baseline)", read_s),
+            )
+        ],
+    )
     return 0
 
 

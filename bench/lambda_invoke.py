@@ -14,15 +14,14 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import statistics
 import struct
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from collections.abc import Callable
 
+from bench.report import median_seconds, print_table
 from localaws.runtime import Runtime
 
 ROLE = "arn:aws:iam::123456789012:role/bench"
@@ -38,14 +37,11 @@ PAYLOAD = b'{"a": 1}'
 
 
 def per_call_ms(call: Callable[[], object], calls: int, repeats: int) -> float:
-    call()
-    rounds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    def round_of_calls() -> None:
         for _ in range(calls):
             call()
-        rounds.append((time.perf_counter() - start) / calls * 1000)
-    return statistics.median(rounds)
+
+    return median_seconds(round_of_calls, repeats) / calls * 1000
 
 
 def pipe_floor(calls: int, repeats: int) -> float:
@@ -97,12 +93,17 @@ def main(argv: list[str] | None = None) -> int:
 
     floor = pipe_floor(calls, repeats)
     ours = warm_invoke(calls, repeats)
-    print(f"{calls} calls per round, median of {repeats} round(s)")
-    header = f"{'call':<32} {'ms/call':>8} {'vs floor':>9}"
-    print(header)
-    print("-" * len(header))
-    for name, ms in (("LambdaBackend.invoke (warm)", ours), ("pipe round trip (baseline)", floor)):
-        print(f"{name:<32} {ms:>8.3f} {ms / floor:>8.1f}x")
+    print_table(
+        f"{calls} calls per round, median of {repeats} round(s)",
+        [("call", 32), ("ms/call", 8), ("vs floor", 9)],
+        [
+            [name, f"{ms:.3f}", f"{ms / floor:.1f}x"]
+            for name, ms in (
+                ("LambdaBackend.invoke (warm)", ours),
+                ("pipe round trip (baseline)", floor),
+            )
+        ],
+    )
     return 0
 
 

@@ -176,10 +176,10 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_serve)
 
-    aws = _aws_module(required=False)
-    if aws is not None:  # the AWS side: `deploy`, `execute --target aws`, options of `build`
-        aws.add_target_arguments(sub.choices["build"])
-        aws.add_commands(sub, common)
+    from workflows import aws  # the AWS side: `deploy`, `execute --target aws`, `build` options
+
+    aws.add_target_arguments(sub.choices["build"])
+    aws.add_commands(sub, common)
     return parser
 
 
@@ -202,7 +202,9 @@ def _add_common(parser: argparse.ArgumentParser, *, default: Any) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     """Write definition.json, state-machine.cfn.yaml and example-input.json."""
     if args.target == "aws":
-        return int(_aws_module().cmd_build(args))
+        from workflows import aws
+
+        return int(aws.cmd_build(args))
     from workflows import predictive_maintenance as pm
     from workflows.local import new_run_id
 
@@ -225,6 +227,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the workflow locally with live progress; exit 0 only when it succeeded."""
+    from workflows import predictive_maintenance as pm
     from workflows.local import open_backend, run_workflow
 
     settings = _settings(args, threshold=args.threshold)
@@ -234,7 +237,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     console = _console()
     started = time.perf_counter()
-    with open_backend(args.state_dir) as backend, _Progress(console) as progress:
+    pending = states_every_success_passes(pm.definition(settings))
+    with open_backend(args.state_dir) as backend, _Progress(console, pending) as progress:
         result = run_workflow(
             backend,
             settings,
@@ -522,26 +526,53 @@ def print_summary(
         )
 
 
+def states_every_success_passes(definition: dict[str, Any]) -> list[str]:
+    """The top-level states that every successful run goes through, in order: what the
+    progress display lists as pending before they start.  (A state is on every path from
+    ``StartAt`` to a successful end, ``Catch`` edges aside: it dominates the success.)"""
+    states: dict[str, dict[str, Any]] = definition["States"]
+
+    def successors(name: str) -> list[str]:
+        spec = states[name]
+        found = [spec["Next"]] if "Next" in spec else []
+        found += [choice["Next"] for choice in spec.get("Choices", [])]
+        return found + ([spec["Default"]] if "Default" in spec else [])
+
+    success = ""  # a node after every successful end
+    edges = {name: successors(name) for name in states}
+    for name, spec in states.items():
+        if spec["Type"] == "Succeed" or spec.get("End"):
+            edges[name].append(success)
+    reachable, todo = {definition["StartAt"]}, [definition["StartAt"]]
+    while todo:
+        for nxt in edges.get(todo.pop(), []):
+            if nxt not in reachable:
+                reachable.add(nxt)
+                todo.append(nxt)
+    preds: dict[str, list[str]] = {n: [] for n in reachable}
+    for name in reachable - {success}:
+        for nxt in edges[name]:
+            preds[nxt].append(name)
+    dominators = {n: set(reachable) for n in reachable}
+    dominators[definition["StartAt"]] = {definition["StartAt"]}
+    changed = True
+    while changed:
+        changed = False
+        for n in reachable - {definition["StartAt"]}:
+            new = {n} | set.intersection(*(dominators[p] for p in preds[n]))
+            if new != dominators[n]:
+                dominators[n], changed = new, True
+    on_every_path = dominators.get(success, set()) - {success}
+    return sorted(on_every_path, key=lambda n: len(dominators[n]))
+
+
 class _Progress:
     """Live per-state progress: a table redrawn in a terminal, one line per change elsewhere."""
 
-    def __init__(self, console: Any):
-        from workflows import predictive_maintenance as pm
-
+    def __init__(self, console: Any, pending: Sequence[str]):
         self.console = console
         self.live: Any = None
-        self.pending = [
-            pm.PREPARE,
-            pm.TRAIN,
-            pm.CREATE_MODEL,
-            pm.TRANSFORM,
-            pm.EVALUATE,
-            pm.CHECK_METRIC,
-            pm.ENDPOINT_CONFIG,
-            pm.ENDPOINT_EXISTS,
-            pm.PREDICT,
-            pm.DONE,
-        ]
+        self.pending = list(pending)
         self.printed: dict[int, str] = {}
         self.status = "setting up"
 
@@ -603,18 +634,6 @@ def _console(*, stderr: bool = False) -> Any:
     from rich.console import Console
 
     return Console(stderr=stderr, soft_wrap=True)  # long lines (URIs, causes) unbroken
-
-
-def _aws_module(*, required: bool = True) -> Any:
-    try:
-        from workflows import aws
-    except ImportError as e:
-        if e.name != "workflows.aws" or required:
-            raise UserError(
-                f"--target aws: the AWS side (workflows/aws.py) cannot be imported: {e}"
-            ) from e
-        return None
-    return aws
 
 
 def _execution_arn(backend: Any, settings: Any, name: str | None) -> str:

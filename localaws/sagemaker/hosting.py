@@ -22,7 +22,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import threading
 import time
 import uuid
@@ -39,6 +38,7 @@ from localaws.lambdakit.clients import (
     not_found_message,
 )
 from localaws.sagemaker import model_server
+from localaws.sagemaker.training import extract_archive
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
@@ -83,14 +83,7 @@ def _download(runtime: Runtime, uri: str, path: Path) -> None:
 
 
 def _extract(archive: Path, dest: Path, what: str) -> None:
-    dest.mkdir(parents=True, exist_ok=True)
-    try:
-        with tarfile.open(archive) as tar:
-            tar.extractall(dest, filter="data")
-    except (tarfile.TarError, OSError) as e:
-        raise UserError(
-            f"{what}: not a readable tar.gz archive ({e}); package it as model.tar.gz"
-        ) from e
+    extract_archive(archive, dest, what=what, fix="package it as model.tar.gz")
 
 
 def container_kind(container: dict[str, Any], where: str) -> tuple[str, str]:

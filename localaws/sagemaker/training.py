@@ -178,16 +178,17 @@ def package_dir(directory: Path, archive: Path) -> None:
             tar.add(path, arcname=str(path.relative_to(directory)), recursive=False)
 
 
-def extract_archive(archive: Path, dest: Path) -> None:
-    """Extract a tar.gz, refusing members that would land outside ``dest``."""
+def extract_archive(
+    archive: Path, dest: Path, *, what: str | None = None, fix: str = "package it with tar czf"
+) -> None:
+    """Extract a tar.gz, refusing members that would land outside ``dest``; a bad archive is
+    a UserError naming ``what`` (default: the archive's file name) and the ``fix``."""
     dest.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(archive) as tar:
             tar.extractall(dest, filter="data")
     except (tarfile.TarError, OSError) as e:
-        raise UserError(
-            f"{archive.name}: not a valid tar.gz archive ({e}); package it with tar czf"
-        ) from e
+        raise UserError(f"{what or archive.name}: not a valid tar.gz archive ({e}); {fix}") from e
 
 
 # -- the worker process ----------------------------------------------------------------------

@@ -160,16 +160,7 @@ class AwsApi:
         )
 
     async def _call(self, attr: str, operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        try:
-            backend = getattr(self.runtime, attr)
-        except ImportError as e:
-            raise ServiceError(
-                "ServiceUnavailable",
-                f"{BY_ATTRIBUTE[attr].botocore_name} is not available in the local runtime: {e}",
-                status=503,
-                sender_fault=False,
-            ) from e
-        method = getattr(backend, snake_case(operation), None)
+        method = getattr(getattr(self.runtime, attr), snake_case(operation), None)
         if method is None:
             raise ServiceError(
                 "UnknownOperationException",

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -491,18 +489,3 @@ def test_functions_persist_across_backends(
     finally:
         again.lambda_.close()
         again.db.close()
-
-
-def test_bench_lambda_invoke_runs_quick_and_prints_its_table() -> None:
-    """bench/lambda_invoke.py runs end to end (its timings are the bench's, not checked)."""
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.lambda_invoke", "--quick", "--calls", "5"],
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.splitlines()
-    assert any(line.startswith("LambdaBackend.invoke (warm)") for line in lines), done.stdout
-    assert any(line.startswith("pipe round trip (baseline)") for line in lines), done.stdout

@@ -24,7 +24,7 @@ def start_serve(state_dir: Path, *args: str) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "workflows.serve_cmd",
+            "workflows",
             "serve",
             "--state-dir",
             str(state_dir),

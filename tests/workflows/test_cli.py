@@ -411,3 +411,32 @@ def test_mocked_transient_errors_are_retried(
     _, result = mocked("Throttled", capsys)
     assert result["status"] == "SUCCEEDED"
     assert result["output"]["predict"]["Payload"]["predictions"] == [{"score": 0.02}]
+
+
+def test_progress_lists_the_states_every_successful_run_passes() -> None:
+    definition = {
+        "StartAt": "A",
+        "States": {
+            "A": {"Type": "Task", "Next": "Check", "Catch": [{"Next": "Failed"}]},
+            "Check": {
+                "Type": "Choice",
+                "Choices": [{"Next": "Left"}, {"Next": "Give up"}],
+                "Default": "Right",
+            },
+            "Left": {"Type": "Pass", "Next": "Join"},
+            "Right": {"Type": "Wait", "Next": "A"},  # a loop back
+            "Join": {"Type": "Pass", "End": True},
+            "Give up": {"Type": "Fail"},
+            "Failed": {"Type": "Fail"},
+        },
+    }
+    assert cli.states_every_success_passes(definition) == ["A", "Check", "Left", "Join"]
+
+
+def test_progress_of_the_workflow_comes_from_its_definition() -> None:
+    from workflows import predictive_maintenance as pm
+    from workflows import settings
+
+    pending = cli.states_every_success_passes(pm.definition(settings.load(None)))
+    assert pending[0] == pm.PREPARE and pending[-1] == pm.DONE
+    assert pm.MODEL_REJECTED not in pending and pm.TRAIN in pending
