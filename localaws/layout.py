@@ -17,6 +17,8 @@ builds one: they ask a :class:`StateDir`.
       transform/                  batch transform work directories
       tables/<name>.sqlite        local stand-ins for the Lambdas' DynamoDB tables
       examples/<machine>.json     example execution inputs shown by the console
+      services/journal.db         the journal of calls to the services moto serves: motobridge
+      services/snapshot.pickle    a snapshot of moto's backends (motobridge.snapshot)
 """
 
 from __future__ import annotations
@@ -111,3 +113,10 @@ class StateDir:
     def example(self, state_machine: str) -> Path:
         """The example input the console offers for a state machine."""
         return self.root / "examples" / f"{state_machine}.json"
+
+    # -- the services moto serves (localaws/motobridge) -------------------------------
+
+    @property
+    def services(self) -> Path:
+        """``services/``: the journal of mutating calls and the snapshot of moto's backends."""
+        return self.root / "services"

@@ -29,12 +29,13 @@ from typing import TYPE_CHECKING, Any
 from localaws import config
 from localaws.errors import PlatformError
 from localaws.layout import StateDir
-from localaws.registry import BY_ATTRIBUTE, SERVICES
+from localaws.registry import BY_ATTRIBUTE, BY_BOTOCORE_NAME, SERVICES
 from localaws.store import Database, atomic_write
 
 if TYPE_CHECKING:
     from localaws.lambda_.backend import LambdaBackend
     from localaws.lambdakit.storage import LocalStorage
+    from localaws.motobridge.bridge import MotoBridge
     from localaws.s3.backend import ObjectStore
     from localaws.sagemaker.backend import SageMakerBackend
     from localaws.sagemaker.hosting import SageMakerRuntimeBackend
@@ -140,6 +141,9 @@ class Runtime:
             backend = self.__dict__.get(service.attribute)
             if backend is not None:
                 backend.close()
+        bridge = self.__dict__.pop("motobridge", None)
+        if bridge is not None:
+            bridge.close()
         self.db.close()
         fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
         self._lock_fh.close()
@@ -168,6 +172,25 @@ class Runtime:
         from localaws.lambdakit.storage import LocalStorage
 
         return LocalStorage(self.layout.s3)
+
+    @cached_property
+    def motobridge(self) -> MotoBridge:
+        """moto's backends for the services it serves (DynamoDB, SQS, ...), opened on first
+        use: the journal in ``<state dir>/services/`` is replayed then."""
+        from localaws.motobridge.bridge import MotoBridge
+
+        return MotoBridge(
+            self.layout.made(self.layout.services),
+            region=self.region,
+            account_id=self.account_id,
+        ).open()
+
+    def backend(self, service: str) -> Any:
+        """A backend by its botocore service name (``dynamodb``, ``sagemaker-runtime``...)."""
+        line = BY_BOTOCORE_NAME.get(service)
+        if line is None:
+            raise KeyError(f"{service} is not served locally; see localaws/registry.py")
+        return getattr(self, line.attribute)
 
     def __getattr__(self, name: str) -> Any:
         """A service backend (``rt.stepfunctions``, ``rt.s3``...), built on first use from its
