@@ -34,7 +34,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from localaws.errors import PlatformError
-from localaws.motobridge import determinism, services
+from localaws.motobridge import adaptations, determinism, services
 from localaws.motobridge.journal import Call, Journal
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ class MotoBridge:
             handlers = [(re.compile(url), handler) for url, handler in regional.urls.items()]
             self._mounted[name] = _Mounted(info, handlers)
         determinism.install()
+        adaptations.apply()
 
     def _replay(self) -> None:
         assert self._journal is not None
@@ -248,6 +249,11 @@ class MotoBridge:
                 status, headers, body = handler(normalized, normalized.raw_url, normalized.headers)
             except HTTPException as e:
                 status, headers, body = e.code, dict(e.get_headers() or []), e.get_body()
+            except Exception as e:  # a moto bug or a gap: AWS's 500, never journaled
+                log.exception("%s %s failed in moto", call.service, call.method)
+                return _error_reply(
+                    500, "InternalFailure", f"{call.service} failed: {type(e).__name__}: {e}"
+                )
         reply_headers = {
             str(k): str(v)
             for k, v in dict(headers or {}).items()
