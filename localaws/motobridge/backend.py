@@ -100,7 +100,9 @@ class MotoBackend:
             except ClientError as e:
                 error = e.response.get("Error", {})
                 raise ServiceError(
-                    error.get("Code", "InternalFailure"),
+                    # JSON services that also speak query (SQS) carry both codes: the JSON
+                    # one (QueueDoesNotExist) is the model's exception name.
+                    error.get("QueryErrorCode") or error.get("Code", "InternalFailure"),
                     error.get("Message", str(e)),
                     status=int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)),
                 ) from e
