@@ -9,14 +9,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# The names Lambda workers read (ENV_S3_ROOT, ENV_ENDPOINTS_DIR, ENV_TABLES_DIR, ENV_ACCOUNT)
+# The names Lambda workers read (ENV_S3_ROOT, ENV_ENDPOINTS_DIR, ENV_ACCOUNT)
 # and resolve() live in the Lambda-side package, which ships alone inside Lambda zips.
 from localaws.lambdakit.config import (
     DEFAULT_ACCOUNT,
     ENV_ACCOUNT,
     ENV_ENDPOINTS_DIR,
     ENV_S3_ROOT,
-    ENV_TABLES_DIR,
     resolve,
 )
 
@@ -25,7 +24,6 @@ __all__ = [
     "ENV_ACCOUNT",
     "ENV_ENDPOINTS_DIR",
     "ENV_S3_ROOT",
-    "ENV_TABLES_DIR",
     "resolve",
 ]
 
@@ -33,6 +31,12 @@ __all__ = [
 # for configuration (worker processes get their environment from the runtime).
 ENV_STATE_DIR = "LOCALAWS_STATE_DIR"  # state directory (database, S3 root, logs, lock)
 ENV_REGION = "LOCALAWS_REGION"  # region used in ARNs
+# Set in Lambda workers (names AWS's SDKs read): the runtime's API URL and dummy credentials.
+ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+# AWS_ENDPOINT_URL of a runtime with neither a server nor a listener: port 1 on loopback
+# refuses connections, so a Lambda's AWS call fails at once instead of reaching AWS.
+NO_API_ENDPOINT = "http://127.0.0.1:1"
 
 DEFAULT_STATE_DIR = ".local-aws"
 DEFAULT_REGION = "us-east-1"

@@ -15,7 +15,6 @@ builds one: they ask a :class:`StateDir`.
       jobs/<kind>/<name>/         a training / processing job's /opt/ml
       logs/<kind>/<name>.log      job, transform and endpoint logs
       transform/                  batch transform work directories
-      tables/<name>.sqlite        local stand-ins for the Lambdas' DynamoDB tables
       examples/<machine>.json     example execution inputs shown by the console
       services/journal.db         the journal of calls to the services moto serves: motobridge
       services/snapshot.pickle    a snapshot of moto's backends (motobridge.snapshot)
@@ -27,7 +26,6 @@ import os
 from pathlib import Path
 
 from localaws.lambdakit.clients import registry_path
-from localaws.lambdakit.config import table_path
 
 
 class StateDir:
@@ -74,14 +72,6 @@ class StateDir:
     def lambda_code(self) -> Path:
         """``lambda/``: one directory per function, one extraction per code sha256 in it."""
         return self.root / "lambda"
-
-    @property
-    def tables(self) -> Path:
-        return self.root / "tables"
-
-    def table(self, name: str) -> Path:
-        """The SQLite file a Lambda keeps the local stand-in of DynamoDB table ``name`` in."""
-        return table_path(self.tables, name)
 
     # -- SageMaker ---------------------------------------------------------------------
 

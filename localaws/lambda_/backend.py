@@ -776,12 +776,15 @@ class LambdaBackend:
                 "_HANDLER": conf["Handler"],
             }
         )
+        # AWS gives a function its role's credentials; locally: dummy ones (the server does
+        # not check signatures) unless the function's own variables set them.
+        env.update(config.LOCAL_CREDENTIALS)
         env.update(conf.get("Environment", {}).get("Variables", {}))
         env.update(
             {
                 config.ENV_S3_ROOT: str(self.runtime.layout.s3),
                 config.ENV_ENDPOINTS_DIR: str(self.runtime.layout.endpoints),
-                config.ENV_TABLES_DIR: str(self.runtime.layout.tables),
+                config.ENV_ENDPOINT_URL: self.runtime.api_url(),
                 config.ENV_ACCOUNT: self.runtime.account_id,
                 config.ENV_REGION: self.runtime.region,
             }
