@@ -31,6 +31,7 @@ __all__ = [
 # for configuration (worker processes get their environment from the runtime).
 ENV_STATE_DIR = "LOCALAWS_STATE_DIR"  # state directory (database, S3 root, logs, lock)
 ENV_REGION = "LOCALAWS_REGION"  # region used in ARNs
+ENV_JOURNAL_SYNC = "LOCALAWS_JOURNAL_SYNC"  # full | normal: see journal_sync()
 # Set in Lambda workers (names AWS's SDKs read): the runtime's API URL and dummy credentials.
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
@@ -42,6 +43,8 @@ DEFAULT_STATE_DIR = ".local-aws"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8083
+DEFAULT_JOURNAL_SYNC = "full"
+JOURNAL_SYNC_MODES = ("full", "normal")
 
 
 def state_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -57,3 +60,19 @@ def region(explicit: str | None = None) -> str:
 
 def account_id(explicit: str | None = None) -> str:
     return resolve(explicit, ENV_ACCOUNT, DEFAULT_ACCOUNT)
+
+
+def journal_sync(explicit: str | None = None) -> str:
+    """How the services' journal (localaws/motobridge) reaches the disk before a write is
+    acknowledged: ``full`` fsyncs every entry (survives a power cut); ``normal`` hands it to
+    the OS only (survives ``kill -9`` of the server, not a machine crash; faster where an
+    fsync is slow)."""
+    from localaws.errors import UserError
+
+    value = resolve(explicit, ENV_JOURNAL_SYNC, DEFAULT_JOURNAL_SYNC).lower()
+    if value not in JOURNAL_SYNC_MODES:
+        raise UserError(
+            f"{ENV_JOURNAL_SYNC}: {value!r} is not a journal sync mode; use "
+            + " or ".join(JOURNAL_SYNC_MODES)
+        )
+    return value

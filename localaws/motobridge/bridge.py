@@ -9,7 +9,7 @@ registers for that URL (moto's ``url_paths`` + ``responses`` classes), exactly a
 
 Durability: a call that may change state runs under one lock with a fresh seed and a frozen
 clock (:mod:`.determinism`); when moto accepts it (status < 400) it is appended to the
-journal (:mod:`.journal`, fsynced) before the reply is returned.  :meth:`open` resets
+journal (:mod:`.journal`, fsynced unless ``LOCALAWS_JOURNAL_SYNC=normal``) before the reply is returned.  :meth:`open` resets
 moto's backends for the mounted services and replays the journal in order, which rebuilds the
 same state with the same ids (MessageId, receipt handles, sequence numbers, timestamps).
 
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from localaws import config
 from localaws.errors import PlatformError
 from localaws.motobridge import adaptations, determinism, services
 from localaws.motobridge.journal import Call, Journal
@@ -84,8 +85,9 @@ class _Mounted:
 class MotoBridge:
     """Owns moto's backends for the mounted services, for one state directory."""
 
-    def __init__(self, directory: Path, *, region: str, account_id: str):
+    def __init__(self, directory: Path, *, region: str, account_id: str, sync: str | None = None):
         self.directory = directory
+        self.sync = config.journal_sync(sync)
         self.region = region
         self.account_id = account_id
         self._lock = threading.RLock()
@@ -110,7 +112,7 @@ class MotoBridge:
             _owner = self
         try:
             self._mount()
-            self._journal = Journal(self.directory / "journal.db")
+            self._journal = Journal(self.directory / "journal.db", sync=self.sync)
             self._replay()
         except BaseException:
             self.close()

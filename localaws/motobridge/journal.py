@@ -1,7 +1,9 @@
 """The journal of mutating calls: what makes moto's memory-only state durable.
 
-Every acknowledged call that may change state is one row, committed (SQLite WAL,
-``synchronous=FULL``: the commit is fsynced) before its response leaves the server:
+Every acknowledged call that may change state is one row, committed (SQLite WAL) before its
+response leaves the server; with ``sync="full"`` (the default, ``LOCALAWS_JOURNAL_SYNC``)
+each commit is fsynced, with ``"normal"`` it is written to the OS only, which survives
+``kill -9`` of the server but not a crash of the machine:
 
     seq | service | method | url | headers (JSON) | body | seed | at
 
@@ -48,15 +50,15 @@ class Call:
 
 
 class Journal:
-    """Append-only, fsynced on every append; one connection guarded by a lock."""
+    """Append-only; one connection guarded by a lock."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, sync: str = "full"):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
             self._conn.execute(SCHEMA)
         except sqlite3.Error as e:
             raise PlatformError(f"cannot open the services journal {path}: {e}") from e
