@@ -205,18 +205,17 @@ class MotoBridge:
             with self._lock:
                 return self._dispatch(call, seed=secrets.randbits(63), at=time.time())
         with self._lock:
+            if self._journal is None:
+                raise PlatformError("the services bridge is closed")
             call = Call(service, method, call.url, kept, body, secrets.randbits(63), time.time())
             reply = self._dispatch(call)
-            accepted = journal(reply)
-            if accepted:
-                if self._journal is None:
-                    raise PlatformError("the services bridge is closed")
+            if journal(reply):
                 self._journal.append(call)
                 self._changed.notify_all()
-        if accepted:
-            mutation = Mutation(service, operation, method, path, kept, body, reply)
-            for observer in self._observers:
-                observer(mutation)
+                # Under the lock, so observers see mutations in journal order.
+                mutation = Mutation(service, operation, method, path, kept, body, reply)
+                for observer in self._observers:
+                    observer(mutation)
         return reply
 
     def _dispatch(self, call: Call, *, seed: int | None = None, at: float | None = None) -> Reply:
