@@ -32,6 +32,7 @@ __all__ = [
 ENV_STATE_DIR = "LOCALAWS_STATE_DIR"  # state directory (database, S3 root, logs, lock)
 ENV_REGION = "LOCALAWS_REGION"  # region used in ARNs
 ENV_JOURNAL_SYNC = "LOCALAWS_JOURNAL_SYNC"  # full | normal: see journal_sync()
+ENV_SNAPSHOT_EVERY = "LOCALAWS_SNAPSHOT_EVERY"  # services: journal entries between snapshots
 # Set in Lambda workers (names AWS's SDKs read): the runtime's API URL and dummy credentials.
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
@@ -44,6 +45,7 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8083
 DEFAULT_JOURNAL_SYNC = "full"
+DEFAULT_SNAPSHOT_EVERY = 1000
 JOURNAL_SYNC_MODES = ("full", "normal")
 
 
@@ -74,5 +76,25 @@ def journal_sync(explicit: str | None = None) -> str:
         raise UserError(
             f"{ENV_JOURNAL_SYNC}: {value!r} is not a journal sync mode; use "
             + " or ".join(JOURNAL_SYNC_MODES)
+        )
+    return value
+
+
+def snapshot_every(explicit: int | None = None) -> int:
+    """How many accepted mutating calls the services' journal takes between two snapshots of
+    moto's backends (a restart replays at most that many, plus loads the snapshot)."""
+    from localaws.errors import UserError
+
+    raw = resolve(
+        None if explicit is None else str(explicit), ENV_SNAPSHOT_EVERY, str(DEFAULT_SNAPSHOT_EVERY)
+    )
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise UserError(
+            f"{ENV_SNAPSHOT_EVERY}: {raw!r} is not a positive number of calls; use e.g. "
+            f"{DEFAULT_SNAPSHOT_EVERY}"
         )
     return value

@@ -12,6 +12,8 @@ clock (:mod:`.determinism`); when moto accepts it (status < 400) it is appended 
 journal (:mod:`.journal`, fsynced unless ``LOCALAWS_JOURNAL_SYNC=normal``) before the reply is returned.  :meth:`open` resets
 moto's backends for the mounted services and replays the journal in order, which rebuilds the
 same state with the same ids (MessageId, receipt handles, sequence numbers, timestamps).
+A snapshot (:mod:`.snapshot`) every ``LOCALAWS_SNAPSHOT_EVERY`` (1000) mutations and at close
+bounds the replay to the entries after it.
 
 moto's backends are process-wide globals, so one bridge owns them at a time per process
 (:class:`BridgeBusy` otherwise).  Observers (:meth:`observe`) see every accepted mutating
@@ -35,7 +37,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from localaws import config
 from localaws.errors import PlatformError
-from localaws.motobridge import adaptations, determinism, services
+from localaws.motobridge import adaptations, determinism, services, snapshot
 from localaws.motobridge.journal import Call, Journal
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class MotoBridge:
     def __init__(self, directory: Path, *, region: str, account_id: str, sync: str | None = None):
         self.directory = directory
         self.sync = config.journal_sync(sync)
+        self.snapshot_every = config.snapshot_every()
         self.region = region
         self.account_id = account_id
         self._lock = threading.RLock()
@@ -97,6 +100,8 @@ class MotoBridge:
         self._observers: list[Callable[[Mutation], None]] = []
         self.replayed = 0
         self.replay_seconds = 0.0
+        self._seq = 0  # the journal's last entry
+        self._snapshot_seq = 0  # the last entry the snapshot on disk includes
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -122,8 +127,11 @@ class MotoBridge:
     def close(self) -> None:
         global _owner
         if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+            with self._lock:
+                if self._seq > self._snapshot_seq:
+                    self._snapshot()
+                self._journal.close()
+                self._journal = None
         with _owner_lock:
             if _owner is self:
                 _owner = None
@@ -149,11 +157,53 @@ class MotoBridge:
         determinism.install()
         adaptations.apply()
 
+    @property
+    def snapshot_path(self) -> Path:
+        return self.directory / "snapshot.pickle"
+
+    def _backend_dicts(self) -> dict[str, Any]:
+        import moto.backends as backends
+
+        return {
+            m.info.moto_name: backends.get_backend(m.info.moto_name)  # type: ignore[call-overload]
+            for m in self._mounted.values()
+        }
+
+    def _snapshot(self) -> None:
+        """Write a snapshot of every mounted backend (under the lock: nothing changes)."""
+        try:
+            snapshot.dump(
+                self.snapshot_path,
+                self._seq,
+                {name: dict(bd) for name, bd in self._backend_dicts().items()},
+            )
+        except Exception:  # an optimisation only: the journal already holds every call
+            log.exception("could not write the services snapshot; the journal is complete")
+            return
+        self._snapshot_seq = self._seq
+
+    def _restore(self) -> int:
+        """Load the snapshot into moto's backends; the journal entry it ends at (0: none)."""
+        found = snapshot.load(self.snapshot_path)
+        dicts = self._backend_dicts()
+        if found is None or set(found.backends) != set(dicts):
+            return 0
+        for name, backend_dict in dicts.items():
+            backend_dict.clear()
+            backend_dict.update(found.backends[name])
+        return found.seq
+
     def _replay(self) -> None:
         assert self._journal is not None
         started = time.perf_counter()
+        self._seq = self._journal.last_seq()
+        self._snapshot_seq = self._restore()
+        if self._snapshot_seq > self._seq:  # a snapshot newer than the journal: not ours
+            log.warning("the services snapshot is ahead of the journal; replaying it all")
+            self._mount()
+            self._snapshot_seq = 0
         count = 0
-        for call in self._journal:
+        for call in self._journal.since(self._snapshot_seq):
             reply = self._dispatch(call)
             if reply.status >= 400:
                 log.warning(
@@ -210,8 +260,10 @@ class MotoBridge:
             call = Call(service, method, call.url, kept, body, secrets.randbits(63), time.time())
             reply = self._dispatch(call)
             if journal(reply):
-                self._journal.append(call)
+                self._seq = self._journal.append(call)
                 self._changed.notify_all()
+                if self._seq - self._snapshot_seq >= self.snapshot_every:
+                    self._snapshot()
                 # Under the lock, so observers see mutations in journal order.
                 mutation = Mutation(service, operation, method, path, kept, body, reply)
                 for observer in self._observers:

@@ -88,11 +88,20 @@ class Journal:
             return int(cur.lastrowid or 0)
 
     def __iter__(self) -> Iterator[Call]:
+        return self.since(0)
+
+    def since(self, seq: int) -> Iterator[Call]:
+        """The calls after sequence number ``seq``, in order."""
         cur = self._conn.execute(
-            "SELECT service, method, url, headers, body, seed, at FROM calls ORDER BY seq"
+            "SELECT service, method, url, headers, body, seed, at FROM calls WHERE seq > ? "
+            "ORDER BY seq",
+            (seq,),
         )
         for service, method, url, headers, body, seed, at in cur:
             yield Call(service, method, url, json.loads(headers), bytes(body), seed, at)
+
+    def last_seq(self) -> int:
+        return int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM calls").fetchone()[0])
 
     def __len__(self) -> int:
         return int(self._conn.execute("SELECT count(*) FROM calls").fetchone()[0])

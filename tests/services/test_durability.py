@@ -5,6 +5,7 @@ on the same state directory and read everything back (same ids, no message lost)
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -21,9 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def start_serve(state_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    """The server, snapshotting moto's backends every 7 calls: a restart loads the last
+    snapshot and replays the journal after it."""
     process = subprocess.Popen(
         [sys.executable, "-m", "workflows", "serve", "--state-dir", str(state_dir), "--port", "0"],
         cwd=ROOT,
+        env={**os.environ, "LOCALAWS_SNAPSHOT_EVERY": "7"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -163,6 +167,7 @@ def test_acknowledged_writes_survive_kill_9(tmp_path: Path) -> None:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
 
+    assert (tmp_path / "services" / "snapshot.pickle").is_file()
     process, url = start_serve(tmp_path)
     try:
         c = clients(url)

@@ -61,6 +61,14 @@ def test_replay_restores_what_was_acknowledged(tmp_path: Path) -> None:
         )
         ddb.put_item(TableName="t", Item={"id": {"S": "a"}})
         created = ddb.describe_table(TableName="t")["Table"]["CreationDateTime"]
+    # A clean close left a snapshot of both calls: nothing to replay.
+    assert (tmp_path / "services" / "snapshot.pickle").is_file()
+    bridge = MotoBridge(tmp_path / "services", region="us-east-1", account_id="123456789012")
+    bridge.open()
+    assert bridge.replayed == 0
+    bridge.close()
+    # Without it, the journal alone rebuilds the same state.
+    (tmp_path / "services" / "snapshot.pickle").unlink()
     bridge = MotoBridge(tmp_path / "services", region="us-east-1", account_id="123456789012")
     bridge.open()
     assert bridge.replayed == 2
@@ -71,3 +79,9 @@ def test_replay_restores_what_was_acknowledged(tmp_path: Path) -> None:
             rt.backend("dynamodb").describe_table(TableName="t")["Table"]["CreationDateTime"]
             == created
         )
+
+
+def test_bad_snapshot_interval_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(config.ENV_SNAPSHOT_EVERY, "0")
+    with pytest.raises(UserError, match=r"LOCALAWS_SNAPSHOT_EVERY: '0' is not a positive"):
+        config.snapshot_every()
