@@ -15,8 +15,9 @@ builds one: they ask a :class:`StateDir`.
       jobs/<kind>/<name>/         a training / processing job's /opt/ml
       logs/<kind>/<name>.log      job, transform and endpoint logs
       transform/                  batch transform work directories
-      tables/<name>.sqlite        local stand-ins for the Lambdas' DynamoDB tables
       examples/<machine>.json     example execution inputs shown by the console
+      services/journal.db         the journal of calls to the services moto serves: motobridge
+      services/snapshot.pickle    a snapshot of moto's backends (motobridge.snapshot)
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import os
 from pathlib import Path
 
 from localaws.lambdakit.clients import registry_path
-from localaws.lambdakit.config import table_path
 
 
 class StateDir:
@@ -73,14 +73,6 @@ class StateDir:
         """``lambda/``: one directory per function, one extraction per code sha256 in it."""
         return self.root / "lambda"
 
-    @property
-    def tables(self) -> Path:
-        return self.root / "tables"
-
-    def table(self, name: str) -> Path:
-        """The SQLite file a Lambda keeps the local stand-in of DynamoDB table ``name`` in."""
-        return table_path(self.tables, name)
-
     # -- SageMaker ---------------------------------------------------------------------
 
     @property
@@ -111,3 +103,10 @@ class StateDir:
     def example(self, state_machine: str) -> Path:
         """The example input the console offers for a state machine."""
         return self.root / "examples" / f"{state_machine}.json"
+
+    # -- the services moto serves (localaws/motobridge) -------------------------------
+
+    @property
+    def services(self) -> Path:
+        """``services/``: the journal of mutating calls and the snapshot of moto's backends."""
+        return self.root / "services"

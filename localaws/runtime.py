@@ -21,20 +21,31 @@ import fcntl
 import json
 import os
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from localaws import config
 from localaws.errors import PlatformError
 from localaws.layout import StateDir
-from localaws.registry import BY_ATTRIBUTE, SERVICES
+from localaws.registry import BY_ATTRIBUTE, BY_BOTOCORE_NAME, SERVICES
 from localaws.store import Database, atomic_write
+
+
+class ApiListener(Protocol):
+    """An HTTP listener serving a runtime's APIs (``localaws.server.serve.PrivateListener``)."""
+
+    url: str
+
+    def stop(self) -> None: ...
+
 
 if TYPE_CHECKING:
     from localaws.lambda_.backend import LambdaBackend
     from localaws.lambdakit.storage import LocalStorage
+    from localaws.motobridge.bridge import MotoBridge
     from localaws.s3.backend import ObjectStore
     from localaws.sagemaker.backend import SageMakerBackend
     from localaws.sagemaker.hosting import SageMakerRuntimeBackend
@@ -92,6 +103,7 @@ class Runtime:
         region: str | None = None,
         account_id: str | None = None,
         credentials: tuple[str, str] | None = None,
+        api_listener: Callable[[Runtime], ApiListener] | None = None,
     ):
         self.state_dir = config.state_dir(state_dir)
         self.layout = StateDir(self.state_dir)
@@ -102,6 +114,9 @@ class Runtime:
         self._lock_fh: Any = None
         self._building = threading.RLock()
         self._started = False
+        self.url: str | None = None  # the server's URL when a server owns this runtime
+        self._listener: ApiListener | None = None
+        self._api_listener = api_listener
 
     # -- ownership -------------------------------------------------------------------
 
@@ -127,6 +142,7 @@ class Runtime:
         fh.flush()
         self._lock_fh = fh
         self._started = True
+        self.url = url
         self.recover()
         return self
 
@@ -137,17 +153,24 @@ class Runtime:
 
     def close(self) -> None:
         """Stop executions, endpoints and workers, and release the state directory."""
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         if not self._started:
             return
         for service in reversed(SERVICES):
             backend = self.__dict__.get(service.attribute)
             if backend is not None:
                 backend.close()
+        bridge = self.__dict__.pop("motobridge", None)
+        if bridge is not None:
+            bridge.close()
         self.db.close()
         fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
         self._lock_fh.close()
         self._lock_fh = None
         self._started = False
+        self.url = None
 
     def __enter__(self) -> Runtime:
         return self.start()
@@ -171,6 +194,38 @@ class Runtime:
         from localaws.lambdakit.storage import LocalStorage
 
         return LocalStorage(self.layout.s3)
+
+    @cached_property
+    def motobridge(self) -> MotoBridge:
+        """moto's backends for the services it serves (DynamoDB, SQS, ...), opened on first
+        use: the journal in ``<state dir>/services/`` is replayed then."""
+        from localaws.motobridge.bridge import MotoBridge
+
+        return MotoBridge(
+            self.layout.made(self.layout.services),
+            region=self.region,
+            account_id=self.account_id,
+        ).open()
+
+    def api_url(self) -> str:
+        """Where this runtime's AWS APIs answer over HTTP, for its child processes (Lambda
+        workers get it as ``AWS_ENDPOINT_URL``): the server's URL when a server owns the
+        runtime; else the listener ``api_listener`` starts (the CLI's in-process runtime
+        passes ``localaws.server.serve.private_listener``: a free loopback port), started on
+        first need and stopped with the runtime; else ``config.NO_API_ENDPOINT``, which
+        refuses connections, so that a Lambda's AWS call fails at once and never reaches AWS."""
+        if self.url is not None:
+            return self.url
+        if self._listener is None and self._api_listener is not None:
+            self._listener = self._api_listener(self)
+        return self._listener.url if self._listener is not None else config.NO_API_ENDPOINT
+
+    def backend(self, service: str) -> Any:
+        """A backend by its botocore service name (``dynamodb``, ``sagemaker-runtime``...)."""
+        line = BY_BOTOCORE_NAME.get(service)
+        if line is None:
+            raise KeyError(f"{service} is not served locally; see localaws/registry.py")
+        return getattr(self, line.attribute)
 
     def __getattr__(self, name: str) -> Any:
         """A service backend (``rt.stepfunctions``, ``rt.s3``...), built on first use from its

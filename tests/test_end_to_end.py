@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -140,22 +139,20 @@ def test_predictions_table_holds_the_sample_predictions(
 ) -> None:
     with runtime(state_dir) as rt:
         view = execution(rt, settings, HAPPY_RUN)
-    returned = view.output["predict"]["Payload"]["predictions"]
-    assert len(returned) == settings.prediction.sample_records
-    [table] = list(state_dir.rglob(f"{settings.prediction.table}.sqlite"))
-    with contextlib.closing(sqlite3.connect(table)) as db:
-        rows = db.execute(
-            f'SELECT prediction_id, model_name, endpoint_name, score, features FROM "{settings.prediction.table}" '
-            "WHERE model_name = ?",
-            (view.output["ModelName"],),
-        ).fetchall()
-    stored = {r[0]: r for r in rows}
+        returned = view.output["predict"]["Payload"]["predictions"]
+        assert len(returned) == settings.prediction.sample_records
+        items = rt.backend("dynamodb").scan(TableName=settings.prediction.table)["Items"]
+    stored = {
+        i["prediction_id"]["S"]: i
+        for i in items
+        if i["model_name"]["S"] == view.output["ModelName"]
+    }
     assert set(stored) == {p["prediction_id"] for p in returned}
     for p in returned:
-        _, _, endpoint, score, features = stored[p["prediction_id"]]
-        assert endpoint == settings.endpoint.name
-        assert score == pytest.approx(p["score"])
-        assert json.loads(features) == p["features"]
+        item = stored[p["prediction_id"]]
+        assert item["endpoint_name"]["S"] == settings.endpoint.name
+        assert float(item["score"]["N"]) == pytest.approx(p["score"])
+        assert json.loads(item["features"]["S"]) == p["features"]
 
 
 def test_status_and_history_show_the_run(happy: tuple[int, str], state_dir: Path) -> None:

@@ -44,7 +44,10 @@ def open_backend(state_dir: str | Path | None) -> Iterator[Any]:
     """
     owner = read_owner(state_dir)
     if owner is None:
-        with Runtime(state_dir) as rt:
+        from localaws.server.serve import private_listener
+
+        # Lambdas reach DynamoDB, SQS... over HTTP (AWS_ENDPOINT_URL): a private listener.
+        with Runtime(state_dir, api_listener=private_listener) as rt:
             yield rt
         return
     if not owner.get("url"):
@@ -85,6 +88,11 @@ class ServerBackend:
         self.sagemaker = _AwsErrors(client("sagemaker"))
         self.sagemaker_runtime = _AwsErrors(client("sagemaker-runtime"))
         self.storage = S3Storage(client("s3"))
+        self._client = client
+
+    def backend(self, service: str) -> Any:
+        """A mounted service's backend (``dynamodb``, ``sqs``...), as ``Runtime.backend``."""
+        return _AwsErrors(self._client(service))
 
     def arn(self, service: str, resource: str) -> str:
         return f"arn:aws:{service}:{self.region}:{self.account_id}:{resource}"
@@ -195,6 +203,27 @@ def register_lambdas(backend: Any) -> list[str]:
             backend.lambda_.update_function_configuration(FunctionName=spec.name, **config)
         names.append(spec.name)
     return names
+
+
+PREDICTIONS_KEY = "prediction_id"  # the predict Lambda's key (lambdas/common/predictions.py)
+
+
+def ensure_predictions_table(backend: Any, name: str) -> None:
+    """Create the predictions table in the local DynamoDB when missing (on AWS the stack
+    creates it, with the same key)."""
+    dynamodb = backend.backend("dynamodb")
+    try:
+        dynamodb.describe_table(TableName=name)
+        return
+    except ServiceError as e:
+        if e.code != "ResourceNotFoundException":
+            raise
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": PREDICTIONS_KEY, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": PREDICTIONS_KEY, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
 
 
 def raw_data(*, data_file: str | Path | None, rows: int, seed: int) -> bytes:
@@ -423,6 +452,7 @@ def run_workflow(
     arn = deploy_state_machine(backend, settings, pm.definition(settings))
     phase("registering the Lambda functions")
     register_lambdas(backend)
+    ensure_predictions_table(backend, settings.prediction.table)
     timings["deploy"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

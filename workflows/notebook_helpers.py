@@ -12,18 +12,15 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import tarfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from localaws import config
 from localaws.asl.graph import Graph, render_svg, statuses_from_history
 from localaws.errors import ServiceError
 from localaws.lambdakit.storage import S3Storage
-from localaws.layout import StateDir
 
 TARGETS = ("local", "aws")
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -193,15 +190,19 @@ def read_json(storage: Any, uri: str) -> Any:
     return json.loads(storage.read(uri))
 
 
-def predictions(backend: Backend, table: str, *, state_dir: str | Path | None = None) -> Any:
-    """The predictions table as a DataFrame: SQLite under the state dir locally, DynamoDB on AWS."""
+def predictions(backend: Backend, table: str) -> Any:
+    """The predictions table (DynamoDB: the local server's or AWS's) as a DataFrame ordered by
+    timestamp, with ``score`` a float and ``features`` a list."""
     import pandas as pd
+    from boto3.dynamodb.types import TypeDeserializer
 
-    if backend.target == "local":
-        path = StateDir(config.state_dir(state_dir)).table(table)
-        if not path.is_file():
-            raise FileNotFoundError(f"no predictions table at {path}; is the state dir right?")
-        with sqlite3.connect(path) as conn:
-            return pd.read_sql_query(f'SELECT * FROM "{table}" ORDER BY timestamp', conn)
-    items = backend.session.resource("dynamodb").Table(table).scan()["Items"]
-    return pd.DataFrame(items)
+    client, decode = backend.client("dynamodb"), TypeDeserializer().deserialize
+    rows = []
+    for page in client.get_paginator("scan").paginate(TableName=table):
+        for item in page["Items"]:
+            row = {k: decode(v) for k, v in item.items()}
+            row["score"] = float(row["score"])
+            row["features"] = json.loads(row["features"])
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    return frame.sort_values("timestamp", ignore_index=True) if rows else frame

@@ -791,7 +791,7 @@ class LambdaBackend:
             {
                 config.ENV_S3_ROOT: str(self.runtime.layout.s3),
                 config.ENV_ENDPOINTS_DIR: str(self.runtime.layout.endpoints),
-                config.ENV_TABLES_DIR: str(self.runtime.layout.tables),
+                config.ENV_ENDPOINT_URL: self.runtime.api_url(),
                 config.ENV_ACCOUNT: self.runtime.account_id,
                 config.ENV_REGION: self.runtime.region,
                 "AWS_ACCESS_KEY_ID": self.runtime.credentials[0],

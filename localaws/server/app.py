@@ -31,7 +31,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from localaws.botocore_model import json_target, service_model, snake_case
 from localaws.botocore_model import validate_request as validate_against_model
-from localaws.errors import ServiceError, UserError
+from localaws.errors import PlatformError, ServiceError, UserError
+from localaws.motobridge.services import route as mounted_service
 from localaws.registry import BY_ATTRIBUTE, SERVICES
 from localaws.server import protocols
 from localaws.server.console import create_console
@@ -48,7 +49,7 @@ def json_services() -> dict[str, tuple[str, str, str]]:
     """X-Amz-Target prefix -> (botocore service, runtime attribute, content type), for the
     registered services of botocore's ``json`` protocol."""
     found = {}
-    for service in SERVICES:
+    for service in (s for s in SERVICES if not s.moto):
         target = json_target(service.botocore_name)
         if target is not None:
             found[target[0]] = (service.botocore_name, service.attribute, target[1])
@@ -62,7 +63,7 @@ def rest_services() -> tuple[tuple[str, str], ...]:
     return tuple(
         (s.botocore_name, s.attribute)
         for s in SERVICES
-        if service_model(s.botocore_name).metadata.get("protocol") == "rest-json"
+        if not s.moto and service_model(s.botocore_name).metadata.get("protocol") == "rest-json"
     )
 
 
@@ -104,6 +105,9 @@ class AwsApi:
 
     async def __call__(self, request: Request) -> HttpResponse:
         target = request.headers.get("x-amz-target")
+        mounted = mounted_service(target, signing_service(request), request.url.path)
+        if mounted is not None:
+            return await self._mounted(mounted, request)
         if not target and signing_service(request) == "s3":
             return await self.s3(request)
         body = await request.body()
@@ -119,6 +123,26 @@ class AwsApi:
                 else protocols.rest_error(e)
             )
         return HttpResponse(resp.body, status_code=resp.status, headers=resp.headers)
+
+    async def _mounted(self, service: str, request: Request) -> HttpResponse:
+        """A service moto serves (localaws.motobridge): moto parses and answers."""
+        body = await request.body()
+        path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+        if request.url.query:
+            path += f"?{request.url.query}"
+
+        def handle() -> Any:
+            return self.runtime.motobridge.handle(
+                service, request.method, path, dict(request.headers), body
+            )
+
+        try:
+            reply = await run_in_threadpool(handle)
+        except PlatformError as e:
+            error = ServiceError("ServiceUnavailable", str(e), status=503, sender_fault=False)
+            resp = protocols.json_error(error, "application/x-amz-json-1.1")
+            return HttpResponse(resp.body, status_code=503, headers=resp.headers)
+        return HttpResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
     async def _json(self, target: str, body: bytes) -> protocols.Response:
         prefix = target.split(".", 1)[0]
