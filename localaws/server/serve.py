@@ -253,7 +253,12 @@ class PrivateListener:
     def start(self) -> PrivateListener:
         sock = bind(self.host, 0)
         self.url = url_of(sock)
-        server = _server(self.runtime, "warning")
+        # Behind the same guard as the server: its workers sign with the runtime's key pair,
+        # verified when a credentials file is configured.
+        app = guarded_app(
+            self.runtime, sock, allow_remote=False, secrets=_secrets(config.credentials_file())
+        )
+        server = _server(app, "warning")
         self._server = server
         self._thread = threading.Thread(
             target=server.run,

@@ -398,7 +398,7 @@ def test_environments_isolated_between_functions(
         assert env[config.ENV_S3_ROOT] == str(runtime.state_dir / "s3")
         assert env[config.ENV_ENDPOINTS_DIR] == str(runtime.state_dir / "endpoints")
         assert env[config.ENV_ENDPOINT_URL] == runtime.api_url()
-        assert env["AWS_ACCESS_KEY_ID"] == "local"
+        assert env["AWS_ACCESS_KEY_ID"] == runtime.credentials[0]
         assert "PYTHONPATH" not in env
 
 
