@@ -51,6 +51,9 @@ INTERRUPTED_CAUSE = (
     "kept. Redrive it (redrive_execution) to resume from the unfinished state."
 )
 
+# The resource type of an activity Task (its events are Activity*, not Task*).
+ACTIVITY = "activity"
+
 _NOT_MATCHED_BY_TASK_FAILED = NOT_MATCHED_BY_ALL | {StatesError.TIMEOUT.value}
 
 
@@ -155,6 +158,12 @@ class TaskTokens:
             slot.error, slot.cause, slot.finished = error, cause, True
         slot.wake.set()
 
+    def is_open(self, token: str) -> bool:
+        """Whether a task still waits for this token."""
+        with self._lock:
+            slot = self._open.get(token)
+        return slot is not None and not slot.finished
+
     def heartbeat(self, token: str) -> None:
         with self._lock:
             slot = self._slot(token)
@@ -236,6 +245,9 @@ class ExecutionRun:
         self._memo_clear = False
         self._memo_dirty = bool(memo)  # memo entries exist (stored or pending)
         self._flush_lock = threading.Lock()
+        # Runs a Distributed Map state (set by the Step Functions service, which owns child
+        # executions and S3): (state, frame, effective input, retry count) -> the Map's result.
+        self.map_runner: Callable[..., Any] | None = None
 
     # -- helpers the states call ---------------------------------------------------
 
@@ -254,6 +266,16 @@ class ExecutionRun:
         if token is not None:
             ctx["Task"] = {"Token": token}
         return ctx
+
+    def distributed_map(self, state: Any, frame: Frame, effective: Any, retry_count: int) -> Any:
+        """Run a Distributed Map state through the service's map runner."""
+        if self.map_runner is None:
+            raise StateFailure(
+                StatesError.RUNTIME,
+                f"State '{state.name}': a Distributed Map runs child executions, which needs the "
+                "Step Functions service (StepFunctionsBackend), not the bare engine",
+            )
+        return self.map_runner(self, state, frame, effective, retry_count)
 
     def new_task_token(self) -> str:
         return secrets.token_urlsafe(48)
@@ -438,6 +460,10 @@ class ExecutionRun:
     def failure(self, state: State, frame: Frame, exc: Exception) -> tuple[str, str]:
         """The one place an exception becomes (error, cause) and its history event."""
         if isinstance(exc, TaskFailure):
+            if exc.resource_type == ACTIVITY:
+                event = E.ACTIVITY_TIMED_OUT if exc.timed_out else E.ACTIVITY_FAILED
+                frame.emit(event, {"error": exc.error, "cause": exc.cause})
+                return exc.error, exc.cause
             event = E.TASK_TIMED_OUT if exc.timed_out else E.TASK_FAILED
             frame.emit(
                 event,
@@ -486,20 +512,30 @@ class ExecutionRun:
             if resolved.pattern is Pattern.REQUEST_RESPONSE
             else f"{resolved.action}.{resolved.pattern.value}"
         )
-        scheduled: dict[str, Any] = {
-            "resourceType": resource_type,
-            "resource": resource,
-            "region": self.region,
-            "parameters": to_json(params),
-        }
+        activity = resource_type == ACTIVITY
+        scheduled: dict[str, Any] = (
+            {
+                "resource": task.resource,
+                "input": to_json(params),
+                "inputDetails": {"truncated": False},
+            }
+            if activity
+            else {
+                "resourceType": resource_type,
+                "resource": resource,
+                "region": self.region,
+                "parameters": to_json(params),
+            }
+        )
         if timeout is not None:
             scheduled["timeoutInSeconds"] = int(timeout)
         if heartbeat is not None:
             scheduled["heartbeatInSeconds"] = int(heartbeat)
-        frame.emit(E.TASK_SCHEDULED, scheduled)
+        frame.emit(E.ACTIVITY_SCHEDULED if activity else E.TASK_SCHEDULED, scheduled)
         self.flush()
         names = {"resourceType": resource_type, "resource": resource}
-        frame.emit(E.TASK_STARTED, names)
+        if not activity:
+            frame.emit(E.TASK_STARTED, names)
         if self.mocks is not None and self.mocks.mocks(task.name):
             try:
                 result = self.mocks.call(task.name)
@@ -509,10 +545,11 @@ class ExecutionRun:
             result = self._dispatch(
                 task, frame, params, token, timeout, heartbeat, resource_type, resource
             )
-        frame.emit(
-            E.TASK_SUCCEEDED,
-            {**names, "output": to_json(result), "outputDetails": {"truncated": False}},
-        )
+        output = {"output": to_json(result), "outputDetails": {"truncated": False}}
+        if activity:
+            frame.emit(E.ACTIVITY_SUCCEEDED, output)
+        else:
+            frame.emit(E.TASK_SUCCEEDED, {**names, **output})
         return result
 
     def _dispatch(
@@ -545,6 +582,18 @@ class ExecutionRun:
             task_token=token,
             timeout_seconds=timeout,
             heartbeat=beat,
+            submitted=lambda response: frame.emit(
+                E.TASK_SUBMITTED,
+                {
+                    "resourceType": resource_type,
+                    "resource": resource,
+                    "output": to_json(response),
+                    "outputDetails": {"truncated": False},
+                },
+            ),
+            started=lambda worker: frame.emit(
+                E.ACTIVITY_STARTED, {} if worker is None else {"workerName": worker}
+            ),
         )
         done: list[Any] = [False, None, None]  # finished, result, exception
 
@@ -583,15 +632,16 @@ class ExecutionRun:
                     ) from exc
                 if slot is None:
                     return done[1]
-                frame.emit(
-                    E.TASK_SUBMITTED,
-                    {
-                        "resourceType": resource_type,
-                        "resource": resource,
-                        "output": to_json(done[1]),
-                        "outputDetails": {"truncated": False},
-                    },
-                )
+                if resource_type != ACTIVITY:
+                    frame.emit(
+                        E.TASK_SUBMITTED,
+                        {
+                            "resourceType": resource_type,
+                            "resource": resource,
+                            "output": to_json(done[1]),
+                            "outputDetails": {"truncated": False},
+                        },
+                    )
                 self._await(
                     lambda: slot.finished,
                     wake,

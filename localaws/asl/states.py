@@ -511,8 +511,19 @@ class MapState(State):
 
     def __init__(self, name: str, spec: dict[str, Any], resolve: Callable[[str], Resolved] | None):
         super().__init__(name, spec)
-        processor = spec.get("ItemProcessor") or spec["Iterator"]  # validate() requires one
+        processor: dict[str, Any] = spec.get("ItemProcessor") or spec["Iterator"]  # validate() requires one
         self.processor = parse_machine(processor, resolve)
+        config = processor.get("ProcessorConfig") or {}
+        # Distributed Map: the Step Functions service runs it (run.distributed_map).
+        self.distributed = config.get("Mode") == "DISTRIBUTED"
+        self.execution_type: str = config.get("ExecutionType", "STANDARD")
+        self.processor_spec = processor
+        self.item_reader = spec.get("ItemReader")
+        self.item_batcher = spec.get("ItemBatcher")
+        self.result_writer = spec.get("ResultWriter")
+        self.label: str | None = spec.get("Label")
+        if self.distributed:
+            self.needs_context = True
         self.items_path: str = spec.get("ItemsPath", "$")
         # Map's Parameters (legacy) select each item; they are not applied to the Map's input.
         self.item_selector = spec.get("ItemSelector", spec.get("Parameters"))
@@ -547,6 +558,9 @@ class MapState(State):
     ) -> tuple[Any, str | None]:
         ctx = self._context(run, frame, retry_count)
         effective = apply_input_path(data, self.input_path, ctx)
+        if self.distributed:
+            result = run.distributed_map(self, frame, effective, retry_count)
+            return self._state_output(data, result, ctx), self.next
         items = query(self.items_path, effective, ctx) if self.items_path != "$" else effective
         if not isinstance(items, list):
             raise StateFailure(

@@ -11,15 +11,20 @@ if TYPE_CHECKING:
 
 
 def default_registry(runtime: Runtime) -> IntegrationRegistry:
-    """The integrations a runtime offers: test pass-through, Lambda, SageMaker."""
+    """The integrations a runtime offers: test pass-through, Lambda, SageMaker, Step Functions
+    (startExecution, activities)."""
+    from localaws.stepfunctions.integrations.activity import ActivityIntegration
     from localaws.stepfunctions.integrations.lambda_ import LambdaIntegration
     from localaws.stepfunctions.integrations.passthrough import PassthroughIntegration
     from localaws.stepfunctions.integrations.sagemaker import SageMakerIntegration
+    from localaws.stepfunctions.integrations.states import StatesIntegration
 
     return IntegrationRegistry(
         [
             PassthroughIntegration(),
             LambdaIntegration(runtime),
             SageMakerIntegration(runtime),
+            StatesIntegration(),
+            ActivityIntegration(),
         ]
     )
