@@ -105,7 +105,7 @@ class TaskFailure(StateFailure):
 class _TokenSlot:
     __slots__ = ("beat", "cause", "error", "finished", "output", "wake")
 
-    def __init__(self, wake: threading.Event, beat: Callable[[], None]):
+    def __init__(self, wake: threading.Event | None, beat: Callable[[], None] | None):
         self.wake = wake
         self.beat = beat
         self.finished = False
@@ -123,10 +123,22 @@ class TaskTokens:
         self._remember = remember_closed
         self._lock = threading.Lock()
 
-    def open(self, token: str, wake: threading.Event, beat: Callable[[], None]) -> _TokenSlot:
-        slot = _TokenSlot(wake, beat)
+    def reserve(self, token: str) -> None:
+        """A token handed out (in the task's parameters) before its task waits on it: an
+        answer that comes first is kept for :meth:`open`."""
         with self._lock:
-            self._open[token] = slot
+            self._open.setdefault(token, _TokenSlot(None, None))
+
+    def open(self, token: str, wake: threading.Event, beat: Callable[[], None]) -> _TokenSlot:
+        with self._lock:
+            slot = self._open.get(token)
+            if slot is None:
+                slot = self._open[token] = _TokenSlot(wake, beat)
+            else:
+                slot.wake, slot.beat = wake, beat
+            finished = slot.finished
+        if finished:
+            wake.set()
         return slot
 
     def close(self, token: str, timed_out: bool) -> None:
@@ -150,13 +162,17 @@ class TaskTokens:
         with self._lock:
             slot = self._slot(token)
             slot.output, slot.finished = output, True
-        slot.wake.set()
+            wake = slot.wake
+        if wake is not None:
+            wake.set()
 
     def fail(self, token: str, error: str, cause: str) -> None:
         with self._lock:
             slot = self._slot(token)
             slot.error, slot.cause, slot.finished = error, cause, True
-        slot.wake.set()
+            wake = slot.wake
+        if wake is not None:
+            wake.set()
 
     def is_open(self, token: str) -> bool:
         """Whether a task still waits for this token."""
@@ -167,7 +183,9 @@ class TaskTokens:
     def heartbeat(self, token: str) -> None:
         with self._lock:
             slot = self._slot(token)
-        slot.beat()
+            beat = slot.beat
+        if beat is not None:
+            beat()
 
 
 # ------------------------------------------------------------------ the run
@@ -278,7 +296,9 @@ class ExecutionRun:
         return self.map_runner(self, state, frame, effective, retry_count)
 
     def new_task_token(self) -> str:
-        return secrets.token_urlsafe(48)
+        token = secrets.token_urlsafe(48)
+        self.tokens.reserve(token)
+        return token
 
     def memo_take(self, key: str) -> tuple[bool, Any]:
         """On a redrive: the output of a Map iteration / Parallel branch that already finished."""
