@@ -152,7 +152,11 @@ def test_nested_workflow_sync2_and_data_science_sdk_step(
         parameters={"StateMachineArn": child, "Input": {"n.$": "$.n"}},
     )
     workflow = Workflow(
-        "nested-parent", definition=Chain([step]), role=ROLE, client=sfn, tags=[{"key": "team", "value": "ml"}]
+        "nested-parent",
+        definition=Chain([step]),
+        role=ROLE,
+        client=sfn,
+        tags=[{"key": "team", "value": "ml"}],
     )
     parent = workflow.create()
     assert (

@@ -14,6 +14,7 @@ def default_registry(runtime: Runtime) -> IntegrationRegistry:
     """The integrations a runtime offers: test pass-through, Lambda, SageMaker, Step Functions
     (startExecution, activities)."""
     from localaws.stepfunctions.integrations.activity import ActivityIntegration
+    from localaws.stepfunctions.integrations.aws_sdk import AwsSdkIntegration
     from localaws.stepfunctions.integrations.lambda_ import LambdaIntegration
     from localaws.stepfunctions.integrations.passthrough import PassthroughIntegration
     from localaws.stepfunctions.integrations.sagemaker import SageMakerIntegration
@@ -26,5 +27,6 @@ def default_registry(runtime: Runtime) -> IntegrationRegistry:
             SageMakerIntegration(runtime),
             StatesIntegration(),
             ActivityIntegration(),
+            AwsSdkIntegration(runtime),
         ]
     )
