@@ -22,3 +22,5 @@ def test_bench_runs_quick_and_prints_its_table():
     assert any(line.startswith("scenario") and "moto/ours" in line for line in lines)
     for scenario in ("Pass chain", "Map of Pass", "branch Parallel"):
         assert any(scenario in line for line in lines), done.stdout
+    assert any("Distributed Map" in line and "items" not in line.split()[0] for line in lines)
+    assert any(line.startswith("inline Map (baseline)") for line in lines), done.stdout
