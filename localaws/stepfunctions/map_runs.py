@@ -186,6 +186,8 @@ class MapRuns:
                     "UPDATE sfn_map_runs SET status = ?, stop = ? WHERE arn = ?",
                     (status, time.time(), arn),
                 )
+        if frame.scope.event.is_set():
+            frame.emit(E.MAP_RUN_ABORTED)
         frame.scope.check()
         if live.exceeded:
             frame.emit(

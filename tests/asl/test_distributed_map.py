@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sfn_helpers import create, execute, history, open_backend
+from sfn_helpers import create, execute, history, open_backend, wait_for
 
 from localaws.errors import ServiceError
 from localaws.stepfunctions.backend import StepFunctionsBackend
@@ -415,3 +415,34 @@ def test_result_writer_only_in_a_distributed_map_is_refused_at_creation(
     }
     with pytest.raises(Exception, match="ItemBatcher: only a Distributed Map"):
         create(sfn, definition)
+
+
+def test_stopping_the_parent_aborts_the_map_run_and_its_children(
+    sfn: StepFunctionsBackend,
+) -> None:
+    waiting_child = {
+        "Wait": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::local:passthrough.waitForTaskToken",
+            "Parameters": {"token.$": "$$.Task.Token"},
+            "End": True,
+        }
+    }
+    arn = create(sfn, distributed(waiting_child, "Wait", MaxConcurrency=2))
+    parent = sfn.start_execution(stateMachineArn=arn, input="[1, 2, 3]")["executionArn"]
+
+    def two_children_running() -> str | None:
+        runs = sfn.list_map_runs(executionArn=parent)["mapRuns"]
+        if not runs:
+            return None
+        children = sfn.list_executions(mapRunArn=runs[0]["mapRunArn"], statusFilter="RUNNING")
+        return runs[0]["mapRunArn"] if len(children["executions"]) == 2 else None
+
+    map_run = wait_for(two_children_running, what="two running children")
+    sfn.stop_execution(executionArn=parent, error="Stop.It")
+    assert sfn.wait(parent, timeout=20)["status"] == "ABORTED"
+    described = sfn.describe_map_run(mapRunArn=map_run)
+    assert described["status"] == "ABORTED"
+    assert described["executionCounts"]["aborted"] == 2
+    assert described["itemCounts"]["pending"] == 1
+    assert "MapRunAborted" in [e["type"] for e in history(sfn, parent)]

@@ -438,3 +438,32 @@ def test_aws_cli_drives_the_new_apis(server: LocalServer) -> None:
 
 def test_client_config_is_plain_botocore() -> None:
     assert Config(inject_host_prefix=False).inject_host_prefix is False
+
+
+def test_server_accepts_the_sync_host_prefix(server: LocalServer) -> None:
+    """A client whose sync-<host> resolves (a hosts entry, a proxy) reaches the same API."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    port = urlsplit(server.url).port
+    body = json.dumps({"definition": json.dumps(PASS["States"]["P"]), "input": '{"k": 1}'})
+    request = AWSRequest(
+        method="POST",
+        url=f"http://sync-localhost:{port}/",
+        data=body,
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "AWSStepFunctions.TestState",
+        },
+    )
+    SigV4Auth(Credentials("test", "test"), "states", "us-east-1").add_auth(request)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("POST", "/", body=body, headers=dict(request.headers.items()))
+    response = conn.getresponse()
+    answer = json.loads(response.read())
+    assert response.status == 200, answer
+    assert answer["status"] == "SUCCEEDED" and json.loads(answer["output"]) == {"k": 1}
