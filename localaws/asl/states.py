@@ -511,7 +511,9 @@ class MapState(State):
 
     def __init__(self, name: str, spec: dict[str, Any], resolve: Callable[[str], Resolved] | None):
         super().__init__(name, spec)
-        processor: dict[str, Any] = spec.get("ItemProcessor") or spec["Iterator"]  # validate() requires one
+        processor: dict[str, Any] = (
+            spec.get("ItemProcessor") or spec["Iterator"]
+        )  # validate() requires one
         self.processor = parse_machine(processor, resolve)
         config = processor.get("ProcessorConfig") or {}
         # Distributed Map: the Step Functions service runs it (run.distributed_map).
