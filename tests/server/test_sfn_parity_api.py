@@ -19,7 +19,7 @@ from server_shapes import assert_output_shape
 
 from localaws.server.serve import LocalServer
 
-PASS = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+PASS: dict[str, Any] = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
 
 
 def call(client: Any, operation: str, **params: Any) -> dict[str, Any]:
