@@ -15,7 +15,20 @@ from typing import Any
 from localaws.runtime import Runtime
 
 REPO = Path(__file__).resolve().parents[2]
-SLOW = {"StartAt": "Nap", "States": {"Nap": {"Type": "Wait", "Seconds": 3, "End": True}}}
+# Runs until the object s3://sync/go exists (the test creates it when it is done).
+SLOW = {
+    "StartAt": "Check",
+    "States": {
+        "Check": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::aws-sdk:s3:headObject",
+            "Parameters": {"Bucket": "sync", "Key": "go"},
+            "Catch": [{"ErrorEquals": ["S3.NoSuchKey"], "ResultPath": None, "Next": "Nap"}],
+            "End": True,
+        },
+        "Nap": {"Type": "Wait", "Seconds": 1, "Next": "Check"},
+    },
+}
 QUICK = {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": "quick", "End": True}}}
 
 
@@ -55,6 +68,7 @@ def test_two_execs_and_a_status_share_one_state_dir(tmp_path: Path) -> None:
     slow, quick = tmp_path / "slow.json", tmp_path / "quick.json"
     slow.write_text(json.dumps(SLOW))
     quick.write_text(json.dumps(QUICK))
+    (state / "s3" / "sync").mkdir(parents=True)
     first = cli(state, "exec", str(slow))
     # Wait until the first command's execution runs (it holds the state directory).
     while running_executions(state) == 0:
@@ -68,6 +82,7 @@ def test_two_execs_and_a_status_share_one_state_dir(tmp_path: Path) -> None:
     status = cli(state, "status")
     code, _, err = finish(status)
     assert code == 0, err
+    (state / "s3" / "sync" / "go").write_text("go")
     code, result, err = finish(first)
     assert code == 0, err
     assert result["status"] == "SUCCEEDED"
