@@ -352,6 +352,9 @@ class StepFunctionsBackend:
                 "InvalidArn", f"Invalid Arn: {stateMachineArn!r} is not a state machine ARN"
             )
         self.store.delete_machine(stateMachineArn)
+        self.versions.delete_machine(stateMachineArn)
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM sfn_tags WHERE resource_arn = ?", (stateMachineArn,))
         return {}
 
     # -- executions ----------------------------------------------------------------
@@ -985,6 +988,7 @@ class StepFunctionsBackend:
                 self.store.close_interrupted(
                     arn, "FAILED", StatesError.RUNTIME.value, INTERRUPTED_CAUSE
                 )
+        self.map_runs.recover()
 
     def wait(self, execution_arn: str, timeout: float | None = None) -> dict[str, Any]:
         """Block until the execution ends; return describe_execution's response."""

@@ -141,6 +141,19 @@ class MapRuns:
         self._live: dict[str, _Live] = {}
         self._lock = threading.Lock()
 
+    def recover(self) -> None:
+        """Map Runs a dead process left RUNNING failed with it (a redrive of the parent
+        re-runs their unfinished children)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE sfn_map_run_children SET status = 'FAILED' WHERE status = 'RUNNING' "
+                "AND map_run_arn IN (SELECT arn FROM sfn_map_runs WHERE status = 'RUNNING')"
+            )
+            conn.execute(
+                "UPDATE sfn_map_runs SET status = 'FAILED', stop = ? WHERE status = 'RUNNING'",
+                (time.time(),),
+            )
+
     # -- running a Distributed Map ---------------------------------------------------
 
     def run(

@@ -179,6 +179,12 @@ class Versions:
         )
         return base
 
+    def delete_machine(self, machine_arn: str) -> None:
+        """A deleted state machine's versions and aliases go with it."""
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM sfn_versions WHERE machine_arn = ?", (machine_arn,))
+            conn.execute("DELETE FROM sfn_aliases WHERE machine_arn = ?", (machine_arn,))
+
     # -- aliases -----------------------------------------------------------------------
 
     def _check_routing(self, routing: Any) -> str:

@@ -446,3 +446,54 @@ def test_stopping_the_parent_aborts_the_map_run_and_its_children(
     assert described["executionCounts"]["aborted"] == 2
     assert described["itemCounts"]["pending"] == 1
     assert "MapRunAborted" in [e["type"] for e in history(sfn, parent)]
+
+
+def test_a_map_run_interrupted_by_a_restart_is_redriven(tmp_path: Any) -> None:
+    from localaws.runtime import Runtime
+    from sfn_helpers import registry
+
+    child = {
+        "First": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$$.Execution.RedriveCount", "NumericEquals": 0, "Next": "Hang"}
+            ],
+            "Default": "Done",
+        },
+        "Hang": {
+            "Type": "Task",
+            "Resource": "arn:aws:states:::local:passthrough.waitForTaskToken",
+            "Parameters": {"token.$": "$$.Task.Token"},
+            "End": True,
+        },
+        "Done": {"Type": "Pass", "End": True},
+    }
+    sfn = StepFunctionsBackend(Runtime(tmp_path / "state"), registry())
+    arn = create(sfn, distributed(child, "First"))
+    parent = sfn.start_execution(stateMachineArn=arn, input="[1, 2]")["executionArn"]
+
+    def children_waiting() -> bool:
+        runs = sfn.list_map_runs(executionArn=parent)["mapRuns"]
+        if not runs:
+            return False
+        running = sfn.list_executions(mapRunArn=runs[0]["mapRunArn"], statusFilter="RUNNING")
+        return len(running["executions"]) == 2
+
+    wait_for(children_waiting, what="both children waiting")
+    sfn.close()  # a restart: the executions are interrupted
+    sfn.db.close()
+
+    sfn = StepFunctionsBackend(Runtime(tmp_path / "state"), registry())
+    try:
+        sfn.recover()
+        assert sfn.describe_execution(executionArn=parent)["status"] == "FAILED"
+        map_run = sfn.list_map_runs(executionArn=parent)["mapRuns"][0]["mapRunArn"]
+        assert sfn.describe_map_run(mapRunArn=map_run)["status"] in ("FAILED", "ABORTED")
+        sfn.redrive_execution(executionArn=parent)
+        done = sfn.wait(parent, timeout=20)
+        assert done["status"] == "SUCCEEDED", done
+        assert json.loads(done["output"]) == [1, 2]
+        assert sfn.describe_map_run(mapRunArn=map_run)["redriveCount"] == 1
+    finally:
+        sfn.close()
+        sfn.db.close()
