@@ -449,8 +449,9 @@ def test_stopping_the_parent_aborts_the_map_run_and_its_children(
 
 
 def test_a_map_run_interrupted_by_a_restart_is_redriven(tmp_path: Any) -> None:
-    from localaws.runtime import Runtime
     from sfn_helpers import registry
+
+    from localaws.runtime import Runtime
 
     child = {
         "First": {
