@@ -11,7 +11,9 @@ HTTP server maps API actions onto these same methods.
 
 One process owns a state directory at a time; ownership is an exclusive lock on
 ``<state dir>/owner.lock`` (:class:`~localaws.layout.StateDir`), whose JSON body says who owns it (pid, and the server URL when
-the owner is a server).  Lambda workers and endpoint model servers are child processes of
+the owner is a server).  CLI commands start shared (``start(shared=True)``): any number of
+them hold a shared lock at once, each running its own executions over the one SQLite
+database (WAL), and wait while an exclusive owner holds the directory.  Lambda workers and endpoint model servers are child processes of
 the owner and stop with it.
 """
 
@@ -64,6 +66,15 @@ class StateDirBusy(PlatformError):
             "stop it, use another --state-dir, or send commands through its server"
         )
         self.owner = owner
+
+
+def _owner_body(fh: Any) -> dict[str, Any]:
+    fh.seek(0)
+    try:
+        body = json.loads(fh.read() or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def read_owner(state_dir: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
@@ -120,30 +131,58 @@ class Runtime:
 
     # -- ownership -------------------------------------------------------------------
 
-    def start(self, *, url: str | None = None) -> Runtime:
-        """Take ownership of the state directory and bring back what was running."""
+    def start(
+        self,
+        *,
+        url: str | None = None,
+        shared: bool = False,
+        on_wait: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Runtime:
+        """Take ownership of the state directory and bring back what was running.
+
+        ``shared`` (CLI commands): several processes may hold the directory at once, each
+        running its own executions over the one database; the first one in recovers what a
+        dead process left.  While an exclusive owner (a server, a program's Runtime) holds
+        it, a shared start waits, calling ``on_wait(owner)`` once.
+        """
         if self._started:
             return self
         self.state_dir.mkdir(parents=True, exist_ok=True)
         fh = open(self.layout.owner_lock, "a+")  # noqa: SIM115 - held while we own the dir
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
+        first = False
+        waited = False
+        while True:
             try:
-                owner = json.loads(fh.read() or "{}")
-            except json.JSONDecodeError:
-                owner = {}
-            fh.close()
-            raise StateDirBusy(self.state_dir, owner) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(json.dumps({"pid": os.getpid(), "url": url}))
-        fh.flush()
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                first = True
+                break
+            except BlockingIOError:
+                owner = _owner_body(fh)
+            if not shared:
+                fh.close()
+                raise StateDirBusy(self.state_dir, owner) from None
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break  # other CLI commands hold it: share it with them
+            except BlockingIOError:
+                pass
+            if not waited and on_wait is not None:
+                on_wait(owner)
+            waited = True
+            fcntl.flock(fh, fcntl.LOCK_SH)  # blocks while an exclusive owner holds it
+            fcntl.flock(fh, fcntl.LOCK_UN)  # then try again, to recover if we are alone
+        if first:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps({"pid": os.getpid(), "url": url}))
+            fh.flush()
+            if shared:
+                fcntl.flock(fh, fcntl.LOCK_SH)
         self._lock_fh = fh
         self._started = True
         self.url = url
-        self.recover()
+        if first:
+            self.recover()
         return self
 
     def recover(self) -> None:

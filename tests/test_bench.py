@@ -15,7 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(
     ("module", "args", "rows"),
     [
-        ("asl_overhead", ["--quick"], ["Pass chain", "Map of Pass", "branch Parallel"]),
+        (
+            "asl_overhead",
+            ["--quick"],
+            ["Pass chain", "Map of Pass", "branch Parallel", "Distributed Map"],
+        ),
         ("ai4i_generate", ["--quick", "--rows", "2000"], ["generate (ai4i_data)", "read_csv"]),
         ("lambda_invoke", ["--quick", "--calls", "5"], ["LambdaBackend.invoke", "pipe round"]),
     ],

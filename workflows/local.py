@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from localaws.errors import ServiceError
-from localaws.runtime import Runtime, StateDirBusy, read_owner
+from localaws.runtime import Runtime, read_owner
 from workflows.settings import Settings
 
 LAMBDA_ROLE = "arn:aws:iam::123456789012:role/predictive-maintenance-lambda"
@@ -38,23 +39,35 @@ TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 def open_backend(state_dir: str | Path | None) -> Iterator[Any]:
     """The backend for CLI commands on ``state_dir``.
 
-    Nobody owns the directory: the runtime, in this process.  A server owns it (``serve``):
-    boto3 clients of that server, so commands work while the console is open.  Another
-    process owns it without serving: refused, naming the owner.
+    A server owns it (``serve``): boto3 clients of that server, so commands work while the
+    console is open.  Otherwise the runtime in this process, sharing the directory with
+    any other CLI commands running on it (each runs its own executions; all see every
+    execution); while a program holds the directory for itself, the command waits, saying
+    so.
     """
     owner = read_owner(state_dir)
-    if owner is None:
-        from localaws.server.serve import private_listener
-
-        # Lambdas reach DynamoDB, SQS... over HTTP (AWS_ENDPOINT_URL): a private listener.
-        with Runtime(state_dir, api_listener=private_listener) as rt:
-            yield rt
+    if owner is not None and owner.get("url"):
+        yield ServerBackend(owner["url"])
         return
-    if not owner.get("url"):
-        from localaws import config
+    from localaws.server.serve import private_listener
 
-        raise StateDirBusy(config.state_dir(state_dir), owner)
-    yield ServerBackend(owner["url"])
+    # Lambdas reach DynamoDB, SQS... over HTTP (AWS_ENDPOINT_URL): a private listener.
+    runtime = Runtime(state_dir, api_listener=private_listener).start(
+        shared=True, on_wait=_say_waiting
+    )
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+def _say_waiting(owner: dict[str, Any]) -> None:
+    print(
+        f"waiting: process {owner.get('pid')} holds this state directory for itself; "
+        "this command starts when it ends",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 class ServerBackend:

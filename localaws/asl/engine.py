@@ -58,6 +58,9 @@ INTERRUPTED_CAUSE = (
     "kept. Redrive it (redrive_execution) to resume from the unfinished state."
 )
 
+# The resource type of an activity Task (its events are Activity*, not Task*).
+ACTIVITY = "activity"
+
 _NOT_MATCHED_BY_TASK_FAILED = NOT_MATCHED_BY_ALL | {StatesError.TIMEOUT.value}
 
 
@@ -112,7 +115,7 @@ class TaskFailure(StateFailure):
 class _TokenSlot:
     __slots__ = ("beat", "cause", "error", "finished", "output", "wake")
 
-    def __init__(self, wake: threading.Event, beat: Callable[[], None]):
+    def __init__(self, wake: threading.Event | None, beat: Callable[[], None] | None):
         self.wake = wake
         self.beat = beat
         self.finished = False
@@ -130,10 +133,22 @@ class TaskTokens:
         self._remember = remember_closed
         self._lock = threading.Lock()
 
-    def open(self, token: str, wake: threading.Event, beat: Callable[[], None]) -> _TokenSlot:
-        slot = _TokenSlot(wake, beat)
+    def reserve(self, token: str) -> None:
+        """A token handed out (in the task's parameters) before its task waits on it: an
+        answer that comes first is kept for :meth:`open`."""
         with self._lock:
-            self._open[token] = slot
+            self._open.setdefault(token, _TokenSlot(None, None))
+
+    def open(self, token: str, wake: threading.Event, beat: Callable[[], None]) -> _TokenSlot:
+        with self._lock:
+            slot = self._open.get(token)
+            if slot is None:
+                slot = self._open[token] = _TokenSlot(wake, beat)
+            else:
+                slot.wake, slot.beat = wake, beat
+            finished = slot.finished
+        if finished:
+            wake.set()
         return slot
 
     def close(self, token: str, timed_out: bool) -> None:
@@ -157,18 +172,30 @@ class TaskTokens:
         with self._lock:
             slot = self._slot(token)
             slot.output, slot.finished = output, True
-        slot.wake.set()
+            wake = slot.wake
+        if wake is not None:
+            wake.set()
 
     def fail(self, token: str, error: str, cause: str) -> None:
         with self._lock:
             slot = self._slot(token)
             slot.error, slot.cause, slot.finished = error, cause, True
-        slot.wake.set()
+            wake = slot.wake
+        if wake is not None:
+            wake.set()
+
+    def is_open(self, token: str) -> bool:
+        """Whether a task still waits for this token."""
+        with self._lock:
+            slot = self._open.get(token)
+        return slot is not None and not slot.finished
 
     def heartbeat(self, token: str) -> None:
         with self._lock:
             slot = self._slot(token)
-        slot.beat()
+            beat = slot.beat
+        if beat is not None:
+            beat()
 
 
 # ------------------------------------------------------------------ the run
@@ -248,6 +275,9 @@ class ExecutionRun:
         self._memo_clear = False
         self._memo_dirty = bool(memo)  # memo entries exist (stored or pending)
         self._flush_lock = threading.Lock()
+        # Runs a Distributed Map state (set by the Step Functions service, which owns child
+        # executions and S3): (state, frame, effective input, retry count) -> the Map's result.
+        self.map_runner: Callable[..., Any] | None = None
 
     # -- helpers the states call ---------------------------------------------------
 
@@ -267,8 +297,20 @@ class ExecutionRun:
             ctx["Task"] = {"Token": token}
         return ctx
 
+    def distributed_map(self, state: Any, frame: Frame, effective: Any, retry_count: int) -> Any:
+        """Run a Distributed Map state through the service's map runner."""
+        if self.map_runner is None:
+            raise StateFailure(
+                StatesError.RUNTIME,
+                f"State '{state.name}': a Distributed Map runs child executions, which needs the "
+                "Step Functions service (StepFunctionsBackend), not the bare engine",
+            )
+        return self.map_runner(self, state, frame, effective, retry_count)
+
     def new_task_token(self) -> str:
-        return secrets.token_urlsafe(48)
+        token = secrets.token_urlsafe(48)
+        self.tokens.reserve(token)
+        return token
 
     def memo_take(self, key: str) -> tuple[bool, Any]:
         """On a redrive: the output of a Map iteration / Parallel branch that already finished."""
@@ -470,6 +512,10 @@ class ExecutionRun:
         evaluation error is also recorded as an EvaluationFailed event.
         """
         if isinstance(exc, TaskFailure):
+            if exc.resource_type == ACTIVITY:
+                event = E.ACTIVITY_TIMED_OUT if exc.timed_out else E.ACTIVITY_FAILED
+                frame.emit(event, {"error": exc.error, "cause": exc.cause})
+                return exc.error, exc.cause
             event = E.TASK_TIMED_OUT if exc.timed_out else E.TASK_FAILED
             frame.emit(
                 event,
@@ -529,20 +575,30 @@ class ExecutionRun:
             if resolved.pattern is Pattern.REQUEST_RESPONSE
             else f"{resolved.action}.{resolved.pattern.value}"
         )
-        scheduled: dict[str, Any] = {
-            "resourceType": resource_type,
-            "resource": resource,
-            "region": self.region,
-            "parameters": to_json(params),
-        }
+        activity = resource_type == ACTIVITY
+        scheduled: dict[str, Any] = (
+            {
+                "resource": task.resource,
+                "input": to_json(params),
+                "inputDetails": {"truncated": False},
+            }
+            if activity
+            else {
+                "resourceType": resource_type,
+                "resource": resource,
+                "region": self.region,
+                "parameters": to_json(params),
+            }
+        )
         if timeout is not None:
             scheduled["timeoutInSeconds"] = int(timeout)
         if heartbeat is not None:
             scheduled["heartbeatInSeconds"] = int(heartbeat)
-        frame.emit(E.TASK_SCHEDULED, scheduled)
+        frame.emit(E.ACTIVITY_SCHEDULED if activity else E.TASK_SCHEDULED, scheduled)
         self.flush()
         names = {"resourceType": resource_type, "resource": resource}
-        frame.emit(E.TASK_STARTED, names)
+        if not activity:
+            frame.emit(E.TASK_STARTED, names)
         if self.mocks is not None and self.mocks.mocks(task.name):
             try:
                 result = self.mocks.call(task.name)
@@ -552,10 +608,11 @@ class ExecutionRun:
             result = self._dispatch(
                 task, frame, params, token, timeout, heartbeat, resource_type, resource
             )
-        frame.emit(
-            E.TASK_SUCCEEDED,
-            {**names, "output": to_json(result), "outputDetails": {"truncated": False}},
-        )
+        output = {"output": to_json(result), "outputDetails": {"truncated": False}}
+        if activity:
+            frame.emit(E.ACTIVITY_SUCCEEDED, output)
+        else:
+            frame.emit(E.TASK_SUCCEEDED, {**names, **output})
         return result
 
     def _dispatch(
@@ -588,6 +645,18 @@ class ExecutionRun:
             task_token=token,
             timeout_seconds=timeout,
             heartbeat=beat,
+            submitted=lambda response: frame.emit(
+                E.TASK_SUBMITTED,
+                {
+                    "resourceType": resource_type,
+                    "resource": resource,
+                    "output": to_json(response),
+                    "outputDetails": {"truncated": False},
+                },
+            ),
+            started=lambda worker: frame.emit(
+                E.ACTIVITY_STARTED, {} if worker is None else {"workerName": worker}
+            ),
         )
         done: list[Any] = [False, None, None]  # finished, result, exception
 
@@ -626,15 +695,16 @@ class ExecutionRun:
                     ) from exc
                 if slot is None:
                     return done[1]
-                frame.emit(
-                    E.TASK_SUBMITTED,
-                    {
-                        "resourceType": resource_type,
-                        "resource": resource,
-                        "output": to_json(done[1]),
-                        "outputDetails": {"truncated": False},
-                    },
-                )
+                if resource_type != ACTIVITY:
+                    frame.emit(
+                        E.TASK_SUBMITTED,
+                        {
+                            "resourceType": resource_type,
+                            "resource": resource,
+                            "output": to_json(done[1]),
+                            "outputDetails": {"truncated": False},
+                        },
+                    )
                 self._await(
                     lambda: slot.finished,
                     wake,

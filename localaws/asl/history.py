@@ -59,6 +59,16 @@ class EventType(StrEnum):
     PARALLEL_STATE_ABORTED = "ParallelStateAborted"
     PARALLEL_STATE_EXITED = "ParallelStateExited"
     EVALUATION_FAILED = "EvaluationFailed"
+    MAP_RUN_STARTED = "MapRunStarted"
+    MAP_RUN_SUCCEEDED = "MapRunSucceeded"
+    MAP_RUN_FAILED = "MapRunFailed"
+    MAP_RUN_ABORTED = "MapRunAborted"
+    MAP_RUN_REDRIVEN = "MapRunRedriven"
+    ACTIVITY_SCHEDULED = "ActivityScheduled"
+    ACTIVITY_STARTED = "ActivityStarted"
+    ACTIVITY_SUCCEEDED = "ActivitySucceeded"
+    ACTIVITY_FAILED = "ActivityFailed"
+    ACTIVITY_TIMED_OUT = "ActivityTimedOut"
 
 
 E = EventType
@@ -84,6 +94,14 @@ DETAILS_MEMBER: dict[str, str | None] = {
     E.MAP_ITERATION_ABORTED: "mapIterationAbortedEventDetails",
     E.FAIL_STATE_ENTERED: "stateEnteredEventDetails",
     E.EVALUATION_FAILED: "evaluationFailedEventDetails",
+    E.MAP_RUN_STARTED: "mapRunStartedEventDetails",
+    E.MAP_RUN_FAILED: "mapRunFailedEventDetails",
+    E.MAP_RUN_REDRIVEN: "mapRunRedrivenEventDetails",
+    E.ACTIVITY_SCHEDULED: "activityScheduledEventDetails",
+    E.ACTIVITY_STARTED: "activityStartedEventDetails",
+    E.ACTIVITY_SUCCEEDED: "activitySucceededEventDetails",
+    E.ACTIVITY_FAILED: "activityFailedEventDetails",
+    E.ACTIVITY_TIMED_OUT: "activityTimedOutEventDetails",
 }
 for _t in EventType:
     if _t.value.endswith("StateEntered"):

@@ -748,6 +748,17 @@ class MapState(State):
         super().__init__(name, spec, **kw)
         processor: dict[str, Any] = spec.get("ItemProcessor") or spec["Iterator"]
         self.processor = parse_machine(processor, kw.get("resolve"), kw.get("language", "JSONPath"))
+        config = processor.get("ProcessorConfig") or {}
+        # Distributed Map: the Step Functions service runs it (run.distributed_map).
+        self.distributed = config.get("Mode") == "DISTRIBUTED"
+        self.execution_type: str = config.get("ExecutionType", "STANDARD")
+        self.processor_spec = processor
+        self.item_reader = spec.get("ItemReader")
+        self.item_batcher = spec.get("ItemBatcher")
+        self.result_writer = spec.get("ResultWriter")
+        self.label: str | None = spec.get("Label")
+        if self.distributed:
+            self.needs_context = True
         self.items_path: str = spec.get("ItemsPath", "$")
         self.items: Any = spec.get("Items", _ABSENT)  # JSONata
         # Map's Parameters (legacy) select each item; they are not applied to the Map's input.
@@ -811,6 +822,17 @@ class MapState(State):
         ctx = self._context(run, frame, retry_count)
         vs = frame.variables
         bindings: dict[str, Any] = {}
+        if self.distributed:
+            if self.jsonata:
+                bindings = self._bindings(frame, data, ctx)
+                result = run.distributed_map(self, frame, data, retry_count)
+                bindings["states"]["result"] = result
+                output, assigned = self._jsonata_finish(bindings, result)
+            else:
+                effective = apply_input_path(data, self.input_path, ctx, vs)
+                result = run.distributed_map(self, frame, effective, retry_count)
+                output, assigned = self._state_output(data, result, ctx, vs)
+            return output, self.next, assigned
         if self.jsonata:
             bindings = self._bindings(frame, data, ctx)
             items, concurrency, tolerated, tolerated_pct = self._jsonata_items(data, bindings)

@@ -91,6 +91,9 @@ STATE_FIELDS: dict[str, frozenset[str]] = {
         "ToleratedFailurePercentage",
         "ToleratedFailurePercentagePath",
         "Label",
+        "ItemReader",
+        "ItemBatcher",
+        "ResultWriter",
         "Retry",
         "Catch",
     },
@@ -156,11 +159,7 @@ JSONATA_ONLY: dict[str, str] = {
 _TERMINAL_TYPES = frozenset({"Choice", "Succeed", "Fail"})
 
 # Fields that exist on AWS but that this runtime refuses, with the reason.
-UNSUPPORTED_FIELDS: dict[str, str] = {
-    "ItemReader": "Distributed Map's ItemReader is not supported locally",
-    "ResultWriter": "Distributed Map's ResultWriter is not supported locally",
-    "ItemBatcher": "Distributed Map's ItemBatcher is not supported locally",
-}
+UNSUPPORTED_FIELDS: dict[str, str] = {}
 
 _TOP_FIELDS = frozenset(
     {"StartAt", "States", "Comment", "TimeoutSeconds", "Version", "QueryLanguage"}
@@ -203,11 +202,20 @@ _KNOWN_STATES_ERRORS = frozenset(e.value for e in StatesError) | {"States.DataLi
 _RULE_OPERATORS = frozenset({"And", "Or", "Not", *choice.COMPARISONS, *choice.TYPE_TESTS})
 
 
+# Distributed Map: where items come from and where results go.
+DISTRIBUTED_READERS = ("arn:aws:states:::s3:getObject", "arn:aws:states:::s3:listObjectsV2")
+READER_INPUT_TYPES = ("CSV", "JSON", "JSONL", "MANIFEST")
+RESULT_WRITER_RESOURCE = "arn:aws:states:::s3:putObject"
+
+
 class InvalidDefinition(UserError):
     """A state machine definition that cannot run; ``problems`` lists every reason."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], located: list[tuple[str, str]] | None = None):
         self.problems = list(problems)
+        # (JSON pointer of the field, message) of each problem, for diagnostics.
+        self.located = list(located) if located is not None else [("/", p) for p in problems]
+        self.not_json = False
         super().__init__("Invalid State Machine Definition: " + "; ".join(self.problems))
 
 
@@ -224,7 +232,9 @@ def validate_definition(
         try:
             definition = json.loads(definition)
         except ValueError as e:
-            raise InvalidDefinition([f"/: the definition is not valid JSON: {e}"]) from e
+            invalid = InvalidDefinition([f"/: the definition is not valid JSON: {e}"])
+            invalid.not_json = True
+            raise invalid from e
     if not isinstance(definition, dict):
         raise InvalidDefinition(
             [f"/: the definition must be a JSON object, not {json_type(definition)}"]
@@ -232,7 +242,7 @@ def validate_definition(
     checker = _Checker(resolve_resource)
     checker.machine(definition, "", _TOP_FIELDS)
     if checker.problems:
-        raise InvalidDefinition(checker.problems)
+        raise InvalidDefinition(checker.problems, checker.located)
     return definition
 
 
@@ -257,6 +267,7 @@ class _Checker:
     def __init__(self, resolve_resource: Callable[[str], object] | None):
         self.resolve_resource = resolve_resource
         self.problems: list[str] = []
+        self.located: list[tuple[str, str]] = []
         self.seen_names: dict[str, str] = {}  # state name -> where it was first defined
         self.language = "JSONPath"  # the definition's QueryLanguage
         self.jsonata = False  # the state being checked is a JSONata state
@@ -266,6 +277,7 @@ class _Checker:
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{where or '/'}: {message}")
+        self.located.append((where or "/", message))
 
     # ------------------------------------------------------------------ machines
 
@@ -800,13 +812,23 @@ class _Checker:
             self.problem(where + "/ItemProcessor", "required: the states run for each item")
         if has_iterator:
             self.nested(st["Iterator"], where + "/Iterator", _BRANCH_FIELDS)
+        distributed = False
         if has_processor:
             processor = st["ItemProcessor"]
             if isinstance(processor, dict) and "ProcessorConfig" in processor:
-                self.processor_config(
+                distributed = self.processor_config(
                     processor["ProcessorConfig"], where + "/ItemProcessor/ProcessorConfig"
                 )
             self.nested(processor, where + "/ItemProcessor", _PROCESSOR_FIELDS)
+        for field in ("ItemReader", "ItemBatcher", "ResultWriter"):
+            if field in st and not distributed:
+                self.problem(
+                    where + "/" + field,
+                    "only a Distributed Map has one; set ItemProcessor.ProcessorConfig.Mode "
+                    "to DISTRIBUTED",
+                )
+        if distributed:
+            self.distributed_fields(st, where)
         if self.jsonata:
             self.jsonata_map(st, where)
             return
@@ -872,10 +894,11 @@ class _Checker:
                 f"must be a number from 0 to 100 or a {{% %}} expression, not {json.dumps(value)}",
             )
 
-    def processor_config(self, config: Any, where: str) -> None:
+    def processor_config(self, config: Any, where: str) -> bool:
+        """Check a ProcessorConfig; return True for a Distributed Map."""
         if not isinstance(config, dict):
             self.problem(where, f"must be an object, not {json_type(config)}")
-            return
+            return False
         for key in config:
             if key not in ("Mode", "ExecutionType"):
                 self.unknown_field(
@@ -883,16 +906,100 @@ class _Checker:
                 )
         mode = config.get("Mode", "INLINE")
         if mode == "DISTRIBUTED":
-            self.problem(
-                where + "/Mode",
-                "Distributed Map (Mode DISTRIBUTED) is not supported locally; use Mode INLINE",
-            )
-        elif mode != "INLINE":
-            self.problem(
-                where + "/Mode", f"must be INLINE (or DISTRIBUTED on AWS), not {json.dumps(mode)}"
-            )
+            execution_type = config.get("ExecutionType", "STANDARD")
+            if execution_type not in ("STANDARD", "EXPRESS"):
+                self.problem(
+                    where + "/ExecutionType",
+                    f"must be STANDARD or EXPRESS, not {json.dumps(execution_type)}",
+                )
+            return True
+        if mode != "INLINE":
+            self.problem(where + "/Mode", f"must be INLINE or DISTRIBUTED, not {json.dumps(mode)}")
         elif "ExecutionType" in config:
             self.problem(where + "/ExecutionType", "only a DISTRIBUTED Map has an ExecutionType")
+        return False
+
+    def distributed_fields(self, st: dict[str, Any], where: str) -> None:
+        """ItemReader, ItemBatcher and ResultWriter of a Distributed Map."""
+        reader = st.get("ItemReader")
+        if reader is not None:
+            self.shape_fields(
+                reader, where + "/ItemReader", ("Resource", "Parameters", "ReaderConfig")
+            )
+            if isinstance(reader, dict):
+                resource = reader.get("Resource")
+                if resource not in DISTRIBUTED_READERS:
+                    self.problem(
+                        where + "/ItemReader/Resource",
+                        f"{json.dumps(resource)} is not an item reader; use one of "
+                        + ", ".join(DISTRIBUTED_READERS),
+                    )
+                config = reader.get("ReaderConfig", {})
+                if self.shape_fields(
+                    config,
+                    where + "/ItemReader/ReaderConfig",
+                    (
+                        "InputType",
+                        "CSVHeaderLocation",
+                        "CSVHeaders",
+                        "CSVDelimiter",
+                        "MaxItems",
+                        "MaxItemsPath",
+                    ),
+                ):
+                    input_type = config.get("InputType")
+                    if resource == DISTRIBUTED_READERS[0] and input_type not in READER_INPUT_TYPES:
+                        self.problem(
+                            where + "/ItemReader/ReaderConfig/InputType",
+                            f"{json.dumps(input_type)}: s3:getObject needs one of "
+                            + ", ".join(READER_INPUT_TYPES),
+                        )
+                    if config.get("CSVHeaderLocation") == "GIVEN" and not isinstance(
+                        config.get("CSVHeaders"), list
+                    ):
+                        self.problem(
+                            where + "/ItemReader/ReaderConfig/CSVHeaders",
+                            "required (a list of column names) when CSVHeaderLocation is GIVEN",
+                        )
+        batcher = st.get("ItemBatcher")
+        if batcher is not None:
+            self.shape_fields(
+                batcher,
+                where + "/ItemBatcher",
+                (
+                    "MaxItemsPerBatch",
+                    "MaxItemsPerBatchPath",
+                    "MaxInputBytesPerBatch",
+                    "MaxInputBytesPerBatchPath",
+                    "BatchInput",
+                ),
+            )
+        writer = st.get("ResultWriter")
+        if writer is not None and self.shape_fields(
+            writer, where + "/ResultWriter", ("Resource", "Parameters")
+        ):
+            if writer.get("Resource") != RESULT_WRITER_RESOURCE:
+                self.problem(
+                    where + "/ResultWriter/Resource",
+                    f"{json.dumps(writer.get('Resource'))}: the result writer is "
+                    f"{RESULT_WRITER_RESOURCE}",
+                )
+            params = writer.get("Parameters")
+            if not isinstance(params, dict) or not ({"Bucket", "Bucket.$"} & set(params)):
+                self.problem(
+                    where + "/ResultWriter/Parameters",
+                    'required: {"Bucket": ..., "Prefix": ...} naming where results are written',
+                )
+
+    def shape_fields(self, value: Any, where: str, allowed: tuple[str, ...]) -> bool:
+        """An object whose keys are among ``allowed``; report other keys. True if an object."""
+        if not isinstance(value, dict):
+            self.problem(where, f"must be an object, not {json_type(value)}")
+            return False
+        for key in value:
+            if key not in allowed and key.removesuffix(".$") not in allowed:
+                self.unknown_field(where + _pointer(key), key, allowed, "here")
+        return True
 
     # ------------------------------------------------------------------ Retry / Catch
 

@@ -285,7 +285,8 @@ def test_callback_through_the_api(sfn: StepFunctionsBackend) -> None:
     sfn.send_task_success(taskToken=t, output='{"done": true}')
     assert json.loads(sfn.wait(ex, timeout=10)["output"]) == {"done": True}
     assert error_code(sfn.send_task_failure, taskToken=t, error="E") == "TaskTimedOut"
-    assert error_code(sfn.send_task_heartbeat, taskToken="unknown") == "TaskDoesNotExist"
+    assert error_code(sfn.send_task_heartbeat, taskToken="unknown") == "InvalidToken"
+    assert error_code(sfn.send_task_success, taskToken="x" * 64, output="{}") == "TaskDoesNotExist"
 
 
 def test_redrive_resumes_from_the_failed_state(sfn: StepFunctionsBackend) -> None:

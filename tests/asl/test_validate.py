@@ -494,19 +494,19 @@ INVALID = [
         with_state(
             "Each",
             ItemProcessor={
-                "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "FAST"},
                 "StartAt": "I",
                 "States": {"I": PASS_END},
             },
         ),
-        "/States/Each/ItemProcessor/ProcessorConfig/Mode",
-        "not supported locally",
+        "/States/Each/ItemProcessor/ProcessorConfig/ExecutionType",
+        "must be STANDARD or EXPRESS",
     ),
     (
-        "map-item-reader",
+        "map-item-reader-inline",
         with_state("Each", ItemReader={"Resource": "arn:aws:states:::s3:getObject"}),
         "/States/Each/ItemReader",
-        "not supported locally",
+        "only a Distributed Map",
     ),
     (
         "map-both-processors",

@@ -113,16 +113,6 @@ def test_history_with_no_runs_exits_2(capsys: pytest.CaptureFixture[str]) -> Non
     assert "no executions of 'predictive-maintenance' yet" in capsys.readouterr().err
 
 
-def test_a_state_dir_owned_by_another_process_exits_3(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from localaws.runtime import Runtime
-
-    with Runtime(tmp_path / "owned"):
-        assert run_cli("status", "--state-dir", str(tmp_path / "owned")) == cli.EXIT_PLATFORM
-    assert "is owned by another process" in capsys.readouterr().err
-
-
 def test_commands_go_through_the_server_that_owns_the_state_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
