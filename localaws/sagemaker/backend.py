@@ -27,6 +27,7 @@ from botocore.model import Shape
 from localaws.botocore_model import service_model, validate_request
 from localaws.errors import LocalAwsError, ServiceError, UserError
 from localaws.sagemaker import processing, training
+from localaws.sagemaker.featurestore import FeatureGroupApi
 from localaws.store import JsonRecords
 
 if TYPE_CHECKING:
@@ -86,7 +87,7 @@ def to_record(value: Any) -> Any:
     return value
 
 
-class SageMakerBackend:
+class SageMakerBackend(FeatureGroupApi):
     """The SageMaker API of the local runtime."""
 
     def __init__(self, runtime: Runtime):
