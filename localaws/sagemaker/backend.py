@@ -28,6 +28,7 @@ from localaws.botocore_model import service_model, validate_request
 from localaws.errors import LocalAwsError, ServiceError, UserError
 from localaws.sagemaker import processing, training
 from localaws.sagemaker.featurestore import FeatureGroupApi
+from localaws.sagemaker.monitor import MonitoringApi
 from localaws.store import JsonRecords
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ def to_record(value: Any) -> Any:
     return value
 
 
-class SageMakerBackend(FeatureGroupApi):
+class SageMakerBackend(FeatureGroupApi, MonitoringApi):
     """The SageMaker API of the local runtime."""
 
     def __init__(self, runtime: Runtime):
@@ -810,9 +811,11 @@ class SageMakerBackend(FeatureGroupApi):
                 threads.append(thread)
         for thread in threads:
             thread.join()
+        self.recover_monitoring()
 
     def close(self) -> None:
         """Stop running jobs (recorded as Failed: the runtime closed) and every endpoint server."""
+        self.close_monitoring()
         with self._lock:
             running = list(self._running.items())
         for (kind, _), job in running:
