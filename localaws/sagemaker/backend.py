@@ -28,6 +28,7 @@ from localaws.botocore_model import service_model, validate_request
 from localaws.errors import LocalAwsError, ServiceError, UserError
 from localaws.sagemaker import processing, training
 from localaws.sagemaker.featurestore import FeatureGroupApi
+from localaws.sagemaker.lineage import LineageApi
 from localaws.sagemaker.monitor import MonitoringApi
 from localaws.store import JsonRecords
 
@@ -88,7 +89,7 @@ def to_record(value: Any) -> Any:
     return value
 
 
-class SageMakerBackend(FeatureGroupApi, MonitoringApi):
+class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi):
     """The SageMaker API of the local runtime."""
 
     def __init__(self, runtime: Runtime):
@@ -290,6 +291,8 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi):
                     record["FinalMetricDataList"] = [
                         {**m, "Timestamp": now} for m in result["FinalMetricDataList"]
                     ]
+            if status == "Completed":
+                self.record_lineage(TRAINING, name)
         finally:
             self._finish(TRAINING, name)
 
@@ -432,6 +435,8 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi):
             self._end_job(
                 PROCESSING, name, "ProcessingJobStatus", "ProcessingEndTime", status, reason
             )
+            if status == "Completed":
+                self.record_lineage(PROCESSING, name)
         finally:
             self._finish(PROCESSING, name)
 
@@ -628,6 +633,8 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi):
                 else:  # a failed update leaves the old deployment serving, as AWS rolls back
                     record["EndpointStatus"] = "InService"
                     record["FailureReason"] = reason
+            if reason is None:
+                self.record_lineage(ENDPOINT, name, variants)
         except KeyError:
             pass  # deleted while deploying
         finally:

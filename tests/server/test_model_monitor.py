@@ -400,7 +400,7 @@ def test_analyzer_keeps_same_distribution_clean() -> None:
     same = [[f"{v}" for v in row] for row in features(500, 8)]
     _, violations = monitor_analyzer.check_data_quality(names, same, stats, constraints)
     assert violations == []
-    typed = [row[:1] + ["abc"] + row[2:] for row in same]
+    typed = [[*row[:1], "abc", *row[2:]] for row in same]
     _, violations = monitor_analyzer.check_data_quality(names, typed, stats, constraints)
     assert [(v["feature_name"], v["constraint_check_type"]) for v in violations] == [
         ("f1", "data_type_check")
