@@ -15,6 +15,7 @@ builds one: they ask a :class:`StateDir`.
       jobs/<kind>/<name>/         a training / processing job's /opt/ml
       logs/<kind>/<name>.log      job, transform and endpoint logs
       transform/                  batch transform work directories
+      featurestore/online.db      the Feature Store's online store and offline queue
       tables/<name>.sqlite        local stand-ins for the Lambdas' DynamoDB tables
       examples/<machine>.json     example execution inputs shown by the console
 """
@@ -105,6 +106,11 @@ class StateDir:
     @property
     def transform(self) -> Path:
         return self.root / "transform"
+
+    @property
+    def featurestore_online(self) -> Path:
+        """The Feature Store's online store (latest record per id) and offline-store queue."""
+        return self.root / "featurestore" / "online.db"
 
     # -- the console -------------------------------------------------------------------
 

@@ -336,7 +336,7 @@ class OnlineStore:
     """Latest record per identifier, and the offline queue, in one SQLite file."""
 
     def __init__(self, runtime: Runtime):
-        self.db = Database(runtime.state_dir / "featurestore" / "online.db")
+        self.db = Database(runtime.layout.featurestore_online)
         self.db.ensure_schema("featurestore", SCHEMA)
 
     def put(
@@ -444,7 +444,7 @@ def write_parquet(runtime: Runtime, group: dict[str, Any], rows: list[dict[str, 
             for f in fields:
                 value = item.get(f.name)
                 if f.name in ("write_time", "api_invocation_time"):
-                    value = datetime.fromtimestamp(value, tz=UTC)
+                    value = datetime.fromtimestamp(float(item[f.name]), tz=UTC)
                 columns[f.name].append(value)
         table = pa.table(columns, schema=schema)
         buffer = io.BytesIO()

@@ -254,16 +254,16 @@ def feature_statistics(name: str, values: list[str], inferred: str | None = None
                 "distribution": {"kll": {"buckets": buckets, "sketch": kll(numbers)}},
             },
         }
-    counts = Counter(present)
+    distinct = Counter(present)
     return {
         "name": name,
         "inferred_type": "String" if kind != "Unknown" else "Unknown",
         "string_statistics": {
             "common": common,
-            "distinct_count": float(len(counts)),
+            "distinct_count": float(len(distinct)),
             "distribution": {
                 "categorical": {
-                    "buckets": [{"value": v, "count": c} for v, c in counts.most_common()]
+                    "buckets": [{"value": v, "count": c} for v, c in distinct.most_common()]
                 }
             },
         },
