@@ -284,3 +284,84 @@ def test_sagemaker_sdk_feature_group_ingest_and_get_record(
         "score": "0.7",
     }
     assert group.describe()["FeatureGroupStatus"] == "Created"
+
+
+def test_records_survive_kill_9_of_the_server(tmp_path: Path) -> None:
+    """Online records and rows queued for the offline store outlive the server process."""
+    import signal
+    import subprocess
+    import sys
+
+    import boto3
+
+    from localaws.runtime import read_owner
+
+    root = Path(__file__).resolve().parents[2]
+
+    def start() -> tuple[subprocess.Popen[str], str]:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "workflows.serve_cmd",
+                "serve",
+                "--state-dir",
+                str(tmp_path),
+                "--port",
+                "0",
+            ],
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.communicate()[1]
+            owner = read_owner(tmp_path)
+            if owner and owner.get("url") and owner.get("pid") == process.pid:
+                return process, str(owner["url"])
+            time.sleep(0.1)
+        process.kill()
+        raise AssertionError("the server did not start")
+
+    def make(url: str, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="t",
+            aws_secret_access_key="t",
+        )
+
+    process, url = start()
+    try:
+        described = create_group(make(url, "sagemaker"), "durable")
+        fs = make(url, "sagemaker-featurestore-runtime")
+        for i in range(20):
+            fs.put_record(
+                FeatureGroupName="durable", Record=record(f"c{i}", "2026-05-01T00:00:00Z", i, i / 2)
+            )
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    process, url = start()
+    try:
+        got = make(url, "sagemaker-featurestore-runtime").get_record(
+            FeatureGroupName="durable", RecordIdentifierValueAsString="c13"
+        )
+        assert as_dict(got["Record"])["age"] == "13"
+        # Whatever was queued for the offline store when the server died is written on restart.
+        uri = described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"]
+        files = sorted((tmp_path / "s3" / uri[len("s3://") :]).rglob("*.parquet"))
+        deadline = time.monotonic() + 30
+        while sum(pq.read_metadata(f).num_rows for f in files) < 20 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            files = sorted((tmp_path / "s3" / uri[len("s3://") :]).rglob("*.parquet"))
+        ids = pd.concat([pq.read_table(f).to_pandas() for f in files]).customer_id
+        assert sorted(ids) == sorted(f"c{i}" for i in range(20))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)

@@ -405,3 +405,73 @@ def test_analyzer_keeps_same_distribution_clean() -> None:
     assert [(v["feature_name"], v["constraint_check_type"]) for v in violations] == [
         ("f1", "data_type_check")
     ]
+
+
+def test_now_schedule_runs_once_and_reports_an_empty_window(
+    client: Callable[..., Any], endpoint: str
+) -> None:
+    """ScheduleExpression NOW (AWS's one-time schedule) runs right away over its window; an
+    execution with no captured data in it fails with the reason."""
+    sm = client("sagemaker")
+    runtime = client("sagemaker-runtime")
+    runtime.invoke_endpoint(EndpointName=endpoint, Body=b"0,0,0,0", ContentType="text/csv")
+    sm.create_monitoring_schedule(
+        MonitoringScheduleName="once",
+        MonitoringScheduleConfig={
+            "ScheduleConfig": {
+                "ScheduleExpression": "NOW",
+                "DataAnalysisStartTime": "-PT0H",
+                "DataAnalysisEndTime": "-PT0H",
+            },
+            "MonitoringType": "DataQuality",
+            "MonitoringJobDefinition": {
+                "MonitoringInputs": [
+                    {
+                        "EndpointInput": {
+                            "EndpointName": endpoint,
+                            "LocalPath": "/opt/ml/processing/input/endpoint",
+                        }
+                    }
+                ],
+                "MonitoringOutputConfig": {
+                    "MonitoringOutputs": [
+                        {
+                            "S3Output": {
+                                "S3Uri": f"s3://{BUCKET}/once",
+                                "LocalPath": "/opt/ml/processing/output",
+                            }
+                        }
+                    ]
+                },
+                "MonitoringResources": {
+                    "ClusterConfig": {
+                        "InstanceCount": 1,
+                        "InstanceType": "ml.m5.large",
+                        "VolumeSizeInGB": 20,
+                    }
+                },
+                "MonitoringAppSpecification": {
+                    "ImageUri": "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+                },
+                "RoleArn": ROLE,
+            },
+        },
+    )
+
+    def finished() -> dict[str, Any] | None:
+        found = sm.list_monitoring_executions(MonitoringScheduleName="once")
+        done = [
+            e
+            for e in found["MonitoringExecutionSummaries"]
+            if e["MonitoringExecutionStatus"] not in ("Pending", "InProgress")
+        ]
+        return done[0] if done else None
+
+    execution = wait_for(finished, "the NOW execution")
+    assert execution["MonitoringExecutionStatus"] == "Failed"
+    assert "no records to analyze" in execution["FailureReason"]
+    assert execution["ProcessingJobArn"].startswith(
+        "arn:aws:sagemaker:us-east-1:123456789012:processing-job/model-monitoring-"
+    )
+    described = sm.describe_monitoring_schedule(MonitoringScheduleName="once")
+    assert described["LastMonitoringExecutionSummary"]["MonitoringExecutionStatus"] == "Failed"
