@@ -27,6 +27,7 @@ from botocore.model import Shape
 from localaws.botocore_model import service_model, validate_request
 from localaws.errors import LocalAwsError, ServiceError, UserError
 from localaws.sagemaker import processing, training
+from localaws.sagemaker.capture import capture_summary
 from localaws.sagemaker.featurestore import FeatureGroupApi
 from localaws.sagemaker.lineage import LineageApi
 from localaws.sagemaker.monitor import MonitoringApi
@@ -604,6 +605,9 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi):
                     record["EndpointStatus"] = "InService"
                     record["EndpointConfigName"] = config
                     record.pop("FailureReason", None)
+                    record["DataCaptureConfig"] = capture_summary(
+                        self.records.get(ENDPOINT_CONFIG, config)
+                    )
                     record["ProductionVariants"] = [
                         {
                             "VariantName": v["VariantName"],

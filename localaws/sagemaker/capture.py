@@ -45,6 +45,21 @@ def capture_config(runtime: Runtime, endpoint: str) -> dict[str, Any] | None:
     return dict(capture)
 
 
+def capture_summary(endpoint_config: dict[str, Any] | None) -> dict[str, Any] | None:
+    """DescribeEndpoint's DataCaptureConfig (a DataCaptureConfigSummary), or None."""
+    capture = (endpoint_config or {}).get("DataCaptureConfig")
+    if not capture:
+        return None
+    enabled = bool(capture.get("EnableCapture", True))
+    return {
+        "EnableCapture": enabled,
+        "CaptureStatus": "Started" if enabled else "Stopped",
+        "CurrentSamplingPercentage": int(capture.get("InitialSamplingPercentage", 100)),
+        "DestinationS3Uri": capture["DestinationS3Uri"],
+        "KmsKeyId": capture.get("KmsKeyId", ""),
+    }
+
+
 def _encoding(content_type: str, header: dict[str, Any]) -> str:
     base = (content_type or "").split(";")[0].strip().lower()
     if base in [t.lower() for t in header.get("CsvContentTypes") or DEFAULT_CSV_TYPES]:

@@ -120,6 +120,14 @@ def test_capture_writes_aws_json_lines_layout(
     answer = runtime.invoke_endpoint(
         EndpointName=endpoint, Body=b"0.1,0.2,0.3,0.4", ContentType="text/csv", InferenceId="inf-1"
     )["Body"].read()
+    summary = client("sagemaker").describe_endpoint(EndpointName=endpoint)["DataCaptureConfig"]
+    assert summary == {
+        "EnableCapture": True,
+        "CaptureStatus": "Started",
+        "CurrentSamplingPercentage": 100,
+        "DestinationS3Uri": f"s3://{BUCKET}/capture",
+        "KmsKeyId": "",
+    }
     new = sorted(set(capture_files(server)) - before)
     assert len(new) == 1
     rel = new[0].relative_to(Path(server.runtime.state_dir) / "s3" / BUCKET).as_posix()
@@ -228,6 +236,18 @@ def test_drifted_traffic_reports_the_drifted_features_and_no_others(
     assert {v["constraint_check_type"] for v in report["violations"]} == {"baseline_drift_check"}
     latest = monitor.latest_monitoring_constraint_violations()
     assert {v["feature_name"] for v in latest.body_dict["violations"]} == DRIFTED
+    # The CLI's way through a server (`python -m workflows monitor drift`): a NOW copy.
+    from workflows.local import ServerBackend
+    from workflows.monitoring import run_schedule_now
+
+    again = run_schedule_now(ServerBackend(server.url), "drift")
+    assert again["MonitoringExecutionStatus"] == "CompletedWithViolations", again
+    assert again["MonitoringScheduleName"].startswith("drift-now-")
+    names = [
+        s["MonitoringScheduleName"]
+        for s in sm.list_monitoring_schedules()["MonitoringScheduleSummaries"]
+    ]
+    assert not [n for n in names if n.startswith("drift-now-")]
 
 
 def test_schedule_lifecycle_and_bad_cron(client: Callable[..., Any], endpoint: str) -> None:
