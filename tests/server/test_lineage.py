@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import botocore.exceptions
@@ -161,7 +161,10 @@ def test_training_job_and_endpoint_lineage_with_the_sdk(
         sagemaker_client=sm,
         default_bucket="lineage-data",
     )
-    endpoint_context = EndpointContext.load(context["ContextName"], sagemaker_session=session)
+    endpoint_context = cast(
+        EndpointContext,
+        EndpointContext.load(context["ContextName"], sagemaker_session=session),
+    )
     datasets = endpoint_context.dataset_artifacts()
     assert [d.source.source_uri for d in datasets] == [TRAIN_URI]
     assert endpoint_context.training_job_arns() == [job["TrainingJobArn"]]
