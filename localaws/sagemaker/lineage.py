@@ -57,6 +57,7 @@ class LineageApi:
 
         def _request(self, operation: str, params: dict[str, Any]) -> dict[str, Any]: ...
         def _out(self, operation: str, record: dict[str, Any]) -> dict[str, Any]: ...
+        def describe_model(self, **request: Any) -> dict[str, Any]: ...
 
     # -- entities -------------------------------------------------------------------------
 
@@ -320,6 +321,57 @@ class LineageApi:
                 for a in edges.values()
             ]
         return out
+
+    def lineage_graph(
+        self, *, model: str | None = None, endpoint: str | None = None
+    ) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]], dict[str, str]]:
+        """(start ARN, vertices with the start, edges, labels) of the lineage of a model (its
+        model data artifact) or of an endpoint (its context), for the console's graph."""
+        start = None
+        if model:
+            described = self.describe_model(ModelName=model)
+            containers = [described.get("PrimaryContainer"), *described.get("Containers", [])]
+            for container in containers:
+                found = self._artifact_by_uri((container or {}).get("ModelDataUrl") or "")
+                if found:
+                    start = found["ArtifactArn"]
+                    break
+        elif endpoint:
+            arn = self.runtime.arn("sagemaker", f"endpoint/{endpoint.lower()}")
+            start = next(
+                (
+                    c["ContextArn"]
+                    for c in self.records.list(CONTEXT)
+                    if c["Source"]["SourceUri"] == arn
+                ),
+                None,
+            )
+        if start is None:
+            raise ServiceError(
+                "ResourceNotFound",
+                f"no lineage recorded for {'model ' + model if model else 'endpoint ' + str(endpoint)}"
+                " (lineage starts when a model's data comes from a training job or an endpoint is deployed)",
+            )
+        result = self.query_lineage(StartArns=[start], Direction="Both", IncludeEdges=True)
+        vertices = list(result["Vertices"])
+        found_start = self._entity(start)
+        assert found_start is not None
+        vertices.append(
+            {"Arn": start, "Type": self._type_of(*found_start), "LineageType": found_start[0]}
+        )
+        labels: dict[str, str] = {}
+        for v in vertices:
+            entity = self._entity(v["Arn"])
+            if entity is None:
+                continue
+            lineage, record = entity
+            source = record.get("Source") or {}
+            labels[v["Arn"]] = str(
+                record.get(f"{lineage}Name")
+                if lineage in (ACTION, TRIAL_COMPONENT)
+                else source.get("SourceUri") or record.get(f"{lineage}Name") or v["Arn"]
+            )
+        return start, vertices, result["Edges"], labels
 
     # -- automatic lineage --------------------------------------------------------------------
 

@@ -177,3 +177,20 @@ def test_training_job_and_endpoint_lineage_with_the_sdk(
         ),
     )
     assert [v.arn for v in result.vertices] == [context["ContextArn"]]
+
+    # The console draws the graph of the model and of the endpoint.
+    import urllib.error
+    import urllib.request
+
+    for query in ("model=lineage-model", "endpoint=lineage-ep"):
+        with urllib.request.urlopen(f"{server.url}/console/api/lineage?{query}") as resp:
+            assert resp.headers["Content-Type"].startswith("image/svg+xml")
+            svg = resp.read().decode()
+        for text in ("DataSet", "TrainingJob", "Model", "ModelDeployment", "Endpoint", TRAIN_URI):
+            assert text in svg, (query, text)
+        assert (
+            svg.count('class="lineage-vertex"') == 6
+        )  # data, image, job, model, deployment, endpoint
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(f"{server.url}/console/api/lineage?model=nope")
+    assert missing.value.code == 400
