@@ -303,7 +303,7 @@ def test_records_survive_kill_9_of_the_server(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "workflows.serve_cmd",
+                "workflows",
                 "serve",
                 "--state-dir",
                 str(tmp_path),
