@@ -1,7 +1,9 @@
 """Feature Store GetRecord over HTTP against a baseline call through the same server.
 
-One local server (in this process, its own thread) over a temporary state directory; one
-boto3 client with keep-alive calls it sequentially.  The feature group holds ``--records``
+One local server (``python -m workflows serve``, its own process, as users run it) over a
+temporary state directory; one boto3 client with keep-alive calls it sequentially.  (A server
+in a thread of the client's process measures the GIL hand-off between the two threads, tens
+of milliseconds per call, rather than the server.)  The feature group holds ``--records``
 records of 10 features; GetRecord reads random ids.  The baseline is DynamoDB GetItem of an
 item of the same size when the runtime serves DynamoDB, else SageMaker DescribeFeatureGroup
 (a record read through the SageMaker JSON protocol); the table says which.
@@ -14,11 +16,14 @@ from __future__ import annotations
 
 import argparse
 import random
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +33,43 @@ from botocore.config import Config
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from localaws.registry import BY_BOTOCORE_NAME
-from localaws.server.serve import LocalServer
+from localaws.runtime import read_owner
+
+ROOT = Path(__file__).resolve().parents[1]
 
 GROUP = "bench-features"
 FEATURES = 10
+
+
+@contextmanager
+def serve(state_dir: Path, timeout: float = 60.0) -> Iterator[str]:
+    """``python -m workflows serve`` on a free port; its URL until the block ends."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workflows", "serve", "--state-dir", str(state_dir), "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the server exited: {process.communicate()[1][-2000:]}")
+            owner = read_owner(state_dir)
+            if owner and owner.get("pid") == process.pid and owner.get("url"):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.05)
+        yield str(owner["url"])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def clients(url: str) -> Callable[[str], Any]:
@@ -113,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reads", type=int, default=5_000)
     args = parser.parse_args(argv)
     rng = random.Random(0)
-    with tempfile.TemporaryDirectory() as tmp, LocalServer(Path(tmp) / "state") as server:
-        make = clients(server.url)
+    with tempfile.TemporaryDirectory() as tmp, serve(Path(tmp) / "state") as url:
+        make = clients(url)
         setup_group(make, args.records)
         fs = make("sagemaker-featurestore-runtime")
         ids = [f"r{rng.randrange(args.records)}" for _ in range(args.reads + 50)]
