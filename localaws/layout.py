@@ -15,6 +15,7 @@ builds one: they ask a :class:`StateDir`.
       jobs/<kind>/<name>/         a training / processing job's /opt/ml
       logs/<kind>/<name>.log      job, transform and endpoint logs
       transform/                  batch transform work directories
+      featurestore/online.db      the Feature Store's online store and offline queue
       examples/<machine>.json     example execution inputs shown by the console
       services/journal.db         the journal of calls to the services moto serves: motobridge
       services/snapshot.pickle    a snapshot of moto's backends (motobridge.snapshot)
@@ -97,6 +98,11 @@ class StateDir:
     @property
     def transform(self) -> Path:
         return self.root / "transform"
+
+    @property
+    def featurestore_online(self) -> Path:
+        """The Feature Store's online store (latest record per id) and offline-store queue."""
+        return self.root / "featurestore" / "online.db"
 
     # -- the console -------------------------------------------------------------------
 

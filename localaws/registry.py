@@ -39,6 +39,11 @@ SERVICES = (
         "localaws.sagemaker.hosting:SageMakerRuntimeBackend",
     ),
     Service(
+        "sagemaker-featurestore-runtime",
+        "sagemaker_featurestore_runtime",
+        "localaws.sagemaker.featurestore:FeatureStoreRuntimeBackend",
+    ),
+    Service(
         "stepfunctions", "stepfunctions", "localaws.stepfunctions.backend:StepFunctionsBackend"
     ),
     # moto's implementations, mounted behind the server and made durable (issue 12).

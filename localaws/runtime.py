@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from localaws.motobridge.bridge import MotoBridge
     from localaws.s3.backend import ObjectStore
     from localaws.sagemaker.backend import SageMakerBackend
+    from localaws.sagemaker.featurestore import FeatureStoreRuntimeBackend
     from localaws.sagemaker.hosting import SageMakerRuntimeBackend
     from localaws.stepfunctions.backend import StepFunctionsBackend
 
@@ -105,6 +106,7 @@ class Runtime:
         lambda_: LambdaBackend
         sagemaker: SageMakerBackend
         sagemaker_runtime: SageMakerRuntimeBackend
+        sagemaker_featurestore_runtime: FeatureStoreRuntimeBackend
         stepfunctions: StepFunctionsBackend
 
     def __init__(

@@ -133,6 +133,14 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_invoke)
 
     p = sub.add_parser(
+        "monitor",
+        parents=[common],
+        help="run a Model Monitor schedule now over the last hour; print the execution",
+    )
+    p.add_argument("schedule", help="monitoring schedule name")
+    p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser(
         "exec",
         parents=[common],
         help="run an ASL definition once; print {status, output, error, cause}",
@@ -363,6 +371,16 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     text = payload.decode() if isinstance(payload, bytes) else str(payload)
     print(text.strip())
     return EXIT_OK
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from workflows.local import open_backend
+    from workflows.monitoring import run_schedule_now
+
+    with open_backend(args.state_dir) as backend:
+        execution = run_schedule_now(backend, args.schedule)
+    print(json.dumps(execution, indent=2, default=str))
+    return EXIT_FAILED if execution["MonitoringExecutionStatus"] == "Failed" else EXIT_OK
 
 
 def cmd_exec(args: argparse.Namespace) -> int:

@@ -38,6 +38,7 @@ from localaws.lambdakit.clients import (
     not_found_message,
 )
 from localaws.sagemaker import model_server
+from localaws.sagemaker.capture import record_invocation
 from localaws.sagemaker.training import extract_archive
 
 if TYPE_CHECKING:
@@ -436,6 +437,7 @@ class SageMakerRuntimeBackend:
         ContentType: str = "text/csv",
         Accept: str | None = None,
         TargetVariant: str | None = None,
+        InferenceId: str | None = None,
         **_: Any,
     ) -> dict[str, Any]:
         body = Body.encode() if isinstance(Body, str) else bytes(Body)
@@ -469,6 +471,9 @@ class SageMakerRuntimeBackend:
                     "logs", f"log-group:/aws/sagemaker/Endpoints/{EndpointName}"
                 ),
             )
+        record_invocation(
+            self.runtime, EndpointName, variant, (ContentType, body), (ctype, data), InferenceId
+        )
         return {"Body": data, "ContentType": ctype, "InvokedProductionVariant": variant}
 
     def _has_record(self, endpoint_name: str) -> bool:

@@ -171,7 +171,7 @@ class AwsApi:
                 continue
             operation, uri_params = found
             params = protocols.decode_rest_request(
-                operation, uri_params, dict(request.headers), dict(request.query_params), body
+                operation, uri_params, dict(request.headers), request.query_params, body
             )
             result = await self._call(attr, operation.name, params)
             return protocols.encode_rest_response(operation, result)

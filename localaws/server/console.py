@@ -36,6 +36,7 @@ from starlette.routing import Route
 
 from localaws.asl.graph import render_svg, statuses_from_history
 from localaws.errors import MAX_MESSAGE_CHARS, ServiceError, UserError, excerpt
+from localaws.server.lineage_svg import render_lineage_svg
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
@@ -81,6 +82,7 @@ def console_routes(runtime: Runtime) -> list[Route]:
             ("/console/api/example/{name}", console.example),
             ("/console/api/logs/{kind}/{name}", console.logs),
             ("/console/api/object", console.object),
+            ("/console/api/lineage", console.lineage),
         )
     ]
 
@@ -136,6 +138,26 @@ class Console:
                 definition, title = json.loads(desc["definition"]), desc["name"]
             return Response(
                 render_svg(definition, statuses, title=title),
+                media_type="image/svg+xml",
+                headers={"Cache-Control": "no-store"},
+            )
+
+        return await _guarded(body)
+
+    async def lineage(self, request: Request) -> Response:
+        """The lineage graph of ``?model=<name>`` or ``?endpoint=<name>`` as an SVG."""
+        model = request.query_params.get("model")
+        endpoint = request.query_params.get("endpoint")
+
+        def body() -> Response:
+            if not model and not endpoint:
+                return _error(400, "ValidationException", "give model or endpoint")
+            start, vertices, edges, labels = self.runtime.sagemaker.lineage_graph(
+                model=model, endpoint=endpoint
+            )
+            title = f"Lineage of {'model ' + model if model else 'endpoint ' + str(endpoint)}"
+            return Response(
+                render_lineage_svg(vertices, edges, labels, highlight=start, title=title),
                 media_type="image/svg+xml",
                 headers={"Cache-Control": "no-store"},
             )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -232,7 +233,7 @@ def decode_rest_request(
     operation: OperationModel,
     uri_params: dict[str, str],
     headers: dict[str, str],
-    query: dict[str, str],
+    query: Mapping[str, str],
     body: bytes,
 ) -> dict[str, Any]:
     shape = operation.input_shape
@@ -251,7 +252,11 @@ def decode_rest_request(
             if wire.lower() in lower:
                 params[name] = _scalar(member, lower[wire.lower()])
         elif where == "querystring" and wire in query:
-            params[name] = _scalar(member, query[wire])
+            getlist = getattr(query, "getlist", None)
+            if member.type_name == "list" and getlist is not None:
+                params[name] = [_scalar(member.member, v) for v in getlist(wire)]
+            else:
+                params[name] = _scalar(member, query[wire])
     if payload:
         member = shape.members[payload]
         if member.type_name in ("blob", "string"):

@@ -434,11 +434,16 @@ async function endpointPage(name) {
     <div class="crumbs"><a href="#/endpoints">Endpoints</a> /</div>
     <div class="pagehead"><h1>${esc(name)}</h1></div>
     <p id="problem" class="error"></p>
-    <div class="grid"><div class="card" id="res-endpoint"><h2>Endpoint</h2><div class="body"></div>${INVOKE_FORM}</div></div>`;
+    <div class="grid"><div class="card" id="res-endpoint"><h2>Endpoint</h2><div class="body"></div>${INVOKE_FORM}</div></div>
+    <div class="card"><h2>Lineage</h2><div id="lineage" class="muted">(recorded once the endpoint is in service)</div></div>`;
   wireInvokeForm(name);
+  const showLineage = () => consoleApi(`/console/api/lineage?endpoint=${encodeURIComponent(name)}`, "text")
+    .then((svg) => { $("#lineage").className = ""; $("#lineage").innerHTML = svg; })
+    .catch(() => { /* no lineage yet */ });
   poll(async () => {
     const e = await aws("SageMaker.DescribeEndpoint", { EndpointName: name });
     $("#res-endpoint .body").innerHTML = endpointDetails(e);
+    if (e.EndpointStatus === "InService") showLineage();
     return !["InService", "Failed"].includes(e.EndpointStatus);
   });
 }
