@@ -382,7 +382,11 @@ def test_redrive_map_reruns_only_failed_iterations(sfn: StepFunctionsBackend) ->
             if e["type"] == "TaskScheduled"
         ]
 
-    wait_for(lambda: len(scheduled()) == 3, what="three tasks")
+    # TaskSubmitted: the task's token is open (TaskScheduled comes before it opens).
+    wait_for(
+        lambda: [e["type"] for e in history(sfn, ex)].count("TaskSubmitted") == 3,
+        what="three tasks waiting for their tokens",
+    )
     by_item = {p["item"]: p["token"] for p in scheduled()}
     sfn.send_task_success(taskToken=by_item[0], output='"r0"')
     sfn.send_task_success(taskToken=by_item[2], output='"r2"')
