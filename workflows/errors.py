@@ -69,6 +69,8 @@ def translate(error: Exception, *, url: str | None = None, during: str = "") -> 
         return ServiceError(
             str(body.get("Code", "Unknown")), str(body.get("Message", "")), status=int(status)
         )
+    if isinstance(error, bx.ParamValidationError):
+        return UserError(f"{error}; fix the value named above")
     if isinstance(error, bx.NoCredentialsError | bx.PartialCredentialsError):
         return AwsCredentialsError(
             "no AWS credentials: set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, run "
