@@ -150,7 +150,7 @@ def boto_session(region: str | None = None, profile: str | None = None) -> Any:
 def _region(session: Any) -> str:
     if not session.region_name:
         raise AwsCredentialsError(
-            "no AWS region: pass --region, or set AWS_REGION / a profile's region"
+            "no AWS region: pass --region, or set AWS_DEFAULT_REGION / a profile's region"
         )
     return str(session.region_name)
 

@@ -78,7 +78,7 @@ def translate(error: Exception, *, url: str | None = None, during: str = "") -> 
         )
     if isinstance(error, bx.NoRegionError):
         return AwsCredentialsError(
-            "no AWS region: pass --region, or set AWS_REGION / a profile's region"
+            "no AWS region: pass --region, or set AWS_DEFAULT_REGION / a profile's region"
         )
     if isinstance(error, bx.ProfileNotFound):
         return AwsCredentialsError(f"{error}; pass an existing --profile (see ~/.aws/config)")

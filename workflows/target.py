@@ -380,6 +380,7 @@ class _Boto3Target(Target):
     """A target reached through boto3 clients (a local server or AWS)."""
 
     url: str | None = None
+    config: Any = None  # botocore Config of every client
 
     def __init__(self, session: Any):
         from localaws.storage import S3Storage
@@ -393,7 +394,9 @@ class _Boto3Target(Target):
 
     def client(self, service: str) -> Any:
         """A plain boto3 client of this target (for the Data Science SDK)."""
-        extra = {"endpoint_url": self.url} if self.url else {}
+        extra: dict[str, Any] = {"endpoint_url": self.url} if self.url else {}
+        if self.config is not None:
+            extra["config"] = self.config
         return self.session.client(service, **extra)
 
     def _client(self, service: str) -> Client:
@@ -407,8 +410,11 @@ class ServerTarget(_Boto3Target):
 
     def __init__(self, url: str, *, region: str | None = None):
         import boto3
+        from botocore.config import Config
 
         self.url = url
+        # A local server that does not answer is gone: say so after one retry, not five.
+        self.config = Config(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5)
         self.region = config.region(region)
         super().__init__(boto3.Session(region_name=self.region, **LOCAL_CREDENTIALS))
 
@@ -432,7 +438,7 @@ class AwsTarget(_Boto3Target):
 
         if not session.region_name:
             raise AwsCredentialsError(
-                "no AWS region: pass --region, or set AWS_REGION / a profile's region"
+                "no AWS region: pass --region, or set AWS_DEFAULT_REGION / a profile's region"
             )
         self.region = str(session.region_name)
         super().__init__(session)
