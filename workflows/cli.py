@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from localaws.asl.fold import Visit
 from localaws.errors import ServiceError, UserError
 from workflows.errors import ExitCode, exit_code, one_line, translate
 from workflows.settings import METRICS
@@ -529,6 +530,12 @@ def states_every_success_passes(definition: dict[str, Any]) -> list[str]:
     return sorted(on_every_path, key=lambda n: len(dominators[n]))
 
 
+def _styled(visit: Visit, line: str) -> str:
+    from rich.markup import escape
+
+    return f"[{STATUS_STYLE.get(visit.status, '')}]{escape(line)}[/]"
+
+
 class _Progress:
     """Live per-state progress: a table redrawn in a terminal, one line per change elsewhere."""
 
@@ -538,7 +545,7 @@ class _Progress:
         self.console = console
         self.live: Any = None
         self.pending = list(pending)
-        self.lines = ProgressLines(self._print_line)
+        self.lines = ProgressLines(self._print, style=_styled)
         self.status = "setting up"
 
     def __enter__(self) -> _Progress:
@@ -568,9 +575,8 @@ class _Progress:
             return
         self.lines(view)
 
-    def _print_line(self, line: str) -> None:
-        status = next((s for s in STATUS_STYLE if f" {s}" in line), "")
-        self.console.print(f"[{STATUS_STYLE.get(status, '')}]{line}[/]", highlight=False)
+    def _print(self, line: str) -> None:
+        self.console.print(line, highlight=False)
 
     def _render(self, view: ExecutionView | None) -> Any:
         from rich.console import Group

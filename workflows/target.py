@@ -36,12 +36,12 @@ from localaws.errors import ServiceError
 from workflows.errors import ExitCode, translate
 
 if TYPE_CHECKING:
-    from localaws.asl.api import StepFunctionsBackend
     from localaws.lambda_.backend import LambdaBackend
+    from localaws.lambdakit.storage import Storage
     from localaws.runtime import Runtime
-    from localaws.sagemaker.api import SageMakerBackend
+    from localaws.sagemaker.backend import SageMakerBackend
     from localaws.sagemaker.hosting import SageMakerRuntimeBackend
-    from localaws.storage import Storage
+    from localaws.stepfunctions.backend import StepFunctionsBackend
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 # Dummy credentials for the local server (any key is accepted there).
@@ -63,7 +63,7 @@ class Client:
     """A boto3 client whose errors come out translated (:func:`workflows.errors.translate`).
 
     ``service_errors=False`` keeps botocore's ``ClientError`` (for code that handles it
-    itself, like :class:`localaws.storage.S3Storage`) and translates only lost connections.
+    itself, like :class:`localaws.lambdakit.storage.S3Storage`) and translates only lost connections.
     """
 
     def __init__(self, client: Any, *, url: str | None = None, service_errors: bool = True):
@@ -225,7 +225,10 @@ STATUS_MARK = {
 def visit_line(visit: Visit) -> str:
     """``  ✔ Train succeeded (12.30 s)``: indented by depth, Map iteration / branch index."""
     where = f"[{visit.path[-1][1]}] " if visit.path else ""
-    seconds = "" if visit.seconds is None else f" ({visit.seconds:.2f} s)"
+    extras = [] if visit.seconds is None else [f"{visit.seconds:.2f} s"]
+    if visit.attempts > 1:
+        extras.append(f"{visit.attempts} attempts")
+    seconds = f" ({', '.join(extras)})" if extras else ""
     text = f"{'  ' * visit.depth}{STATUS_MARK.get(visit.status, ' ')} {where}{visit.name} "
     text += f"{visit.status}{seconds}"
     if visit.error and visit.status is not Status.SUCCEEDED:
@@ -234,11 +237,13 @@ def visit_line(visit: Visit) -> str:
 
 
 class ProgressLines:
-    """Prints a line for each visit whose status changed since the last view."""
+    """Prints a line for each visit whose status changed since the last view; ``style``
+    may decorate a line knowing its visit (the CLI colours it by status)."""
 
-    def __init__(self, out: Printer = print):
+    def __init__(self, out: Printer = print, *, style: Callable[[Visit, str], str] | None = None):
         self.out = out
-        self.printed: dict[tuple[Any, ...], str] = {}
+        self.style = style
+        self.printed: dict[tuple[Any, ...], tuple[str, int]] = {}
 
     def __call__(self, view: ExecutionView) -> None:
         seen: dict[tuple[Any, ...], int] = {}
@@ -246,9 +251,10 @@ class ProgressLines:
             base = (visit.path, visit.name, visit.generation)
             seen[base] = seen.get(base, 0) + 1
             key = (*base, seen[base])
-            if self.printed.get(key) != visit.status:
-                self.printed[key] = visit.status
-                self.out(visit_line(visit))
+            if self.printed.get(key) != (visit.status, visit.attempts):
+                self.printed[key] = (visit.status, visit.attempts)
+                line = visit_line(visit)
+                self.out(line if self.style is None else self.style(visit, line))
 
 
 def summary_lines(view: ExecutionView, *, timeout: float | None = None) -> list[str]:
@@ -383,7 +389,7 @@ class _Boto3Target(Target):
     config: Any = None  # botocore Config of every client
 
     def __init__(self, session: Any):
-        from localaws.storage import S3Storage
+        from localaws.lambdakit.storage import S3Storage
 
         self.session = session
         self.stepfunctions = self._client("stepfunctions")
