@@ -19,6 +19,7 @@ from typing import Any
 from localaws import config
 from localaws.asl.fold import fold
 from localaws.asl.graph import Graph, render_execution, render_svg
+from localaws.layout import StateDir
 from workflows.target import AwsTarget, ExecutionView, ServerTarget, Target, follow_execution
 
 __all__ = [
@@ -134,7 +135,7 @@ def predictions(target: Target, table: str, *, state_dir: str | Path | None = No
     import pandas as pd
 
     if not isinstance(target, AwsTarget):
-        path = config.state_dir(state_dir) / "tables" / f"{table}.sqlite"
+        path = StateDir(config.state_dir(state_dir)).table(table)
         if not path.is_file():
             raise FileNotFoundError(f"no predictions table at {path}; is the state dir right?")
         with sqlite3.connect(path) as conn:
