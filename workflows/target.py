@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from localaws import config
 from localaws.asl.fold import Status, Visit, fold
@@ -298,7 +298,7 @@ class Target:
     def close(self) -> None:
         """Release what the target holds."""
 
-    def __enter__(self) -> Target:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -557,7 +557,7 @@ def test_event_types_our_engine_does_not_emit(events: list[dict[str, Any]], expe
 
 def test_events_without_ids_read_as_one_thread() -> None:
     """Hand-made lists (and the graph's own tests) have no ids: one sequential thread."""
-    events = [
+    events: list[dict[str, Any]] = [
         {"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "A"}},
         {"type": "TaskFailed"},
         {"type": "TaskScheduled"},
