@@ -19,8 +19,10 @@ thread; every error leaves as AWS's error shape, never a stack trace.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -191,16 +193,20 @@ class AwsApi:
                 f"{operation} is not supported by the local runtime",
             )
         validate_request(attr, operation, params)
+        unsupported = unsupported_members(method, params)
+        if unsupported:
+            # Valid for AWS (the model has these members) but not implemented locally.
+            raise ServiceError(
+                "ValidationException",
+                f"{operation}: the local runtime does not support "
+                f"{', '.join(unsupported)}; leave {'them' if len(unsupported) > 1 else 'it'} out",
+            )
         try:
             return await run_in_threadpool(method, **params) or {}
         except ServiceError:
             raise
         except UserError as e:
             raise ServiceError("ValidationException", str(e)) from e
-        except TypeError as e:
-            # A member the backend does not take: the request is valid for AWS but the local
-            # runtime does not implement that member.
-            raise ServiceError("ValidationException", f"{operation}: {e}") from e
         except RecursionError as e:
             # A JSON document inside a member (an execution input, a definition) nested too
             # deeply to walk.
@@ -208,7 +214,7 @@ class AwsApi:
                 "ValidationException",
                 f"{operation}: a JSON document in the request nests too deeply; flatten it",
             ) from e
-        except Exception as e:
+        except Exception as e:  # a bug in the backend (a TypeError too): 500, logged
             log.exception("%s failed", operation)
             raise ServiceError(
                 "InternalFailure" if attr != "stepfunctions" else "InternalServerError",
@@ -222,6 +228,25 @@ def _content_type(target: str | None) -> str:
     prefix = (target or "").split(".", 1)[0]
     services = json_services()
     return services[prefix][2] if prefix in services else "application/x-amz-json-1.1"
+
+
+@cache
+def _keyword_names(function: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword arguments a backend method takes (None: any, it has ``**kwargs``)."""
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return frozenset(
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    )
+
+
+def unsupported_members(method: Callable[..., Any], params: dict[str, Any]) -> list[str]:
+    """Request members (already valid for botocore's model) the backend method does not take."""
+    names = _keyword_names(getattr(method, "__func__", method))
+    return [] if names is None else sorted(set(params) - names)
 
 
 def validate_request(attr: str, operation: str, params: dict[str, Any]) -> None:

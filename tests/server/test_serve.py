@@ -15,6 +15,7 @@ import pytest
 
 from localaws.runtime import read_owner
 from localaws.server.serve import LocalServer, bind
+from workflows.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,7 +75,7 @@ def test_serve_refuses_a_taken_port(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=60)
     finally:
         taken.close()
-    assert process.returncode == 3
+    assert process.returncode == ExitCode.PLATFORM
     assert f"127.0.0.1:{port}" in stderr and "--port" in stderr
     assert "Traceback" not in stderr
 
@@ -83,7 +84,7 @@ def test_serve_refuses_an_owned_state_dir(tmp_path: Path) -> None:
     with LocalServer(tmp_path) as running:
         process = start_serve(tmp_path, "--port", "0")
         _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 3
+    assert process.returncode == ExitCode.STATE_DIR_BUSY
     assert running.url in stderr
 
 

@@ -5,13 +5,15 @@
 
 const POLL_MS = 1000;
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]);
+// The statuses of localaws.asl.fold (and of the graph, localaws.asl.graph.COLORS).
 const STATUS_LABELS = {
-  not_reached: "not reached", running: "running", succeeded: "succeeded",
-  failed: "failed", caught: "caught",
+  not_reached: "not reached", running: "running", retrying: "retrying", succeeded: "succeeded",
+  failed: "failed", caught: "caught", cancelled: "cancelled",
 };
 const GRAPH_COLORS = {
   not_reached: ["#f4f5f7", "#9aa3ad"], running: ["#cfe3ff", "#2f6fdb"],
   succeeded: ["#c9f0d3", "#1e8e3e"], failed: ["#ffd3cf", "#d93025"], caught: ["#ffe8b8", "#e37400"],
+  cancelled: ["#e8eaed", "#5f6368"],
 };
 
 // -- helpers ---------------------------------------------------------------------------
@@ -262,7 +264,7 @@ async function executionPage(arn) {
   function renderStatePanel() {
     const panel = $("#state-panel");
     if (!selected || !view) return;
-    const visits = view.states.filter((s) => s.name === selected);
+    const visits = view.states.filter((s) => s.name === selected && !s.depth);
     const s = visits[visits.length - 1];
     if (!s) {
       panel.innerHTML = `<h2>${esc(selected)}</h2>${badge("not_reached")}
@@ -283,9 +285,11 @@ async function executionPage(arn) {
   }
 
   function renderStates() {
+    // Visits inside a Map iteration or a Parallel branch follow their Map / Parallel, indented.
+    const where = (s) => (s.path || []).map(([name, i]) => `${name}[${i}]`).join(" / ");
     $("#states tbody").innerHTML = view.states.map((s) => `
-      <tr class="clickable${s.name === selected ? " selected" : ""}" data-state="${esc(s.name)}">
-        <td>${esc(s.name)}</td><td>${esc(s.type)}</td><td>${badge(s.status)}</td>
+      <tr class="${s.depth ? "nested" : "clickable"}${s.name === selected ? " selected" : ""}"${s.depth ? "" : ` data-state="${esc(s.name)}"`}>
+        <td style="padding-left:${8 + 18 * (s.depth || 0)}px" title="${esc(where(s))}">${esc(s.name)}</td><td>${esc(s.type)}</td><td>${badge(s.status)}</td>
         <td>${duration(s.entered, s.exited)}</td><td>${s.attempts || ""}</td>
         <td class="error">${esc(s.error || "")}</td></tr>`).join("")
       || `<tr><td colspan="6" class="muted">No state has started yet.</td></tr>`;
