@@ -33,6 +33,9 @@ __all__ = [
 # for configuration (worker processes get their environment from the runtime).
 ENV_STATE_DIR = "LOCALAWS_STATE_DIR"  # state directory (database, S3 root, logs, lock)
 ENV_REGION = "LOCALAWS_REGION"  # region used in ARNs
+# "0": SageMaker jobs and model servers start as fresh interpreters instead of forks of a
+# template process with the ML stack imported (localaws.sagemaker.forkserver).
+ENV_WARM_WORKERS = "LOCALAWS_WARM_WORKERS"
 
 DEFAULT_STATE_DIR = ".local-aws"
 DEFAULT_REGION = "us-east-1"
