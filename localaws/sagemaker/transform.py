@@ -425,6 +425,7 @@ def _default_accept(plan: TransformPlan, model: dict[str, Any]) -> str:
     return env.get(model_server.ENV_DEFAULT_ACCEPT, codecs.CSV)
 
 
+_BLANKS = (b" ", b"\t", b"\x0b", b"\x0c")
 _BLANK_LINE = re.compile(rb"(?m)^[ \t\x0b\x0c]+$")
 
 
@@ -435,7 +436,11 @@ def _read_fields(data: bytes) -> Any:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    if b"\r" in data or _BLANK_LINE.search(data):
+    if b"\r" in data:
+        return None
+    if (data[:1] in _BLANKS or any(b"\n" + c in data for c in _BLANKS)) and _BLANK_LINE.search(
+        data
+    ):
         return None
     first = next((line for line in data.split(b"\n", 64) if line), b"")
     if not first:
@@ -494,7 +499,6 @@ def _vectorised(
     every record at once, and the join and filters are column selections.  Byte for byte what
     the record-by-record path writes; None when the object needs that path (it then gives the
     exact answer or error)."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     table = _read_fields(data)
@@ -520,11 +524,11 @@ def _vectorised(
         raise UserError(f"{source}: ClientError: {e.status}: {e.message}") from e
     if preds.ndim != 1:
         return None  # several scores per record: the record path splits them as text
-    scores = list(map(str, preds.tolist()))  # the container's text of each score
+    scores = score_texts(preds)
     if not plan.filtering:
-        return ("\n".join(scores) + "\n").encode()
+        return list(pc.binary_join_element_wise(scores, "", "\n").chunks)
     fields = [table.column(i) for i in range(n_cols)] if plan.join_input else []
-    fields.append(pa.chunked_array([pa.array(scores, pa.string())]))
+    fields.append(scores)
     try:
         chosen = [fields[i] for i in plan.output_filter.columns(len(fields))]
     except IndexError:
@@ -535,6 +539,29 @@ def _vectorised(
     if plan.assemble_with == "Line":  # each record followed by a newline
         records = pc.binary_join_element_wise(records, "", "\n")
     return list(records.chunks)
+
+
+def score_texts(preds: np.ndarray) -> Any:
+    """``str()`` of each score as a Python float (the container's text), as a pyarrow string
+    array: pyarrow's shortest round-trip text is Python's for non-integral values from 1e-4
+    to 1e9; the others (whole numbers, tiny, huge, NaN) are formatted by Python."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = preds.astype(np.float64)
+    texts = pc.cast(pa.array(values), pa.string())
+    magnitude = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        other = (
+            ~np.isfinite(values)
+            | (magnitude < 1e-4)
+            | (magnitude >= 1e9)
+            | (values == np.trunc(values))
+        )
+    if other.any():
+        python = pa.array([str(v) for v in values[other].tolist()], pa.string())
+        texts = pc.replace_with_mask(texts, pa.array(other), python)
+    return pa.chunked_array([texts])
 
 
 def _write_records(chunks: list[Any], out: Any) -> None:
@@ -583,7 +610,7 @@ def _container_invoke(
 
 
 def _transform_in_process(
-    local: Path,
+    data: bytes,
     out: Path,
     plan: TransformPlan,
     predictor: model_server.BoosterPredictor,
@@ -591,7 +618,6 @@ def _transform_in_process(
     source: str,
     cancelled: threading.Event,
 ) -> None:
-    data = local.read_bytes()
     result = _vectorised(data, plan, predictor, source)
     if result is None:  # record by record, exactly as through the model server
         container = _container_invoke(predictor, plan, default_accept)
@@ -657,17 +683,13 @@ def run_transform_job(
                 i, uri = item
                 if cancelled.is_set():
                     return None
-                local = work / f"input-{i}"
-                hosting._download(runtime, uri, local)
                 out = work / f"output-{i}"
                 try:
                     _transform_in_process(
-                        local, out, plan, predictor, default_accept, uri, cancelled
+                        storage.read(uri), out, plan, predictor, default_accept, uri, cancelled
                     )
                 except TransformCancelled:
                     return None
-                finally:
-                    local.unlink(missing_ok=True)
                 log(f"{uri}: done")
                 return out, output_uri(plan.input_uri, uri, plan.output_path)
 

@@ -382,3 +382,17 @@ def test_which_objects_take_the_vectorised_path(data, edit, vectorised):
         body, plan, model_server.BoosterPredictor(booster), "s3://data/in/a.csv"
     )
     assert (result is not None) == vectorised
+
+
+def test_score_texts_are_pythons_str_of_each_score():
+    from localaws.sagemaker.transform import score_texts
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate(
+        [
+            rng.random(20_000).astype(np.float32),
+            (rng.random(5_000) * 10.0 ** rng.integers(-8, 12, 5_000)).astype(np.float32),
+            np.array([0, 1, -1, 2.5, 1e-4, 9.99e-5, 1e9, 123456789.5, np.nan, np.inf, -np.inf]),
+        ]
+    ).astype(np.float32)
+    assert score_texts(values).to_pylist() == [str(v) for v in values.tolist()]
