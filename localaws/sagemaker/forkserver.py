@@ -225,16 +225,21 @@ _SERVER = ForkServer()
 atexit.register(_SERVER.stop)
 
 
-def warm() -> None:
-    """Start the template in the background (so that the first job finds it ready)."""
-    if not enabled():
-        return
-
-    def start() -> None:
-        with _SERVER._lock, contextlib.suppress(OSError):
+def start() -> None:
+    """Start the template now (when warm workers are enabled) and wait until it is ready."""
+    if enabled():
+        with _SERVER._lock:
             _SERVER._start()
 
-    threading.Thread(target=start, name="job template", daemon=True).start()
+
+def warm() -> None:
+    """Start the template in the background (so that the first job finds it ready)."""
+
+    def run() -> None:
+        with contextlib.suppress(OSError):
+            start()
+
+    threading.Thread(target=run, name="job template", daemon=True).start()
 
 
 def forkable(command: Sequence[str]) -> bool:
