@@ -65,7 +65,7 @@ import numpy as np, xgboost as xgb
 from sklearn.metrics import roc_auc_score
 from workflows import ai4i_data
 from workflows.settings import load as load_settings
-from localaws.storage import LocalStorage
+from localaws.lambdakit.storage import LocalStorage
 import prepare
 
 rows = int(sys.argv[1])
