@@ -19,7 +19,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import free_port, print_table, python_process, stop, wait_for_port
+from bench.harness import free_port, print_table, python_process, stop, wait_for_port
 
 THREADS = 8
 DEFINITION = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})

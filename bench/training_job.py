@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import ROLE, XGB_IMAGE, print_table, timed
+from bench.harness import ROLE, XGB_IMAGE, print_table, timed
 
 FEATURES = 20
 HYPERPARAMETERS = {

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import (
+from bench.harness import (
     ROLE,
     XGB_IMAGE,
     labelled_csv,

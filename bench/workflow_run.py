@@ -28,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import ROOT, print_table, process_tree_memory
+from bench.harness import ROOT, print_table, process_tree_memory
 
 SUMMARY = re.compile(r"SUCCEEDED in ([\d.]+) s \(([\d.]+) s with setup")
 MB = 1024 * 1024

@@ -32,13 +32,12 @@ ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 
 
 def print_table(rows: Sequence[Sequence[object]], *, note: str = "") -> None:
-    """The result table; the first row is the header."""
+    """The result table (the first row is the header) through :func:`bench.report.print_table`."""
+    from bench.report import print_table as report_table
+
     cells = [[str(c) for c in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(cells[0]))]
-    for i, row in enumerate(cells):
-        print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-        if i == 0:
-            print("-+-".join("-" * w for w in widths))
+    report_table(cells[0][0], list(zip(["", *cells[0][1:]], widths, strict=True)), cells[1:])
     if note:
         print(note)
     sys.stdout.flush()
