@@ -122,7 +122,24 @@ def _fraction(event: dict[str, Any], field: str) -> float:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return prepare(PrepareRequest.from_event(event), objects.storage())
+    try:
+        return prepare(PrepareRequest.from_event(event), objects.storage())
+    finally:
+        give_back_memory()
+
+
+def give_back_memory() -> None:
+    """Return the freed buffers to the OS: the worker stays up (a warm Lambda) while the
+    rest of the workflow runs."""
+    import ctypes
+    import gc
+
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 # -- parsing and validation -------------------------------------------------------------------
@@ -290,8 +307,9 @@ def parse_plain(
     delimiter = "\t" if "\t" in first else ","
     header = [c.strip() for c in first.split(delimiter)]
     check_schema(header, source)
-    body = b"" if end < 0 else data[end + 1 :]
-    del data
+    body = pa.py_buffer(data)[len(data) if end < 0 else end + 1 :]  # no copy
+    if len(body) < 4096 and not body.to_pybytes().strip():
+        return None  # no data rows: the row-by-row path says so
     names = [f"c{i}" for i in range(len(header))]
     irregular: list[int] = []
 
@@ -299,7 +317,7 @@ def parse_plain(
         irregular.append(1)
         return "skip"
 
-    def read(body: bytes) -> Any:
+    def read(body: Any) -> Any:
         return pacsv.read_csv(
             pa.BufferReader(body),
             read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 26),
@@ -318,19 +336,19 @@ def parse_plain(
 
     malformed: list[dict[str, Any]] = []
     table = None
-    if b"\n\n" not in body and not body.startswith(b"\n"):
+    if data.find(b"\n\n", max(end, 0)) < 0 and data[end + 1 : end + 2] != b"\n":
         table = read(body)  # every line a row: line numbers follow from row numbers
     if table is not None and not irregular:
         lines = np.arange(table.num_rows, dtype=np.int64) + 2
     else:  # blank or malformed lines: sort the lines first (row by row, bytes only)
-        lines_list, good, malformed = _sort_lines(body, delimiter, len(header), source)
+        lines_list, good, malformed = _sort_lines(body.to_pybytes(), delimiter, len(header), source)
         del table
-        body = b"".join(lines_list[i] + b"\n" for i in good)
+        body = pa.py_buffer(b"".join(lines_list[i] + b"\n" for i in good))
         del lines_list
         irregular.clear()
         table = read(body)
         lines = np.array(good, dtype=np.int64) + 2
-    del body
+    del body, data
     columns = {name: table.column(i) for i, name in enumerate(header)}
     typed, invalid = _validate_columns(columns, lines, delimiter, source)
     return typed, malformed, invalid, len(lines) + len(malformed)
@@ -363,7 +381,7 @@ def _sort_lines(
     return lines, good, malformed
 
 
-def _numbers(column: Any) -> tuple[np.ndarray, list[str]]:
+def _numbers(column: Any) -> np.ndarray:
     """``pd.to_numeric(stripped, errors="coerce")`` on a pyarrow string column, without a
     Python object per value: plain decimals are cast by pyarrow, the rest (rare) by pandas."""
     import pyarrow as pa
@@ -371,7 +389,7 @@ def _numbers(column: Any) -> tuple[np.ndarray, list[str]]:
 
     stripped = pc.utf8_trim_whitespace(column)
     try:  # the common case: every value a plain number
-        return pc.cast(stripped, pa.float64()).to_numpy(zero_copy_only=False).copy(), stripped
+        return pc.cast(stripped, pa.float64()).to_numpy(zero_copy_only=False).copy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     plain = pc.match_substring_regex(stripped, _NUMBER)
@@ -384,7 +402,7 @@ def _numbers(column: Any) -> tuple[np.ndarray, list[str]]:
     if len(odd):
         texts = pc.take(stripped, pa.array(odd)).to_pylist()
         values[odd] = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce").astype(float)
-    return values, stripped
+    return values
 
 
 def _validate_columns(
@@ -399,10 +417,10 @@ def _validate_columns(
     checks: list[tuple[str, Any, str]] = []
     out: dict[str, np.ndarray] = {}
     for column in NUMERIC_FEATURES:
-        values, stripped = _numbers(columns[column])
+        values = _numbers(columns[column])
         bad = ~np.isfinite(values)
         first_bad[(first_bad < 0) & bad] = len(checks)
-        checks.append((column, stripped, "is not a number"))
+        checks.append((column, columns[column], "is not a number"))
         out[column] = values
     kind = pc.utf8_trim_whitespace(columns[TYPE_COLUMN])
     known = pc.is_in(kind, value_set=pa.array(TYPES)).to_numpy(zero_copy_only=False)
@@ -412,10 +430,10 @@ def _validate_columns(
         out[f"{TYPE_COLUMN}_{t}"] = (
             pc.equal(kind, t).to_numpy(zero_copy_only=False).astype(np.int64)
         )
-    label, label_raw = _numbers(columns[LABEL])
+    label = _numbers(columns[LABEL])
     is_label = (label == 0) | (label == 1)
     first_bad[(first_bad < 0) & ~is_label] = len(checks)
-    checks.append((LABEL, label_raw, "is not 0 or 1"))
+    checks.append((LABEL, columns[LABEL], "is not 0 or 1"))
     out[LABEL] = np.where(is_label, label, 0).astype(np.int64)
     invalid = np.flatnonzero(first_bad >= 0)
     bad_rows = []
@@ -428,7 +446,7 @@ def _validate_columns(
             if len(at):
                 values = pc.take(texts, pa.array(invalid[at])).to_pylist()
                 for j, value in zip(at.tolist(), values, strict=True):
-                    reasons[j] = f"{name}: {value!r} {why}"
+                    reasons[j] = f"{name}: {value.strip()!r} {why}"  # as validate() strips
         for j, row in enumerate(invalid.tolist()):
             bad_rows.append(
                 {

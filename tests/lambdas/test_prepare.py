@@ -378,3 +378,11 @@ def test_the_vectorised_parse_is_the_row_by_row_parse(change: Any) -> None:
 )
 def test_unusual_text_goes_row_by_row(data: bytes) -> None:
     assert prepare.parse_plain(data, "s3://b/raw.csv") is None
+
+
+def test_a_header_without_rows_is_a_data_quality_error(load_event, store):
+    ev = load_event("prepare")
+    header = ai4i_data.generate(5, seed=1).to_csv(index=False).splitlines()[0]
+    store.write(ev["raw_uri"] + "ai4i2020.csv", (header + "\n").encode())
+    with pytest.raises(DataQualityError, match="holds a header but no data rows"):
+        prepare.handler(ev, None)
