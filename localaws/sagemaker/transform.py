@@ -745,6 +745,10 @@ def run_transform_job(
         if server is not None:
             server.stop(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
+        if fast:  # the columns were pyarrow's: hand the runtime's freed buffers back to the OS
+            import pyarrow as pa
+
+            pa.default_memory_pool().release_unused()
 
 
 def _upload(runtime: Runtime, path: Path, uri: str) -> None:
