@@ -42,6 +42,9 @@ ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 # AWS_ENDPOINT_URL of a runtime with neither a server nor a listener: port 1 on loopback
 # refuses connections, so a Lambda's AWS call fails at once instead of reaching AWS.
 NO_API_ENDPOINT = "http://127.0.0.1:1"
+# "0": SageMaker jobs and model servers start as fresh interpreters instead of forks of a
+# template process with the ML stack imported (localaws.sagemaker.forkserver).
+ENV_WARM_WORKERS = "LOCALAWS_WARM_WORKERS"
 
 DEFAULT_STATE_DIR = ".local-aws"
 DEFAULT_REGION = "us-east-1"

@@ -239,6 +239,7 @@ class ExecutionRun:
         self.arn = arn
         self.machine = machine
         self.input_text = input_text
+        self.start_time = start_time
         self.region = region
         self.buffer = buffer
         self.tokens = tokens

@@ -26,7 +26,7 @@ from botocore.model import Shape
 
 from localaws.botocore_model import service_model, validate_request
 from localaws.errors import LocalAwsError, ServiceError, UserError
-from localaws.sagemaker import processing, training
+from localaws.sagemaker import forkserver, processing, training
 from localaws.sagemaker.capture import capture_summary
 from localaws.sagemaker.featurestore import FeatureGroupApi
 from localaws.sagemaker.lineage import LineageApi
@@ -771,6 +771,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi):
 
     def recover(self) -> None:
         """After a restart: interrupted jobs fail, endpoints that were serving come back."""
+        forkserver.warm()  # the job template imports the ML stack while the runtime starts
         for kind, status_key, end_key in (
             (TRAINING, "TrainingJobStatus", "TrainingEndTime"),
             (PROCESSING, "ProcessingJobStatus", "ProcessingEndTime"),

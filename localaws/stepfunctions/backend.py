@@ -395,7 +395,30 @@ class StepFunctionsBackend:
         machine = self._parse_definition(sm["definition"])
         arn = self._new_execution_arn(sm, name)
         now = time.time()
-        with self.runner.lock:
+        run = ExecutionRun(
+            arn=arn,
+            name=name,
+            state_machine_arn=sm["arn"],
+            state_machine_name=sm["name"],
+            role_arn=sm["role_arn"],
+            machine=machine,
+            input_text=input_text,
+            start_time=now,
+            region=self.runtime.region,
+            buffer=EventBuffer(1),
+            tokens=self.tokens,
+            flush=self._write,
+            mocks=mocks,
+        )
+        # The ARN is reserved in memory (a short lock, no I/O under it), so that a
+        # StopExecution between the INSERT and the thread's start finds the run; the INSERT
+        # is atomic in its own transaction, so executions start in parallel.
+        other = self.runner.reserve(run)
+        if other is not None:  # this name is starting or running in this process
+            if other.input_text == input_text:
+                return {"executionArn": arn, "startDate": _dt(other.start_time)}
+            raise ServiceError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
+        try:
             existing = self.store.create_execution(
                 arn=arn,
                 machine=sm,
@@ -405,26 +428,15 @@ class StepFunctionsBackend:
                 test_case=case,
                 trace_header=traceHeader,
             )
-            if existing is not None:
-                if existing["status"] == "RUNNING" and existing["input"] == input_text:
-                    return {"executionArn": arn, "startDate": _dt(existing["start"])}
-                raise ServiceError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
-            run = ExecutionRun(
-                arn=arn,
-                name=name,
-                state_machine_arn=sm["arn"],
-                state_machine_name=sm["name"],
-                role_arn=sm["role_arn"],
-                machine=machine,
-                input_text=input_text,
-                start_time=now,
-                region=self.runtime.region,
-                buffer=EventBuffer(1),
-                tokens=self.tokens,
-                flush=self._write,
-                mocks=mocks,
-            )
-            self.runner.launch(run)
+        except BaseException:
+            self.runner.release(run)
+            raise
+        if existing is not None:
+            self.runner.release(run)
+            if existing["status"] == "RUNNING" and existing["input"] == input_text:
+                return {"executionArn": arn, "startDate": _dt(existing["start"])}
+            raise ServiceError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
+        self.runner.launch(run)
         return {"executionArn": arn, "startDate": _dt(now)}
 
     def _new_execution_arn(self, sm: Any, name: str) -> str:

@@ -41,6 +41,20 @@ class ExecutionRunner:
         with self.lock:
             return self._active.get(arn)
 
+    def reserve(self, run: ExecutionRun) -> ExecutionRun | None:
+        """Claim ``run``'s ARN before its row is written; the run already holding it, if any."""
+        with self.lock:
+            other = self._active.get(run.arn)
+            if other is None:
+                self._active[run.arn] = run
+            return other
+
+    def release(self, run: ExecutionRun) -> None:
+        """Give up a reservation whose execution was not started."""
+        with self.lock:
+            if self._active.get(run.arn) is run:
+                del self._active[run.arn]
+
     def launch(self, run: ExecutionRun) -> None:
         thread = threading.Thread(
             target=self._run_thread, args=(run,), name=f"execution {run.arn}", daemon=True

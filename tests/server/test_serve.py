@@ -92,3 +92,29 @@ def test_local_server_records_url(tmp_path: Path) -> None:
     with LocalServer(tmp_path) as running:
         assert read_owner(tmp_path) == {"pid": os.getpid(), "url": running.url}
     assert read_owner(tmp_path) is None
+
+
+def test_accepted_connections_have_tcp_nodelay() -> None:
+    """asyncio sets TCP_NODELAY on accepted sockets only when the listening socket's proto is
+    IPPROTO_TCP; without it every keep-alive response waits for the client's delayed ACK."""
+    import asyncio
+    import socket
+
+    sock = bind("127.0.0.1", 0)
+    seen: list[int] = []
+
+    async def main() -> None:
+        async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted = writer.get_extra_info("socket")
+            seen.append(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_client, sock=sock)
+        async with server:
+            reader, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+            await reader.read()  # EOF once the server has looked and closed
+            writer.close()
+
+    asyncio.run(main())
+    assert sock.proto == socket.IPPROTO_TCP
+    assert seen and seen[0] != 0
