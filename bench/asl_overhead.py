@@ -303,7 +303,7 @@ def distributed_map_table(items: int, batch: int, repeats: int) -> None:
     against an inline Map of the same items (one iteration per item), same engine, same run."""
     scenarios = [distributed_map(items, batch), map_(items)]
     medians = measure(ours, scenarios, repeats)
-    distributed, inline = (medians[s.name] for s in scenarios)
+    distributed, inline = (float(medians[s.name]) for s in scenarios)
     print()
     print(
         f"Distributed Map: {items} items, ItemBatcher {batch}, Pass children; median of {repeats}"

@@ -237,10 +237,10 @@ def test_drifted_traffic_reports_the_drifted_features_and_no_others(
     latest = monitor.latest_monitoring_constraint_violations()
     assert {v["feature_name"] for v in latest.body_dict["violations"]} == DRIFTED
     # The CLI's way through a server (`python -m workflows monitor drift`): a NOW copy.
-    from workflows.local import ServerBackend
     from workflows.monitoring import run_schedule_now
+    from workflows.target import ServerTarget
 
-    again = run_schedule_now(ServerBackend(server.url), "drift")
+    again = run_schedule_now(ServerTarget(server.url), "drift")
     assert again["MonitoringExecutionStatus"] == "CompletedWithViolations", again
     assert again["MonitoringScheduleName"].startswith("drift-now-")
     names = [
