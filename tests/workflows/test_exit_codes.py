@@ -82,13 +82,6 @@ def one_line(stderr: str) -> str:
     return stderr.strip()
 
 
-def test_a_state_dir_owned_by_another_process(tmp_path: Path, holder: object) -> None:
-    holder(tmp_path / "state")  # type: ignore[operator]
-    code, err = cli(tmp_path, "status", "--state-dir", str(tmp_path / "state"))
-    assert code == ExitCode.STATE_DIR_BUSY
-    assert "is owned by another process" in one_line(err)
-
-
 def test_a_server_that_does_not_answer_is_named(tmp_path: Path, holder: object) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     holder(tmp_path / "state", url)  # type: ignore[operator]
