@@ -27,6 +27,7 @@ from botocore.model import Shape
 from localaws.botocore_model import service_model, validate_request
 from localaws.errors import LocalAwsError, ServiceError, UserError
 from localaws.sagemaker import processing, training
+from localaws.sagemaker.tuning import TuningApi
 from localaws.store import JsonRecords
 
 if TYPE_CHECKING:
@@ -86,8 +87,8 @@ def to_record(value: Any) -> Any:
     return value
 
 
-class SageMakerBackend:
-    """The SageMaker API of the local runtime."""
+class SageMakerBackend(TuningApi):
+    """The SageMaker API of the local runtime (tuning jobs: :mod:`localaws.sagemaker.tuning`)."""
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
@@ -778,6 +779,7 @@ class SageMakerBackend:
                             rec, "Stopped" if stopping else "Failed", "Training job interrupted"
                         )
                         rec["SecondaryStatusTransitions"][-1]["EndTime"] = rec[end_key]
+        self._recover_tuning()
         threads = []
         for record in self.records.list(ENDPOINT):
             name, status = record["EndpointName"], record["EndpointStatus"]
