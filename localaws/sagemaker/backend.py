@@ -27,6 +27,7 @@ from botocore.model import Shape
 from localaws.botocore_model import service_model, validate_request
 from localaws.errors import LocalAwsError, ServiceError, UserError
 from localaws.sagemaker import processing, training
+from localaws.sagemaker.tags import TagsApi
 from localaws.sagemaker.tuning import TuningApi
 from localaws.store import JsonRecords
 
@@ -87,7 +88,7 @@ def to_record(value: Any) -> Any:
     return value
 
 
-class SageMakerBackend(TuningApi):
+class SageMakerBackend(TuningApi, TagsApi):
     """The SageMaker API of the local runtime (tuning jobs: :mod:`localaws.sagemaker.tuning`)."""
 
     def __init__(self, runtime: Runtime):
@@ -192,10 +193,11 @@ class SageMakerBackend(TuningApi):
         name = job["TrainingJobName"]
         now = _now()
         job.setdefault("StoppingCondition", {}).setdefault("MaxRuntimeInSeconds", 86400)
+        job["OutputDataConfig"].setdefault("KmsKeyId", "")  # AWS returns it, empty by default
         job.setdefault("EnableNetworkIsolation", False)
         job.setdefault("EnableInterContainerTrafficEncryption", False)
         job.setdefault("EnableManagedSpotTraining", False)
-        job.pop("Tags", None)
+        tags = job.pop("Tags", None)
         record = {
             **job,
             "TrainingJobArn": self._arn(TRAINING, name),
@@ -212,6 +214,7 @@ class SageMakerBackend(TuningApi):
             ],
         }
         self._insert(TRAINING, name, record)
+        self._keep_tags(record["TrainingJobArn"], tags)
         self._start(TRAINING, name, lambda running: self._run_training(name, running))
         return {"TrainingJobArn": record["TrainingJobArn"]}
 
@@ -390,7 +393,7 @@ class SageMakerBackend(TuningApi):
             raise self._refuse(e) from e
         name = job["ProcessingJobName"]
         now = _now()
-        job.pop("Tags", None)
+        tags = job.pop("Tags", None)
         job.setdefault("StoppingCondition", {}).setdefault("MaxRuntimeInSeconds", 86400)
         record = {
             **job,
@@ -400,6 +403,7 @@ class SageMakerBackend(TuningApi):
             "LastModifiedTime": now,
         }
         self._insert(PROCESSING, name, record)
+        self._keep_tags(record["ProcessingJobArn"], tags)
         self._start(PROCESSING, name, lambda running: self._run_processing(name, running))
         return {"ProcessingJobArn": record["ProcessingJobArn"]}
 
@@ -480,7 +484,7 @@ class SageMakerBackend(TuningApi):
                 "ValidationException",
                 "PrimaryContainer and Containers cannot both be specified for a model.",
             )
-        req.pop("Tags", None)
+        tags = req.pop("Tags", None)
         record = {**req, "ModelArn": self._arn(MODEL, name), "CreationTime": _now()}
         record.setdefault("EnableNetworkIsolation", False)
         if not self.records.insert_new(MODEL, name, record, record["CreationTime"]):
@@ -488,6 +492,7 @@ class SageMakerBackend(TuningApi):
                 "ValidationException",
                 f'Cannot create already existing model "{record["ModelArn"]}".',
             )
+        self._keep_tags(record["ModelArn"], tags)
         return {"ModelArn": record["ModelArn"]}
 
     def describe_model(self, **request: Any) -> dict[str, Any]:
@@ -517,7 +522,7 @@ class SageMakerBackend(TuningApi):
             model = variant.get("ModelName")
             if model and self.records.get(MODEL, model) is None:
                 raise self._model_missing(model)()
-        req.pop("Tags", None)
+        tags = req.pop("Tags", None)
         record = {
             **req,
             "EndpointConfigArn": self._arn(ENDPOINT_CONFIG, name),
@@ -528,6 +533,7 @@ class SageMakerBackend(TuningApi):
                 "ValidationException",
                 f'Cannot create already existing endpoint configuration "{record["EndpointConfigArn"]}".',
             )
+        self._keep_tags(record["EndpointConfigArn"], tags)
         return {"EndpointConfigArn": record["EndpointConfigArn"]}
 
     def describe_endpoint_config(self, **request: Any) -> dict[str, Any]:
@@ -579,6 +585,7 @@ class SageMakerBackend(TuningApi):
                 "ValidationException",
                 f'Cannot create already existing endpoint "{record["EndpointArn"]}".',
             )
+        self._keep_tags(record["EndpointArn"], req.get("Tags"))
         self._start(
             ENDPOINT, name, lambda running: self._deploy(name, config, variants, "Creating")
         )
@@ -689,7 +696,7 @@ class SageMakerBackend(TuningApi):
         job = self._request("CreateTransformJob", request)
         name = job["TransformJobName"]
         self._get(MODEL, job["ModelName"], self._model_missing(job["ModelName"]))
-        job.pop("Tags", None)
+        tags = job.pop("Tags", None)
         now = _now()
         record = {
             **job,
@@ -698,6 +705,7 @@ class SageMakerBackend(TuningApi):
             "CreationTime": now,
         }
         self._insert(TRANSFORM, name, record)
+        self._keep_tags(record["TransformJobArn"], tags)
         self._start(TRANSFORM, name, lambda running: self._run_transform(name, running))
         return {"TransformJobArn": record["TransformJobArn"]}
 
