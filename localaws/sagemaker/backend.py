@@ -27,6 +27,7 @@ from botocore.model import Shape
 from localaws.botocore_model import service_model, validate_request
 from localaws.errors import LocalAwsError, ServiceError, UserError
 from localaws.sagemaker import processing, training
+from localaws.sagemaker.registry import RegistryApi
 from localaws.sagemaker.tags import TagsApi
 from localaws.sagemaker.tuning import TuningApi
 from localaws.store import JsonRecords
@@ -88,7 +89,7 @@ def to_record(value: Any) -> Any:
     return value
 
 
-class SageMakerBackend(TuningApi, TagsApi):
+class SageMakerBackend(TuningApi, RegistryApi, TagsApi):
     """The SageMaker API of the local runtime (tuning jobs: :mod:`localaws.sagemaker.tuning`)."""
 
     def __init__(self, runtime: Runtime):
@@ -472,7 +473,7 @@ class SageMakerBackend(TuningApi, TagsApi):
         )
 
     def create_model(self, **request: Any) -> dict[str, Any]:
-        req = self._request("CreateModel", request)
+        req = self.resolve_package_containers(self._request("CreateModel", request))
         name = req["ModelName"]
         if not req.get("PrimaryContainer") and not req.get("Containers"):
             raise ServiceError(
