@@ -3,8 +3,10 @@
 Each ``ProcessingInputs[].S3Input`` is downloaded to its ``LocalPath`` and each
 ``ProcessingOutputConfig.Outputs[].S3Output.LocalPath`` is created empty; both live under
 ``/opt/ml/processing``, which maps to ``<job dir>/processing``.  The command is
-``AppSpecification.ContainerEntrypoint + ContainerArguments`` with every ``/opt/ml/processing``
-path rewritten to the job's directory and ``python``/``python3`` run as this interpreter.  On
+``AppSpecification.ContainerEntrypoint + ContainerArguments`` with ``python``/``python3`` run
+as this interpreter, in a mount namespace where ``/opt/ml`` is the job's directory
+(:mod:`localaws.sagemaker.sandbox`); without one, every ``/opt/ml/processing`` path in the
+arguments is rewritten to the job's directory and the job log says so.  On
 a zero exit every file under each output path is uploaded to its ``S3Uri``.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localaws.errors import UserError
+from localaws.sagemaker import sandbox
 from localaws.sagemaker.training import (
     base_environment,
     download_prefix,
@@ -166,12 +169,13 @@ def run_processing_job(
         json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]})
     )
     app = job["AppSpecification"]
-    command = [
-        translate(a, root)
-        for a in [*app["ContainerEntrypoint"], *(app.get("ContainerArguments") or [])]
-    ]
+    command = [*app["ContainerEntrypoint"], *(app.get("ContainerArguments") or [])]
     if command[0] in PYTHONS:
         command[0] = sys.executable
+    with open(log, "a") as fh:
+        fh.write(sandbox.note(root))
+    wrapped = sandbox.wrap(command, root)  # /opt/ml is the job's directory, paths as they are
+    command = wrapped if wrapped is not None else [translate(a, root) for a in command]
     env = base_environment()
     env.update(job.get("Environment") or {})
     env["PYTHONUNBUFFERED"] = "1"

@@ -153,8 +153,11 @@ def download_prefix(
         uris = [base + rel for rel in manifest[1:]]
         prefix = base
     else:
+        # As on SageMaker, each object keeps its key relative to the prefix itself: with or
+        # without a trailing slash, s3://b/data/train holding data/train/x.csv gives <dest>/x.csv
+        # (an S3Uri that names one object gives <dest>/<its name>).
         uris = [u for u in storage.list(uri) if not u.endswith("/")]
-        prefix = uri if uri.endswith("/") else uri.rsplit("/", 1)[0] + "/"
+        prefix = uri
         if not uris and storage.exists(uri):
             uris = [uri]
     for item in uris:
