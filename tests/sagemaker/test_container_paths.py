@@ -127,7 +127,9 @@ def test_training_script_opens_container_paths(rt: Runtime) -> None:
 
     archive = rt.storage.read(done["ModelArtifacts"]["S3ModelArtifacts"])
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        text = tar.extractfile("model.txt").read().decode()
+        member = tar.extractfile("model.txt")
+        assert member is not None
+        text = member.read().decode()
     assert text == "2 rows, cwd /opt/ml/code"
 
 
