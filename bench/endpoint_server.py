@@ -31,6 +31,7 @@ from bench.harness import (
     percentile,
     print_table,
     python_process,
+    sigv4_headers,
     stop,
     train_model,
     wait_for_port,
@@ -126,7 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         try:
             wait_for_port(port, ours)
             startup = deploy(f"http://127.0.0.1:{port}", model_tar(booster))
-            headers = {"Content-Type": "text/csv", "Accept": "text/csv"}
+            headers = sigv4_headers(
+                f"http://127.0.0.1:{port}/endpoints/bench/invocations",
+                "sagemaker",
+                bodies[0],
+                {"Content-Type": "text/csv", "Accept": "text/csv"},
+            )
             http_load(
                 port,
                 "/endpoints/bench/invocations",
