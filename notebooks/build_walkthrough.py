@@ -151,6 +151,7 @@ job, model and data location of that run.""",
         "code",
         """if TARGET == "local":
     local.register_lambdas(backend)
+    local.ensure_predictions_table(backend, settings.prediction.table)
     nh.ensure_bucket(backend, settings.data.bucket)
 
 run_id = local.new_run_id()
