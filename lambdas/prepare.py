@@ -14,15 +14,18 @@ the batch-transform input) and, last, ``manifest.json``.  Rows with unparseable 
 ``<quarantine_prefix>rows.csv`` (default: the output prefix's path under ``quarantine/`` of the
 same bucket, so that nothing outside a successful run's files lands in the prepared prefix).
 
-Everything is parsed and validated before anything is written; if a write fails, the objects
+Plain ASCII CSV/TSV (the AI4I file and its exports) is parsed, validated and written on whole
+columns with pyarrow (which AWS's managed pandas layer ships), in memory bounded by a few
+copies of the object; anything else (quotes, non-ASCII text, unusual line breaks) goes row by
+row, with the same results.  Everything is parsed and validated before anything is written; if a write fails, the objects
 already written are deleted before the error propagates.
 """
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
-import io
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -119,7 +122,24 @@ def _fraction(event: dict[str, Any], field: str) -> float:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return prepare(PrepareRequest.from_event(event), objects.storage())
+    try:
+        return prepare(PrepareRequest.from_event(event), objects.storage())
+    finally:
+        give_back_memory()
+
+
+def give_back_memory() -> None:
+    """Return the freed buffers to the OS: the worker stays up (a warm Lambda) while the
+    rest of the workflow runs."""
+    import ctypes
+    import gc
+
+    import pyarrow as pa
+
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 # -- parsing and validation -------------------------------------------------------------------
@@ -237,8 +257,15 @@ def read_raw(store: Any, request: PrepareRequest) -> Parsed:
     quarantined: list[dict[str, Any]] = []
     total = 0
     for source in objects.objects_at(store, request.raw_uri, "raw_uri", RAW_SUFFIXES):
-        strings, malformed, rows = parse_source(objects.read_text(store, source), source)
-        typed, invalid = validate(strings, source)
+        data = store.read(source)
+        plain = parse_plain(data, source)
+        if plain is None:  # quotes, non-ASCII or unusual line breaks: row by row
+            strings, malformed, rows = parse_source(objects.decode_text(data, source), source)
+            typed, invalid = validate(strings, source)
+            del strings
+        else:
+            typed, malformed, invalid, rows = plain
+        del data
         frames.append(typed)
         quarantined += malformed + invalid
         total += rows
@@ -247,6 +274,191 @@ def read_raw(store: Any, request: PrepareRequest) -> Parsed:
     )
     bad = pd.DataFrame(quarantined, columns=["source", "line", "reason", "record"])
     return Parsed(frame, bad.sort_values(["source", "line"], kind="stable"), total)
+
+
+# -- the vectorised path, for plain ASCII CSV/TSV (what the AI4I file and exports are) ----------
+
+_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_UNUSUAL = (b'"', b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f")
+
+
+def parse_plain(
+    data: bytes, source: str
+) -> tuple[pd.DataFrame, list[dict[str, Any]], list[dict[str, Any]], int] | None:
+    """One raw object parsed and validated on whole columns (pyarrow): (typed rows, malformed
+    rows, rows with bad values, row count), the same as :func:`parse_source` + :func:`validate`;
+    None when the object needs their row-by-row parser (quotes, non-ASCII text, line breaks
+    other than LF and CRLF)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    if b"\r\n" in data:
+        data = data.replace(b"\r\n", b"\n")
+    if not data.isascii() or any(c in data for c in _UNUSUAL):
+        return None
+    end = data.find(b"\n")
+    first = (data if end < 0 else data[:end]).decode("ascii")
+    if not first.strip():
+        raise SchemaError(
+            f"{source}: empty object, or no header row; expected the columns {list(RAW_COLUMNS)}"
+        )
+    delimiter = "\t" if "\t" in first else ","
+    header = [c.strip() for c in first.split(delimiter)]
+    check_schema(header, source)
+    body = pa.py_buffer(data)[len(data) if end < 0 else end + 1 :]  # no copy
+    if len(body) < 4096 and not body.to_pybytes().strip():
+        return None  # no data rows: the row-by-row path says so
+    names = [f"c{i}" for i in range(len(header))]
+    irregular: list[int] = []
+
+    def note(row: Any) -> str:  # a malformed row: counted, and sorted out below
+        irregular.append(1)
+        return "skip"
+
+    def read(body: Any) -> Any:
+        return pacsv.read_csv(
+            pa.BufferReader(body),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 26),
+            parse_options=pacsv.ParseOptions(
+                delimiter=delimiter,
+                quote_char=False,
+                ignore_empty_lines=True,
+                invalid_row_handler=note,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+
+    malformed: list[dict[str, Any]] = []
+    table = None
+    if data.find(b"\n\n", max(end, 0)) < 0 and data[end + 1 : end + 2] != b"\n":
+        table = read(body)  # every line a row: line numbers follow from row numbers
+    if table is not None and not irregular:
+        lines = np.arange(table.num_rows, dtype=np.int64) + 2
+    else:  # blank or malformed lines: sort the lines first (row by row, bytes only)
+        lines_list, good, malformed = _sort_lines(body.to_pybytes(), delimiter, len(header), source)
+        del table
+        body = pa.py_buffer(b"".join(lines_list[i] + b"\n" for i in good))
+        del lines_list
+        irregular.clear()
+        table = read(body)
+        lines = np.array(good, dtype=np.int64) + 2
+    del body, data
+    columns = {name: table.column(i) for i, name in enumerate(header)}
+    typed, invalid = _validate_columns(columns, lines, delimiter, source)
+    return typed, malformed, invalid, len(lines) + len(malformed)
+
+
+def _sort_lines(
+    body: bytes, delimiter: str, expected: int, source: str
+) -> tuple[list[bytes], list[int], list[dict[str, Any]]]:
+    """The lines, the indices of the well-formed ones, and the malformed ones as quarantine
+    rows; blank lines (no field, or one of whitespace) are skipped, as csv.reader's are."""
+    lines = body.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    sep = delimiter.encode()
+    good: list[int] = []
+    malformed: list[dict[str, Any]] = []
+    for i, line in enumerate(lines):
+        fields = line.count(sep) + 1
+        if fields == expected:
+            good.append(i)
+        elif fields > 1 or line.strip():
+            malformed.append(
+                {
+                    "source": source,
+                    "line": i + 2,
+                    "reason": f"expected {expected} fields, found {fields}",
+                    "record": line.decode("ascii"),
+                }
+            )
+    return lines, good, malformed
+
+
+def _numbers(column: Any) -> np.ndarray:
+    """``pd.to_numeric(stripped, errors="coerce")`` on a pyarrow string column, without a
+    Python object per value: plain decimals are cast by pyarrow, the rest (rare) by pandas."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    stripped = pc.utf8_trim_whitespace(column)
+    try:  # the common case: every value a plain number
+        return pc.cast(stripped, pa.float64()).to_numpy(zero_copy_only=False).copy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    plain = pc.match_substring_regex(stripped, _NUMBER)
+    values = (
+        pc.cast(pc.if_else(plain, stripped, pa.scalar(None, pa.string())), pa.float64())
+        .to_numpy(zero_copy_only=False)
+        .copy()
+    )
+    odd = np.flatnonzero(~plain.to_numpy(zero_copy_only=False))
+    if len(odd):
+        texts = pc.take(stripped, pa.array(odd)).to_pylist()
+        values[odd] = pd.to_numeric(pd.Series(texts, dtype=object), errors="coerce").astype(float)
+    return values
+
+
+def _validate_columns(
+    columns: dict[str, Any], lines: np.ndarray, delimiter: str, source: str
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """:func:`validate` on pyarrow columns: typed rows and the rows whose values do not parse,
+    each with the first reason in the same order (numeric features, Type, the label)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    first_bad = np.full(len(lines), -1, dtype=np.int64)  # index of the first failing check
+    checks: list[tuple[str, Any, str]] = []
+    out: dict[str, np.ndarray] = {}
+    for column in NUMERIC_FEATURES:
+        values = _numbers(columns[column])
+        bad = ~np.isfinite(values)
+        first_bad[(first_bad < 0) & bad] = len(checks)
+        checks.append((column, columns[column], "is not a number"))
+        out[column] = values
+    kind = pc.utf8_trim_whitespace(columns[TYPE_COLUMN])
+    known = pc.is_in(kind, value_set=pa.array(TYPES)).to_numpy(zero_copy_only=False)
+    first_bad[(first_bad < 0) & ~known] = len(checks)
+    checks.append((TYPE_COLUMN, kind, "is not one of L, M, H"))
+    for t in TYPES:
+        out[f"{TYPE_COLUMN}_{t}"] = (
+            pc.equal(kind, t).to_numpy(zero_copy_only=False).astype(np.int64)
+        )
+    label = _numbers(columns[LABEL])
+    is_label = (label == 0) | (label == 1)
+    first_bad[(first_bad < 0) & ~is_label] = len(checks)
+    checks.append((LABEL, columns[LABEL], "is not 0 or 1"))
+    out[LABEL] = np.where(is_label, label, 0).astype(np.int64)
+    invalid = np.flatnonzero(first_bad >= 0)
+    bad_rows = []
+    if len(invalid):
+        take = pa.array(invalid)
+        raw_fields = [pc.take(columns[c], take).to_pylist() for c in RAW_COLUMNS]
+        reasons: list[str] = [""] * len(invalid)
+        for k, (name, texts, why) in enumerate(checks):
+            at = np.flatnonzero(first_bad[invalid] == k)
+            if len(at):
+                values = pc.take(texts, pa.array(invalid[at])).to_pylist()
+                for j, value in zip(at.tolist(), values, strict=True):
+                    reasons[j] = f"{name}: {value.strip()!r} {why}"  # as validate() strips
+        for j, row in enumerate(invalid.tolist()):
+            bad_rows.append(
+                {
+                    "source": source,
+                    "line": int(lines[row]),
+                    "reason": reasons[j],
+                    "record": delimiter.join(f[j] for f in raw_fields),
+                }
+            )
+    valid = first_bad < 0
+    frame = pd.DataFrame({c: out[c][valid] for c in [*FEATURES, LABEL]})
+    return frame, bad_rows
 
 
 # -- splitting ----------------------------------------------------------------------------------
@@ -285,11 +497,67 @@ def balance(frame: pd.DataFrame) -> dict[str, Any]:
 
 
 def to_csv(frame: pd.DataFrame, columns: list[str]) -> bytes:
-    buffer = io.StringIO()
-    frame[columns].to_csv(
-        buffer, header=False, index=False, lineterminator="\n", float_format="%.10g"
-    )
-    return buffer.getvalue().encode()
+    """Headerless CSV, floats as ``%.10g`` and integers as they are: pandas' ``to_csv(...,
+    float_format="%.10g")`` bytes, formatted on whole columns (pyarrow)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(frame) == 0:
+        return b""
+    texts = [_column_text(frame[c].to_numpy()) for c in columns]
+    rows = texts[0] if len(texts) == 1 else pc.binary_join_element_wise(*texts, ",")
+    rows = pc.binary_join_element_wise(rows, "", "\n")  # each row ends with a newline
+    if isinstance(rows, pa.ChunkedArray):
+        rows = rows.combine_chunks()
+    _, offsets, values = rows.buffers()
+    starts = np.frombuffer(offsets, dtype=np.int32, count=rows.offset + len(rows) + 1)
+    return bytes(memoryview(values)[starts[rows.offset] : starts[-1]])
+
+
+def _column_text(values: np.ndarray) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if values.dtype.kind in "iub":
+        return pc.cast(pa.array(values.astype(np.int64)), pa.string())
+    values = values.astype(np.float64)
+    magnitude = np.abs(values)
+    if not np.isfinite(values).all() or np.any(np.signbit(values) & (values == 0)):
+        return pa.array([format(v, ".10g") for v in values.tolist()], pa.string())
+    small = (magnitude < 1e-4) & (values != 0)  # %g writes these with an exponent
+    for decimals in range(7):
+        scale = 10.0**decimals
+        scaled = np.round(values * scale)
+        if (
+            not small.any()
+            and magnitude.max() < 10.0 ** (10 - decimals)  # at most 10 significant digits
+            and np.array_equal(scaled / scale, values)  # exactly a decimal of this many places
+        ):
+            return _decimal_text(scaled, decimals)
+    return pa.array([format(v, ".10g") for v in values.tolist()], pa.string())
+
+
+def _decimal_text(scaled: np.ndarray, decimals: int) -> Any:
+    """``%.10g`` of ``scaled / 10**decimals`` when that has at most 10 significant digits:
+    the integer part, and the fraction without its trailing zeros."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    units = np.abs(scaled).astype(np.int64)
+    whole = pc.cast(pa.array(units // 10**decimals), pa.string())
+    text = whole
+    if decimals:
+        fraction = units % 10**decimals
+        digits = pc.utf8_rtrim(
+            pc.utf8_lpad(pc.cast(pa.array(fraction), pa.string()), decimals, "0"), "0"
+        )
+        text = pc.if_else(
+            pa.array(fraction == 0), whole, pc.binary_join_element_wise(whole, digits, ".")
+        )
+    if (scaled < 0).any():
+        sign = pa.array(np.where(scaled < 0, "-", ""), pa.string())
+        text = pc.binary_join_element_wise(sign, text, "")
+    return text
 
 
 # -- the whole step -----------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import botocore.session
 from botocore import xform_name
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from localaws.errors import ServiceError
+from localaws.errors import ServiceError, excerpt
 
 
 @cache
@@ -166,7 +166,7 @@ class RequestValidator:
         )
         if bad_type:
             found.structural.append(
-                f"Invalid type for parameter {label}, value: {value!r}, type: {type(value)}, "
+                f"Invalid type for parameter {label}, value: {excerpt(repr(value))}, type: {type(value)}, "
                 f"valid types: {', '.join(str(t) for t in allowed or ())}"
             )
             return
@@ -212,7 +212,7 @@ class RequestValidator:
                     failed.append(f"Member must satisfy regular expression pattern: {shown}")
         for reason in failed:
             found.constraints.append(
-                f"Value '{_render(value)}' at '{path}' failed to satisfy constraint: {reason}"
+                f"Value '{excerpt(_render(value))}' at '{path}' failed to satisfy constraint: {reason}"
             )
 
 

@@ -14,7 +14,27 @@ from __future__ import annotations
 # Defined in the Lambda-side package (it ships alone inside Lambda zips and raises them too).
 from localaws.lambdakit.errors import LocalAwsError, UserError
 
-__all__ = ["LocalAwsError", "PlatformError", "ServiceError", "UserError"]
+# How much of a caller's input an error message may quote, and how long a message may be:
+# an error never echoes a request back at length.
+EXCERPT_CHARS = 200
+MAX_MESSAGE_CHARS = 2048
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` when short, else its head and how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+__all__ = [
+    "MAX_MESSAGE_CHARS",
+    "LocalAwsError",
+    "PlatformError",
+    "ServiceError",
+    "UserError",
+    "excerpt",
+]
 
 
 class PlatformError(LocalAwsError):
@@ -32,7 +52,7 @@ class ServiceError(LocalAwsError):
         self.sender_fault = sender_fault
 
     def to_dict(self) -> dict[str, str]:
-        return {"__type": self.code, "message": self.message}
+        return {"__type": self.code, "message": excerpt(self.message, MAX_MESSAGE_CHARS)}
 
 
 def validation_error(message: str) -> ServiceError:

@@ -15,8 +15,10 @@ builds one: they ask a :class:`StateDir`.
       jobs/<kind>/<name>/         a training / processing job's /opt/ml
       logs/<kind>/<name>.log      job, transform and endpoint logs
       transform/                  batch transform work directories
-      tables/<name>.sqlite        local stand-ins for the Lambdas' DynamoDB tables
+      featurestore/online.db      the Feature Store's online store and offline queue
       examples/<machine>.json     example execution inputs shown by the console
+      services/journal.db         the journal of calls to the services moto serves: motobridge
+      services/snapshot.pickle    a snapshot of moto's backends (motobridge.snapshot)
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import os
 from pathlib import Path
 
 from localaws.lambdakit.clients import registry_path
-from localaws.lambdakit.config import table_path
 
 
 class StateDir:
@@ -73,14 +74,6 @@ class StateDir:
         """``lambda/``: one directory per function, one extraction per code sha256 in it."""
         return self.root / "lambda"
 
-    @property
-    def tables(self) -> Path:
-        return self.root / "tables"
-
-    def table(self, name: str) -> Path:
-        """The SQLite file a Lambda keeps the local stand-in of DynamoDB table ``name`` in."""
-        return table_path(self.tables, name)
-
     # -- SageMaker ---------------------------------------------------------------------
 
     @property
@@ -106,8 +99,20 @@ class StateDir:
     def transform(self) -> Path:
         return self.root / "transform"
 
+    @property
+    def featurestore_online(self) -> Path:
+        """The Feature Store's online store (latest record per id) and offline-store queue."""
+        return self.root / "featurestore" / "online.db"
+
     # -- the console -------------------------------------------------------------------
 
     def example(self, state_machine: str) -> Path:
         """The example input the console offers for a state machine."""
         return self.root / "examples" / f"{state_machine}.json"
+
+    # -- the services moto serves (localaws/motobridge) -------------------------------
+
+    @property
+    def services(self) -> Path:
+        """``services/``: the journal of mutating calls and the snapshot of moto's backends."""
+        return self.root / "services"

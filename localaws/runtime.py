@@ -11,7 +11,9 @@ HTTP server maps API actions onto these same methods.
 
 One process owns a state directory at a time; ownership is an exclusive lock on
 ``<state dir>/owner.lock`` (:class:`~localaws.layout.StateDir`), whose JSON body says who owns it (pid, and the server URL when
-the owner is a server).  Lambda workers and endpoint model servers are child processes of
+the owner is a server).  CLI commands start shared (``start(shared=True)``): any number of
+them hold a shared lock at once, each running its own executions over the one SQLite
+database (WAL), and wait while an exclusive owner holds the directory.  Lambda workers and endpoint model servers are child processes of
 the owner and stop with it.
 """
 
@@ -21,22 +23,34 @@ import fcntl
 import json
 import os
 import threading
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from localaws import config
 from localaws.errors import PlatformError
 from localaws.layout import StateDir
-from localaws.registry import BY_ATTRIBUTE, SERVICES
+from localaws.registry import BY_ATTRIBUTE, BY_BOTOCORE_NAME, SERVICES
 from localaws.store import Database, atomic_write
+
+
+class ApiListener(Protocol):
+    """An HTTP listener serving a runtime's APIs (``localaws.server.serve.PrivateListener``)."""
+
+    url: str
+
+    def stop(self) -> None: ...
+
 
 if TYPE_CHECKING:
     from localaws.lambda_.backend import LambdaBackend
     from localaws.lambdakit.storage import LocalStorage
+    from localaws.motobridge.bridge import MotoBridge
     from localaws.s3.backend import ObjectStore
     from localaws.sagemaker.backend import SageMakerBackend
+    from localaws.sagemaker.featurestore import FeatureStoreRuntimeBackend
     from localaws.sagemaker.hosting import SageMakerRuntimeBackend
     from localaws.stepfunctions.backend import StepFunctionsBackend
 
@@ -53,6 +67,15 @@ class StateDirBusy(PlatformError):
             "stop it, use another --state-dir, or send commands through its server"
         )
         self.owner = owner
+
+
+def _owner_body(fh: Any) -> dict[str, Any]:
+    fh.seek(0)
+    try:
+        body = json.loads(fh.read() or "{}")
+    except json.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def read_owner(state_dir: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
@@ -83,6 +106,7 @@ class Runtime:
         lambda_: LambdaBackend
         sagemaker: SageMakerBackend
         sagemaker_runtime: SageMakerRuntimeBackend
+        sagemaker_featurestore_runtime: FeatureStoreRuntimeBackend
         stepfunctions: StepFunctionsBackend
 
     def __init__(
@@ -91,40 +115,76 @@ class Runtime:
         *,
         region: str | None = None,
         account_id: str | None = None,
+        credentials: tuple[str, str] | None = None,
+        api_listener: Callable[[Runtime], ApiListener] | None = None,
     ):
         self.state_dir = config.state_dir(state_dir)
         self.layout = StateDir(self.state_dir)
         self.region = config.region(region)
         self.account_id = config.account_id(account_id)
+        # The access key pair workers (Lambdas, jobs) sign their calls to the server with.
+        self.credentials = credentials or (config.DEFAULT_ACCESS_KEY, config.DEFAULT_SECRET_KEY)
         self._lock_fh: Any = None
         self._building = threading.RLock()
         self._started = False
+        self.url: str | None = None  # the server's URL when a server owns this runtime
+        self._listener: ApiListener | None = None
+        self._api_listener = api_listener
 
     # -- ownership -------------------------------------------------------------------
 
-    def start(self, *, url: str | None = None) -> Runtime:
-        """Take ownership of the state directory and bring back what was running."""
+    def start(
+        self,
+        *,
+        url: str | None = None,
+        shared: bool = False,
+        on_wait: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Runtime:
+        """Take ownership of the state directory and bring back what was running.
+
+        ``shared`` (CLI commands): several processes may hold the directory at once, each
+        running its own executions over the one database; the first one in recovers what a
+        dead process left.  While an exclusive owner (a server, a program's Runtime) holds
+        it, a shared start waits, calling ``on_wait(owner)`` once.
+        """
         if self._started:
             return self
         self.state_dir.mkdir(parents=True, exist_ok=True)
         fh = open(self.layout.owner_lock, "a+")  # noqa: SIM115 - held while we own the dir
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
+        first = False
+        waited = False
+        while True:
             try:
-                owner = json.loads(fh.read() or "{}")
-            except json.JSONDecodeError:
-                owner = {}
-            fh.close()
-            raise StateDirBusy(self.state_dir, owner) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(json.dumps({"pid": os.getpid(), "url": url}))
-        fh.flush()
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                first = True
+                break
+            except BlockingIOError:
+                owner = _owner_body(fh)
+            if not shared:
+                fh.close()
+                raise StateDirBusy(self.state_dir, owner) from None
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                break  # other CLI commands hold it: share it with them
+            except BlockingIOError:
+                pass
+            if not waited and on_wait is not None:
+                on_wait(owner)
+            waited = True
+            fcntl.flock(fh, fcntl.LOCK_SH)  # blocks while an exclusive owner holds it
+            fcntl.flock(fh, fcntl.LOCK_UN)  # then try again, to recover if we are alone
+        if first:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(json.dumps({"pid": os.getpid(), "url": url}))
+            fh.flush()
+            if shared:
+                fcntl.flock(fh, fcntl.LOCK_SH)
         self._lock_fh = fh
         self._started = True
-        self.recover()
+        self.url = url
+        if first:
+            self.recover()
         return self
 
     def recover(self) -> None:
@@ -134,17 +194,24 @@ class Runtime:
 
     def close(self) -> None:
         """Stop executions, endpoints and workers, and release the state directory."""
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
         if not self._started:
             return
         for service in reversed(SERVICES):
             backend = self.__dict__.get(service.attribute)
             if backend is not None:
                 backend.close()
+        bridge = self.__dict__.pop("motobridge", None)
+        if bridge is not None:
+            bridge.close()
         self.db.close()
         fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
         self._lock_fh.close()
         self._lock_fh = None
         self._started = False
+        self.url = None
 
     def __enter__(self) -> Runtime:
         return self.start()
@@ -168,6 +235,38 @@ class Runtime:
         from localaws.lambdakit.storage import LocalStorage
 
         return LocalStorage(self.layout.s3)
+
+    @cached_property
+    def motobridge(self) -> MotoBridge:
+        """moto's backends for the services it serves (DynamoDB, SQS, ...), opened on first
+        use: the journal in ``<state dir>/services/`` is replayed then."""
+        from localaws.motobridge.bridge import MotoBridge
+
+        return MotoBridge(
+            self.layout.made(self.layout.services),
+            region=self.region,
+            account_id=self.account_id,
+        ).open()
+
+    def api_url(self) -> str:
+        """Where this runtime's AWS APIs answer over HTTP, for its child processes (Lambda
+        workers get it as ``AWS_ENDPOINT_URL``): the server's URL when a server owns the
+        runtime; else the listener ``api_listener`` starts (the CLI's in-process runtime
+        passes ``localaws.server.serve.private_listener``: a free loopback port), started on
+        first need and stopped with the runtime; else ``config.NO_API_ENDPOINT``, which
+        refuses connections, so that a Lambda's AWS call fails at once and never reaches AWS."""
+        if self.url is not None:
+            return self.url
+        if self._listener is None and self._api_listener is not None:
+            self._listener = self._api_listener(self)
+        return self._listener.url if self._listener is not None else config.NO_API_ENDPOINT
+
+    def backend(self, service: str) -> Any:
+        """A backend by its botocore service name (``dynamodb``, ``sagemaker-runtime``...)."""
+        line = BY_BOTOCORE_NAME.get(service)
+        if line is None:
+            raise KeyError(f"{service} is not served locally; see localaws/registry.py")
+        return getattr(self, line.attribute)
 
     def __getattr__(self, name: str) -> Any:
         """A service backend (``rt.stepfunctions``, ``rt.s3``...), built on first use from its

@@ -2,8 +2,9 @@
 
 One SQLite file (``<state dir>/runtime.db``) holds state machines, executions, history,
 SageMaker resources and Lambda functions.  Each component declares its own tables with
-:meth:`Database.ensure_schema`; connections are per thread, WAL mode, so readers never
-block the writer.
+:meth:`Database.ensure_schema`; reads use a connection per thread, writes one shared
+connection under the write lock (so a short-lived thread, such as an execution's, writes
+without opening a connection); WAL mode, so readers never block the writer.
 """
 
 from __future__ import annotations
@@ -29,34 +30,42 @@ class Database:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._write_lock = threading.RLock()
+        self._writer: sqlite3.Connection | None = None
         self._schemas: set[str] = set()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        return conn
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path, timeout=30, isolation_level=None, check_same_thread=False
-            )
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
+            conn = self._local.conn = self._connect()
         return conn
+
+    def _writer_conn(self) -> sqlite3.Connection:
+        """The shared write connection; call with the write lock held."""
+        if self._writer is None:
+            self._writer = self._connect()
+        return self._writer
 
     def ensure_schema(self, name: str, ddl: str) -> None:
         """Run ``ddl`` (idempotent CREATE ... IF NOT EXISTS statements) once per process."""
         if name in self._schemas:
             return
         with self._write_lock:
-            self._conn().executescript(ddl)
+            self._writer_conn().executescript(ddl)
             self._schemas.add(name)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A write transaction; commits on success, rolls back on any exception."""
         with self._write_lock:
-            conn = self._conn()
+            conn = self._writer_conn()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -74,10 +83,15 @@ class Database:
         return self._conn().execute(sql, params).fetchone()
 
     def close(self) -> None:
+        """Close this thread's connection and the write connection."""
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             conn.close()
             self._local.conn = None
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
 
 class JsonRecords:

@@ -151,6 +151,7 @@ job, model and data location of that run.""",
         "code",
         """if TARGET == "local":
     local.register_lambdas(backend)
+    local.ensure_predictions_table(backend, settings.prediction.table)
     nh.ensure_bucket(backend, settings.data.bucket)
 
 run_id = local.new_run_id()
@@ -261,12 +262,12 @@ for row, label in zip(test[picks, 1:], test[picks, 0]):
         """## 7. The predictions table
 
 The last task, the predict Lambda, sent sample records to the endpoint and stored each
-prediction with its input, the model's name and a timestamp: a SQLite table locally, a
-DynamoDB table on AWS, behind one small interface.""",
+prediction with its input, the model's name and a timestamp in a DynamoDB table: the local
+server's, or AWS's; the same boto3 code reads it.""",
     ),
     (
         "code",
-        """table = nh.predictions(backend, settings.prediction.table, state_dir=STATE_DIR)
+        """table = nh.predictions(backend, settings.prediction.table)
 print(f"{len(table)} predictions in table {settings.prediction.table!r}")
 table.tail()""",
     ),

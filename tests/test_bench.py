@@ -15,7 +15,11 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(
     ("module", "args", "rows"),
     [
-        ("asl_overhead", ["--quick"], ["Pass chain", "Map of Pass", "branch Parallel"]),
+        (
+            "asl_overhead",
+            ["--quick"],
+            ["Pass chain", "Map of Pass", "branch Parallel", "Distributed Map"],
+        ),
         ("ai4i_generate", ["--quick", "--rows", "2000"], ["generate (ai4i_data)", "read_csv"]),
         ("lambda_invoke", ["--quick", "--calls", "5"], ["LambdaBackend.invoke", "pipe round"]),
     ],
@@ -34,5 +38,36 @@ def test_bench_runs_quick_and_prints_its_table(
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert any(set(line) == {"-"} for line in lines), done.stdout  # the table's rule
+    for row in rows:
+        assert any(row in line for line in lines), done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("module", "args", "rows"),
+    [
+        ("endpoint_server", ["--requests", "40"], ["requests/s", "p99", "CreateEndpoint"]),
+        ("api_server", ["--pairs", "16"], ["pairs/s"]),
+        ("transform_workflow", ["--rows", "3000"], ["job (workflow's request)"]),
+        ("training_job", ["--rows", "3000"], ["vs pyarrow read + xgboost.train"]),
+        ("workflow_run", ["--sizes", "2000"], ["2,000"]),
+    ],
+    ids=["endpoint_server", "api_server", "transform_workflow", "training_job", "workflow_run"],
+)
+def test_user_path_bench_runs_small_and_prints_its_table(
+    module: str, args: list[str], rows: list[str]
+) -> None:
+    """The benches of what users feel (servers, jobs, the whole workflow): slower to start."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert any(set(line) == {"-"} for line in lines), done.stdout
+    assert any(line.rstrip().endswith("x") or "x " in line for line in lines), done.stdout
     for row in rows:
         assert any(row in line for line in lines), done.stdout

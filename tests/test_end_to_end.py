@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,8 @@ from localaws.runtime import Runtime
 from workflows import cli
 from workflows import predictive_maintenance as pm
 from workflows import settings as settings_module
-from workflows.local import ExecutionView, view_execution
+from workflows.errors import ExitCode
+from workflows.target import ExecutionView, view_of
 
 # One module fixture runs the workflow; keep the module on one xdist worker (--dist loadgroup).
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("end-to-end")]
@@ -69,7 +69,7 @@ def runtime(state_dir: Path) -> Iterator[Runtime]:
 
 
 def execution(rt: Runtime, settings: settings_module.Settings, run_id: str) -> ExecutionView:
-    return view_execution(rt, rt.arn("states", f"execution:{settings.name}:{run_id}"))
+    return view_of(rt.stepfunctions, rt.arn("states", f"execution:{settings.name}:{run_id}"))
 
 
 def wait_in_service(rt: Runtime, name: str, timeout: float = 60) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def test_run_succeeds_through_every_state_and_prints_the_summary(
     happy: tuple[int, str], state_dir: Path, settings: settings_module.Settings
 ) -> None:
     code, printed = happy
-    assert code == cli.EXIT_OK, printed
+    assert code == ExitCode.OK, printed
     with runtime(state_dir) as rt:
         view = execution(rt, settings, HAPPY_RUN)
     assert view.status == "SUCCEEDED"
@@ -131,7 +131,7 @@ def test_cli_invoke_sends_a_record_to_the_endpoint(happy: tuple[int, str], state
     code, printed = run_cli(
         "invoke", "--state-dir", str(state_dir), "301.8,311.1,1298,57,120,1,0,0"
     )
-    assert code == cli.EXIT_OK
+    assert code == ExitCode.OK
     assert 0.0 <= float(printed.strip()) <= 1.0
 
 
@@ -140,30 +140,28 @@ def test_predictions_table_holds_the_sample_predictions(
 ) -> None:
     with runtime(state_dir) as rt:
         view = execution(rt, settings, HAPPY_RUN)
-    returned = view.output["predict"]["Payload"]["predictions"]
-    assert len(returned) == settings.prediction.sample_records
-    [table] = list(state_dir.rglob(f"{settings.prediction.table}.sqlite"))
-    with contextlib.closing(sqlite3.connect(table)) as db:
-        rows = db.execute(
-            f'SELECT prediction_id, model_name, endpoint_name, score, features FROM "{settings.prediction.table}" '
-            "WHERE model_name = ?",
-            (view.output["ModelName"],),
-        ).fetchall()
-    stored = {r[0]: r for r in rows}
+        returned = view.output["predict"]["Payload"]["predictions"]
+        assert len(returned) == settings.prediction.sample_records
+        items = rt.backend("dynamodb").scan(TableName=settings.prediction.table)["Items"]
+    stored = {
+        i["prediction_id"]["S"]: i
+        for i in items
+        if i["model_name"]["S"] == view.output["ModelName"]
+    }
     assert set(stored) == {p["prediction_id"] for p in returned}
     for p in returned:
-        _, _, endpoint, score, features = stored[p["prediction_id"]]
-        assert endpoint == settings.endpoint.name
-        assert score == pytest.approx(p["score"])
-        assert json.loads(features) == p["features"]
+        item = stored[p["prediction_id"]]
+        assert item["endpoint_name"]["S"] == settings.endpoint.name
+        assert float(item["score"]["N"]) == pytest.approx(p["score"])
+        assert json.loads(item["features"]["S"]) == p["features"]
 
 
 def test_status_and_history_show_the_run(happy: tuple[int, str], state_dir: Path) -> None:
     code, printed = run_cli("status", "--state-dir", str(state_dir))
-    assert code == cli.EXIT_OK
+    assert code == ExitCode.OK
     assert HAPPY_RUN in printed
     code, printed = run_cli("history", HAPPY_RUN, "--state-dir", str(state_dir))
-    assert code == cli.EXIT_OK
+    assert code == ExitCode.OK
     assert pm.PREDICT in printed
 
 
@@ -173,7 +171,7 @@ def test_threshold_above_any_auc_ends_in_fail_stating_the_metric(
     run_id = "e2e-threshold"
     code, printed = run_cli("run", "--rows", ROWS, "--threshold", "1.01", "--state-dir", str(state_dir),
                             "--run-id", run_id)  # fmt: skip
-    assert code == cli.EXIT_FAILED
+    assert code == ExitCode.FAILED
     with runtime(state_dir) as rt:
         view = execution(rt, settings, run_id)
     assert view.status == "FAILED"
@@ -202,7 +200,7 @@ def test_corrupted_raw_file_fails_in_prepare_and_writes_nothing_prepared(
     raw = tmp_path / "ai4i2020.csv"
     raw.write_bytes(body)
     code, _ = run_cli("run", "--data", str(raw), "--state-dir", str(state_dir), "--run-id", run_id)
-    assert code == cli.EXIT_FAILED
+    assert code == ExitCode.FAILED
     with runtime(state_dir) as rt:
         view = execution(rt, settings, run_id)
         prepared = pm.example_input(settings, run_id)["PreparedDataUri"]

@@ -17,7 +17,7 @@ from workflows.functions import build_lambda_package
 REPO = Path(__file__).resolve().parents[1]
 STDLIB = frozenset(sys.stdlib_module_names) | {"__future__"}
 AWS_SDK = {"boto3", "botocore"}
-LAMBDA_LAYER = {"numpy", "pandas"}  # the managed pandas layer on AWS
+LAMBDA_LAYER = {"numpy", "pandas", "pyarrow"}  # the managed pandas layer on AWS (it ships pyarrow)
 LAMBDA_OWN = {p.stem for p in (REPO / "lambdas").iterdir() if p.suffix == ".py" or p.is_dir()}
 
 

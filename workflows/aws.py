@@ -9,7 +9,8 @@
   through the Data Science SDK's ``Workflow.create()`` / ``update()``, with the roles,
   bucket and table of an existing stack.
 * ``execute --target aws`` -> :func:`execute` uploads the raw data, starts an execution with
-  :func:`workflows.predictive_maintenance.example_input` and follows its history.
+  :func:`workflows.predictive_maintenance.example_input` and follows it through
+  :class:`workflows.target.AwsTarget` (the CLI's own start / follow / summary path).
 
 Credentials and region come from boto3's standard chain (environment, profile, instance
 role); ``--region`` / ``--profile`` pick among them.  Nothing is written but the template,
@@ -25,18 +26,17 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from localaws.errors import PlatformError, UserError
+from localaws.errors import UserError
 from workflows import aws_template as tpl
+from workflows.errors import AwsCredentialsError, DeployError, ExitCode
 from workflows.functions import build_lambda_package
 from workflows.settings import Settings
+from workflows.target import AwsTarget, ProgressLines, aws_session, new_run_id, summary_lines
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CFN_TEMPLATE = REPO_ROOT / "cfn" / "template.yaml"
@@ -46,14 +46,8 @@ LAMBDAS_DIR = REPO_ROOT / "lambdas"
 # CloudFormation accepts a TemplateBody up to this size; beyond it, a TemplateURL in S3.
 TEMPLATE_BODY_LIMIT = 51_200
 STACK_CAPABILITIES = ["CAPABILITY_IAM"]
-TERMINAL_EXECUTION = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-EXIT_SUCCEEDED, EXIT_FAILED, EXIT_STILL_RUNNING = 0, 1, 3
 
 Printer = Callable[[str], None]
-
-
-class DeployError(PlatformError):
-    """CloudFormation could not create or update the stack; the message has its reasons."""
 
 
 @dataclass(frozen=True)
@@ -150,14 +144,14 @@ def build(
 
 
 def boto_session(region: str | None = None, profile: str | None = None) -> Any:
-    import boto3
-
-    return boto3.Session(region_name=region, profile_name=profile)
+    return aws_session(region, profile)
 
 
 def _region(session: Any) -> str:
     if not session.region_name:
-        raise UserError("no AWS region: pass --region, or set AWS_REGION / a profile's region")
+        raise AwsCredentialsError(
+            "no AWS region: pass --region, or set AWS_DEFAULT_REGION / a profile's region"
+        )
     return str(session.region_name)
 
 
@@ -417,10 +411,6 @@ def _state_machine_arn(sfn: Any, name: str) -> str | None:
 # --- executing ------------------------------------------------------------------------------
 
 
-def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:4]
-
-
 def _split_s3(uri: str) -> tuple[str, str]:
     bucket, _, key = uri.removeprefix("s3://").partition("/")
     return bucket, key
@@ -437,21 +427,20 @@ def execute(
     timeout: float | None = None,
     poll_seconds: float = 5.0,
     out: Printer = print,
-) -> int:
-    """Start an execution on the stack's state machine and follow it; returns an exit code."""
+) -> ExitCode:
+    """Start an execution on the stack's state machine and follow it; returns the exit code."""
     from workflows import ai4i_data
     from workflows import predictive_maintenance as pm
 
-    cfn, s3, sfn = (session.client(n) for n in ("cloudformation", "s3", "stepfunctions"))
+    target = AwsTarget(session)
+    cfn, s3 = target.client("cloudformation"), target.client("s3")
     outputs = stack_outputs(cfn, stack_name)
-    aws = aws_settings(settings.replace(region=_region(session)), outputs)
+    aws = aws_settings(settings.replace(region=target.region), outputs)
     run_id = run_id or new_run_id()
     endpoint_exists = bool(
         [
             e
-            for e in session.client("sagemaker").list_endpoints(NameContains=aws.endpoint.name)[
-                "Endpoints"
-            ]
+            for e in target.sagemaker.list_endpoints(NameContains=aws.endpoint.name)["Endpoints"]
             if e["EndpointName"] == aws.endpoint.name
         ]
     )
@@ -468,63 +457,14 @@ def execute(
         s3.put_object(Bucket=bucket, Key=key, Body=frame.to_csv(index=False).encode())
         out(f"uploaded {aws.data.rows} generated rows to s3://{bucket}/{key}")
 
-    arn = sfn.start_execution(
-        stateMachineArn=outputs["StateMachineArn"], name=run_id, input=json.dumps(execution_input)
-    )["executionArn"]
+    arn = target.start(outputs["StateMachineArn"], execution_input, name=run_id)
     out(f"started execution {arn}")
     if not follow:
-        return EXIT_SUCCEEDED
-    return follow_execution(sfn, arn, timeout=timeout, poll_seconds=poll_seconds, out=out)
-
-
-def follow_execution(
-    sfn: Any,
-    execution_arn: str,
-    *,
-    timeout: float | None,
-    poll_seconds: float,
-    out: Printer = print,
-) -> int:
-    """Print each state as it starts and ends until the execution stops (or ``timeout``)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    seen = 0
-    while True:
-        events = []
-        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn):
-            events.extend(page["events"])
-        for event in events[seen:]:
-            line = _describe_event(event)
-            if line:
-                out(line)
-        seen = len(events)
-        description = sfn.describe_execution(executionArn=execution_arn)
-        status = description["status"]
-        if status in TERMINAL_EXECUTION:
-            out(f"execution {status}")
-            if status != "SUCCEEDED":
-                out(
-                    f"  error: {description.get('error', '')}  cause: {description.get('cause', '')}"
-                )
-                return EXIT_FAILED
-            return EXIT_SUCCEEDED
-        if deadline is not None and time.monotonic() >= deadline:
-            out(
-                f"execution still {status} after {timeout:g}s; follow it in the Step Functions console"
-            )
-            return EXIT_STILL_RUNNING
-        time.sleep(poll_seconds)
-
-
-def _describe_event(event: Mapping[str, Any]) -> str | None:
-    stamp = event["timestamp"].strftime("%H:%M:%S")
-    kind = event["type"]
-    if kind.endswith("StateEntered"):
-        return f"{stamp}  -> {event['stateEnteredEventDetails']['name']}"
-    if kind.endswith("StateExited"):
-        return f"{stamp}  <- {event['stateExitedEventDetails']['name']}"
-    if kind.endswith("Failed") and not kind.startswith("Execution"):
-        return f"{stamp}  !! {kind}"
-    return None
+        return ExitCode.OK
+    view = target.follow(arn, ProgressLines(out), poll_seconds=poll_seconds, timeout=timeout)
+    for line in summary_lines(view, timeout=timeout):
+        out(line)
+    return view.exit_code
 
 
 # --- the command line -----------------------------------------------------------------------
@@ -581,7 +521,9 @@ def add_commands(subparsers: Any, common: argparse.ArgumentParser | None = None)
     )
     execute_parser.add_argument("--run-id", help="run id (default: timestamp + random suffix)")
     execute_parser.add_argument(
-        "--timeout", type=float, help="stop following after this many seconds (exit 3)"
+        "--timeout",
+        type=float,
+        help=f"stop following after this many seconds (exit {int(ExitCode.STILL_RUNNING)})",
     )
     execute_parser.add_argument("--no-follow", action="store_true", help="start it and return")
     execute_parser.set_defaults(func=cmd_execute)
@@ -614,7 +556,7 @@ def cmd_build(args: argparse.Namespace, out: Printer = print) -> int:
     out(f"template: {result.template}")
     out(f"Lambda package: {result.package}")
     out(f"example input: {result.example_input}")
-    return 0
+    return ExitCode.OK
 
 
 def cmd_deploy(args: argparse.Namespace, out: Printer = print) -> int:
@@ -624,7 +566,7 @@ def cmd_deploy(args: argparse.Namespace, out: Printer = print) -> int:
     stack_name = args.stack_name or settings.name
     if args.sdk:
         deploy_state_machine(session, settings, stack_name=stack_name, out=out)
-        return 0
+        return ExitCode.OK
     deploy_stack(
         session,
         settings.replace(region=_region(session)),
@@ -633,11 +575,11 @@ def cmd_deploy(args: argparse.Namespace, out: Printer = print) -> int:
         parameters=_parse_parameters(args.parameter),
         out=out,
     )
-    return 0
+    return ExitCode.OK
 
 
 def cmd_execute(args: argparse.Namespace, out: Printer = print) -> int:
-    """``execute --target aws``; exit 0 succeeded, 1 failed, 3 still running at --timeout."""
+    """``execute --target aws``; exits as :class:`workflows.errors.ExitCode` says."""
     settings = _load_settings(args)
     session = boto_session(getattr(args, "region", None), getattr(args, "profile", None))
     data = getattr(args, "data", None)

@@ -1,8 +1,8 @@
 """``python -m workflows``: build, run and inspect the predictive-maintenance workflow.
 
-Exit codes: 0 success; 1 the execution (or the request) failed; 2 bad usage or
-configuration (argparse's own code); 3 the machine is in the way (state directory owned by
-another process).
+Exit codes are :class:`workflows.errors.ExitCode` (0 succeeded, 1 the workflow failed, 2 bad
+usage or configuration - argparse's own code - and the others named there and in the
+README).  :func:`main` is the error boundary: an expected failure is one line on stderr.
 """
 
 from __future__ import annotations
@@ -15,13 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from localaws.errors import PlatformError, ServiceError, UserError
+from localaws.asl.fold import Visit
+from localaws.errors import ServiceError, UserError
+from workflows.errors import ExitCode, exit_code, one_line, translate
 from workflows.settings import METRICS
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_PLATFORM = 3
+from workflows.target import STATUS_MARK, ExecutionView, Target
 
 STATUS_STYLE = {
     "succeeded": "green",
@@ -29,17 +27,8 @@ STATUS_STYLE = {
     "retrying": "yellow",
     "caught": "yellow",
     "failed": "red",
-    "aborted": "red",
+    "cancelled": "red",
     "pending": "dim",
-}
-STATUS_MARK = {
-    "succeeded": "✔",
-    "running": "…",
-    "retrying": "↻",
-    "caught": "⚑",
-    "failed": "✘",
-    "aborted": "✘",
-    "pending": " ",
 }
 
 
@@ -54,17 +43,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args([*argv, "run"])  # `run` is the default command
     try:
         return int(args.func(args))
-    except (UserError, FileNotFoundError) as e:
-        _console(stderr=True).print(f"[red]error:[/] {e}", highlight=False)
-        return EXIT_USAGE
-    except PlatformError as e:
-        _console(stderr=True).print(f"[red]error:[/] {e}", highlight=False)
-        return EXIT_PLATFORM
-    except ServiceError as e:
-        _console(stderr=True).print(f"[red]{e.code}:[/] {e.message}", highlight=False)
-        return EXIT_FAILED
-    except KeyboardInterrupt:
-        return 130
+    except (Exception, KeyboardInterrupt) as raised:
+        error = translate(raised) if isinstance(raised, Exception) else raised
+        code = exit_code(error)
+        if code is None:
+            raise  # a bug: keep the traceback
+        if code is not ExitCode.INTERRUPTED:
+            label = "" if isinstance(error, ServiceError) else "error: "
+            print(f"{label}{one_line(error)}", file=sys.stderr)
+        return int(code)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -133,6 +120,14 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_invoke)
 
     p = sub.add_parser(
+        "monitor",
+        parents=[common],
+        help="run a Model Monitor schedule now over the last hour; print the execution",
+    )
+    p.add_argument("schedule", help="monitoring schedule name")
+    p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser(
         "exec",
         parents=[common],
         help="run an ASL definition once; print {status, output, error, cause}",
@@ -160,6 +155,20 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default=None, help="address to bind (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port (default: 8083)")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a --host other than a loopback address (anyone reaching the port can run "
+        "code on this machine; use with --credentials)",
+    )
+    p.add_argument(
+        "--credentials",
+        metavar="FILE",
+        default=None,
+        help="AWS credentials file ([profile] aws_access_key_id / aws_secret_access_key): verify "
+        "every request's signature against its keys (default: $LOCALAWS_CREDENTIALS, else any "
+        "key is accepted)",
+    )
     p.set_defaults(func=cmd_serve)
 
     from workflows import aws  # the AWS side: `deploy`, `execute --target aws`, `build` options
@@ -192,7 +201,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
         return int(aws.cmd_build(args))
     from workflows import predictive_maintenance as pm
-    from workflows.local import new_run_id
+    from workflows.target import new_run_id
 
     settings = _settings(args)
     out = Path(args.out)
@@ -208,13 +217,14 @@ def cmd_build(args: argparse.Namespace) -> int:
     console = _console()
     for name in files:
         console.print(f"wrote {out / name}", highlight=False)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the workflow locally with live progress; exit 0 only when it succeeded."""
     from workflows import predictive_maintenance as pm
-    from workflows.local import open_backend, run_workflow
+    from workflows.local import run_workflow
+    from workflows.target import open_target
 
     settings = _settings(args, threshold=args.threshold)
     if args.data is not None and not Path(args.data).is_file():
@@ -224,9 +234,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     console = _console()
     started = time.perf_counter()
     pending = states_every_success_passes(pm.definition(settings))
-    with open_backend(args.state_dir) as backend, _Progress(console, pending) as progress:
+    with open_target(args.state_dir) as target, _Progress(console, pending) as progress:
         result = run_workflow(
-            backend,
+            target,
             settings,
             data_file=args.data,
             rows=args.rows,
@@ -245,7 +255,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         total=time.perf_counter() - started,
         phases=result.seconds,
     )
-    return EXIT_OK if result.succeeded else EXIT_FAILED
+    return result.view.exit_code
 
 
 def write_console_example(state_dir: str | None, settings: Any, *, raw_data_uri: str) -> None:
@@ -258,7 +268,7 @@ def write_console_example(state_dir: str | None, settings: Any, *, raw_data_uri:
     from localaws.layout import StateDir
     from localaws.store import atomic_write
     from workflows import predictive_maintenance as pm
-    from workflows.local import new_run_id
+    from workflows.target import new_run_id
 
     example = pm.example_input(settings, new_run_id(), endpoint_exists=True)
     example["RawDataUri"] = raw_data_uri
@@ -269,28 +279,39 @@ def write_console_example(state_dir: str | None, settings: Any, *, raw_data_uri:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the local server in the foreground until Ctrl-C."""
     from localaws import config
-    from localaws.server.serve import serve
+    from localaws.server.guard import is_loopback
+    from localaws.server.serve import check_host, serve
 
     host = args.host or config.DEFAULT_HOST
     port = config.DEFAULT_PORT if args.port is None else args.port
+    credentials = config.credentials_file(args.credentials)
+    if not is_loopback(host) and not args.allow_remote:
+        check_host(host, allow_remote=False, credentials=credentials)  # refuses, before printing
     _console(stderr=True).print(f"serving on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
-    serve(args.state_dir, host=host, port=port)
-    return EXIT_OK
+    serve(
+        args.state_dir,
+        host=host,
+        port=port,
+        allow_remote=args.allow_remote,
+        credentials=credentials,
+    )
+    return ExitCode.OK
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from workflows.local import open_backend, state_machine_arn, view_execution
+    from workflows.local import state_machine_arn
+    from workflows.target import open_target
 
     settings = _settings(args)
     console = _console()
-    with open_backend(args.state_dir) as backend:
+    with open_target(args.state_dir) as target:
         if args.execution:
-            view = view_execution(backend, _execution_arn(backend, settings, args.execution))
-            print_summary(console, view, settings, input=_input_of(view))
-            return EXIT_OK if view.status in ("SUCCEEDED", "RUNNING") else EXIT_FAILED
-        arn = state_machine_arn(backend, settings.name)
+            view = target.view(_execution_arn(target, settings, args.execution))
+            print_summary(console, view, settings, input=view.input)
+            return ExitCode.OK if view.status in ("SUCCEEDED", "RUNNING") else ExitCode.FAILED
+        arn = state_machine_arn(target, settings.name)
         try:
-            executions = backend.stepfunctions.list_executions(
+            executions = target.stepfunctions.list_executions(
                 stateMachineArn=arn, maxResults=args.limit
             )
         except ServiceError as e:
@@ -300,37 +321,37 @@ def cmd_status(args: argparse.Namespace) -> int:
                     "start one with `python -m workflows run`",
                     highlight=False,
                 )
-                return EXIT_OK
+                return ExitCode.OK
             raise
         console.print(executions_table(executions.get("executions", [])))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from workflows.local import history_events, open_backend, view_execution
+    from workflows.target import open_target
 
     settings = _settings(args)
     console = _console()
-    with open_backend(args.state_dir) as backend:
-        arn = _execution_arn(backend, settings, args.execution)
+    with open_target(args.state_dir) as target:
+        arn = _execution_arn(target, settings, args.execution)
         if args.events:
-            print(json.dumps(history_events(backend, arn), indent=2, default=str))
-            return EXIT_OK
-        view = view_execution(backend, arn)
-        console.print(states_table(view, title=f"{arn.rsplit(':', 1)[-1]}: {view.status}"))
+            print(json.dumps(target.history(arn), indent=2, default=str))
+            return ExitCode.OK
+        view = target.view(arn)
+        console.print(states_table(view, title=f"{view.name}: {view.status}"))
         if view.error:
             console.print(f"[red]{view.error}[/]: {view.cause}", highlight=False)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_invoke(args: argparse.Namespace) -> int:
-    from workflows.local import open_backend
+    from workflows.target import open_target
 
     settings = _settings(args)
     name = args.endpoint or settings.endpoint.name
     body = "\n".join(_read_arg(r).strip() for r in args.records).encode()
-    with open_backend(args.state_dir) as backend:
-        response = backend.sagemaker_runtime.invoke_endpoint(
+    with open_target(args.state_dir) as target:
+        response = target.sagemaker_runtime.invoke_endpoint(
             EndpointName=name, ContentType=args.content_type, Accept="text/csv", Body=body
         )
     payload = response["Body"]
@@ -338,12 +359,23 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         payload = payload.read()
     text = payload.decode() if isinstance(payload, bytes) else str(payload)
     print(text.strip())
-    return EXIT_OK
+    return ExitCode.OK
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    from workflows.monitoring import run_schedule_now
+    from workflows.target import open_target
+
+    with open_target(args.state_dir) as target:
+        execution = run_schedule_now(target, args.schedule)
+    print(json.dumps(execution, indent=2, default=str))
+    failed = execution["MonitoringExecutionStatus"] == "Failed"
+    return ExitCode.FAILED if failed else ExitCode.OK
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
     """Run one definition once and print {"status", "output", "error", "cause"}."""
-    from workflows.local import follow, open_backend
+    from workflows.target import LOCAL_ROLE, open_target
 
     path = Path(args.definition)
     try:
@@ -361,23 +393,12 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if bool(args.mock_config) != bool(args.test_case):
         raise UserError("--mock-config and --test-case go together; give both or neither")
     name = args.name or _exec_name(path, args.mock_config)
-    with open_backend(args.state_dir) as backend:
-        sfn = backend.stepfunctions
+    with open_target(args.state_dir) as target:
         if args.mock_config:
-            _load_mock_config(sfn, args.mock_config)
-        arn = backend.arn("states", f"stateMachine:{name}")
-        body = json.dumps(definition)
-        role = "arn:aws:iam::123456789012:role/local-exec"
-        try:
-            sfn.describe_state_machine(stateMachineArn=arn)
-            sfn.update_state_machine(stateMachineArn=arn, definition=body, roleArn=role)
-        except ServiceError as e:
-            if e.code != "StateMachineDoesNotExist":
-                raise
-            sfn.create_state_machine(name=name, definition=body, roleArn=role)
+            _load_mock_config(target, args.mock_config)
+        arn = target.put_state_machine(name, definition, LOCAL_ROLE)
         start_arn = f"{arn}#{args.test_case}" if args.test_case else arn
-        started = sfn.start_execution(stateMachineArn=start_arn, input=json.dumps(execution_input))
-        view = follow(backend, started["executionArn"], timeout=args.timeout)
+        view = target.follow(target.start(start_arn, execution_input), timeout=args.timeout)
     result = {
         "status": view.status,
         "output": view.output,
@@ -385,7 +406,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
         "cause": view.cause,
     }
     print(json.dumps(result, default=str))
-    return EXIT_OK if view.status == "SUCCEEDED" else EXIT_FAILED
+    return view.exit_code
 
 
 # -- output -----------------------------------------------------------------------------
@@ -414,7 +435,11 @@ def cloudformation_snippet(settings: Any, asl: dict[str, Any]) -> str:
     return header + yaml.safe_dump(resource, sort_keys=False, width=1000)
 
 
-def states_table(view: Any, *, title: str | None = None, pending: Sequence[str] = ()) -> Any:
+def states_table(
+    view: ExecutionView, *, title: str | None = None, pending: Sequence[str] = ()
+) -> Any:
+    """One row per visit (:func:`localaws.asl.fold.fold`); visits inside a Map iteration or
+    a Parallel branch are indented under it, with the iteration / branch index."""
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
@@ -422,16 +447,22 @@ def states_table(view: Any, *, title: str | None = None, pending: Sequence[str] 
     table.add_column("status")
     table.add_column("seconds", justify="right")
     table.add_column("detail", overflow="fold")
-    for run in view.states:
+    for run in view.visits:
         style = STATUS_STYLE.get(run.status, "")
         seconds = "" if run.seconds is None else f"{run.seconds:.2f}"
         detail = ""
         if run.error:
             detail = f"{run.error}: {_short(run.cause)}"
-        elif run.attempts > 1:
-            detail = f"{run.attempts} attempts"
+        if run.attempts > 1:
+            detail = f"{run.attempts} attempts" + (f"; {detail}" if detail else "")
+        if run.generation:
+            detail = f"redrive {run.generation}" + (f"; {detail}" if detail else "")
+        where = f"[{run.path[-1][1]}] " if run.path else ""
         table.add_row(
-            run.name, f"[{style}]{STATUS_MARK.get(run.status, '')} {run.status}[/]", seconds, detail
+            f"{'  ' * run.depth}{where}{run.name}",
+            f"[{style}]{STATUS_MARK.get(run.status, '')} {run.status}[/]",
+            seconds,
+            detail,
         )
     seen = {run.name for run in view.states}
     for name in pending:
@@ -461,7 +492,7 @@ def executions_table(executions: list[dict[str, Any]]) -> Any:
 
 def print_summary(
     console: Any,
-    view: Any,
+    view: ExecutionView,
     settings: Any,
     *,
     input: dict[str, Any] | None = None,
@@ -542,14 +573,22 @@ def states_every_success_passes(definition: dict[str, Any]) -> list[str]:
     return sorted(on_every_path, key=lambda n: len(dominators[n]))
 
 
+def _styled(visit: Visit, line: str) -> str:
+    from rich.markup import escape
+
+    return f"[{STATUS_STYLE.get(visit.status, '')}]{escape(line)}[/]"
+
+
 class _Progress:
     """Live per-state progress: a table redrawn in a terminal, one line per change elsewhere."""
 
-    def __init__(self, console: Any, pending: Sequence[str]):
+    def __init__(self, console: Any, pending: Sequence[str] = ()):
+        from workflows.target import ProgressLines
+
         self.console = console
         self.live: Any = None
         self.pending = list(pending)
-        self.printed: dict[int, str] = {}
+        self.lines = ProgressLines(self._print, style=_styled)
         self.status = "setting up"
 
     def __enter__(self) -> _Progress:
@@ -573,21 +612,16 @@ class _Progress:
         else:
             self.console.print(f"[dim]{text}[/]", highlight=False)
 
-    def update(self, view: Any) -> None:
+    def update(self, view: ExecutionView) -> None:
         if self.live is not None:
             self.live.update(self._render(view))
             return
-        for i, run in enumerate(view.states):
-            if self.printed.get(i) != run.status:
-                self.printed[i] = run.status
-                seconds = "" if run.seconds is None else f" ({run.seconds:.2f} s)"
-                mark = STATUS_MARK.get(run.status, "")
-                style = STATUS_STYLE.get(run.status, "")
-                self.console.print(
-                    f"[{style}]{mark} {run.name} {run.status}{seconds}[/]", highlight=False
-                )
+        self.lines(view)
 
-    def _render(self, view: Any) -> Any:
+    def _print(self, line: str) -> None:
+        self.console.print(line, highlight=False)
+
+    def _render(self, view: ExecutionView | None) -> Any:
         from rich.console import Group
         from rich.text import Text
 
@@ -612,16 +646,16 @@ def _console(*, stderr: bool = False) -> Any:
     return Console(stderr=stderr, soft_wrap=True)  # long lines (URIs, causes) unbroken
 
 
-def _execution_arn(backend: Any, settings: Any, name: str | None) -> str:
+def _execution_arn(target: Target, settings: Any, name: str | None) -> str:
     if name and name.startswith("arn:"):
         return name
     from workflows.local import state_machine_arn
 
     if name:
-        return backend.arn("states", f"execution:{settings.name}:{name}")
+        return target.arn("states", f"execution:{settings.name}:{name}")
     try:
-        listed = backend.stepfunctions.list_executions(
-            stateMachineArn=state_machine_arn(backend, settings.name), maxResults=1
+        listed = target.stepfunctions.list_executions(
+            stateMachineArn=state_machine_arn(target, settings.name), maxResults=1
         ).get("executions", [])
     except ServiceError as e:
         if e.code != "StateMachineDoesNotExist":
@@ -632,10 +666,6 @@ def _execution_arn(backend: Any, settings: Any, name: str | None) -> str:
             f"no executions of {settings.name!r} yet; start one with `python -m workflows run`"
         )
     return str(listed[0]["executionArn"])
-
-
-def _input_of(view: Any) -> dict[str, Any] | None:
-    return view.states[0].input if view.states and isinstance(view.states[0].input, dict) else None
 
 
 def _exec_name(path: Path, mock_config: str | None) -> str:
@@ -655,17 +685,18 @@ def _exec_name(path: Path, mock_config: str | None) -> str:
     return path.stem
 
 
-def _load_mock_config(sfn: Any, path: str) -> None:
-    """Give the Step Functions backend the mock configuration."""
+def _load_mock_config(target: Target, path: str) -> None:
+    """Give the Step Functions backend the mock configuration (the runtime in this process)."""
     from localaws.asl.mock_config import MockConfig
+    from workflows.target import LocalTarget
 
-    config = MockConfig.load(path)
-    setter = getattr(sfn, "set_mock_config", None)
-    if setter is None:
+    if not isinstance(target, LocalTarget):
         raise UserError(
-            "--mock-config: this local runtime's Step Functions backend does not take mock configurations"
+            f"--mock-config: the state directory is served by {getattr(target, 'url', 'a server')}; "
+            "mock configurations apply to the runtime in this process: stop the server, or "
+            "use another --state-dir"
         )
-    setter(config)
+    target.runtime.stepfunctions.set_mock_config(MockConfig.load(path))
 
 
 def _read_arg(value: str) -> str:

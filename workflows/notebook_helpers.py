@@ -1,117 +1,52 @@
-"""What the walkthrough notebook needs beyond the SDK: clients of a target, a live graph.
+"""What the walkthrough notebook needs beyond the SDK: a target, a live graph, a table.
 
 The notebook runs against the local server (``TARGET = "local"``) or AWS (``"aws"``) with
-the same code: :func:`connect` returns a :class:`Backend` of boto3 clients, pointed at the
-server's URL or at AWS.  The backend has the attributes ``workflows.local`` works with
-(``stepfunctions``, ``lambda_``, ``sagemaker``, ``sagemaker_runtime``, ``storage``), whose
-methods raise :class:`localaws.errors.ServiceError` like the in-process runtime does, so
-registering the Lambdas and uploading data reuse the CLI's own functions.
+the same code: :func:`connect` returns a :class:`workflows.target.Target` (boto3 clients of
+the server's URL, or of AWS), so registering the Lambdas and uploading data reuse the CLI's
+own functions.  The graph and the state table render :func:`localaws.asl.fold.fold`, and
+:func:`watch` follows through the same loop as the CLI (:func:`workflows.target.follow_execution`).
 """
 
 from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import tarfile
-import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from localaws import config
-from localaws.asl.graph import Graph, render_svg, statuses_from_history
-from localaws.errors import ServiceError
-from localaws.lambdakit.storage import S3Storage
-from localaws.layout import StateDir
+from localaws.asl.fold import fold
+from localaws.asl.graph import Graph, render_execution, render_svg
+from workflows.target import AwsTarget, ExecutionView, ServerTarget, Target, follow_execution
+
+__all__ = [
+    "Graph",
+    "connect",
+    "ensure_bucket",
+    "progress_graph",
+    "render_svg",
+    "state_table",
+    "watch",
+]
 
 TARGETS = ("local", "aws")
-TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
-# Dummy credentials for the local server, which does not check signatures.
-LOCAL_CREDENTIALS = {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
 
 
-class _Translating:
-    """A boto3 client whose ``ClientError`` becomes :class:`ServiceError` (code, message)."""
-
-    def __init__(self, client: Any):
-        self._client = client
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-        if not callable(method):
-            return method
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            from botocore.exceptions import ClientError
-
-            try:
-                return method(*args, **kwargs)
-            except ClientError as e:
-                error = e.response.get("Error", {})
-                status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 400)
-                raise ServiceError(
-                    error.get("Code", "Unknown"), error.get("Message", str(e)), status=status
-                ) from e
-
-        return call
-
-
-@dataclass
-class Backend:
-    """boto3 clients of one target, shaped like the local runtime's backends."""
-
-    target: str
-    region: str
-    endpoint_url: str | None
-    session: Any
-
-    def client(self, service: str) -> Any:
-        """A plain boto3 client of this target (for the SDK's ``Workflow``)."""
-        extra = {"endpoint_url": self.endpoint_url} if self.endpoint_url else {}
-        return self.session.client(service, **extra)
-
-    def __post_init__(self) -> None:
-        self.stepfunctions = _Translating(self.client("stepfunctions"))
-        self.lambda_ = _Translating(self.client("lambda"))
-        self.sagemaker = _Translating(self.client("sagemaker"))
-        self.sagemaker_runtime = _Translating(self.client("sagemaker-runtime"))
-        self.storage = S3Storage(self.client("s3"))
-        self.account_id = config.account_id() if self.target == "local" else self._aws_account_id()
-
-    def _aws_account_id(self) -> str:
-        return str(self.session.client("sts").get_caller_identity()["Account"])
-
-    def arn(self, service: str, resource: str) -> str:
-        partition = "aws"
-        return f"arn:{partition}:{service}:{self.region}:{self.account_id}:{resource}"
-
-
-def connect(target: str, *, endpoint_url: str | None = None, region: str | None = None) -> Backend:
-    """Clients of the local server at ``endpoint_url`` (``target="local"``) or of AWS."""
+def connect(target: str, *, endpoint_url: str | None = None, region: str | None = None) -> Target:
+    """The local server at ``endpoint_url`` (``target="local"``), or AWS."""
     import boto3
 
     if target not in TARGETS:
         raise ValueError(f"TARGET: {target!r} is not one of {', '.join(TARGETS)}")
-    region = region or config.region()
     if target == "local":
         url = endpoint_url or f"http://{config.DEFAULT_HOST}:{config.DEFAULT_PORT}"
-        session = boto3.Session(region_name=region, **LOCAL_CREDENTIALS)
-        return Backend(target, region, url, session)
-    return Backend(target, region, None, boto3.Session(region_name=region))
+        return ServerTarget(url, region=region)
+    return AwsTarget(boto3.Session(region_name=region or config.region()))
 
 
-def ensure_bucket(backend: Backend, bucket: str) -> None:
+def ensure_bucket(target: Target, bucket: str) -> None:
     """Create the data bucket on the local server when it does not exist yet."""
-    from botocore.exceptions import ClientError
-
-    s3 = backend.client("s3")
-    try:
-        s3.head_bucket(Bucket=bucket)
-    except ClientError as e:
-        if e.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
-            raise
-        s3.create_bucket(Bucket=bucket)
+    target.ensure_bucket(bucket)
 
 
 # -- watching an execution ----------------------------------------------------------------
@@ -120,8 +55,8 @@ def ensure_bucket(backend: Backend, bucket: str) -> None:
 def progress_graph(
     definition: dict[str, Any], events: list[dict[str, Any]], title: str = ""
 ) -> Graph:
-    """The definition's SVG, coloured by the states' status in ``events``."""
-    return Graph(render_svg(definition, statuses_from_history(events), title=title))
+    """The definition's SVG, coloured by the fold of ``events``."""
+    return Graph(render_execution(definition, events, title=title))
 
 
 def watch(
@@ -137,35 +72,38 @@ def watch(
     """
     from IPython.display import display
 
-    handle = display(progress_graph(definition, []), display_id=True)
-    deadline = time.monotonic() + timeout
-    while True:
-        desc = execution.describe()
-        events = execution.list_events()
-        title = f"{desc['name']}: {desc['status']}"
+    handle = display(Graph(render_svg(definition)), display_id=True)
+    sfn = execution.client
+
+    def redraw(view: ExecutionView) -> None:
         if handle is not None:
-            handle.update(progress_graph(definition, events, title))
-        if desc["status"] in TERMINAL or time.monotonic() > deadline:
-            return dict(desc)
-        time.sleep(poll_seconds)
+            graph = Graph(
+                render_svg(definition, _statuses(view), title=f"{view.name}: {view.status}")
+            )
+            handle.update(graph)
+
+    follow_execution(
+        sfn, execution.execution_arn, redraw, poll_seconds=poll_seconds, timeout=timeout
+    )
+    return dict(sfn.describe_execution(executionArn=execution.execution_arn))
+
+
+def _statuses(view: ExecutionView) -> dict[str, str]:
+    return {v.name: v.status.value for v in view.states}
 
 
 def state_table(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per state: its status and seconds from entry to exit."""
-    statuses = statuses_from_history(events)
-    entered: dict[str, Any] = {}
-    rows: dict[str, dict[str, Any]] = {}
-    for event in events:
-        details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails")
-        if not details:
-            continue
-        name, ts = details["name"], event["timestamp"]
-        if "stateEnteredEventDetails" in event:
-            entered[name] = ts
-            rows[name] = {"state": name, "status": statuses.get(name), "seconds": None}
-        elif name in entered:
-            rows[name]["seconds"] = round((ts - entered[name]).total_seconds(), 2)
-    return list(rows.values())
+    """One row per state visit (nested ones indented): status, attempts, seconds, error."""
+    return [
+        {
+            "state": "  " * v.depth + v.name,
+            "status": v.status.value,
+            "attempts": v.attempts,
+            "seconds": None if v.seconds is None else round(v.seconds, 2),
+            "error": v.error,
+        }
+        for v in fold(events)
+    ]
 
 
 # -- reading what the workflow wrote ------------------------------------------------------
@@ -189,15 +127,20 @@ def read_json(storage: Any, uri: str) -> Any:
     return json.loads(storage.read(uri))
 
 
-def predictions(backend: Backend, table: str, *, state_dir: str | Path | None = None) -> Any:
-    """The predictions table as a DataFrame: SQLite under the state dir locally, DynamoDB on AWS."""
+def predictions(target: Target, table: str) -> Any:
+    """The predictions table (DynamoDB: the local server's or AWS's) as a DataFrame ordered by
+    timestamp, with ``score`` a float and ``features`` a list."""
     import pandas as pd
+    from boto3.dynamodb.types import TypeDeserializer
 
-    if backend.target == "local":
-        path = StateDir(config.state_dir(state_dir)).table(table)
-        if not path.is_file():
-            raise FileNotFoundError(f"no predictions table at {path}; is the state dir right?")
-        with sqlite3.connect(path) as conn:
-            return pd.read_sql_query(f'SELECT * FROM "{table}" ORDER BY timestamp', conn)
-    items = backend.session.resource("dynamodb").Table(table).scan()["Items"]
-    return pd.DataFrame(items)
+    assert isinstance(target, ServerTarget | AwsTarget), "the notebook connects through boto3"
+    client, decode = target.client("dynamodb"), TypeDeserializer().deserialize
+    rows = []
+    for page in client.get_paginator("scan").paginate(TableName=table):
+        for item in page["Items"]:
+            row = {k: decode(v) for k, v in item.items()}
+            row["score"] = float(row["score"])
+            row["features"] = json.loads(row["features"])
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    return frame.sort_values("timestamp", ignore_index=True) if rows else frame

@@ -49,7 +49,11 @@ def objects_at(store: Any, uri: str, field: str, suffixes: tuple[str, ...] = ())
 
 def read_text(store: Any, uri: str) -> str:
     """The object as text: UTF-8, a leading byte-order mark removed."""
-    data = store.read(uri)
+    return decode_text(store.read(uri), uri)
+
+
+def decode_text(data: bytes, uri: str) -> str:
+    """An object's bytes as text: UTF-8, a leading byte-order mark removed."""
     try:
         return codecs.decode(data, "utf-8-sig")
     except UnicodeDecodeError as e:

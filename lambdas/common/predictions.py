@@ -1,32 +1,27 @@
-"""The predictions table: one small interface, a SQLite backend (local) and DynamoDB (AWS).
+"""The predictions table: a DynamoDB table, through boto3, locally and on AWS.
 
 Each item is one prediction: ``prediction_id`` (the key, a string), ``model_name``,
 ``endpoint_name``, ``timestamp`` (ISO 8601, UTC), ``features`` (the input record, stored as
 a JSON list of numbers) and ``score`` (the model's output).
 
-* Locally (``LOCALAWS_TABLES_DIR`` set by the runtime in its Lambda workers) the table is
-  ``<dir>/<table name>.sqlite``, holding one SQL table of that name, created on first use.
-* On AWS it is the DynamoDB table of that name (partition key ``prediction_id``, type S),
-  created by the CloudFormation stack; items are written with ``BatchWriteItem``.
-
-Both backends store and return the same records: ``scan()`` of one equals ``scan()`` of the
-other after the same ``put_many``.
+The table of that name has the partition key ``prediction_id`` (type S); it is created by
+the CloudFormation stack on AWS and by the workflow's local setup (``workflows/local.py``)
+on the local runtime, which serves DynamoDB and gives its Lambda workers ``AWS_ENDPOINT_URL``
+(and dummy credentials), so the same boto3 client reaches it.  Items are written with
+``BatchWriteItem``.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from common import config
 from common.errors import PredictionsTableError
-from localaws.lambdakit.config import table_path
 
 KEY = "prediction_id"  # DynamoDB partition key (S); the SQLite primary key
 TABLE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")  # DynamoDB's rule
@@ -77,84 +72,6 @@ def check_table_name(name: str) -> str:
 
 def _ordered(records: Iterable[PredictionRecord]) -> list[PredictionRecord]:
     return sorted(records, key=lambda r: (r.timestamp, r.prediction_id))
-
-
-class SqliteTable:
-    """The local stand-in: ``<directory>/<name>.sqlite``."""
-
-    def __init__(self, directory: str | Path, name: str):
-        self.name = check_table_name(name)
-        self.path = table_path(directory, name)
-
-    def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30)
-        conn.execute(
-            f'CREATE TABLE IF NOT EXISTS "{self.name}" ('
-            f"{KEY} TEXT PRIMARY KEY, model_name TEXT NOT NULL, endpoint_name TEXT NOT NULL, "
-            "timestamp TEXT NOT NULL, score REAL NOT NULL, features TEXT NOT NULL)"
-        )
-        return conn
-
-    def put_many(self, records: Sequence[PredictionRecord]) -> None:
-        rows = [
-            (
-                r.prediction_id,
-                r.model_name,
-                r.endpoint_name,
-                r.timestamp,
-                float(r.score),
-                json.dumps(list(r.features)),
-            )
-            for r in records
-        ]
-        try:
-            conn = self._connect()
-            try:
-                with conn:
-                    conn.executemany(
-                        f'INSERT OR REPLACE INTO "{self.name}" VALUES (?, ?, ?, ?, ?, ?)', rows
-                    )
-            finally:
-                conn.close()
-        except sqlite3.Error as e:
-            raise PredictionsTableError(
-                f"predictions table {self.name} ({self.path}): write failed"
-            ) from e
-
-    def _select(self, where: str = "", args: tuple[Any, ...] = ()) -> list[PredictionRecord]:
-        try:
-            conn = self._connect()
-            try:
-                rows = conn.execute(
-                    f"SELECT {KEY}, model_name, endpoint_name, timestamp, score, features "
-                    f'FROM "{self.name}" {where}',
-                    args,
-                ).fetchall()
-            finally:
-                conn.close()
-        except sqlite3.Error as e:
-            raise PredictionsTableError(
-                f"predictions table {self.name} ({self.path}): read failed"
-            ) from e
-        return [
-            PredictionRecord(
-                prediction_id=row[0],
-                model_name=row[1],
-                endpoint_name=row[2],
-                timestamp=row[3],
-                score=float(row[4]),
-                features=[float(x) for x in json.loads(row[5])],
-            )
-            for row in rows
-        ]
-
-    def get(self, prediction_id: str) -> PredictionRecord | None:
-        found = self._select(f"WHERE {KEY} = ?", (prediction_id,))
-        return found[0] if found else None
-
-    def scan(self) -> list[PredictionRecord]:
-        return _ordered(self._select())
 
 
 class DynamoDbTable:
@@ -244,10 +161,7 @@ class DynamoDbTable:
 
 
 def table_from_env(name: str | None = None) -> PredictionsTable:
-    """SQLite under ``$LOCALAWS_TABLES_DIR`` when set, else DynamoDB.  ``name`` defaults to
-    ``$PREDICTIONS_TABLE``, then ``predictions``."""
-    table_name = config.predictions_table_name(name)
-    directory = config.tables_dir()
-    if directory is not None:
-        return SqliteTable(directory, table_name)
-    return DynamoDbTable(table_name)
+    """The DynamoDB table ``name``, else ``$PREDICTIONS_TABLE``, else ``predictions``; boto3
+    finds the endpoint (``AWS_ENDPOINT_URL`` locally), region and credentials in the
+    environment."""
+    return DynamoDbTable(config.predictions_table_name(name))

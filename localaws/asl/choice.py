@@ -115,10 +115,10 @@ def _compare(kind: str, op: str, value: Any, operand: Any) -> bool:
     return _ORDER[op](left, right)
 
 
-def _variable(rule: dict[str, Any], data: Any, context: Any) -> Any:
+def _variable(rule: dict[str, Any], data: Any, context: Any, variables: Any) -> Any:
     path = rule["Variable"]
     try:
-        return paths.query(path, data, context)
+        return paths.query(path, data, context, variables)
     except paths.PathNotFound as e:
         raise StateFailure(
             StatesError.RUNTIME,
@@ -126,24 +126,26 @@ def _variable(rule: dict[str, Any], data: Any, context: Any) -> Any:
         ) from e
 
 
-def evaluate_rule(rule: dict[str, Any], data: Any, context: Any = None) -> bool:
+def evaluate_rule(
+    rule: dict[str, Any], data: Any, context: Any = None, variables: Any = None
+) -> bool:
     """True if the rule (a Choices entry or a nested rule) matches."""
     if "And" in rule:
-        return all(evaluate_rule(r, data, context) for r in rule["And"])
+        return all(evaluate_rule(r, data, context, variables) for r in rule["And"])
     if "Or" in rule:
-        return any(evaluate_rule(r, data, context) for r in rule["Or"])
+        return any(evaluate_rule(r, data, context, variables) for r in rule["Or"])
     if "Not" in rule:
-        return not evaluate_rule(rule["Not"], data, context)
+        return not evaluate_rule(rule["Not"], data, context, variables)
     if "IsPresent" in rule:
         try:
-            paths.query(rule["Variable"], data, context)
+            paths.query(rule["Variable"], data, context, variables)
             present = True
         except paths.PathNotFound:
             present = False
         return present is rule["IsPresent"]
-    value = _variable(rule, data, context)
+    value = _variable(rule, data, context, variables)
     for key, expected in rule.items():
-        if key in ("Variable", "Next", "Comment"):
+        if key in ("Variable", "Next", "Comment", "Assign"):
             continue
         if key.startswith("Is"):
             return _type_test(key, value) is expected
@@ -153,7 +155,7 @@ def evaluate_rule(rule: dict[str, Any], data: Any, context: Any = None) -> bool:
         if kind == "path":
             key = key[:-4]
             kind = COMPARISONS[key]
-            operand = _operand(expected, data, context)
+            operand = _operand(expected, data, context, variables)
         else:
             operand = expected
         op = "Matches" if key == "StringMatches" else key.removeprefix(_prefix(key))
@@ -168,9 +170,9 @@ def _prefix(key: str) -> str:
     return ""
 
 
-def _operand(path: str, data: Any, context: Any) -> Any:
+def _operand(path: str, data: Any, context: Any, variables: Any) -> Any:
     try:
-        return paths.query(path, data, context)
+        return paths.query(path, data, context, variables)
     except paths.PathNotFound as e:
         raise StateFailure(
             StatesError.RUNTIME,
@@ -192,9 +194,11 @@ def _type_test(key: str, value: Any) -> bool:
     raise StateFailure(StatesError.RUNTIME, f"Unknown choice rule operator '{key}'")
 
 
-def choose(choices: list[dict[str, Any]], data: Any, context: Any = None) -> str | None:
-    """The ``Next`` of the first matching rule, or None (the caller then uses Default)."""
+def choose(
+    choices: list[dict[str, Any]], data: Any, context: Any = None, variables: Any = None
+) -> dict[str, Any] | None:
+    """The first matching rule, or None (the caller then uses Default)."""
     for rule in choices:
-        if evaluate_rule(rule, data, context):
-            return rule["Next"]
+        if evaluate_rule(rule, data, context, variables):
+            return rule
     return None

@@ -29,12 +29,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from localaws.asl.errors import NOT_MATCHED_BY_ALL, StateFailure, StatesError
+from localaws.asl.errors import (
+    ENGINE_ERRORS,
+    NOT_MATCHED_BY_ALL,
+    UNCATCHABLE,
+    StateFailure,
+    StatesError,
+)
 from localaws.asl.history import EventBuffer, EventType, state_entered, state_exited, to_json
 from localaws.asl.integrations import Pattern, TaskRequest
+from localaws.asl.jsonata import QueryEvaluationError
 from localaws.asl.mock_config import MockSession
-from localaws.asl.paths import apply_result_path
 from localaws.asl.states import Cancelled, Frame, Machine, Retrier, Scope, State, TaskState
+from localaws.asl.variables import Variables
 from localaws.errors import ServiceError
 
 log = logging.getLogger(__name__)
@@ -51,6 +58,9 @@ INTERRUPTED_CAUSE = (
     "kept. Redrive it (redrive_execution) to resume from the unfinished state."
 )
 
+# The resource type of an activity Task (its events are Activity*, not Task*).
+ACTIVITY = "activity"
+
 _NOT_MATCHED_BY_TASK_FAILED = NOT_MATCHED_BY_ALL | {StatesError.TIMEOUT.value}
 
 
@@ -59,7 +69,10 @@ def error_matches(error_equals: tuple[str, ...], error: str, is_task: bool) -> b
 
     ``States.ALL`` matches every error except States.Runtime and States.DataLimitExceeded;
     on a Task, ``States.TaskFailed`` matches every error except those and States.Timeout.
+    States.Runtime is never matched, even by name.
     """
+    if error in UNCATCHABLE:
+        return False
     for name in error_equals:
         if name == error:
             return True
@@ -102,7 +115,7 @@ class TaskFailure(StateFailure):
 class _TokenSlot:
     __slots__ = ("beat", "cause", "error", "finished", "output", "wake")
 
-    def __init__(self, wake: threading.Event, beat: Callable[[], None]):
+    def __init__(self, wake: threading.Event | None, beat: Callable[[], None] | None):
         self.wake = wake
         self.beat = beat
         self.finished = False
@@ -120,10 +133,22 @@ class TaskTokens:
         self._remember = remember_closed
         self._lock = threading.Lock()
 
-    def open(self, token: str, wake: threading.Event, beat: Callable[[], None]) -> _TokenSlot:
-        slot = _TokenSlot(wake, beat)
+    def reserve(self, token: str) -> None:
+        """A token handed out (in the task's parameters) before its task waits on it: an
+        answer that comes first is kept for :meth:`open`."""
         with self._lock:
-            self._open[token] = slot
+            self._open.setdefault(token, _TokenSlot(None, None))
+
+    def open(self, token: str, wake: threading.Event, beat: Callable[[], None]) -> _TokenSlot:
+        with self._lock:
+            slot = self._open.get(token)
+            if slot is None:
+                slot = self._open[token] = _TokenSlot(wake, beat)
+            else:
+                slot.wake, slot.beat = wake, beat
+            finished = slot.finished
+        if finished:
+            wake.set()
         return slot
 
     def close(self, token: str, timed_out: bool) -> None:
@@ -147,18 +172,30 @@ class TaskTokens:
         with self._lock:
             slot = self._slot(token)
             slot.output, slot.finished = output, True
-        slot.wake.set()
+            wake = slot.wake
+        if wake is not None:
+            wake.set()
 
     def fail(self, token: str, error: str, cause: str) -> None:
         with self._lock:
             slot = self._slot(token)
             slot.error, slot.cause, slot.finished = error, cause, True
-        slot.wake.set()
+            wake = slot.wake
+        if wake is not None:
+            wake.set()
+
+    def is_open(self, token: str) -> bool:
+        """Whether a task still waits for this token."""
+        with self._lock:
+            slot = self._open.get(token)
+        return slot is not None and not slot.finished
 
     def heartbeat(self, token: str) -> None:
         with self._lock:
             slot = self._slot(token)
-        slot.beat()
+            beat = slot.beat
+        if beat is not None:
+            beat()
 
 
 # ------------------------------------------------------------------ the run
@@ -193,13 +230,16 @@ class ExecutionRun:
         mocks: MockSession | None = None,
         redrive_count: int = 0,
         redrive_time: float | None = None,
-        resume: tuple[str, Any] | None = None,
+        resume: dict[str, Any] | None = None,
         memo: dict[str, Any] | None = None,
         last_event_id: int = 0,
     ):
+        """``resume`` is a checkpoint from :meth:`take_progress` (``state``, ``input`` and,
+        when any were set, the top-level ``variables``) to redrive from."""
         self.arn = arn
         self.machine = machine
         self.input_text = input_text
+        self.start_time = start_time
         self.region = region
         self.buffer = buffer
         self.tokens = tokens
@@ -228,7 +268,7 @@ class ExecutionRun:
         self._machine_ctx = {"Id": state_machine_arn, "Name": state_machine_name}
         # redrive bookkeeping, read by take_progress() under _progress_lock
         self._progress_lock = threading.Lock()
-        self.checkpoint: tuple[str, Any] | None = None
+        self.checkpoint: dict[str, Any] | None = None
         self._checkpoint_dirty = False
         self._checkpoints = 0
         self._redrive_memo = dict(memo or {})
@@ -236,6 +276,9 @@ class ExecutionRun:
         self._memo_clear = False
         self._memo_dirty = bool(memo)  # memo entries exist (stored or pending)
         self._flush_lock = threading.Lock()
+        # Runs a Distributed Map state (set by the Step Functions service, which owns child
+        # executions and S3): (state, frame, effective input, retry count) -> the Map's result.
+        self.map_runner: Callable[..., Any] | None = None
 
     # -- helpers the states call ---------------------------------------------------
 
@@ -255,8 +298,20 @@ class ExecutionRun:
             ctx["Task"] = {"Token": token}
         return ctx
 
+    def distributed_map(self, state: Any, frame: Frame, effective: Any, retry_count: int) -> Any:
+        """Run a Distributed Map state through the service's map runner."""
+        if self.map_runner is None:
+            raise StateFailure(
+                StatesError.RUNTIME,
+                f"State '{state.name}': a Distributed Map runs child executions, which needs the "
+                "Step Functions service (StepFunctionsBackend), not the bare engine",
+            )
+        return self.map_runner(self, state, frame, effective, retry_count)
+
     def new_task_token(self) -> str:
-        return secrets.token_urlsafe(48)
+        token = secrets.token_urlsafe(48)
+        self.tokens.reserve(token)
+        return token
 
     def memo_take(self, key: str) -> tuple[bool, Any]:
         """On a redrive: the output of a Map iteration / Parallel branch that already finished."""
@@ -274,8 +329,11 @@ class ExecutionRun:
             self._memo_new[key] = value
             self._memo_dirty = True
 
-    def _checkpoint(self, name: str, data: Any) -> None:
-        self.checkpoint = (name, data)
+    def _checkpoint(self, name: str, data: Any, variables: Variables) -> None:
+        checkpoint = {"state": name, "input": data}
+        if variables.values:
+            checkpoint["variables"] = variables.values  # replaced, never mutated, on assign
+        self.checkpoint = checkpoint
         self._checkpoint_dirty = True
         self._checkpoints += 1
         if self._memo_dirty and self._checkpoints > 1:
@@ -286,7 +344,7 @@ class ExecutionRun:
                 self._memo_clear = True
                 self._memo_dirty = False
 
-    def take_progress(self) -> tuple[list[Any], tuple[str, Any] | None, dict[str, Any], bool]:
+    def take_progress(self) -> tuple[list[Any], dict[str, Any] | None, dict[str, Any], bool]:
         """(events, checkpoint if changed, new memo entries, memo cleared) since the last call."""
         with self._progress_lock:
             checkpoint = self.checkpoint if self._checkpoint_dirty else None
@@ -308,7 +366,8 @@ class ExecutionRun:
 
     def run(self) -> Outcome:
         """Run to the end; returns the outcome (also stored in ``self.outcome``)."""
-        frame = Frame(self.buffer, self.root, self.last_event_id, "")
+        resumed = self.resume.get("variables") if self.resume is not None else None
+        frame = Frame(self.buffer, self.root, self.last_event_id, "", Variables(values=resumed))
         if self.resume is None:
             frame.emit(
                 E.EXECUTION_STARTED,
@@ -321,7 +380,7 @@ class ExecutionRun:
             start, data = self.machine.start_at, _loads(self.input_text)
         else:
             frame.emit(E.EXECUTION_REDRIVEN, {"redriveCount": self.redrive_count})
-            start, data = self.resume
+            start, data = self.resume["state"], self.resume["input"]
         timer = None
         if self.machine.timeout_seconds:
             timer = threading.Timer(self.machine.timeout_seconds, self.root.cancel, (TIMED_OUT,))
@@ -381,7 +440,7 @@ class ExecutionRun:
                 raise Cancelled(frame.scope.reason)
             state = states[name]
             if top:
-                self._checkpoint(name, data)
+                self._checkpoint(name, data, frame.variables)
             data, name = self.step(state, data, frame)  # type: ignore[assignment]
             if name is None:
                 return data
@@ -389,13 +448,16 @@ class ExecutionRun:
     def step(self, state: State, data: Any, frame: Frame) -> tuple[Any, str | None]:
         """Run one state with its Retry and Catch; return (output, next state or None)."""
         frame.entered = time.time()
-        frame.emit(state.ENTERED, state_entered(state.name, data))
+        frame.entered_id = frame.emit(state.ENTERED, state_entered(state.name, data))
         retries = 0
         attempts: list[int] | None = None
+        assigned_texts: dict[str, str] | None = None
         try:
             while True:
                 try:
-                    output, nxt = state.execute(self, frame, data, retries)
+                    output, nxt, assigned = state.execute(self, frame, data, retries)
+                    if assigned is not None:
+                        assigned_texts = frame.variables.assign(assigned)
                     break
                 except (Cancelled, KeyboardInterrupt, SystemExit):
                     raise
@@ -410,18 +472,26 @@ class ExecutionRun:
                     continue
                 for catcher in state.catchers:
                     if error_matches(catcher.error_equals, error, state.IS_TASK):
-                        output = _apply_catch(data, catcher.result_path, error, cause)
+                        try:
+                            output, assigned = state.caught(
+                                self, frame, data, retries, catcher, error, cause
+                            )
+                            if assigned is not None:
+                                assigned_texts = frame.variables.assign(assigned)
+                        except StateFailure as exc:
+                            error, cause = self.failure(state, frame, exc)
+                            raise StateFailure(error, cause, located=True) from exc
                         nxt = catcher.next
                         break
                 else:
-                    raise StateFailure(error, cause)
+                    raise StateFailure(error, cause, located=True)
                 break
         except Cancelled:
             if state.ABORTED is not None:
                 frame.emit(state.ABORTED)
             raise
         if state.EXITED is not None:
-            frame.emit(state.EXITED, state_exited(state.name, output))
+            frame.emit(state.EXITED, state_exited(state.name, output, assigned_texts))
         return output, nxt
 
     @staticmethod
@@ -436,8 +506,17 @@ class ExecutionRun:
         return None
 
     def failure(self, state: State, frame: Frame, exc: Exception) -> tuple[str, str]:
-        """The one place an exception becomes (error, cause) and its history event."""
+        """The one place an exception becomes (error, cause) and its history events.
+
+        An error the engine raises while evaluating the state (States.Runtime,
+        States.QueryEvaluationError...) gets AWS's prefix naming the state; a JSONata
+        evaluation error is also recorded as an EvaluationFailed event.
+        """
         if isinstance(exc, TaskFailure):
+            if exc.resource_type == ACTIVITY:
+                event = E.ACTIVITY_TIMED_OUT if exc.timed_out else E.ACTIVITY_FAILED
+                frame.emit(event, {"error": exc.error, "cause": exc.cause})
+                return exc.error, exc.cause
             event = E.TASK_TIMED_OUT if exc.timed_out else E.TASK_FAILED
             frame.emit(
                 event,
@@ -451,6 +530,17 @@ class ExecutionRun:
             return exc.error, exc.cause
         if isinstance(exc, StateFailure):
             error, cause = exc.error, exc.cause
+            if not exc.located and error in ENGINE_ERRORS:
+                cause = (
+                    f"An error occurred while executing the state '{state.name}' "
+                    f"(entered at the event id #{frame.entered_id}). {cause}"
+                )
+                exc.located = True
+            if isinstance(exc, QueryEvaluationError):
+                frame.emit(
+                    E.EVALUATION_FAILED,
+                    {"error": error, "cause": cause, "location": exc.location, "state": state.name},
+                )
         else:
             # A bug in this engine: fail the state with States.Runtime and keep the traceback.
             log.error(
@@ -486,20 +576,30 @@ class ExecutionRun:
             if resolved.pattern is Pattern.REQUEST_RESPONSE
             else f"{resolved.action}.{resolved.pattern.value}"
         )
-        scheduled: dict[str, Any] = {
-            "resourceType": resource_type,
-            "resource": resource,
-            "region": self.region,
-            "parameters": to_json(params),
-        }
+        activity = resource_type == ACTIVITY
+        scheduled: dict[str, Any] = (
+            {
+                "resource": task.resource,
+                "input": to_json(params),
+                "inputDetails": {"truncated": False},
+            }
+            if activity
+            else {
+                "resourceType": resource_type,
+                "resource": resource,
+                "region": self.region,
+                "parameters": to_json(params),
+            }
+        )
         if timeout is not None:
             scheduled["timeoutInSeconds"] = int(timeout)
         if heartbeat is not None:
             scheduled["heartbeatInSeconds"] = int(heartbeat)
-        frame.emit(E.TASK_SCHEDULED, scheduled)
+        frame.emit(E.ACTIVITY_SCHEDULED if activity else E.TASK_SCHEDULED, scheduled)
         self.flush()
         names = {"resourceType": resource_type, "resource": resource}
-        frame.emit(E.TASK_STARTED, names)
+        if not activity:
+            frame.emit(E.TASK_STARTED, names)
         if self.mocks is not None and self.mocks.mocks(task.name):
             try:
                 result = self.mocks.call(task.name)
@@ -509,10 +609,11 @@ class ExecutionRun:
             result = self._dispatch(
                 task, frame, params, token, timeout, heartbeat, resource_type, resource
             )
-        frame.emit(
-            E.TASK_SUCCEEDED,
-            {**names, "output": to_json(result), "outputDetails": {"truncated": False}},
-        )
+        output = {"output": to_json(result), "outputDetails": {"truncated": False}}
+        if activity:
+            frame.emit(E.ACTIVITY_SUCCEEDED, output)
+        else:
+            frame.emit(E.TASK_SUCCEEDED, {**names, **output})
         return result
 
     def _dispatch(
@@ -545,6 +646,18 @@ class ExecutionRun:
             task_token=token,
             timeout_seconds=timeout,
             heartbeat=beat,
+            submitted=lambda response: frame.emit(
+                E.TASK_SUBMITTED,
+                {
+                    "resourceType": resource_type,
+                    "resource": resource,
+                    "output": to_json(response),
+                    "outputDetails": {"truncated": False},
+                },
+            ),
+            started=lambda worker: frame.emit(
+                E.ACTIVITY_STARTED, {} if worker is None else {"workerName": worker}
+            ),
         )
         done: list[Any] = [False, None, None]  # finished, result, exception
 
@@ -583,15 +696,16 @@ class ExecutionRun:
                     ) from exc
                 if slot is None:
                     return done[1]
-                frame.emit(
-                    E.TASK_SUBMITTED,
-                    {
-                        "resourceType": resource_type,
-                        "resource": resource,
-                        "output": to_json(done[1]),
-                        "outputDetails": {"truncated": False},
-                    },
-                )
+                if resource_type != ACTIVITY:
+                    frame.emit(
+                        E.TASK_SUBMITTED,
+                        {
+                            "resourceType": resource_type,
+                            "resource": resource,
+                            "output": to_json(done[1]),
+                            "outputDetails": {"truncated": False},
+                        },
+                    )
                 self._await(
                     lambda: slot.finished,
                     wake,
@@ -650,10 +764,6 @@ class ExecutionRun:
                 wait = left if wait is None else min(wait, left)
             wake.wait(wait)
             wake.clear()
-
-
-def _apply_catch(data: Any, result_path: str | None, error: str, cause: str) -> Any:
-    return apply_result_path(data, result_path, {"Error": error, "Cause": cause})
 
 
 def _loads(text: str) -> Any:

@@ -21,12 +21,25 @@ class StatesError(StrEnum):
     EXCEED_TOLERATED_FAILURE_THRESHOLD = "States.ExceedToleratedFailureThreshold"
     ITEM_READER_FAILED = "States.ItemReaderFailed"
     RESULT_WRITER_FAILED = "States.ResultWriterFailed"
+    DATA_LIMIT_EXCEEDED = "States.DataLimitExceeded"
 
 
-# States.ALL does not match this one (AWS: "States.Runtime ... cannot be retried or caught"
-# only by States.ALL?  No: AWS says States.ALL matches every error *except* States.DataLimitExceeded
-# and States.Runtime).  The engine uses this set when matching Retry/Catch ErrorEquals.
-NOT_MATCHED_BY_ALL = frozenset({StatesError.RUNTIME.value, "States.DataLimitExceeded"})
+# States.ALL matches every error except these two (AWS's error-handling page); the engine uses
+# this set when matching Retry/Catch ErrorEquals.
+NOT_MATCHED_BY_ALL = frozenset({StatesError.RUNTIME.value, StatesError.DATA_LIMIT_EXCEEDED.value})
+# States.Runtime is not retried or caught even when an ErrorEquals names it (AWS: a Catch
+# naming States.Runtime does not catch a path that finds nothing in Parameters).
+UNCATCHABLE = frozenset({StatesError.RUNTIME.value})
+
+# Errors the engine itself raises while evaluating a state; their cause starts with AWS's
+# "An error occurred while executing the state '<name>' (entered at the event id #<n>). "
+ENGINE_ERRORS = frozenset(
+    {
+        StatesError.RUNTIME.value,
+        StatesError.QUERY_EVALUATION_ERROR.value,
+        StatesError.DATA_LIMIT_EXCEEDED.value,
+    }
+)
 
 
 class StateFailure(Exception):
@@ -36,7 +49,10 @@ class StateFailure(Exception):
     history events and into the Retry/Catch decision in one place.
     """
 
-    def __init__(self, error: str, cause: str = ""):
+    def __init__(self, error: str, cause: str = "", *, located: bool = False):
         super().__init__(f"{error}: {cause}" if cause else error)
         self.error = str(error)
         self.cause = cause
+        # True once the cause names the state it happened in (or must not: a Fail state's
+        # own Error/Cause, a failure handed up from a Parallel branch or Map iteration).
+        self.located = located

@@ -9,23 +9,31 @@ layer are ordered by the mean position of their parents.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any
 
-# Execution status of a state -> fill colour.
+from localaws.asl.fold import fold, statuses
+
+# Execution status of a state (:class:`localaws.asl.fold.Status`, or not reached) -> fill
+# colour and stroke.
 COLORS = {
     "not_reached": "#f4f5f7",
     "running": "#cfe3ff",
+    "retrying": "#ffe8b8",
     "succeeded": "#c9f0d3",
     "failed": "#ffd3cf",
     "caught": "#ffe8b8",
+    "cancelled": "#e8eaed",
 }
 STROKES = {
     "not_reached": "#9aa3ad",
     "running": "#2f6fdb",
+    "retrying": "#2f6fdb",
     "succeeded": "#1e8e3e",
     "failed": "#d93025",
     "caught": "#e37400",
+    "cancelled": "#5f6368",
 }
 NODE_W, NODE_H, GAP_X, GAP_Y, MARGIN = 190, 44, 36, 46, 20
 
@@ -102,10 +110,18 @@ def layout(definition: dict[str, Any]) -> dict[str, tuple[int, int]]:
     return pos
 
 
+def render_execution(
+    definition: dict[str, Any], events: Iterable[Mapping[str, Any]], *, title: str = ""
+) -> str:
+    """An SVG of ``definition`` coloured by the top-level visits of an execution's history."""
+    return render_svg(definition, statuses(fold(events)), title=title)
+
+
 def render_svg(
     definition: dict[str, Any], statuses: dict[str, str] | None = None, *, title: str = ""
 ) -> str:
-    """An SVG of ``definition``; ``statuses`` colours states (see COLORS for the keys)."""
+    """An SVG of ``definition``; ``statuses`` colours states (see COLORS for the keys); an
+    execution's come from :func:`localaws.asl.fold.statuses`."""
     statuses = statuses or {}
     pos = layout(definition)
     if not pos:
@@ -177,42 +193,6 @@ def render_svg(
         )
     parts.append("</svg>")
     return "".join(parts)
-
-
-def statuses_from_history(events: list[dict[str, Any]]) -> dict[str, str]:
-    """Top-level state name -> status, from a GetExecutionHistory event list.
-
-    A state is ``running`` from its entry, ``failed`` after a failure event while it is the
-    current state (a retry's next attempt makes it ``running`` again), ``caught`` when a
-    failed state is left for another state, and ``succeeded`` when it exits cleanly.
-    """
-    out: dict[str, str] = {}
-    current: str | None = None
-    for event in events:
-        kind = event["type"]
-        entered = event.get("stateEnteredEventDetails")
-        exited = event.get("stateExitedEventDetails")
-        if entered:
-            if current is not None and out.get(current) == "failed":
-                out[current] = "caught"
-            current = entered["name"]
-            out[current] = "failed" if kind == "FailStateEntered" else "running"
-        elif exited:
-            name = exited["name"]
-            out[name] = "caught" if out.get(name) == "failed" else "succeeded"
-        elif current is not None and kind in (
-            "ExecutionFailed",
-            "ExecutionAborted",
-            "ExecutionTimedOut",
-        ):
-            if out.get(current) == "running":  # stopped or timed out while in this state
-                out[current] = "failed"
-        elif current is not None and kind.endswith(("Failed", "TimedOut")):
-            if not kind.startswith(("Execution", "MapIteration")):
-                out[current] = "failed"
-        elif current is not None and kind in ("TaskScheduled", "TaskStarted"):
-            out[current] = "running"
-    return out
 
 
 class Graph:

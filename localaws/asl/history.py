@@ -58,6 +58,17 @@ class EventType(StrEnum):
     PARALLEL_STATE_FAILED = "ParallelStateFailed"
     PARALLEL_STATE_ABORTED = "ParallelStateAborted"
     PARALLEL_STATE_EXITED = "ParallelStateExited"
+    EVALUATION_FAILED = "EvaluationFailed"
+    MAP_RUN_STARTED = "MapRunStarted"
+    MAP_RUN_SUCCEEDED = "MapRunSucceeded"
+    MAP_RUN_FAILED = "MapRunFailed"
+    MAP_RUN_ABORTED = "MapRunAborted"
+    MAP_RUN_REDRIVEN = "MapRunRedriven"
+    ACTIVITY_SCHEDULED = "ActivityScheduled"
+    ACTIVITY_STARTED = "ActivityStarted"
+    ACTIVITY_SUCCEEDED = "ActivitySucceeded"
+    ACTIVITY_FAILED = "ActivityFailed"
+    ACTIVITY_TIMED_OUT = "ActivityTimedOut"
 
 
 E = EventType
@@ -82,6 +93,15 @@ DETAILS_MEMBER: dict[str, str | None] = {
     E.MAP_ITERATION_FAILED: "mapIterationFailedEventDetails",
     E.MAP_ITERATION_ABORTED: "mapIterationAbortedEventDetails",
     E.FAIL_STATE_ENTERED: "stateEnteredEventDetails",
+    E.EVALUATION_FAILED: "evaluationFailedEventDetails",
+    E.MAP_RUN_STARTED: "mapRunStartedEventDetails",
+    E.MAP_RUN_FAILED: "mapRunFailedEventDetails",
+    E.MAP_RUN_REDRIVEN: "mapRunRedrivenEventDetails",
+    E.ACTIVITY_SCHEDULED: "activityScheduledEventDetails",
+    E.ACTIVITY_STARTED: "activityStartedEventDetails",
+    E.ACTIVITY_SUCCEEDED: "activitySucceededEventDetails",
+    E.ACTIVITY_FAILED: "activityFailedEventDetails",
+    E.ACTIVITY_TIMED_OUT: "activityTimedOutEventDetails",
 }
 for _t in EventType:
     if _t.value.endswith("StateEntered"):
@@ -92,7 +112,7 @@ for _t in EventType:
         DETAILS_MEMBER.setdefault(_t, None)
 
 # Detail members that carry execution data (dropped when includeExecutionData is False).
-DATA_MEMBERS = ("input", "output", "parameters")
+DATA_MEMBERS = ("input", "output", "parameters", "assignedVariables")
 
 _NOT_TRUNCATED = {"truncated": False}
 
@@ -106,8 +126,13 @@ def state_entered(name: str, data: Any) -> dict[str, Any]:
     return {"name": name, "input": to_json(data), "inputDetails": _NOT_TRUNCATED}
 
 
-def state_exited(name: str, data: Any) -> dict[str, Any]:
-    return {"name": name, "output": to_json(data), "outputDetails": _NOT_TRUNCATED}
+def state_exited(name: str, data: Any, assigned: dict[str, str] | None = None) -> dict[str, Any]:
+    """StateExited details; ``assigned`` maps each variable the state set to its JSON text."""
+    details = {"name": name, "output": to_json(data), "outputDetails": _NOT_TRUNCATED}
+    if assigned:
+        details["assignedVariables"] = assigned
+        details["assignedVariablesDetails"] = _NOT_TRUNCATED
+    return details
 
 
 def error_details(error: str, cause: str) -> dict[str, Any]:

@@ -50,6 +50,11 @@ class TaskRequest:
     timeout_seconds: float | None = None
     cancelled: threading.Event = field(default_factory=threading.Event)
     heartbeat: Any = None  # callable() -> None, resets the heartbeat timer when set
+    # callable(response) -> None: a .sync integration reports the job it started (its Create*
+    # response), recorded as TaskSubmitted while the job runs.
+    submitted: Any = None
+    # callable(worker name) -> None: an activity worker took the task (ActivityStarted).
+    started: Any = None
 
 
 class Integration(ABC):
@@ -63,6 +68,12 @@ class Integration(ABC):
     SERVICE: ClassVar[str]
     ACTIONS: ClassVar[Mapping[str, frozenset[Pattern]]]
     LEGACY_ARN: ClassVar[re.Pattern[str] | None] = None
+    # The pattern of a resource matched by LEGACY_ARN (an activity waits for its token).
+    LEGACY_PATTERN: ClassVar[Pattern] = Pattern.REQUEST_RESPONSE
+
+    def patterns(self, action: str) -> frozenset[Pattern] | None:
+        """The patterns ``action`` supports, or None for an unknown action."""
+        return self.ACTIONS.get(action)
 
     def validate(self, action: str, pattern: Pattern, parameters: Any, where: str) -> list[str]:
         """Problems with static parameters, found when the definition is created."""
@@ -75,7 +86,8 @@ class Integration(ABC):
 
 _STATES_ARN = re.compile(
     r"^arn:aws[a-z-]*:states:(?P<region>[a-z0-9-]*):(?P<account>\d*):"
-    r"(?P<service>[a-zA-Z0-9-]+):(?P<action>[a-zA-Z0-9]+)(?:\.(?P<pattern>sync:2|sync|waitForTaskToken))?$"
+    r"(?P<service>[a-zA-Z0-9-]+):(?P<action>(?:[a-zA-Z0-9-]+:)?[a-zA-Z0-9]+)"
+    r"(?:\.(?P<pattern>sync:2|sync|waitForTaskToken))?$"
 )
 
 
@@ -106,6 +118,9 @@ class IntegrationRegistry:
         return list(self._by_service.values())
 
     def resolve(self, resource: str) -> Resolved:
+        for legacy in self._by_service.values():
+            if legacy.LEGACY_ARN is not None and legacy.LEGACY_ARN.match(resource):
+                return Resolved(legacy, legacy.SERVICE, "legacy", legacy.LEGACY_PATTERN)
         m = _STATES_ARN.match(resource)
         if m is not None:
             service, action = m["service"], m["action"]
@@ -116,7 +131,7 @@ class IntegrationRegistry:
                     f"Resource {resource!r}: no local integration for service {service!r}; "
                     f"supported services: {', '.join(sorted(self._by_service))}"
                 )
-            patterns = integration.ACTIONS.get(action)
+            patterns = integration.patterns(action)
             if patterns is None:
                 raise UnknownResource(
                     f"Resource {resource!r}: service {service!r} has no action {action!r} locally; "
@@ -129,11 +144,6 @@ class IntegrationRegistry:
                     f"{', '.join(sorted(p.value for p in patterns))}"
                 )
             return Resolved(integration, service, action, pattern)
-        for integration in self._by_service.values():
-            if integration.LEGACY_ARN is not None and integration.LEGACY_ARN.match(resource):
-                return Resolved(
-                    integration, integration.SERVICE, "legacy", Pattern.REQUEST_RESPONSE
-                )
         raise UnknownResource(
             f"Resource {resource!r}: not a service-integration ARN this runtime knows "
             "(expected arn:aws:states:::<service>:<action>[.sync|.waitForTaskToken] or a Lambda function ARN)"

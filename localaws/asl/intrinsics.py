@@ -119,6 +119,14 @@ class _Parser:
         if not spec.min_args <= len(args) <= spec.max_args:
             self.pos = start
             raise self.error(f"{name} takes {spec.arity()} argument(s), got {len(args)}")
+        if name == "States.Format" and type(args[0]) is Literal and args[0].raw is not None:
+            wanted = format_placeholders(args[0].raw)
+            if wanted > len(args) - 1:
+                self.pos = start
+                raise self.error(
+                    f"the format string has {wanted} placeholder(s) {{}} but only "
+                    f"{len(args) - 1} value argument(s) follow it; add the missing argument(s)"
+                )
         return Call(name, tuple(args), self.text[start : self.pos])
 
     def arg(self, depth: int) -> Literal | PathArg | Call:
@@ -236,21 +244,45 @@ def is_intrinsic(value: Any) -> bool:
 # ---------------------------------------------------------------------------- evaluation
 
 
-def evaluate(call: Call, data: Any, context: Any = None) -> Any:
-    """Run ``call``; raise ``StateFailure(States.IntrinsicFailure, cause)`` on bad arguments."""
-    args = [_value(arg, data, context) for arg in call.args]
+def evaluate(call: Call, data: Any, context: Any = None, variables: Any = None) -> Any:
+    """Run ``call``; raise ``StateFailure(States.IntrinsicFailure, cause)`` on bad arguments.
+
+    A path argument that matches nothing is ``States.Runtime`` with AWS's cause, which names
+    the whole expression: ``The function 'States.Format('{}', $.x)' had the following error:
+    The JsonPath argument for the field '$.x' could not be found in the input '{}'``.
+    """
+    try:
+        return _evaluate(call, data, context, variables)
+    except paths.PathNotFound as e:
+        path = e.path
+        if path.variable is not None:
+            where = (
+                f"The JsonPath argument for the field '{path.text}' names the variable "
+                f"'{path.variable}', which is not assigned"
+            )
+        else:
+            source = context if path.context else data
+            where = (
+                f"The JsonPath argument for the field '{path.text}' could not be found in the "
+                f"input '{_to_json(source)}'"
+            )
+        raise StateFailure(
+            StatesError.RUNTIME,
+            f"The function '{call.text}' had the following error: {where}",
+        ) from e
+
+
+def _evaluate(call: Call, data: Any, context: Any, variables: Any) -> Any:
+    args = [_value(arg, data, context, variables) for arg in call.args]
     return FUNCTIONS[call.name].fn(call, args)
 
 
-def _value(arg: Literal | PathArg | Call, data: Any, context: Any) -> Any:
+def _value(arg: Literal | PathArg | Call, data: Any, context: Any, variables: Any) -> Any:
     if isinstance(arg, Literal):
         return arg.value
     if isinstance(arg, PathArg):
-        try:
-            return paths.query(arg.path, data, context)
-        except paths.PathNotFound as e:
-            raise StateFailure(StatesError.INTRINSIC_FAILURE, e.cause) from e
-    return evaluate(arg, data, context)
+        return paths.query(arg.path, data, context, variables)
+    return _evaluate(arg, data, context, variables)
 
 
 def _fail(call: Call, message: str) -> StateFailure:
@@ -292,6 +324,22 @@ def _want_int(call: Call, value: Any, index: int, *, limits: tuple[int, int] | N
 
 def _to_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def format_placeholders(raw: str) -> int:
+    """The number of ``{}`` placeholders in a States.Format template (``\\{`` is literal)."""
+    count = 0
+    i = 0
+    while i < len(raw):
+        if raw[i] == "\\":
+            i += 2
+            continue
+        if raw.startswith("{}", i):
+            count += 1
+            i += 2
+            continue
+        i += 1
+    return count
 
 
 def _format(call: Call, args: list[Any]) -> str:

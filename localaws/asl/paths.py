@@ -5,7 +5,8 @@ state's work -> ``ResultSelector`` -> ``ResultPath`` -> ``OutputPath``.  Each st
 function here; they are pure and never mutate their arguments (``ResultPath`` copies only the
 containers along the path it writes).
 
-Paths: ``$...`` selects from the data, ``$$...`` from the context object.  A *reference* path
+Paths: ``$...`` selects from the data, ``$$...`` from the context object, ``$name...`` from
+the workflow variable ``name`` (``"x.$": "$order.id"``).  A *reference* path
 (only names and single indices: ``$.a.b``, ``$['a'][0]``) is evaluated here without
 jsonpath-ng and returns the value it names; any other path (wildcards, slices, filters, unions,
 ``..``) goes to jsonpath-ng and returns the list of its matches, as AWS does.  Parsed paths are
@@ -54,10 +55,11 @@ class PathNotFound(StateFailure):
     """A reference path that names nothing in the data (``States.Runtime`` by default)."""
 
     def __init__(self, path: Path):
-        super().__init__(
-            StatesError.RUNTIME,
-            f"Invalid path '{path.text}' : No results for path: {path.normalized}",
-        )
+        if path.variable is not None:
+            cause = f"Invalid path '{path.text}' : the variable '{path.variable}' is not assigned"
+        else:
+            cause = f"Invalid path '{path.text}' : No results for path: {path.normalized}"
+        super().__init__(StatesError.RUNTIME, cause)
         self.path = path
 
 
@@ -66,6 +68,8 @@ _DOT_NAME = re.compile(r"\.([^.\[\]\s'\"*?@(),:=<>!]+)")
 _BRACKET_STRING = re.compile(r"\[\s*(?:'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\")\s*\]")
 _BRACKET_INDEX = re.compile(r"\[\s*(-?\d+)\s*\]")
 _UNESCAPE = re.compile(r"\\(.)")
+# A variable reference: $ then a Unicode identifier ($myVar, $order.id, $items[0]).
+_VARIABLE = re.compile(r"\$([^\W\d]\w*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,7 @@ class Path:
     context: bool  # True for $$ (the context object)
     steps: tuple[str | int, ...] | None
     expr: Any = None
+    variable: str | None = None  # the workflow variable a $name path starts from
 
     @property
     def reference(self) -> bool:
@@ -86,12 +91,20 @@ class Path:
         """AWS's bracket form of the path: ``$['a'][0]``."""
         if self.steps is None:
             return self.text
-        root = "$$" if self.context else "$"
+        root = "$$" if self.context else "$" + (self.variable or "")
         return root + "".join(f"[{s}]" if isinstance(s, int) else f"['{s}']" for s in self.steps)
 
-    def find(self, data: Any, context: Any = None) -> Any:
-        """The value this path names (reference) or the list of its matches (otherwise)."""
-        root = context if self.context else data
+    def find(self, data: Any, context: Any = None, variables: Any = None) -> Any:
+        """The value this path names (reference) or the list of its matches (otherwise).
+
+        ``variables`` (a :class:`~localaws.asl.variables.Variables`) answers ``$name`` paths.
+        """
+        if self.variable is not None:
+            if variables is None or not variables.has(self.variable):
+                raise PathNotFound(self)
+            root = variables.get(self.variable)
+        else:
+            root = context if self.context else data
         steps = self.steps
         if steps is None:
             return [match.value for match in self.expr.find(root)]
@@ -127,7 +140,13 @@ def _parse(text: str) -> Path:
     if not text.startswith("$"):
         raise PathSyntaxError(f"'{text}' is not a JSONPath: it must start with '$'")
     context = text.startswith("$$")
-    rest = text[2:] if context else text[1:]
+    variable = None
+    var = None if context else _VARIABLE.match(text)
+    if var is not None:
+        variable = var[1]
+        rest = text[var.end() :]
+    else:
+        rest = text[2:] if context else text[1:]
     steps: list[str | int] = []
     pos = 0
     while pos < len(rest):
@@ -149,13 +168,13 @@ def _parse(text: str) -> Path:
             continue
         break
     if pos == len(rest):
-        return Path(text, context, tuple(steps))
+        return Path(text, context, tuple(steps), variable=variable)
     # Not a reference path: wildcards, slices, filters, unions, descendants.
     try:
         expr = _jsonpath_parse("$" + rest)
     except JSONPathError as e:
         raise PathSyntaxError(f"'{text}' is not a valid JSONPath: {e}") from e
-    return Path(text, context, None, expr)
+    return Path(text, context, None, expr, variable)
 
 
 def is_valid_path(s: str, *, reference: bool) -> bool:
@@ -167,7 +186,7 @@ def is_valid_path(s: str, *, reference: bool) -> bool:
     return path.reference or not reference
 
 
-def query(path: str, data: Any, context: Any = None) -> Any:
+def query(path: str, data: Any, context: Any = None, variables: Any = None) -> Any:
     """Evaluate ``path`` (``$...`` against ``data``, ``$$...`` against ``context``).
 
     A reference path returns the value or raises :class:`PathNotFound`; any other path returns
@@ -177,70 +196,81 @@ def query(path: str, data: Any, context: Any = None) -> Any:
     parsed = _CACHE.get(path)
     if parsed is None:
         if path.startswith("States."):
-            return intrinsics.evaluate(intrinsics.parse(path), data, context)
+            return intrinsics.evaluate(intrinsics.parse(path), data, context, variables)
         parsed = parse_path(path)
-    return parsed.find(data, context)
+    return parsed.find(data, context, variables)
 
 
-def apply_input_path(data: Any, input_path: str | None, context: Any = None) -> Any:
+def apply_input_path(
+    data: Any, input_path: str | None, context: Any = None, variables: Any = None
+) -> Any:
     """InputPath: ``None`` (JSON null) gives ``{}``; ``$`` the whole input."""
     if input_path is None:
         return {}
     if input_path == "$":
         return data
-    return query(input_path, data, context)
+    return query(input_path, data, context, variables)
 
 
-def apply_output_path(data: Any, output_path: str | None, context: Any = None) -> Any:
+def apply_output_path(
+    data: Any, output_path: str | None, context: Any = None, variables: Any = None
+) -> Any:
     """OutputPath: ``None`` (JSON null) gives ``{}``; ``$`` the whole output."""
     if output_path is None:
         return {}
     if output_path == "$":
         return data
-    return query(output_path, data, context)
+    return query(output_path, data, context, variables)
 
 
-def payload_template(template: Any, data: Any, context: Any = None) -> Any:
+def payload_template(template: Any, data: Any, context: Any = None, variables: Any = None) -> Any:
     """Parameters / ItemSelector / ResultSelector: build a new value from ``template``.
 
     A key ending in ``.$`` loses the suffix and takes the value of its path or intrinsic
     function call; nested objects and arrays are processed recursively.  A path that matches
-    nothing raises ``States.ParameterPathFailure``; an intrinsic that fails raises
+    nothing raises ``States.Runtime`` with AWS's cause (``The JSONPath '$.x' specified for the
+    field 'x.$' could not be found in the input '{}'``); an intrinsic that fails raises
     ``States.IntrinsicFailure``.
     """
     if type(template) is dict:
         out = {}
         for key, value in template.items():
             if key.endswith(".$"):
-                out[key[:-2]] = _dynamic(key, value, data, context)
+                out[key[:-2]] = _dynamic(key, value, data, context, variables)
             elif type(value) is dict or type(value) is list:
-                out[key] = payload_template(value, data, context)
+                out[key] = payload_template(value, data, context, variables)
             else:
                 out[key] = value
         return out
     if type(template) is list:
-        return [payload_template(item, data, context) for item in template]
+        return [payload_template(item, data, context, variables) for item in template]
     return template
 
 
-def _dynamic(key: str, expression: Any, data: Any, context: Any) -> Any:
+def _dynamic(key: str, expression: Any, data: Any, context: Any, variables: Any) -> Any:
     if not isinstance(expression, str):
         raise StateFailure(
-            StatesError.PARAMETER_PATH_FAILURE,
+            StatesError.RUNTIME,
             f"The value for the field '{key}' must be a JSONPath or an intrinsic function, "
             f"not {json.dumps(expression)}",
         )
     if expression.startswith("$"):
         try:
-            return query(expression, data, context)
+            return query(expression, data, context, variables)
         except PathNotFound as e:
+            if e.path.variable is not None:
+                raise StateFailure(
+                    StatesError.RUNTIME,
+                    f"The JSONPath '{expression}' specified for the field '{key}' could not be "
+                    f"found: the variable '{e.path.variable}' is not assigned",
+                ) from e
             source = context if expression.startswith("$$") else data
             raise StateFailure(
-                StatesError.PARAMETER_PATH_FAILURE,
+                StatesError.RUNTIME,
                 f"The JSONPath '{expression}' specified for the field '{key}' could not be "
                 f"found in the input '{_compact(source)}'",
             ) from e
-    return intrinsics.evaluate(intrinsics.parse(expression), data, context)
+    return intrinsics.evaluate(intrinsics.parse(expression), data, context, variables)
 
 
 def apply_result_path(state_input: Any, result_path: str | None, result: Any) -> Any:
@@ -258,7 +288,7 @@ def apply_result_path(state_input: Any, result_path: str | None, result: Any) ->
         path = parse_path(result_path)
     except PathSyntaxError as e:
         raise StateFailure(StatesError.RESULT_PATH_MATCH_FAILURE, str(e)) from e
-    if path.steps is None or path.context:
+    if path.steps is None or path.context or path.variable is not None:
         raise StateFailure(
             StatesError.RESULT_PATH_MATCH_FAILURE,
             f"ResultPath '{result_path}' must be a reference path into the state's input",
@@ -272,9 +302,9 @@ def _set(node: Any, steps: tuple[str | int, ...], i: int, result: Any, text: str
     if isinstance(step, str):
         if type(node) is not dict:
             raise _result_path_failure(text, node, steps[:i], step)
-        copy = dict(node)
-        copy[step] = result if last else _set(node.get(step, {}), steps, i + 1, result, text)
-        return copy
+        fields = dict(node)
+        fields[step] = result if last else _set(node.get(step, {}), steps, i + 1, result, text)
+        return fields
     if type(node) is not list or not -len(node) <= step < len(node):
         raise _result_path_failure(text, node, steps[:i], step)
     items = list(node)

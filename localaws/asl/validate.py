@@ -3,8 +3,14 @@
 :func:`validate_definition` collects every problem (not only the first) and raises
 :class:`InvalidDefinition` listing them; each problem starts with a JSON-pointer location that
 names the state and the field (``/States/Train/Next: no state named "Trian"; did you mean
-"Train"?``).  Features that exist on AWS but not locally (Distributed Map, JSONata, variables)
-are refused here, when the definition is created, never in the middle of a run.
+"Train"?``).  Features that exist on AWS but not locally (Distributed Map) are refused here,
+when the definition is created, never in the middle of a run.
+
+Each state is checked against the fields of its query language: a JSONata state refuses the
+JSONPath fields (Parameters, ResultPath, InputPath...) and a JSONPath state the JSONata ones
+(Arguments, Output, Items, Condition), naming the field that replaces it.  Every ``{% %}``
+expression is compiled, every ``Assign`` name checked, and a Parallel branch or Map
+iteration may read but not assign a variable of an enclosing scope.
 """
 
 from __future__ import annotations
@@ -16,10 +22,12 @@ from typing import Any
 
 from localaws.asl import choice, intrinsics, paths
 from localaws.asl.errors import StatesError
+from localaws.asl.jsonata import JsonataSyntaxError, compile_expression, expressions, is_expression
 from localaws.asl.paths import json_type
+from localaws.asl.variables import name_problem
 from localaws.errors import UserError
 
-__all__ = ["STATE_FIELDS", "InvalidDefinition", "validate_definition"]
+__all__ = ["JSONATA_STATE_FIELDS", "STATE_FIELDS", "InvalidDefinition", "validate_definition"]
 
 MAX_STATE_NAME = 80
 MAX_SECONDS = 99_999_999  # AWS's upper bound for TimeoutSeconds, Seconds, IntervalSeconds...
@@ -29,11 +37,15 @@ _COMMON = frozenset({"Type", "Comment", "QueryLanguage"})
 _IO = frozenset({"InputPath", "OutputPath"})
 _FLOW = frozenset({"Next", "End"})
 
+_ASSIGN = frozenset({"Assign"})
+
+# The fields of each state type in a JSONPath state (the default query language).
 STATE_FIELDS: dict[str, frozenset[str]] = {
-    "Pass": _COMMON | _IO | _FLOW | {"ResultPath", "Parameters", "Result"},
+    "Pass": _COMMON | _IO | _FLOW | _ASSIGN | {"ResultPath", "Parameters", "Result"},
     "Task": _COMMON
     | _IO
     | _FLOW
+    | _ASSIGN
     | {
         "Resource",
         "Parameters",
@@ -47,17 +59,23 @@ STATE_FIELDS: dict[str, frozenset[str]] = {
         "Catch",
         "Credentials",
     },
-    "Choice": _COMMON | _IO | {"Choices", "Default"},
-    "Wait": _COMMON | _IO | _FLOW | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath"},
+    "Choice": _COMMON | _IO | _ASSIGN | {"Choices", "Default"},
+    "Wait": _COMMON
+    | _IO
+    | _FLOW
+    | _ASSIGN
+    | {"Seconds", "Timestamp", "SecondsPath", "TimestampPath"},
     "Succeed": _COMMON | _IO,
     "Fail": _COMMON | {"Error", "ErrorPath", "Cause", "CausePath"},
     "Parallel": _COMMON
     | _IO
     | _FLOW
+    | _ASSIGN
     | {"Branches", "Parameters", "ResultSelector", "ResultPath", "Retry", "Catch"},
     "Map": _COMMON
     | _IO
     | _FLOW
+    | _ASSIGN
     | {
         "Iterator",
         "ItemProcessor",
@@ -73,21 +91,75 @@ STATE_FIELDS: dict[str, frozenset[str]] = {
         "ToleratedFailurePercentage",
         "ToleratedFailurePercentagePath",
         "Label",
+        "ItemReader",
+        "ItemBatcher",
+        "ResultWriter",
         "Retry",
         "Catch",
     },
 }
+_OUT = frozenset({"Output"})
+_TASK_JSONATA = frozenset({"Resource", "Arguments", "TimeoutSeconds", "HeartbeatSeconds"})
+
+# The fields of each state type in a JSONata state.
+JSONATA_STATE_FIELDS: dict[str, frozenset[str]] = {
+    "Pass": _COMMON | _FLOW | _ASSIGN | _OUT,
+    "Task": _COMMON | _FLOW | _ASSIGN | _OUT | _TASK_JSONATA | {"Retry", "Catch", "Credentials"},
+    "Choice": _COMMON | _ASSIGN | _OUT | {"Choices", "Default"},
+    "Wait": _COMMON | _FLOW | _ASSIGN | _OUT | {"Seconds", "Timestamp"},
+    "Succeed": _COMMON | _OUT,
+    "Fail": _COMMON | {"Error", "Cause"},
+    "Parallel": _COMMON | _FLOW | _ASSIGN | _OUT | {"Branches", "Arguments", "Retry", "Catch"},
+    "Map": _COMMON
+    | _FLOW
+    | _ASSIGN
+    | _OUT
+    | {
+        "Iterator",
+        "ItemProcessor",
+        "Items",
+        "ItemSelector",
+        "MaxConcurrency",
+        "ToleratedFailureCount",
+        "ToleratedFailurePercentage",
+        "Label",
+        "Retry",
+        "Catch",
+    },
+}
+
+# A JSONPath-only field in a JSONata state: what to write instead.
+JSONPATH_ONLY: dict[str, str] = {
+    "Parameters": "Arguments",
+    "InputPath": "Arguments (with {% $states.input... %} expressions)",
+    "ResultSelector": "Output",
+    "ResultPath": "Output (and Assign)",
+    "OutputPath": "Output",
+    "Result": "Output",
+    "ItemsPath": "Items",
+    "TimeoutSecondsPath": "TimeoutSeconds with a {% %} expression",
+    "HeartbeatSecondsPath": "HeartbeatSeconds with a {% %} expression",
+    "SecondsPath": "Seconds with a {% %} expression",
+    "TimestampPath": "Timestamp with a {% %} expression",
+    "ErrorPath": "Error with a {% %} expression",
+    "CausePath": "Cause with a {% %} expression",
+    "MaxConcurrencyPath": "MaxConcurrency with a {% %} expression",
+    "ToleratedFailureCountPath": "ToleratedFailureCount with a {% %} expression",
+    "ToleratedFailurePercentagePath": "ToleratedFailurePercentage with a {% %} expression",
+    "Variable": "Condition",
+}
+# A JSONata-only field in a JSONPath state: what to write instead.
+JSONATA_ONLY: dict[str, str] = {
+    "Arguments": "Parameters",
+    "Output": "OutputPath or ResultSelector",
+    "Items": "ItemsPath",
+    "Condition": "Variable with a comparison operator",
+}
+
 _TERMINAL_TYPES = frozenset({"Choice", "Succeed", "Fail"})
 
 # Fields that exist on AWS but that this runtime refuses, with the reason.
-UNSUPPORTED_FIELDS: dict[str, str] = {
-    "Assign": "workflow variables (Assign) are not supported locally",
-    "Arguments": "JSONata states (Arguments) are not supported locally; use Parameters",
-    "Output": "JSONata states (Output) are not supported locally; use OutputPath/ResultSelector",
-    "ItemReader": "Distributed Map's ItemReader is not supported locally",
-    "ResultWriter": "Distributed Map's ResultWriter is not supported locally",
-    "ItemBatcher": "Distributed Map's ItemBatcher is not supported locally",
-}
+UNSUPPORTED_FIELDS: dict[str, str] = {}
 
 _TOP_FIELDS = frozenset(
     {"StartAt", "States", "Comment", "TimeoutSeconds", "Version", "QueryLanguage"}
@@ -105,16 +177,45 @@ _RETRY_FIELDS = frozenset(
         "Comment",
     }
 )
-_CATCH_FIELDS = frozenset({"ErrorEquals", "Next", "ResultPath", "Comment"})
+_CATCH_FIELDS = frozenset({"ErrorEquals", "Next", "ResultPath", "Comment", "Assign"})
+_JSONATA_CATCH_FIELDS = frozenset({"ErrorEquals", "Next", "Comment", "Assign", "Output"})
+_QUERY_LANGUAGES = ("JSONPath", "JSONata")
+_JSONATA_RULE_FIELDS = frozenset({"Condition", "Next", "Comment", "Assign", "Output"})
+# Fields of a JSONata state whose {% %} expressions are compiled at creation.
+_JSONATA_VALUE_FIELDS = (
+    "Arguments",
+    "Output",
+    "Assign",
+    "Items",
+    "ItemSelector",
+    "TimeoutSeconds",
+    "HeartbeatSeconds",
+    "Seconds",
+    "Timestamp",
+    "Error",
+    "Cause",
+    "MaxConcurrency",
+    "ToleratedFailureCount",
+    "ToleratedFailurePercentage",
+)
 _KNOWN_STATES_ERRORS = frozenset(e.value for e in StatesError) | {"States.DataLimitExceeded"}
 _RULE_OPERATORS = frozenset({"And", "Or", "Not", *choice.COMPARISONS, *choice.TYPE_TESTS})
+
+
+# Distributed Map: where items come from and where results go.
+DISTRIBUTED_READERS = ("arn:aws:states:::s3:getObject", "arn:aws:states:::s3:listObjectsV2")
+READER_INPUT_TYPES = ("CSV", "JSON", "JSONL", "MANIFEST")
+RESULT_WRITER_RESOURCE = "arn:aws:states:::s3:putObject"
 
 
 class InvalidDefinition(UserError):
     """A state machine definition that cannot run; ``problems`` lists every reason."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str], located: list[tuple[str, str]] | None = None):
         self.problems = list(problems)
+        # (JSON pointer of the field, message) of each problem, for diagnostics.
+        self.located = list(located) if located is not None else [("/", p) for p in problems]
+        self.not_json = False
         super().__init__("Invalid State Machine Definition: " + "; ".join(self.problems))
 
 
@@ -131,7 +232,9 @@ def validate_definition(
         try:
             definition = json.loads(definition)
         except ValueError as e:
-            raise InvalidDefinition([f"/: the definition is not valid JSON: {e}"]) from e
+            invalid = InvalidDefinition([f"/: the definition is not valid JSON: {e}"])
+            invalid.not_json = True
+            raise invalid from e
     if not isinstance(definition, dict):
         raise InvalidDefinition(
             [f"/: the definition must be a JSON object, not {json_type(definition)}"]
@@ -139,7 +242,7 @@ def validate_definition(
     checker = _Checker(resolve_resource)
     checker.machine(definition, "", _TOP_FIELDS)
     if checker.problems:
-        raise InvalidDefinition(checker.problems)
+        raise InvalidDefinition(checker.problems, checker.located)
     return definition
 
 
@@ -164,10 +267,17 @@ class _Checker:
     def __init__(self, resolve_resource: Callable[[str], object] | None):
         self.resolve_resource = resolve_resource
         self.problems: list[str] = []
+        self.located: list[tuple[str, str]] = []
         self.seen_names: dict[str, str] = {}  # state name -> where it was first defined
+        self.language = "JSONPath"  # the definition's QueryLanguage
+        self.jsonata = False  # the state being checked is a JSONata state
+        # variables assigned by the enclosing scopes (read-only in a branch or iteration)
+        self.outer: frozenset[str] = frozenset()
+        self.inner: frozenset[str] = frozenset()  # ... and by the current state's scope
 
     def problem(self, where: str, message: str) -> None:
         self.problems.append(f"{where or '/'}: {message}")
+        self.located.append((where or "/", message))
 
     # ------------------------------------------------------------------ machines
 
@@ -180,6 +290,8 @@ class _Checker:
                 self.unknown_field(_pointer_join(where, key), key, allowed, "here")
         if "QueryLanguage" in m:
             self.query_language(m["QueryLanguage"], _pointer_join(where, "QueryLanguage"))
+            if where == "" and m["QueryLanguage"] in _QUERY_LANGUAGES:
+                self.language = m["QueryLanguage"]
         if where == "":
             if "TimeoutSeconds" in m:
                 self.positive_int(m["TimeoutSeconds"], "/TimeoutSeconds", MAX_SECONDS)
@@ -211,8 +323,11 @@ class _Checker:
                 f'no state named "{start}"{_suggest(start, states)}',
             )
         names = set(states)
+        outer = self.outer
+        # A branch or iteration inside these states reads what any of them assigns.
+        inner = outer | {n for st in states.values() for n in _assigned_names(st)}
         for name, state in states.items():
-            self.state(name, state, where + _pointer("States", name), names)
+            self.state(name, state, where + _pointer("States", name), names, inner)
         if isinstance(start, str) and start in states:
             self.reachability(start, states, where)
 
@@ -237,7 +352,9 @@ class _Checker:
 
     # ------------------------------------------------------------------ states
 
-    def state(self, name: str, st: Any, where: str, names: set[str]) -> None:
+    def state(
+        self, name: str, st: Any, where: str, names: set[str], inner: frozenset[str] = frozenset()
+    ) -> None:
         if len(name) > MAX_STATE_NAME:
             self.problem(
                 where, f"state name is {len(name)} characters long; the limit is {MAX_STATE_NAME}"
@@ -266,14 +383,22 @@ class _Checker:
                 f"use one of {', '.join(STATE_FIELDS)}",
             )
             return
-        allowed = STATE_FIELDS[kind]
+        if "QueryLanguage" in st:
+            self.query_language(st["QueryLanguage"], where + "/QueryLanguage", state=True)
+        language = st.get("QueryLanguage", self.language)
+        self.jsonata = language == "JSONata"
+        allowed = (JSONATA_STATE_FIELDS if self.jsonata else STATE_FIELDS)[kind]
         for key in st:
             if key not in allowed:
-                self.unknown_field(where + _pointer(key), key, allowed, f"in a {kind} state")
-        if "QueryLanguage" in st:
-            self.query_language(st["QueryLanguage"], where + "/QueryLanguage")
+                self.field_of_language(where + _pointer(key), key, allowed, kind)
         if "Comment" in st and not isinstance(st["Comment"], str):
             self.problem(where + "/Comment", "must be a string")
+        if "Assign" in st:
+            self.assign(st["Assign"], where + "/Assign")
+        if self.jsonata:
+            for field in _JSONATA_VALUE_FIELDS:
+                if field in st:
+                    self.jsonata_value(st[field], where + "/" + field)
         self.transition(st, kind, where, names)
         for field in ("InputPath", "OutputPath"):
             if field in st and st[field] is not None:
@@ -281,7 +406,7 @@ class _Checker:
         if "ResultPath" in st and st["ResultPath"] is not None:
             self.path(st["ResultPath"], where + "/ResultPath", reference=True, context=False)
         for field in ("Parameters", "ResultSelector", "ItemSelector"):
-            if field in st:
+            if field in st and not (self.jsonata and field == "ItemSelector"):
                 if field != "Parameters" and not isinstance(st[field], dict):
                     self.problem(
                         where + "/" + field, f"must be an object, not {json_type(st[field])}"
@@ -291,7 +416,66 @@ class _Checker:
             self.retry(st["Retry"], where + "/Retry")
         if "Catch" in st:
             self.catch(st["Catch"], where + "/Catch", names)
+        self.inner = inner  # what a Parallel's branches or a Map's iterations may read
         getattr(self, f"state_{kind.lower()}")(st, where, names)
+
+    def field_of_language(self, where: str, key: str, allowed: Iterable[str], kind: str) -> None:
+        """A field the state's query language does not have: name the one to use instead."""
+        if self.jsonata and key in JSONPATH_ONLY and key in STATE_FIELDS[kind]:
+            self.problem(
+                where,
+                f'the field "{key}" is not supported in a JSONata state (QueryLanguage '
+                f'"JSONata"); use {JSONPATH_ONLY[key]}',
+            )
+        elif not self.jsonata and key in JSONATA_ONLY and key in JSONATA_STATE_FIELDS[kind]:
+            self.problem(
+                where,
+                f'the field "{key}" is only supported in a JSONata state; use '
+                f'{JSONATA_ONLY[key]}, or set "QueryLanguage": "JSONata" on the state',
+            )
+        else:
+            self.unknown_field(where, key, allowed, f"in a {kind} state")
+
+    def assign(self, value: Any, where: str) -> None:
+        """An Assign block: an object of variable names (``name.$`` in JSONPath) to values."""
+        if not isinstance(value, dict):
+            self.problem(
+                where, f"must be an object of variable names to values, not {json_type(value)}"
+            )
+            return
+        seen: set[str] = set()
+        for key, item in value.items():
+            at = where + _pointer(key)
+            dynamic = not self.jsonata and key.endswith(".$")
+            name = key[:-2] if dynamic else key
+            problem = name_problem(name)
+            if problem is not None:
+                self.problem(at, problem)
+            elif name in seen:
+                self.problem(at, f'the variable "{name}" is assigned twice in this Assign')
+            elif name in self.outer:
+                self.problem(
+                    at,
+                    f'the variable "{name}" is assigned in an enclosing scope; a Parallel '
+                    "branch or Map iteration can read it but not assign it: use another name",
+                )
+            seen.add(name)
+            if dynamic:
+                self.template({key: item}, where)
+            elif not self.jsonata:
+                self.template(item, at)
+
+    def jsonata_value(self, value: Any, where: str) -> None:
+        """Compile every ``{% %}`` expression in a JSONata field."""
+        for at, text in expressions(value):
+            location = f"{where}/{at}" if at else where
+            try:
+                problem = compile_expression(text).top_level_problem()
+            except JsonataSyntaxError as e:
+                self.problem(location, f"the JSONata expression {text} does not parse: {e}")
+                continue
+            if problem is not None:
+                self.problem(location, f"the JSONata expression {text}: {problem}")
 
     def unknown_field(self, where: str, key: str, allowed: Iterable[str], place: str) -> None:
         if key in UNSUPPORTED_FIELDS:
@@ -301,11 +485,15 @@ class _Checker:
                 where, f"field {json.dumps(key)} is not allowed {place}{_suggest(key, allowed)}"
             )
 
-    def query_language(self, value: Any, where: str) -> None:
-        if value != "JSONPath":
+    def query_language(self, value: Any, where: str, *, state: bool = False) -> None:
+        if value not in _QUERY_LANGUAGES:
+            self.problem(where, f'must be "JSONPath" or "JSONata", not {json.dumps(value)}')
+        elif state and value == "JSONPath" and self.language == "JSONata":
             self.problem(
                 where,
-                f'query language {json.dumps(value)} is not supported locally; use "JSONPath"',
+                'a state cannot use "JSONPath" when the state machine\'s QueryLanguage is '
+                '"JSONata"; set "QueryLanguage": "JSONPath" at the top and "JSONata" on the '
+                "states that use it",
             )
 
     def transition(self, st: dict[str, Any], kind: str, where: str, names: set[str]) -> None:
@@ -354,7 +542,14 @@ class _Checker:
             except UserError as e:
                 self.problem(where + "/Resource", str(e))
             else:
-                self.integration_problems(resolved, st.get("Parameters"), where)
+                if not self.jsonata:  # Arguments may hold expressions: checked when run
+                    self.integration_problems(resolved, st.get("Parameters"), where)
+        if self.jsonata:
+            for field in ("TimeoutSeconds", "HeartbeatSeconds"):
+                value = st.get(field)
+                if field in st and not is_expression(value):
+                    self.positive_int(value, where + "/" + field, MAX_SECONDS)
+            return
         self.exclusive(st, where, "TimeoutSeconds", "TimeoutSecondsPath")
         self.exclusive(st, where, "HeartbeatSeconds", "HeartbeatSecondsPath")
         if "TimeoutSeconds" in st:
@@ -397,12 +592,55 @@ class _Checker:
         if "Default" in st:
             self.target(st["Default"], where + "/Default", names)
 
-    def rule(self, rule: Any, where: str, names: set[str], *, top: bool) -> None:
+    def jsonata_rule(self, rule: Any, where: str, names: set[str]) -> None:
         if not isinstance(rule, dict):
             self.problem(where, f"a choice rule must be an object, not {json_type(rule)}")
             return
+        for key in rule:
+            if key not in _JSONATA_RULE_FIELDS:
+                if key in JSONPATH_ONLY or key in _RULE_OPERATORS:
+                    self.problem(
+                        where + _pointer(key),
+                        f'the field "{key}" is not supported in a JSONata choice rule; write '
+                        'the test as "Condition": "{% ... %}"',
+                    )
+                else:
+                    self.unknown_field(
+                        where + _pointer(key), key, _JSONATA_RULE_FIELDS, "in a choice rule"
+                    )
+        condition = rule.get("Condition")
+        if "Condition" not in rule:
+            self.problem(
+                where + "/Condition", 'required: a "{% ... %}" expression that is true or false'
+            )
+        elif not is_expression(condition) and not isinstance(condition, bool):
+            self.problem(
+                where + "/Condition",
+                f'must be a "{{% ... %}}" expression or a boolean, not {json.dumps(condition)}',
+            )
+        else:
+            self.jsonata_value(condition, where + "/Condition")
+        if "Next" not in rule:
+            self.problem(where + "/Next", "required in a choice rule")
+        else:
+            self.target(rule["Next"], where + "/Next", names)
+        if "Assign" in rule:
+            self.assign(rule["Assign"], where + "/Assign")
+            self.jsonata_value(rule["Assign"], where + "/Assign")
+        if "Output" in rule:
+            self.jsonata_value(rule["Output"], where + "/Output")
+
+    def rule(self, rule: Any, where: str, names: set[str], *, top: bool) -> None:
+        if top and self.jsonata:
+            self.jsonata_rule(rule, where, names)
+            return
+        if not isinstance(rule, dict):
+            self.problem(where, f"a choice rule must be an object, not {json_type(rule)}")
+            return
+        if top and "Assign" in rule:
+            self.assign(rule["Assign"], where + "/Assign")
         operators = [k for k in rule if k in _RULE_OPERATORS]
-        extra = {"Comment", "Next"} if top else {"Comment"}
+        extra = {"Comment", "Next", "Assign"} if top else {"Comment"}
         boolean = bool(operators) and operators[0] in ("And", "Or", "Not")
         if not boolean:
             extra = extra | {"Variable"}
@@ -472,6 +710,37 @@ class _Checker:
             )
 
     def state_wait(self, st: dict[str, Any], where: str, names: set[str]) -> None:
+        if self.jsonata:
+            fields = [f for f in ("Seconds", "Timestamp") if f in st]
+            if len(fields) != 1:
+                self.problem(
+                    where,
+                    "a Wait state needs exactly one of Seconds or Timestamp; "
+                    f"found {', '.join(fields) if fields else 'none'}",
+                )
+            value: Any = st.get("Seconds")
+            if (
+                "Seconds" in st
+                and not is_expression(value)
+                and (not _is_int(value) or not 0 <= value <= MAX_SECONDS)
+            ):
+                self.problem(
+                    where + "/Seconds",
+                    f"must be an integer from 0 to {MAX_SECONDS} or a {{% %}} expression, "
+                    f"not {json.dumps(value)}",
+                )
+            value = st.get("Timestamp")
+            if (
+                "Timestamp" in st
+                and not is_expression(value)
+                and choice.parse_timestamp(value) is None
+            ):
+                self.problem(
+                    where + "/Timestamp",
+                    'must be an RFC 3339 timestamp such as "2016-03-14T01:59:00Z" or a '
+                    f"{{% %}} expression, not {json.dumps(value)}",
+                )
+            return
         given = [f for f in ("Seconds", "Timestamp", "SecondsPath", "TimestampPath") if f in st]
         if len(given) != 1:
             self.problem(
@@ -496,6 +765,14 @@ class _Checker:
                 self.path(st[field], where + "/" + field, reference=True)
 
     def state_fail(self, st: dict[str, Any], where: str, names: set[str]) -> None:
+        if self.jsonata:
+            for field in ("Error", "Cause"):
+                if field in st and not isinstance(st[field], str):
+                    self.problem(
+                        where + "/" + field,
+                        f"must be a string or a {{% %}} expression, not {json_type(st[field])}",
+                    )
+            return
         for static, dynamic in (("Error", "ErrorPath"), ("Cause", "CausePath")):
             self.exclusive(st, where, static, dynamic)
             if static in st and not isinstance(st[static], str):
@@ -516,7 +793,14 @@ class _Checker:
             self.problem(where + "/Branches", "must be a non-empty array of branches")
             return
         for i, branch in enumerate(branches):
-            self.machine(branch, f"{where}/Branches/{i}", _BRANCH_FIELDS)
+            self.nested(branch, f"{where}/Branches/{i}", _BRANCH_FIELDS)
+
+    def nested(self, m: Any, where: str, allowed: frozenset[str]) -> None:
+        """A Parallel branch or Map processor: its own scope, reading the enclosing ones."""
+        outer, inner, jsonata = self.outer, self.inner, self.jsonata
+        self.outer = inner
+        self.machine(m, where, allowed)
+        self.outer, self.inner, self.jsonata = outer, inner, jsonata
 
     def state_map(self, st: dict[str, Any], where: str, names: set[str]) -> None:
         has_iterator, has_processor = "Iterator" in st, "ItemProcessor" in st
@@ -527,14 +811,27 @@ class _Checker:
         elif not has_iterator and not has_processor:
             self.problem(where + "/ItemProcessor", "required: the states run for each item")
         if has_iterator:
-            self.machine(st["Iterator"], where + "/Iterator", _BRANCH_FIELDS)
+            self.nested(st["Iterator"], where + "/Iterator", _BRANCH_FIELDS)
+        distributed = False
         if has_processor:
             processor = st["ItemProcessor"]
             if isinstance(processor, dict) and "ProcessorConfig" in processor:
-                self.processor_config(
+                distributed = self.processor_config(
                     processor["ProcessorConfig"], where + "/ItemProcessor/ProcessorConfig"
                 )
-            self.machine(processor, where + "/ItemProcessor", _PROCESSOR_FIELDS)
+            self.nested(processor, where + "/ItemProcessor", _PROCESSOR_FIELDS)
+        for field in ("ItemReader", "ItemBatcher", "ResultWriter"):
+            if field in st and not distributed:
+                self.problem(
+                    where + "/" + field,
+                    "only a Distributed Map has one; set ItemProcessor.ProcessorConfig.Mode "
+                    "to DISTRIBUTED",
+                )
+        if distributed:
+            self.distributed_fields(st, where)
+        if self.jsonata:
+            self.jsonata_map(st, where)
+            return
         self.exclusive(st, where, "ItemSelector", "Parameters")
         if "ItemsPath" in st:
             self.path(st["ItemsPath"], where + "/ItemsPath", reference=True)
@@ -572,10 +869,36 @@ class _Checker:
         if "Label" in st and not isinstance(st["Label"], str):
             self.problem(where + "/Label", "must be a string")
 
-    def processor_config(self, config: Any, where: str) -> None:
+    def jsonata_map(self, st: dict[str, Any], where: str) -> None:
+        if "Items" in st and not isinstance(st["Items"], list) and not is_expression(st["Items"]):
+            self.problem(
+                where + "/Items",
+                f"must be an array or a {{% %}} expression, not {json_type(st['Items'])}",
+            )
+        value: Any
+        for field in ("MaxConcurrency", "ToleratedFailureCount"):
+            value = st.get(field)
+            if field in st and not is_expression(value) and (not _is_int(value) or value < 0):
+                self.problem(
+                    where + "/" + field,
+                    f"must be an integer >= 0 or a {{% %}} expression, not {json.dumps(value)}",
+                )
+        value = st.get("ToleratedFailurePercentage")
+        if (
+            "ToleratedFailurePercentage" in st
+            and not is_expression(value)
+            and (not _is_number(value) or not 0 <= value <= 100)
+        ):
+            self.problem(
+                where + "/ToleratedFailurePercentage",
+                f"must be a number from 0 to 100 or a {{% %}} expression, not {json.dumps(value)}",
+            )
+
+    def processor_config(self, config: Any, where: str) -> bool:
+        """Check a ProcessorConfig; return True for a Distributed Map."""
         if not isinstance(config, dict):
             self.problem(where, f"must be an object, not {json_type(config)}")
-            return
+            return False
         for key in config:
             if key not in ("Mode", "ExecutionType"):
                 self.unknown_field(
@@ -583,16 +906,100 @@ class _Checker:
                 )
         mode = config.get("Mode", "INLINE")
         if mode == "DISTRIBUTED":
-            self.problem(
-                where + "/Mode",
-                "Distributed Map (Mode DISTRIBUTED) is not supported locally; use Mode INLINE",
-            )
-        elif mode != "INLINE":
-            self.problem(
-                where + "/Mode", f"must be INLINE (or DISTRIBUTED on AWS), not {json.dumps(mode)}"
-            )
+            execution_type = config.get("ExecutionType", "STANDARD")
+            if execution_type not in ("STANDARD", "EXPRESS"):
+                self.problem(
+                    where + "/ExecutionType",
+                    f"must be STANDARD or EXPRESS, not {json.dumps(execution_type)}",
+                )
+            return True
+        if mode != "INLINE":
+            self.problem(where + "/Mode", f"must be INLINE or DISTRIBUTED, not {json.dumps(mode)}")
         elif "ExecutionType" in config:
             self.problem(where + "/ExecutionType", "only a DISTRIBUTED Map has an ExecutionType")
+        return False
+
+    def distributed_fields(self, st: dict[str, Any], where: str) -> None:
+        """ItemReader, ItemBatcher and ResultWriter of a Distributed Map."""
+        reader = st.get("ItemReader")
+        if reader is not None:
+            self.shape_fields(
+                reader, where + "/ItemReader", ("Resource", "Parameters", "ReaderConfig")
+            )
+            if isinstance(reader, dict):
+                resource = reader.get("Resource")
+                if resource not in DISTRIBUTED_READERS:
+                    self.problem(
+                        where + "/ItemReader/Resource",
+                        f"{json.dumps(resource)} is not an item reader; use one of "
+                        + ", ".join(DISTRIBUTED_READERS),
+                    )
+                config = reader.get("ReaderConfig", {})
+                if self.shape_fields(
+                    config,
+                    where + "/ItemReader/ReaderConfig",
+                    (
+                        "InputType",
+                        "CSVHeaderLocation",
+                        "CSVHeaders",
+                        "CSVDelimiter",
+                        "MaxItems",
+                        "MaxItemsPath",
+                    ),
+                ):
+                    input_type = config.get("InputType")
+                    if resource == DISTRIBUTED_READERS[0] and input_type not in READER_INPUT_TYPES:
+                        self.problem(
+                            where + "/ItemReader/ReaderConfig/InputType",
+                            f"{json.dumps(input_type)}: s3:getObject needs one of "
+                            + ", ".join(READER_INPUT_TYPES),
+                        )
+                    if config.get("CSVHeaderLocation") == "GIVEN" and not isinstance(
+                        config.get("CSVHeaders"), list
+                    ):
+                        self.problem(
+                            where + "/ItemReader/ReaderConfig/CSVHeaders",
+                            "required (a list of column names) when CSVHeaderLocation is GIVEN",
+                        )
+        batcher = st.get("ItemBatcher")
+        if batcher is not None:
+            self.shape_fields(
+                batcher,
+                where + "/ItemBatcher",
+                (
+                    "MaxItemsPerBatch",
+                    "MaxItemsPerBatchPath",
+                    "MaxInputBytesPerBatch",
+                    "MaxInputBytesPerBatchPath",
+                    "BatchInput",
+                ),
+            )
+        writer = st.get("ResultWriter")
+        if writer is not None and self.shape_fields(
+            writer, where + "/ResultWriter", ("Resource", "Parameters")
+        ):
+            if writer.get("Resource") != RESULT_WRITER_RESOURCE:
+                self.problem(
+                    where + "/ResultWriter/Resource",
+                    f"{json.dumps(writer.get('Resource'))}: the result writer is "
+                    f"{RESULT_WRITER_RESOURCE}",
+                )
+            params = writer.get("Parameters")
+            if not isinstance(params, dict) or not ({"Bucket", "Bucket.$"} & set(params)):
+                self.problem(
+                    where + "/ResultWriter/Parameters",
+                    'required: {"Bucket": ..., "Prefix": ...} naming where results are written',
+                )
+
+    def shape_fields(self, value: Any, where: str, allowed: tuple[str, ...]) -> bool:
+        """An object whose keys are among ``allowed``; report other keys. True if an object."""
+        if not isinstance(value, dict):
+            self.problem(where, f"must be an object, not {json_type(value)}")
+            return False
+        for key in value:
+            if key not in allowed and key.removesuffix(".$") not in allowed:
+                self.unknown_field(where + _pointer(key), key, allowed, "here")
+        return True
 
     # ------------------------------------------------------------------ Retry / Catch
 
@@ -665,13 +1072,20 @@ class _Checker:
                 )
 
     def catch(self, catchers: Any, where: str, names: set[str]) -> None:
-        for at, c in self.handlers(catchers, where, "catcher", _CATCH_FIELDS):
+        fields = _JSONATA_CATCH_FIELDS if self.jsonata else _CATCH_FIELDS
+        for at, c in self.handlers(catchers, where, "catcher", fields):
             if "Next" not in c:
                 self.problem(at + "/Next", "required: the state to go to when the error is caught")
             else:
                 self.target(c["Next"], at + "/Next", names)
-            if "ResultPath" in c and c["ResultPath"] is not None:
+            if "ResultPath" in c and c["ResultPath"] is not None and not self.jsonata:
                 self.path(c["ResultPath"], at + "/ResultPath", reference=True, context=False)
+            if "Assign" in c:
+                self.assign(c["Assign"], at + "/Assign")
+            if self.jsonata:
+                for field in ("Assign", "Output"):
+                    if field in c:
+                        self.jsonata_value(c[field], at + "/" + field)
 
     # ------------------------------------------------------------------ values
 
@@ -698,10 +1112,11 @@ class _Checker:
                 f"'{value}' must be a reference path (names and indices only, "
                 "no wildcards, slices or filters)",
             )
-        if parsed.context and not context:
+        if (parsed.context or parsed.variable is not None) and not context:
             self.problem(
                 where,
-                f"'{value}' must select from the state's input ($), not the context object ($$)",
+                f"'{value}' must select from the state's input ($), not the context object "
+                "($$) or a variable",
             )
 
     def intrinsic(self, value: str, where: str) -> None:
@@ -737,6 +1152,18 @@ class _Checker:
                     )
             else:
                 self.template(item, at)
+
+
+def _assigned_names(state: Any) -> set[str]:
+    """The variable names a state's Assign blocks (its own, its rules', its catchers') set."""
+    if not isinstance(state, dict):
+        return set()
+    blocks = [state.get("Assign")]
+    for key in ("Choices", "Catch"):
+        items = state.get(key)
+        if isinstance(items, list):
+            blocks.extend(item.get("Assign") for item in items if isinstance(item, dict))
+    return {key.removesuffix(".$") for block in blocks if isinstance(block, dict) for key in block}
 
 
 def _pointer_join(where: str, key: str) -> str:

@@ -38,7 +38,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from localaws import config
-from localaws.errors import ServiceError, UserError
+from localaws.errors import ServiceError, UserError, excerpt
 from localaws.lambda_.worker import WorkerCancelled, WorkerExited, WorkerProcess, WorkerTimeout
 from localaws.store import JsonRecords
 
@@ -109,6 +109,16 @@ def _validation(value: Any, member: str, constraint: str) -> ServiceError:
         "ValidationException",
         f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy constraint: {constraint}",
     )
+
+
+def _marker(marker: str, count: int) -> int:
+    """ListFunctions' Marker (the NextMarker of the page before) as a position."""
+    if not marker.isdigit() or int(marker) > count:
+        raise _invalid(
+            f"Marker {excerpt(marker, 60)!r} is not a NextMarker this server returned; "
+            "pass the NextMarker of the previous page, or none for the first page"
+        )
+    return int(marker)
 
 
 def _now_string() -> str:
@@ -447,7 +457,7 @@ class LambdaBackend:
         confs = sorted(
             (r["Configuration"] for r in self.records.list(KIND)), key=lambda c: c["FunctionName"]
         )
-        start = int(Marker) if Marker else 0
+        start = _marker(Marker, len(confs)) if Marker else 0
         end = len(confs) if not MaxItems else start + int(MaxItems)
         response: dict[str, Any] = {"Functions": confs[start:end]}
         if end < len(confs):
@@ -781,9 +791,11 @@ class LambdaBackend:
             {
                 config.ENV_S3_ROOT: str(self.runtime.layout.s3),
                 config.ENV_ENDPOINTS_DIR: str(self.runtime.layout.endpoints),
-                config.ENV_TABLES_DIR: str(self.runtime.layout.tables),
+                config.ENV_ENDPOINT_URL: self.runtime.api_url(),
                 config.ENV_ACCOUNT: self.runtime.account_id,
                 config.ENV_REGION: self.runtime.region,
+                "AWS_ACCESS_KEY_ID": self.runtime.credentials[0],
+                "AWS_SECRET_ACCESS_KEY": self.runtime.credentials[1],
             }
         )
         return env

@@ -1,19 +1,18 @@
 """The environment variables the Lambda side reads, and how a setting is resolved.
 
-The local runtime sets ``LOCALAWS_S3_ROOT``, ``LOCALAWS_ENDPOINTS_DIR`` and
-``LOCALAWS_TABLES_DIR`` in its Lambda workers; on AWS none is set and the Lambda uses boto3.
+The local runtime sets ``LOCALAWS_S3_ROOT`` and ``LOCALAWS_ENDPOINTS_DIR`` in its Lambda
+workers (and ``AWS_ENDPOINT_URL``, which boto3 reads); on AWS none is set and the Lambda
+uses boto3.
 :mod:`localaws.config` re-exports these names, so each is written once.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 ENV_ACCOUNT = "LOCALAWS_ACCOUNT_ID"  # account id used in ARNs
 ENV_S3_ROOT = "LOCALAWS_S3_ROOT"  # set in Lambda workers: where s3:// URIs live locally
 ENV_ENDPOINTS_DIR = "LOCALAWS_ENDPOINTS_DIR"  # set in Lambda workers: endpoint registry
-ENV_TABLES_DIR = "LOCALAWS_TABLES_DIR"  # set in Lambda workers: local stand-in for DynamoDB tables
 
 DEFAULT_ACCOUNT = "123456789012"
 
@@ -26,8 +25,3 @@ def resolve(explicit: str | None, env_var: str, default: str) -> str:
     if value:
         return value
     return default
-
-
-def table_path(tables_dir: str | os.PathLike[str], name: str) -> Path:
-    """The SQLite file of the local stand-in for DynamoDB table ``name``."""
-    return Path(tables_dir) / f"{name}.sqlite"

@@ -6,6 +6,9 @@
   rules and keys that could leave the root (``..`` or ``.`` segments, a leading ``/``, empty
   segments, NUL, backslashes) are refused with a :class:`~localaws.lambdakit.errors.UserError`; every
   path is also checked, after resolving symlinks, to lie inside the root.
+  A key segment longer than a file name may be (255 bytes; valid on S3) is kept on disk as
+  ``~<sha256 of the segment>``, the segment itself in ``<root>/.longnames/<sha256>``, so
+  that listings give the key back.
 * :class:`S3Storage` does the same operations through a boto3 S3 client.
 
 :func:`storage_from_env` picks one: ``LOCALAWS_S3_ROOT`` set (the local runtime sets it in its
@@ -18,6 +21,7 @@ its own package.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import shutil
@@ -27,14 +31,17 @@ from typing import IO, Any
 
 from localaws.lambdakit import config
 from localaws.lambdakit.errors import UserError
-from localaws.lambdakit.files import atomic_fill
+from localaws.lambdakit.files import atomic_fill, atomic_write
 
 SCHEME = "s3://"
 TMP_DIR = ".tmp"  # under the local root; not a valid bucket name, so never listed
+LONG_NAMES_DIR = ".longnames"  # under the local root: key segments too long for a file name
 MAX_KEY_BYTES = 1024
+MAX_NAME_BYTES = 255  # a file name's limit on common filesystems (NAME_MAX)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IP_ADDRESS = re.compile(r"^\d+\.\d+\.\d+\.\d+$")
 _COPY_CHUNK = 8 * 1024 * 1024
+_LONG_NAME = re.compile(r"^~([0-9a-f]{64})$")
 
 
 class InvalidUri(UserError):
@@ -124,14 +131,41 @@ class LocalStorage(Storage):
         """The local file of ``uri``, after refusing anything that could leave the root."""
         bucket, key = parse_s3_uri(uri)
         _check_key(key, uri)
-        path = self.root / bucket / key
+        path = self.root / bucket / self._disk_key(key)
         resolved = path.resolve()
         if not resolved.is_relative_to(self.root / bucket):
             raise InvalidUri(
-                f"{uri!r}: key {key!r} resolves to {resolved}, outside the bucket's directory "
-                f"{self.root / bucket}; use a key without links that point out of the bucket"
+                f"{uri!r}: key {key!r} resolves outside the bucket's directory; use a key "
+                "without links that point out of the bucket"
             )
         return path
+
+    def _disk_key(self, key: str) -> str:
+        """``key`` with each segment too long for a file name replaced by its hashed name."""
+        return "/".join(self._disk_name(segment) for segment in key.split("/"))
+
+    def _disk_name(self, segment: str) -> str:
+        if len(segment.encode("utf-8", "surrogatepass")) <= MAX_NAME_BYTES:
+            return segment
+        digest = hashlib.sha256(segment.encode("utf-8", "surrogatepass")).hexdigest()
+        record = self.root / LONG_NAMES_DIR / digest
+        if not record.is_file():
+            atomic_write(record, segment.encode("utf-8", "surrogatepass"))
+        return f"~{digest}"
+
+    def _key_name(self, name: str) -> str:
+        """The key segment a file name on disk stands for (the inverse of _disk_name)."""
+        m = _LONG_NAME.match(name)
+        if m is None:
+            return name
+        try:
+            return (
+                (self.root / LONG_NAMES_DIR / m.group(1))
+                .read_bytes()
+                .decode("utf-8", "surrogatepass")
+            )
+        except FileNotFoundError:
+            return name  # a key that merely looks like a hashed name
 
     def read(self, uri: str) -> bytes:
         path = self.path(uri)
@@ -156,16 +190,20 @@ class LocalStorage(Storage):
         if prefix:
             _check_key(prefix, prefix_uri, prefix=True)
         base = self.root / bucket
-        start = base / prefix.rpartition("/")[0] if "/" in prefix else base
+        start = base / self._disk_key(prefix.rpartition("/")[0]) if "/" in prefix else base
         if not start.is_dir():
             return []
         found = []
         for dirpath, dirnames, filenames in os.walk(start):
             dirnames.sort()
             rel_dir = Path(dirpath).relative_to(base).as_posix()
-            rel_dir = "" if rel_dir == "." else rel_dir + "/"
+            rel_dir = (
+                ""
+                if rel_dir == "."
+                else "/".join(self._key_name(p) for p in rel_dir.split("/")) + "/"
+            )
             for name in filenames:
-                key = rel_dir + name
+                key = rel_dir + self._key_name(name)
                 if key.startswith(prefix):
                     found.append(s3_uri(bucket, key))
         return sorted(found)

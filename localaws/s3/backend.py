@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from localaws.runtime import Runtime
 
 MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_UPLOAD_SIZE = 5 * 1024**3  # S3's limit on one PUT (an object or a part)
+MAX_KEY_BYTES = 1024
 IO_CHUNK = 1024 * 1024
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -46,6 +48,7 @@ ERRORS = {
     "BadDigest": 400,
     "BucketAlreadyOwnedByYou": 409,
     "BucketNotEmpty": 409,
+    "EntityTooLarge": 400,
     "EntityTooSmall": 400,
     "IncompleteBody": 400,
     "InternalError": 500,
@@ -56,6 +59,7 @@ ERRORS = {
     "InvalidPartOrder": 400,
     "InvalidRange": 416,
     "InvalidRequest": 400,
+    "KeyTooLongError": 400,
     "MalformedXML": 400,
     "MethodNotAllowed": 405,
     "NoSuchBucket": 404,
@@ -173,6 +177,13 @@ class ObjectStore:
 
     def object_path(self, bucket: str, key: str) -> Path:
         self.require_bucket(bucket)
+        if len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+            raise S3Error(
+                "KeyTooLongError",
+                "Your key is too long",
+                Size=str(len(key.encode())),
+                Key=key[:100],
+            )
         try:
             return self.storage.path(s3_uri(bucket, key))
         except UserError as e:

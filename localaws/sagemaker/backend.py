@@ -26,7 +26,11 @@ from botocore.model import Shape
 
 from localaws.botocore_model import service_model, validate_request
 from localaws.errors import LocalAwsError, ServiceError, UserError
-from localaws.sagemaker import processing, training
+from localaws.sagemaker import forkserver, processing, training
+from localaws.sagemaker.capture import capture_summary
+from localaws.sagemaker.featurestore import FeatureGroupApi
+from localaws.sagemaker.lineage import LineageApi
+from localaws.sagemaker.monitor import MonitoringApi
 from localaws.store import JsonRecords
 
 if TYPE_CHECKING:
@@ -86,7 +90,7 @@ def to_record(value: Any) -> Any:
     return value
 
 
-class SageMakerBackend:
+class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi):
     """The SageMaker API of the local runtime."""
 
     def __init__(self, runtime: Runtime):
@@ -288,6 +292,8 @@ class SageMakerBackend:
                     record["FinalMetricDataList"] = [
                         {**m, "Timestamp": now} for m in result["FinalMetricDataList"]
                     ]
+            if status == "Completed":
+                self.record_lineage(TRAINING, name)
         finally:
             self._finish(TRAINING, name)
 
@@ -430,6 +436,8 @@ class SageMakerBackend:
             self._end_job(
                 PROCESSING, name, "ProcessingJobStatus", "ProcessingEndTime", status, reason
             )
+            if status == "Completed":
+                self.record_lineage(PROCESSING, name)
         finally:
             self._finish(PROCESSING, name)
 
@@ -597,6 +605,9 @@ class SageMakerBackend:
                     record["EndpointStatus"] = "InService"
                     record["EndpointConfigName"] = config
                     record.pop("FailureReason", None)
+                    record["DataCaptureConfig"] = capture_summary(
+                        self.records.get(ENDPOINT_CONFIG, config)
+                    )
                     record["ProductionVariants"] = [
                         {
                             "VariantName": v["VariantName"],
@@ -626,6 +637,8 @@ class SageMakerBackend:
                 else:  # a failed update leaves the old deployment serving, as AWS rolls back
                     record["EndpointStatus"] = "InService"
                     record["FailureReason"] = reason
+            if reason is None:
+                self.record_lineage(ENDPOINT, name, variants)
         except KeyError:
             pass  # deleted while deploying
         finally:
@@ -758,6 +771,7 @@ class SageMakerBackend:
 
     def recover(self) -> None:
         """After a restart: interrupted jobs fail, endpoints that were serving come back."""
+        forkserver.warm()  # the job template imports the ML stack while the runtime starts
         for kind, status_key, end_key in (
             (TRAINING, "TrainingJobStatus", "TrainingEndTime"),
             (PROCESSING, "ProcessingJobStatus", "ProcessingEndTime"),
@@ -809,9 +823,11 @@ class SageMakerBackend:
                 threads.append(thread)
         for thread in threads:
             thread.join()
+        self.recover_monitoring()
 
     def close(self) -> None:
         """Stop running jobs (recorded as Failed: the runtime closed) and every endpoint server."""
+        self.close_monitoring()
         with self._lock:
             running = list(self._running.items())
         for (kind, _), job in running:

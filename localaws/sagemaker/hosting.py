@@ -37,7 +37,8 @@ from localaws.lambdakit.clients import (
     model_error_message,
     not_found_message,
 )
-from localaws.sagemaker import model_server
+from localaws.sagemaker import forkserver, model_server
+from localaws.sagemaker.capture import record_invocation
 from localaws.sagemaker.training import extract_archive
 
 if TYPE_CHECKING:
@@ -176,7 +177,7 @@ def _code_dir(
 class ServerProcess:
     """A running model server."""
 
-    proc: subprocess.Popen[bytes]
+    proc: subprocess.Popen[bytes] | forkserver.WarmProcess
     port: int
     workdir: Path
     log_path: Path
@@ -232,9 +233,8 @@ def start_server(
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
+        proc = forkserver.spawn(
             [sys.executable, "-m", SERVER_MODULE, "--spec", str(spec_path), "--port", "0"],
-            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=log,
             cwd=workdir,
@@ -370,7 +370,11 @@ class EndpointManager:
         for variant in record.get("variants", []):
             with contextlib.suppress(psutil.Error, KeyError):
                 proc = psutil.Process(variant["pid"])
-                if SERVER_MODULE in " ".join(proc.cmdline()):
+                command = " ".join(proc.cmdline())
+                forked = forkserver.MODULE in command and Path(proc.cwd()).is_relative_to(
+                    self.runtime.layout.hosting(endpoint_name)
+                )
+                if SERVER_MODULE in command or forked:
                     proc.terminate()
 
     def _retire(self, servers: list[ServerProcess]) -> None:
@@ -436,6 +440,7 @@ class SageMakerRuntimeBackend:
         ContentType: str = "text/csv",
         Accept: str | None = None,
         TargetVariant: str | None = None,
+        InferenceId: str | None = None,
         **_: Any,
     ) -> dict[str, Any]:
         body = Body.encode() if isinstance(Body, str) else bytes(Body)
@@ -469,6 +474,9 @@ class SageMakerRuntimeBackend:
                     "logs", f"log-group:/aws/sagemaker/Endpoints/{EndpointName}"
                 ),
             )
+        record_invocation(
+            self.runtime, EndpointName, variant, (ContentType, body), (ctype, data), InferenceId
+        )
         return {"Body": data, "ContentType": ctype, "InvokedProductionVariant": variant}
 
     def _has_record(self, endpoint_name: str) -> bool:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from localaws.runtime import Runtime
 
 CONTAINER_ROOT = "/opt/ml/processing"
+ANALYZER_IMAGE = "sagemaker-model-monitor-analyzer"  # the Model Monitor image's repository
 CONFIG_PATH = "/opt/ml/config/processingjobconfig.json"
 PYTHONS = (
     "python",
@@ -63,10 +64,20 @@ def translate(arg: str, root: Path) -> str:
     )
 
 
+def entrypoint(app: Mapping[str, Any]) -> list[str]:
+    """The job's ContainerEntrypoint, else the image's own when it runs locally (the Model
+    Monitor analyzer)."""
+    if app.get("ContainerEntrypoint"):
+        return list(app["ContainerEntrypoint"])
+    if ANALYZER_IMAGE in (app.get("ImageUri") or ""):
+        return ["python3", "-m", "localaws.sagemaker.monitor_analyzer"]
+    return []
+
+
 def check_job(job: Mapping[str, Any]) -> None:
     """What CreateProcessingJob refuses up front."""
     app = job["AppSpecification"]
-    if not app.get("ContainerEntrypoint"):
+    if not entrypoint(app):
         raise UserError(
             "AppSpecification.ContainerEntrypoint: required locally (the image's own entrypoint "
             "cannot run without Docker); give e.g. ['python3', '/opt/ml/processing/input/code/script.py']"
@@ -139,12 +150,11 @@ def run_processing_job(
     )
     app = job["AppSpecification"]
     command = [
-        translate(a, root)
-        for a in [*app["ContainerEntrypoint"], *(app.get("ContainerArguments") or [])]
+        translate(a, root) for a in [*entrypoint(app), *(app.get("ContainerArguments") or [])]
     ]
     if command[0] in PYTHONS:
         command[0] = sys.executable
-    env = base_environment()
+    env = base_environment(runtime.credentials)
     env.update(job.get("Environment") or {})
     env["PYTHONUNBUFFERED"] = "1"
     code = supervise(

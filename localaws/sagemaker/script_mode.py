@@ -161,7 +161,7 @@ def run_script(
     num_cpus = (
         len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     )
-    env = base_environment()
+    env = base_environment(runtime.credentials)
     env.update(job.get("Environment") or {})
     env.update(container_environment(job, root, channels, user_hps, num_cpus))
     env["PYTHONPATH"] = str(code_dir)

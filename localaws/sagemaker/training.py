@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localaws.errors import PlatformError, UserError
+from localaws.sagemaker import forkserver
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
@@ -194,15 +195,18 @@ def extract_archive(
 # -- the worker process ----------------------------------------------------------------------
 
 
-def base_environment() -> dict[str, str]:
-    """The minimal environment a worker starts from (the venv's bin first on PATH)."""
+def base_environment(credentials: tuple[str, str] | None = None) -> dict[str, str]:
+    """The minimal environment a worker starts from (the venv's bin first on PATH), with the
+    access key pair it signs calls to the local server with."""
     env = {k: os.environ[k] for k in ("HOME", "LANG", "TZ", "TMPDIR") if k in os.environ}
     path = os.environ.get("PATH", "/usr/bin:/bin")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{path}"
+    if credentials is not None:
+        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = credentials
     return env
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
+def _kill(proc: subprocess.Popen[bytes] | forkserver.WarmProcess) -> None:
     for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
@@ -224,7 +228,8 @@ def supervise(
     cancelled: threading.Event,
     deadline: float | None,
 ) -> int:
-    """Run ``command`` in its own process group, output appended to ``log_path``.
+    """Run ``command`` in its own process group, output appended to ``log_path`` (a fork of
+    the warm template when it is this interpreter running a module or a script).
 
     Returns its exit code; kills the whole group and raises JobInterrupted when ``cancelled``
     is set ('stopped') or the monotonic ``deadline`` passes ('timeout').
@@ -232,15 +237,7 @@ def supervise(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         try:
-            proc = subprocess.Popen(
-                list(command),
-                cwd=cwd,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            proc = forkserver.spawn(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
         except OSError as e:
             raise UserError(f"could not start {command[0]!r}: {e.strerror}") from e
         try:
@@ -385,7 +382,7 @@ def run_training_job(
             else os.cpu_count(),
         }
         (root / "spec.json").write_text(json.dumps(spec))
-        env = base_environment()
+        env = base_environment(runtime.credentials)
         env["PYTHONPATH"] = str(PACKAGE_ROOT)
         env.update(job.get("Environment") or {})
         command = [

@@ -14,9 +14,14 @@
 
 Requests go to a model server (:mod:`localaws.sagemaker.model_server`) started for the job
 with ``SAGEMAKER_BATCH=true``, as SageMaker does.  For the built-in XGBoost algorithm on CSV
-without a join, the job predicts in-process instead, on whole files parsed with pyarrow: the
-same :class:`~localaws.sagemaker.model_server.BoosterPredictor` and the same output encoding,
-so the result is byte-for-byte what the server path writes.
+records by line (with or without ``DataProcessing``), the job predicts in-process instead,
+on whole columns: pyarrow splits the fields (verbatim, no quoting), XGBoost predicts every
+record at once with the same :class:`~localaws.sagemaker.model_server.BoosterPredictor`, the
+join and filters are column selections, and the records are written from pyarrow's buffers,
+so the result is byte-for-byte what the server path writes.  An object that is not plain
+enough for that (carriage returns, blank or ragged lines, padded numbers) goes record by
+record through the container's own decode / predict / encode, in process.
+``MaxConcurrentTransforms`` objects are transformed at once.
 
 Outputs are staged locally and written only when every input succeeded; a failed job leaves
 no output.  A cancelled job (``cancelled`` set) returns without writing anything.
@@ -400,59 +405,173 @@ def transform_object(
 
 
 def fast_path_eligible(plan: TransformPlan, model: dict[str, Any]) -> bool:
-    """The built-in XGBoost algorithm alone, CSV in and out, records by line, no join."""
+    """The built-in XGBoost algorithm alone, CSV in and out, records by line (with or without
+    DataProcessing filters and join: the in-process path implements them too)."""
     containers = hosting.model_containers(model)
     if len(containers) != 1:
         return False
     kind, _ = hosting.container_kind(containers[0][1], containers[0][0])
-    env = {**(containers[0][1].get("Environment") or {}), **plan.environment}
-    accept = plan.accept or env.get(model_server.ENV_DEFAULT_ACCEPT, codecs.CSV)
+    accept = plan.accept or _default_accept(plan, model)
     return (
         kind == model_server.KIND_XGBOOST
         and codecs.media_type(plan.content_type, codecs.CSV) == codecs.CSV
         and codecs.media_type(accept, codecs.CSV) == codecs.CSV
         and plan.split_type == "Line"
-        and not plan.join_input
-        and plan.output_filter.is_identity
     )
 
 
-def read_csv_matrix(path: Path, input_filter: CsvFilter) -> np.ndarray:
-    """A headerless numeric CSV file as a float32 matrix (empty field = NaN), via pyarrow."""
+def _default_accept(plan: TransformPlan, model: dict[str, Any]) -> str:
+    env = {**(hosting.model_containers(model)[0][1].get("Environment") or {}), **plan.environment}
+    return env.get(model_server.ENV_DEFAULT_ACCEPT, codecs.CSV)
+
+
+_BLANKS = (b" ", b"\t", b"\x0b", b"\x0c")
+_BLANK_LINE = re.compile(rb"(?m)^[ \t\x0b\x0c]+$")
+
+
+def _read_fields(data: bytes) -> Any:
+    """A headerless CSV object as a pyarrow table of its raw fields (strings, verbatim), or
+    None when the object is not plain enough for the vectorised path to treat exactly as the
+    record-by-record path does (carriage returns, whitespace-only lines, ragged rows)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    with open(path, "rb") as fh:
-        first = b""
-        for line in fh:
-            if line.strip():
-                first = line
-                break
+    if b"\r" in data:
+        return None
+    if (data[:1] in _BLANKS or any(b"\n" + c in data for c in _BLANKS)) and _BLANK_LINE.search(
+        data
+    ):
+        return None
+    first = next((line for line in data.split(b"\n", 64) if line), b"")
     if not first:
-        return np.empty((0, 0), dtype=np.float32)
+        return pa.table({})
     n_cols = first.count(b",") + 1
-    keep = input_filter.columns(n_cols)
     names = [f"f{i}" for i in range(n_cols)]
     try:
-        table = pacsv.read_csv(
-            path,
+        return pacsv.read_csv(
+            pa.BufferReader(data),
             read_options=pacsv.ReadOptions(column_names=names, block_size=FAST_PATH_BLOCK_BYTES),
-            parse_options=pacsv.ParseOptions(newlines_in_values=False),
+            parse_options=pacsv.ParseOptions(
+                quote_char=False, double_quote=False, escape_char=False, ignore_empty_lines=True
+            ),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.float32() for n in names},
-                include_columns=[names[i] for i in keep],
+                column_types={n: pa.string() for n in names},
                 strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
             ),
         )
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-        raise UserError(
-            f"Loading csv data failed: {e}; every record must be {n_cols} comma-separated numbers "
-            "(no header)"
-        ) from e
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+
+
+def _features(table: Any, keep: list[int]) -> np.ndarray | None:
+    """The kept columns as the model server decodes them: ``float()`` of each field (empty =
+    NaN) narrowed to float32; None when a field needs Python's parser (or fails it)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     matrix = np.empty((table.num_rows, len(keep)), dtype=np.float32)
-    for j, column in enumerate(table.columns):
-        matrix[:, j] = column.to_numpy()
+    for j, i in enumerate(keep):
+        column = table.column(i)
+        try:
+            empty = pc.equal(column, "")
+            values = pc.cast(pc.if_else(empty, pa.scalar(None, pa.string()), column), pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            return None
+        matrix[:, j] = values.to_numpy(zero_copy_only=False)
     return matrix
+
+
+def _record_lengths(table: Any, keep: list[int]) -> Any:
+    import pyarrow.compute as pc
+
+    total = None
+    for i in keep:
+        n = pc.binary_length(table.column(i))
+        total = n if total is None else pc.add(total, n)
+    return pc.add(total, len(keep) - 1)
+
+
+def _vectorised(
+    data: bytes, plan: TransformPlan, predictor: model_server.BoosterPredictor, source: str
+) -> list[Any] | bytes | None:
+    """The output object, computed on whole columns: pyarrow parses the fields, XGBoost predicts
+    every record at once, and the join and filters are column selections.  Byte for byte what
+    the record-by-record path writes; None when the object needs that path (it then gives the
+    exact answer or error)."""
+    import pyarrow.compute as pc
+
+    table = _read_fields(data)
+    if table is None:
+        return None
+    if table.num_rows == 0:
+        return b""
+    n_cols = table.num_columns
+    try:
+        keep = plan.input_filter.columns(n_cols)
+    except IndexError:
+        return None
+    if not keep:
+        return None
+    if plan.max_payload and pc.max(_record_lengths(table, keep)).as_py() > plan.max_payload:
+        return None  # the record path names the record that is too large
+    matrix = _features(table, keep)
+    if matrix is None:
+        return None
+    try:
+        preds = predictor.predict(matrix)
+    except model_server.InvocationError as e:
+        raise UserError(f"{source}: ClientError: {e.status}: {e.message}") from e
+    if preds.ndim != 1:
+        return None  # several scores per record: the record path splits them as text
+    scores = score_texts(preds)
+    if not plan.filtering:
+        return list(pc.binary_join_element_wise(scores, "", "\n").chunks)
+    fields = [table.column(i) for i in range(n_cols)] if plan.join_input else []
+    fields.append(scores)
+    try:
+        chosen = [fields[i] for i in plan.output_filter.columns(len(fields))]
+    except IndexError:
+        return None
+    if not chosen:
+        return None
+    records = chosen[0] if len(chosen) == 1 else pc.binary_join_element_wise(*chosen, ",")
+    if plan.assemble_with == "Line":  # each record followed by a newline
+        records = pc.binary_join_element_wise(records, "", "\n")
+    return list(records.chunks)
+
+
+def score_texts(preds: np.ndarray) -> Any:
+    """``str()`` of each score as a Python float (the container's text), as a pyarrow string
+    array: pyarrow's shortest round-trip text is Python's for non-integral values from 1e-4
+    to 1e9; the others (whole numbers, tiny, huge, NaN) are formatted by Python."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = preds.astype(np.float64)
+    texts = pc.cast(pa.array(values), pa.string())
+    magnitude = np.abs(values)
+    with np.errstate(invalid="ignore"):
+        other = (
+            ~np.isfinite(values)
+            | (magnitude < 1e-4)
+            | (magnitude >= 1e9)
+            | (values == np.trunc(values))
+        )
+    if other.any():
+        python = pa.array([str(v) for v in values[other].tolist()], pa.string())
+        texts = pc.replace_with_mask(texts, pa.array(other), python)
+    return pa.chunked_array([texts])
+
+
+def _write_records(chunks: list[Any], out: Any) -> None:
+    """Write the concatenated values of string arrays, straight from their data buffers."""
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        _, offsets, values = chunk.buffers()
+        starts = np.frombuffer(offsets, dtype=np.int32, count=chunk.offset + len(chunk) + 1)
+        out.write(memoryview(values)[starts[chunk.offset] : starts[-1]])
 
 
 def _fast_predictor(
@@ -472,17 +591,51 @@ def _fast_predictor(
         raise UserError(f"{where}.ModelDataUrl {url}: the model failed to load: {e}") from e
 
 
-def _fast_transform(
-    path: Path, plan: TransformPlan, predictor: model_server.BoosterPredictor, source: str
-) -> bytes:
-    matrix = read_csv_matrix(path, plan.input_filter)
-    if matrix.shape[0] == 0:
-        return b""
-    try:
-        preds = predictor.predict(matrix)
-    except model_server.InvocationError as e:
-        raise UserError(f"{source}: ClientError: {e.status}: {e.message}") from e
-    return codecs.encode_csv(preds, batch=True)
+def _container_invoke(
+    predictor: model_server.BoosterPredictor, plan: TransformPlan, default_accept: str
+) -> Callable[[bytes], bytes]:
+    """One request to the built-in container, in process: what the model server answers."""
+
+    def invoke(body: bytes) -> bytes:
+        try:
+            data = codecs.decode(body, plan.content_type)
+            out_type = codecs.negotiate_accept(plan.accept, default_accept)
+            return codecs.encode(predictor.predict(data), out_type, batch=True)
+        except codecs.CodecError as e:
+            raise ModelRequestError(e.status, str(e)) from e
+        except model_server.InvocationError as e:
+            raise ModelRequestError(e.status, e.message) from e
+
+    return invoke
+
+
+def _transform_in_process(
+    data: bytes,
+    out: Path,
+    plan: TransformPlan,
+    predictor: model_server.BoosterPredictor,
+    default_accept: str,
+    source: str,
+    cancelled: threading.Event,
+) -> None:
+    result = _vectorised(data, plan, predictor, source)
+    if result is None:  # record by record, exactly as through the model server
+        container = _container_invoke(predictor, plan, default_accept)
+
+        def invoke(body: bytes) -> bytes:
+            try:
+                return container(body)
+            except ModelRequestError as e:
+                raise UserError(f"{source}: ClientError: {e.status}: {e.message}") from e
+
+        with ThreadPoolExecutor(1) as pool:
+            result = transform_object(data, plan, invoke, pool, source, cancelled)
+    del data
+    with open(out, "wb") as fh:
+        if isinstance(result, bytes):
+            fh.write(result)
+        else:
+            _write_records(result, fh)
 
 
 # -- the job ------------------------------------------------------------------------------------------------
@@ -524,16 +677,30 @@ def run_transform_job(
         staged: list[tuple[Path, str]] = []
         if fast:
             predictor = _fast_predictor(runtime, model, work)
-            for i, uri in enumerate(inputs):
+            default_accept = _default_accept(plan, model)
+
+            def one(item: tuple[int, str]) -> tuple[Path, str] | None:
+                i, uri = item
                 if cancelled.is_set():
-                    return
-                local = work / f"input-{i}"
-                hosting._download(runtime, uri, local)
+                    return None
                 out = work / f"output-{i}"
-                out.write_bytes(_fast_transform(local, plan, predictor, uri))
-                local.unlink()
-                staged.append((out, output_uri(plan.input_uri, uri, plan.output_path)))
+                try:
+                    _transform_in_process(
+                        storage.read(uri), out, plan, predictor, default_accept, uri, cancelled
+                    )
+                except TransformCancelled:
+                    return None
                 log(f"{uri}: done")
+                return out, output_uri(plan.input_uri, uri, plan.output_path)
+
+            # MaxConcurrentTransforms objects at once (pyarrow and XGBoost release the GIL)
+            with ThreadPoolExecutor(
+                min(plan.concurrency, len(inputs)), thread_name_prefix=f"transform-{plan.name}"
+            ) as objects:
+                results = list(objects.map(one, enumerate(inputs)))
+            if cancelled.is_set() or any(r is None for r in results):
+                return
+            staged = [r for r in results if r is not None]
         else:
             env = {**plan.environment, model_server.ENV_BATCH: "true"}
             spec = hosting.prepare_model(runtime, model, work / "model", extra_env=env)
@@ -578,6 +745,10 @@ def run_transform_job(
         if server is not None:
             server.stop(timeout=10)
         shutil.rmtree(work, ignore_errors=True)
+        if fast:  # the columns were pyarrow's: hand the runtime's freed buffers back to the OS
+            import pyarrow as pa
+
+            pa.default_memory_pool().release_unused()
 
 
 def _upload(runtime: Runtime, path: Path, uri: str) -> None:

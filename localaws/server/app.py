@@ -19,8 +19,10 @@ thread; every error leaves as AWS's error shape, never a stack trace.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +33,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from localaws.botocore_model import json_target, service_model, snake_case
 from localaws.botocore_model import validate_request as validate_against_model
-from localaws.errors import ServiceError, UserError
+from localaws.errors import PlatformError, ServiceError, UserError
+from localaws.motobridge.services import route as mounted_service
 from localaws.registry import BY_ATTRIBUTE, SERVICES
 from localaws.server import protocols
 from localaws.server.console import create_console
@@ -48,7 +51,7 @@ def json_services() -> dict[str, tuple[str, str, str]]:
     """X-Amz-Target prefix -> (botocore service, runtime attribute, content type), for the
     registered services of botocore's ``json`` protocol."""
     found = {}
-    for service in SERVICES:
+    for service in (s for s in SERVICES if not s.moto):
         target = json_target(service.botocore_name)
         if target is not None:
             found[target[0]] = (service.botocore_name, service.attribute, target[1])
@@ -62,7 +65,7 @@ def rest_services() -> tuple[tuple[str, str], ...]:
     return tuple(
         (s.botocore_name, s.attribute)
         for s in SERVICES
-        if service_model(s.botocore_name).metadata.get("protocol") == "rest-json"
+        if not s.moto and service_model(s.botocore_name).metadata.get("protocol") == "rest-json"
     )
 
 
@@ -76,7 +79,11 @@ def signing_service(request: Request) -> str | None:
         return m.group(1)
     credential = request.query_params.get("X-Amz-Credential", "")
     parts = credential.split("/")
-    return parts[3] if len(parts) == 5 else None
+    if len(parts) == 5:
+        return parts[3]
+    if "AWSAccessKeyId" in request.query_params:  # an S3 URL presigned with SigV2
+        return "s3"
+    return None
 
 
 def is_aws_request(request: Request) -> bool:
@@ -100,6 +107,9 @@ class AwsApi:
 
     async def __call__(self, request: Request) -> HttpResponse:
         target = request.headers.get("x-amz-target")
+        mounted = mounted_service(target, signing_service(request), request.url.path)
+        if mounted is not None:
+            return await self._mounted(mounted, request)
         if not target and signing_service(request) == "s3":
             return await self.s3(request)
         body = await request.body()
@@ -115,6 +125,26 @@ class AwsApi:
                 else protocols.rest_error(e)
             )
         return HttpResponse(resp.body, status_code=resp.status, headers=resp.headers)
+
+    async def _mounted(self, service: str, request: Request) -> HttpResponse:
+        """A service moto serves (localaws.motobridge): moto parses and answers."""
+        body = await request.body()
+        path = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+        if request.url.query:
+            path += f"?{request.url.query}"
+
+        def handle() -> Any:
+            return self.runtime.motobridge.handle(
+                service, request.method, path, dict(request.headers), body
+            )
+
+        try:
+            reply = await run_in_threadpool(handle)
+        except PlatformError as e:
+            error = ServiceError("ServiceUnavailable", str(e), status=503, sender_fault=False)
+            resp = protocols.json_error(error, "application/x-amz-json-1.1")
+            return HttpResponse(resp.body, status_code=503, headers=resp.headers)
+        return HttpResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
     async def _json(self, target: str, body: bytes) -> protocols.Response:
         prefix = target.split(".", 1)[0]
@@ -143,7 +173,7 @@ class AwsApi:
                 continue
             operation, uri_params = found
             params = protocols.decode_rest_request(
-                operation, uri_params, dict(request.headers), dict(request.query_params), body
+                operation, uri_params, dict(request.headers), request.query_params, body
             )
             result = await self._call(attr, operation.name, params)
             return protocols.encode_rest_response(operation, result)
@@ -163,17 +193,28 @@ class AwsApi:
                 f"{operation} is not supported by the local runtime",
             )
         validate_request(attr, operation, params)
+        unsupported = unsupported_members(method, params)
+        if unsupported:
+            # Valid for AWS (the model has these members) but not implemented locally.
+            raise ServiceError(
+                "ValidationException",
+                f"{operation}: the local runtime does not support "
+                f"{', '.join(unsupported)}; leave {'them' if len(unsupported) > 1 else 'it'} out",
+            )
         try:
             return await run_in_threadpool(method, **params) or {}
         except ServiceError:
             raise
         except UserError as e:
             raise ServiceError("ValidationException", str(e)) from e
-        except TypeError as e:
-            # A member the backend does not take: the request is valid for AWS but the local
-            # runtime does not implement that member.
-            raise ServiceError("ValidationException", f"{operation}: {e}") from e
-        except Exception as e:
+        except RecursionError as e:
+            # A JSON document inside a member (an execution input, a definition) nested too
+            # deeply to walk.
+            raise ServiceError(
+                "ValidationException",
+                f"{operation}: a JSON document in the request nests too deeply; flatten it",
+            ) from e
+        except Exception as e:  # a bug in the backend (a TypeError too): 500, logged
             log.exception("%s failed", operation)
             raise ServiceError(
                 "InternalFailure" if attr != "stepfunctions" else "InternalServerError",
@@ -187,6 +228,25 @@ def _content_type(target: str | None) -> str:
     prefix = (target or "").split(".", 1)[0]
     services = json_services()
     return services[prefix][2] if prefix in services else "application/x-amz-json-1.1"
+
+
+@cache
+def _keyword_names(function: Callable[..., Any]) -> frozenset[str] | None:
+    """The keyword arguments a backend method takes (None: any, it has ``**kwargs``)."""
+    parameters = inspect.signature(function).parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+        return None
+    return frozenset(
+        p.name
+        for p in parameters
+        if p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    )
+
+
+def unsupported_members(method: Callable[..., Any], params: dict[str, Any]) -> list[str]:
+    """Request members (already valid for botocore's model) the backend method does not take."""
+    names = _keyword_names(getattr(method, "__func__", method))
+    return [] if names is None else sorted(set(params) - names)
 
 
 def validate_request(attr: str, operation: str, params: dict[str, Any]) -> None:

@@ -34,8 +34,10 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from localaws.asl.graph import render_svg, statuses_from_history
-from localaws.errors import ServiceError, UserError
+from localaws.asl.fold import Visit, fold
+from localaws.asl.graph import render_execution, render_svg
+from localaws.errors import MAX_MESSAGE_CHARS, ServiceError, UserError, excerpt
+from localaws.server.lineage_svg import render_lineage_svg
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
@@ -81,12 +83,15 @@ def console_routes(runtime: Runtime) -> list[Route]:
             ("/console/api/example/{name}", console.example),
             ("/console/api/logs/{kind}/{name}", console.logs),
             ("/console/api/object", console.object),
+            ("/console/api/lineage", console.lineage),
         )
     ]
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"__type": code, "message": message}, status_code=status)
+    return JSONResponse(
+        {"__type": code, "message": excerpt(message, MAX_MESSAGE_CHARS)}, status_code=status
+    )
 
 
 async def _guarded(fn: Callable[[], Response]) -> Response:
@@ -123,17 +128,36 @@ class Console:
         def body() -> Response:
             if not machine_arn and not execution_arn:
                 return _error(400, "ValidationException", "give stateMachineArn or executionArn")
-            statuses = None
             if execution_arn:
                 definition, title = self._execution_definition(execution_arn)
-                statuses = statuses_from_history(self._events(execution_arn))
+                svg = render_execution(definition, self._events(execution_arn), title=title)
             else:
                 desc = self.runtime.stepfunctions.describe_state_machine(
                     stateMachineArn=str(machine_arn)
                 )
-                definition, title = json.loads(desc["definition"]), desc["name"]
+                svg = render_svg(json.loads(desc["definition"]), title=desc["name"])
             return Response(
-                render_svg(definition, statuses, title=title),
+                svg,
+                media_type="image/svg+xml",
+                headers={"Cache-Control": "no-store"},
+            )
+
+        return await _guarded(body)
+
+    async def lineage(self, request: Request) -> Response:
+        """The lineage graph of ``?model=<name>`` or ``?endpoint=<name>`` as an SVG."""
+        model = request.query_params.get("model")
+        endpoint = request.query_params.get("endpoint")
+
+        def body() -> Response:
+            if not model and not endpoint:
+                return _error(400, "ValidationException", "give model or endpoint")
+            start, vertices, edges, labels = self.runtime.sagemaker.lineage_graph(
+                model=model, endpoint=endpoint
+            )
+            title = f"Lineage of {'model ' + model if model else 'endpoint ' + str(endpoint)}"
+            return Response(
+                render_lineage_svg(vertices, edges, labels, highlight=start, title=title),
                 media_type="image/svg+xml",
                 headers={"Cache-Control": "no-store"},
             )
@@ -248,84 +272,29 @@ class Console:
 
 
 def state_visits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Top-level state visits, in order: name, type, status, input, output, error, cause.
+    """Every state visit of the history (:func:`localaws.asl.fold.fold`), as the page shows
+    them: nested visits (Map iterations, Parallel branches) follow their Map or Parallel with
+    their ``depth`` and ``path``, so the table and the graph read the same fold."""
+    return [_visit_json(v) for v in fold(events)]
 
-    Status follows :func:`localaws.asl.graph.statuses_from_history` (running, succeeded,
-    failed, caught), so the list and the graph agree.
-    """
-    visits: list[dict[str, Any]] = []
-    current: dict[str, Any] | None = None
-    depth = 0  # inside Map iterations / Parallel branches, states are not top-level
-    for event in events:
-        kind: str = event["type"]
-        if kind in ("MapIterationStarted", "ParallelStateStarted"):
-            depth += 1
-            continue
-        if kind in (
-            "MapIterationSucceeded",
-            "MapIterationFailed",
-            "MapIterationAborted",
-            "ParallelStateSucceeded",
-            "ParallelStateFailed",
-            "ParallelStateAborted",
-        ):
-            depth = max(0, depth - 1)
-            continue
-        if depth:
-            continue
-        entered = event.get("stateEnteredEventDetails")
-        exited = event.get("stateExitedEventDetails")
-        if entered:
-            if current is not None and current["status"] == "failed":
-                current["status"] = "caught"
-                current["exited"] = current["exited"] or event["timestamp"]
-            current = {
-                "name": entered["name"],
-                "type": kind.removesuffix("StateEntered"),
-                "status": "running",
-                "entered": event["timestamp"],
-                "exited": None,
-                "input": entered.get("input"),
-                "output": None,
-                "error": None,
-                "cause": None,
-                "attempts": 0,
-                "resource": None,
-            }
-            visits.append(current)
-            if kind == "FailStateEntered":
-                current["status"] = "failed"
-                current["exited"] = event["timestamp"]
-        elif current is None:
-            continue
-        elif exited:
-            current["output"] = exited.get("output")
-            current["exited"] = event["timestamp"]
-            current["status"] = "caught" if current["status"] == "failed" else "succeeded"
-        elif kind == "TaskScheduled":
-            details = event.get("taskScheduledEventDetails", {})
-            current["attempts"] += 1
-            current["status"] = "running"
-            current["resource"] = f"{details.get('resourceType')}:{details.get('resource')}"
-        elif kind == "TaskSucceeded":
-            current["error"] = current["cause"] = None
-        elif kind.endswith(("Failed", "TimedOut", "Aborted")):
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), None)
-            details = details if isinstance(details, dict) else {}
-            if kind.startswith("Execution"):
-                if current["type"] == "Fail":
-                    current["error"] = current["error"] or details.get("error")
-                    current["cause"] = current["cause"] or details.get("cause")
-                elif current["exited"] is None:
-                    current["status"] = "failed"
-                    current["exited"] = event["timestamp"]
-                    current["error"] = current["error"] or details.get("error") or kind
-                    current["cause"] = current["cause"] or details.get("cause")
-            else:
-                current["status"] = "failed"
-                current["error"] = details.get("error", current["error"])
-                current["cause"] = details.get("cause", current["cause"])
-    return visits
+
+def _visit_json(visit: Visit) -> dict[str, Any]:
+    return {
+        "name": visit.name,
+        "type": visit.type,
+        "status": visit.status.value,
+        "depth": visit.depth,
+        "path": [list(step) for step in visit.path],
+        "generation": visit.generation,
+        "entered": visit.entered,
+        "exited": visit.exited,
+        "input": visit.input,
+        "output": visit.output,
+        "error": visit.error,
+        "cause": visit.cause,
+        "attempts": visit.attempts,
+        "resource": visit.resource,
+    }
 
 
 def resources(events: list[dict[str, Any]]) -> dict[str, Any]:

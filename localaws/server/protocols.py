@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -28,7 +29,7 @@ from urllib.parse import unquote
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from localaws.botocore_model import service_model
-from localaws.errors import ServiceError
+from localaws.errors import ServiceError, excerpt
 
 # -- value codecs --------------------------------------------------------------------------
 
@@ -134,13 +135,43 @@ def json_operation(model: ServiceModel, target: str) -> OperationModel:
     return model.operation_model(name)
 
 
+MAX_JSON_DEPTH = 100  # deeper request documents are refused (no AWS request nests this far)
+
+
+def parse_json(body: bytes) -> Any:
+    """A request body's JSON document; ``SerializationException`` when it is not JSON or
+    nests deeper than :data:`MAX_JSON_DEPTH`."""
+    try:
+        doc = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ServiceError(
+            "SerializationException", f"request body is not valid JSON: {excerpt(str(e))}"
+        ) from e
+    except RecursionError as e:
+        raise _too_deep() from e
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise _too_deep()
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+    return doc
+
+
+def _too_deep() -> ServiceError:
+    return ServiceError(
+        "SerializationException",
+        f"request body nests JSON deeper than {MAX_JSON_DEPTH} levels; flatten the document",
+    )
+
+
 def decode_json_request(operation: OperationModel, body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
-    try:
-        params = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ServiceError("SerializationException", f"request body is not valid JSON: {e}") from e
+    params = parse_json(body)
     if not isinstance(params, dict):
         raise ServiceError("SerializationException", "request body must be a JSON object")
     return decode_value(operation.input_shape, params)
@@ -202,7 +233,7 @@ def decode_rest_request(
     operation: OperationModel,
     uri_params: dict[str, str],
     headers: dict[str, str],
-    query: dict[str, str],
+    query: Mapping[str, str],
     body: bytes,
 ) -> dict[str, Any]:
     shape = operation.input_shape
@@ -221,26 +252,25 @@ def decode_rest_request(
             if wire.lower() in lower:
                 params[name] = _scalar(member, lower[wire.lower()])
         elif where == "querystring" and wire in query:
-            params[name] = _scalar(member, query[wire])
+            getlist = getattr(query, "getlist", None)
+            if member.type_name == "list" and getlist is not None:
+                params[name] = [_scalar(member.member, v) for v in getlist(wire)]
+            else:
+                params[name] = _scalar(member, query[wire])
     if payload:
         member = shape.members[payload]
         if member.type_name in ("blob", "string"):
             params[payload] = body
         elif body.strip():
-            params[payload] = decode_value(member, _json_body(body))
+            params[payload] = decode_value(member, parse_json(body))
     elif body.strip():
-        doc = _json_body(body)
+        doc = parse_json(body)
+        if not isinstance(doc, dict):
+            raise ServiceError("SerializationException", "request body must be a JSON object")
         for name, member in shape.members.items():
             if not member.serialization.get("location") and name in doc:
                 params[name] = decode_value(member, doc[name])
     return params
-
-
-def _json_body(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ServiceError("SerializationException", f"request body is not valid JSON: {e}") from e
 
 
 def _scalar(member: Shape, raw: str) -> Any:

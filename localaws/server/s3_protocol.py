@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import re
 import uuid
 import zlib
@@ -26,12 +27,22 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from localaws.s3.backend import IO_CHUNK, ObjectInfo, ObjectStore, S3Error, Spooled
+from localaws.errors import MAX_MESSAGE_CHARS, UserError, excerpt
+from localaws.s3.backend import (
+    IO_CHUNK,
+    MAX_UPLOAD_SIZE,
+    ObjectInfo,
+    ObjectStore,
+    S3Error,
+    Spooled,
+)
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
 
 XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
+log = logging.getLogger(__name__)
+
 MAX_KEYS = 1000
 MAX_PART_NUMBER = 10000
 
@@ -162,6 +173,16 @@ def _incomplete(why: str) -> S3Error:
     return S3Error("IncompleteBody", f"The request body is not valid aws-chunked encoding: {why}")
 
 
+def _too_large(size: int) -> S3Error:
+    return S3Error(
+        "EntityTooLarge",
+        "Your proposed upload exceeds the maximum allowed object size; upload objects over "
+        "5 GiB in parts (multipart upload)",
+        ProposedSize=str(size),
+        MaxSizeAllowed=str(MAX_UPLOAD_SIZE),
+    )
+
+
 async def spool_body(request: Request, store: ObjectStore) -> Spooled:
     """Stream the request body (decoding ``aws-chunked``) into a temporary file, verifying
     Content-MD5, ``x-amz-content-sha256``, ``x-amz-checksum-*`` and the decoded length."""
@@ -173,6 +194,9 @@ async def spool_body(request: Request, store: ObjectStore) -> Spooled:
     md5 = hashlib.md5()
     sha256 = hashlib.sha256() if re.fullmatch(r"[0-9a-f]{64}", content_sha) else None
     checksums = _declared_checksums(headers)
+    declared = headers.get("x-amz-decoded-content-length") or headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_UPLOAD_SIZE:
+        raise _too_large(int(declared))
     out, temp = await run_in_threadpool(store.new_temp)
     size = 0
     pending = bytearray()
@@ -190,6 +214,8 @@ async def spool_body(request: Request, store: ObjectStore) -> Spooled:
             data = decoder.feed(chunk) if decoder is not None else chunk
             pending += data
             size += len(data)
+            if size > MAX_UPLOAD_SIZE:
+                raise _too_large(size)
             if len(pending) >= IO_CHUNK:
                 await run_in_threadpool(write, bytes(pending))
                 pending.clear()
@@ -309,7 +335,7 @@ def error_response(error: S3Error, *, head: bool = False, request_id: str = "") 
         return Response(b"", status_code=error.status, headers=headers)
     root = ET.Element("Error")
     _sub(root, "Code", error.code)
-    _sub(root, "Message", error.message)
+    _sub(root, "Message", excerpt(error.message, MAX_MESSAGE_CHARS))
     for name, value in error.extra.items():
         _sub(root, name, value)
     _sub(root, "RequestId", request_id)
@@ -402,8 +428,10 @@ class S3Api:
         try:
             call = self._parse(request)
             response = await self._dispatch(call)
-        except S3Error as e:
-            response = error_response(e, head=request.method == "HEAD", request_id=request_id)
+        except Exception as e:  # every failure leaves as S3 XML
+            response = error_response(
+                _as_s3_error(e), head=request.method == "HEAD", request_id=request_id
+            )
             if _may_have_unread_body(request):
                 # A client that sent "Expect: 100-continue" and got this answer instead never
                 # sends the body; the server must not read the next request as that body.
@@ -761,6 +789,17 @@ class S3Api:
             self.store.abort_upload, call.bucket, call.key, call.query["uploadId"]
         )
         return Response(status_code=204)
+
+
+def _as_s3_error(e: Exception) -> S3Error:
+    """Every failure leaves as S3's error XML: a user's mistake as InvalidArgument, anything
+    else (a bug, the disk) as InternalError, logged with its stack."""
+    if isinstance(e, S3Error):
+        return e
+    if isinstance(e, UserError):
+        return S3Error("InvalidArgument", str(e))
+    log.error("S3 request failed", exc_info=e)
+    return S3Error("InternalError", f"the local S3 API failed: {type(e).__name__}")
 
 
 def _may_have_unread_body(request: Request) -> bool:

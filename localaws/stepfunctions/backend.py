@@ -32,14 +32,30 @@ from localaws.asl.mock_config import MockConfig, MockConfigError
 from localaws.asl.states import Machine, parse_machine
 from localaws.asl.validate import InvalidDefinition, validate_definition
 from localaws.errors import ServiceError, UserError
+from localaws.stepfunctions import teststate
+from localaws.stepfunctions.activities import Activities
+from localaws.stepfunctions.map_runs import MapRuns
 from localaws.stepfunctions.persistence import StepFunctionsStore
 from localaws.stepfunctions.runner import ExecutionRunner
+from localaws.stepfunctions.versions import QUALIFIED_ARN, Versions
 
 if TYPE_CHECKING:
     import os
 
     from localaws.runtime import Runtime
 
+
+TAGS_DDL = """
+CREATE TABLE IF NOT EXISTS sfn_tags (
+    resource_arn TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (resource_arn, key)
+) WITHOUT ROWID;
+"""
+MAX_TAGS = 50
+SYNC_EXECUTION_TIMEOUT_SECONDS = 5 * 60  # AWS: an Express execution runs at most 5 minutes
+_EXPRESS_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:express:")
 
 STATUSES = ("RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE")
 REDRIVABLE_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
@@ -54,6 +70,8 @@ _MACHINE_ARN = re.compile(
     r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:([^:#]+)(?:#(.+))?$"
 )
 _EXECUTION_ARN = re.compile(r"^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:([^:]+):([^:]+)$")
+# The task tokens this runtime issues (secrets.token_urlsafe(48)).
+_TASK_TOKEN = re.compile(r"^[A-Za-z0-9_-]{64}$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/.+$")
 
 
@@ -118,7 +136,15 @@ class StepFunctionsBackend:
         self.mock_config = None if mock_config is None else self._load_mocks(mock_config)
         self.tokens = TaskTokens()
         self._machines: dict[str, Machine] = {}  # definition text -> parsed
-        self.runner = ExecutionRunner()
+        self.map_runs = MapRuns(self)
+        self.runner = ExecutionRunner(map_runner=self.map_runs.run)
+        self.activities = Activities(self)
+        self.versions = Versions(self)
+        self.db.ensure_schema("stepfunctions_tags", TAGS_DDL)
+        for integration in self.registry.services():
+            bind = getattr(integration, "bind_backend", None)
+            if bind is not None:
+                bind(self)
 
     @staticmethod
     def _load_mocks(source: MockConfig | str | os.PathLike[str] | dict[str, Any]) -> MockConfig:
@@ -154,6 +180,8 @@ class StepFunctionsBackend:
         return self.runtime.arn("states", f"stateMachine:{name}")
 
     def _machine_row(self, arn: Any) -> Any:
+        if isinstance(arn, str) and QUALIFIED_ARN.match(arn):
+            return self.versions.resolve(arn)
         if not isinstance(arn, str) or not _MACHINE_ARN.match(arn):
             raise ServiceError("InvalidArn", f"Invalid Arn: {arn!r} is not a state machine ARN")
         row = self.store.machine(arn.split("#", 1)[0])
@@ -220,14 +248,20 @@ class StepFunctionsBackend:
                 "StateMachineAlreadyExists",
                 f"State Machine Already Exists: '{existing['arn']}' (with another definition or role)",
             )
-        return {"stateMachineArn": arn, "creationDate": _dt(now)}
+        if tags:
+            self.tag_resource(resourceArn=arn, tags=tags)
+        out: dict[str, Any] = {"stateMachineArn": arn, "creationDate": _dt(now)}
+        if publish:
+            version = self.versions.publish(arn, None, versionDescription)
+            out["stateMachineVersionArn"] = version["stateMachineVersionArn"]
+        return out
 
     def describe_state_machine(
         self, *, stateMachineArn: str, includedData: str | None = None
     ) -> dict[str, Any]:
         row = self._machine_row(stateMachineArn)
         extra = json.loads(row["extra"])
-        return {
+        out: dict[str, Any] = {
             "stateMachineArn": row["arn"],
             "name": row["name"],
             "status": "ACTIVE",
@@ -239,6 +273,11 @@ class StepFunctionsBackend:
             "tracingConfiguration": extra["tracingConfiguration"],
             "revisionId": row["revision_id"],
         }
+        if isinstance(row, dict) and "version_arn" in row and "alias_arn" not in row:
+            out["stateMachineArn"] = row["version_arn"]
+            if row["description"] is not None:
+                out["description"] = row["description"]
+        return out
 
     def update_state_machine(
         self,
@@ -281,7 +320,11 @@ class StepFunctionsBackend:
             revision_id=revision,
             extra=extra,
         )
-        return {"updateDate": _dt(now), "revisionId": revision}
+        out: dict[str, Any] = {"updateDate": _dt(now), "revisionId": revision}
+        if publish:
+            version = self.versions.publish(row["arn"], revision, versionDescription)
+            out["stateMachineVersionArn"] = version["stateMachineVersionArn"]
+        return out
 
     def list_state_machines(
         self, *, maxResults: int | None = None, nextToken: str | None = None
@@ -309,11 +352,20 @@ class StepFunctionsBackend:
                 "InvalidArn", f"Invalid Arn: {stateMachineArn!r} is not a state machine ARN"
             )
         self.store.delete_machine(stateMachineArn)
+        self.versions.delete_machine(stateMachineArn)
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM sfn_tags WHERE resource_arn = ?", (stateMachineArn,))
         return {}
 
     # -- executions ----------------------------------------------------------------
 
     def _execution_row(self, arn: Any) -> Any:
+        if isinstance(arn, str) and _EXPRESS_ARN.match(arn):
+            raise ServiceError(
+                "InvalidArn",
+                f"Invalid Arn: {arn!r} is an EXPRESS execution, which this API does not take "
+                "(as on AWS); StartSyncExecution returns an Express execution's result",
+            )
         if not isinstance(arn, str) or not _EXECUTION_ARN.match(arn):
             raise ServiceError("InvalidArn", f"Invalid Arn: {arn!r} is not an execution ARN")
         row = self.store.execution(arn)
@@ -341,9 +393,32 @@ class StepFunctionsBackend:
             ) from e
         mocks = self._session(sm["name"], case)  # refuses an unknown test case now
         machine = self._parse_definition(sm["definition"])
-        arn = self.runtime.arn("states", f"execution:{sm['name']}:{name}")
+        arn = self._new_execution_arn(sm, name)
         now = time.time()
-        with self.runner.lock:
+        run = ExecutionRun(
+            arn=arn,
+            name=name,
+            state_machine_arn=sm["arn"],
+            state_machine_name=sm["name"],
+            role_arn=sm["role_arn"],
+            machine=machine,
+            input_text=input_text,
+            start_time=now,
+            region=self.runtime.region,
+            buffer=EventBuffer(1),
+            tokens=self.tokens,
+            flush=self._write,
+            mocks=mocks,
+        )
+        # The ARN is reserved in memory (a short lock, no I/O under it), so that a
+        # StopExecution between the INSERT and the thread's start finds the run; the INSERT
+        # is atomic in its own transaction, so executions start in parallel.
+        other = self.runner.reserve(run)
+        if other is not None:  # this name is starting or running in this process
+            if other.input_text == input_text:
+                return {"executionArn": arn, "startDate": _dt(other.start_time)}
+            raise ServiceError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
+        try:
             existing = self.store.create_execution(
                 arn=arn,
                 machine=sm,
@@ -353,27 +428,21 @@ class StepFunctionsBackend:
                 test_case=case,
                 trace_header=traceHeader,
             )
-            if existing is not None:
-                if existing["status"] == "RUNNING" and existing["input"] == input_text:
-                    return {"executionArn": arn, "startDate": _dt(existing["start"])}
-                raise ServiceError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
-            run = ExecutionRun(
-                arn=arn,
-                name=name,
-                state_machine_arn=sm["arn"],
-                state_machine_name=sm["name"],
-                role_arn=sm["role_arn"],
-                machine=machine,
-                input_text=input_text,
-                start_time=now,
-                region=self.runtime.region,
-                buffer=EventBuffer(1),
-                tokens=self.tokens,
-                flush=self._write,
-                mocks=mocks,
-            )
-            self.runner.launch(run)
+        except BaseException:
+            self.runner.release(run)
+            raise
+        if existing is not None:
+            self.runner.release(run)
+            if existing["status"] == "RUNNING" and existing["input"] == input_text:
+                return {"executionArn": arn, "startDate": _dt(existing["start"])}
+            raise ServiceError("ExecutionAlreadyExists", f"Execution Already Exists: '{arn}'")
+        self.runner.launch(run)
         return {"executionArn": arn, "startDate": _dt(now)}
+
+    def _new_execution_arn(self, sm: Any, name: str) -> str:
+        if sm["type"] == "EXPRESS":  # AWS: express:<machine>:<name>:<run id>
+            return self.runtime.arn("states", f"express:{sm['name']}:{name}:{uuid.uuid4()}")
+        return self.runtime.arn("states", f"execution:{sm['name']}:{name}")
 
     def _session(self, machine_name: str, case: str | None) -> Any:
         if case is None:
@@ -447,14 +516,12 @@ class StepFunctionsBackend:
         mapRunArn: str | None = None,
         redriveFilter: str | None = None,
     ) -> dict[str, Any]:
-        if mapRunArn is not None:
+        if (mapRunArn is None) == (stateMachineArn is None):
             raise ServiceError(
-                "ResourceNotFound",
-                f"Map Run Does Not Exist: '{mapRunArn}' (no Distributed Map locally)",
+                "ValidationException", "give either stateMachineArn or mapRunArn, not both"
             )
-        if stateMachineArn is None:
-            raise ServiceError("ValidationException", "stateMachineArn: required (or mapRunArn)")
-        sm = self._machine_row(stateMachineArn)
+        if mapRunArn is None:
+            sm = self._machine_row(stateMachineArn)
         if statusFilter is not None and statusFilter not in STATUSES:
             raise ServiceError(
                 "ValidationException",
@@ -466,13 +533,15 @@ class StepFunctionsBackend:
                 f"redriveFilter: {redriveFilter!r} must be REDRIVEN or NOT_REDRIVEN",
             )
         limit, offset = _max_results(maxResults), _decode_token(nextToken)
-        rows = self.store.executions(
-            sm["arn"],
-            status=statusFilter,
-            redriven=None if redriveFilter is None else redriveFilter == "REDRIVEN",
-            limit=limit + 1,
-            offset=offset,
-        )
+        redriven = None if redriveFilter is None else redriveFilter == "REDRIVEN"
+        if mapRunArn is not None:
+            rows = self.map_runs.executions(
+                mapRunArn, status=statusFilter, redriven=redriven, limit=limit + 1, offset=offset
+            )
+        else:
+            rows = self.store.executions(
+                sm["arn"], status=statusFilter, redriven=redriven, limit=limit + 1, offset=offset
+            )
         items = []
         for r in rows[:limit]:
             item: dict[str, Any] = {
@@ -487,6 +556,8 @@ class StepFunctionsBackend:
             item["redriveCount"] = r["redrive_count"]
             if r["redrive_date"] is not None:
                 item["redriveDate"] = _dt(r["redrive_date"])
+            if mapRunArn is not None:
+                item["mapRunArn"] = mapRunArn
             items.append(item)
         out: dict[str, Any] = {"executions": items}
         if len(rows) > limit:
@@ -579,12 +650,278 @@ class StepFunctionsBackend:
                 mocks=self._session(row["state_machine_name"], row["test_case"]),
                 redrive_count=count,
                 redrive_time=now,
-                resume=(checkpoint["state"], checkpoint["input"]),
+                resume=checkpoint,
                 memo=memo,
                 last_event_id=last,
             )
             self.runner.launch(run)
         return {"redriveDate": _dt(now)}
+
+    def start_sync_execution(
+        self,
+        *,
+        stateMachineArn: str,
+        name: str | None = None,
+        input: str | None = None,
+        traceHeader: str | None = None,
+        includedData: str | None = None,
+    ) -> dict[str, Any]:
+        sm = self._machine_row(stateMachineArn)
+        if sm["type"] != "EXPRESS":
+            raise ServiceError(
+                "StateMachineTypeNotSupported",
+                f"StartSyncExecution runs EXPRESS state machines; '{stateMachineArn}' is "
+                f"{sm['type']}: use StartExecution",
+            )
+        started = self.start_execution(
+            stateMachineArn=stateMachineArn, name=name, input=input, traceHeader=traceHeader
+        )
+        arn = started["executionArn"]
+        run = self.runner.active(arn)
+        if run is not None and not run.done.wait(SYNC_EXECUTION_TIMEOUT_SECONDS):
+            run.root.cancel("timed out")
+            run.done.wait(30)
+        row = self.db.query_one("SELECT * FROM sfn_executions WHERE arn = ?", (arn,))
+        assert row is not None
+        out: dict[str, Any] = {
+            "executionArn": arn,
+            "stateMachineArn": row["state_machine_arn"],
+            "name": row["name"],
+            "startDate": _dt(row["start"]),
+            "stopDate": _dt(row["stop"] if row["stop"] is not None else time.time()),
+            "status": row["status"] if row["status"] != "ABORTED" else "FAILED",
+            "input": row["input"],
+            "inputDetails": {"included": True},
+            "billingDetails": {
+                "billedMemoryUsedInMB": 64,
+                "billedDurationInMilliseconds": max(
+                    100, int(((row["stop"] or time.time()) - row["start"]) * 1000)
+                ),
+            },
+        }
+        if row["output"] is not None:
+            out["output"] = row["output"]
+            out["outputDetails"] = {"included": True}
+        for key in ("error", "cause"):
+            if row[key] is not None:
+                out[key] = row[key]
+        if row["trace_header"] is not None:
+            out["traceHeader"] = row["trace_header"]
+        return out
+
+    def describe_state_machine_for_execution(
+        self, *, executionArn: str, includedData: str | None = None
+    ) -> dict[str, Any]:
+        row = self._execution_row(executionArn)
+        machine = self.db.query_one(
+            "SELECT * FROM sfn_state_machines WHERE arn = ?", (row["state_machine_arn"],)
+        )
+        extra = json.loads(machine["extra"]) if machine is not None else {}
+        out: dict[str, Any] = {
+            "stateMachineArn": row["state_machine_arn"],
+            "name": row["state_machine_name"],
+            "definition": row["definition"],
+            "roleArn": row["role_arn"],
+            "updateDate": _dt(machine["created"] if machine is not None else row["start"]),
+            "loggingConfiguration": extra.get(
+                "loggingConfiguration", {"level": "OFF", "includeExecutionData": False}
+            ),
+            "tracingConfiguration": extra.get("tracingConfiguration", {"enabled": False}),
+        }
+        if machine is not None:
+            out["revisionId"] = machine["revision_id"]
+        map_run = self.map_runs.map_run_of(executionArn)
+        if map_run is not None:
+            out["mapRunArn"] = map_run["arn"]
+            out["label"] = map_run["state_machine_arn"].rsplit("/", 1)[1]
+        return out
+
+    def test_state(
+        self,
+        *,
+        definition: str,
+        roleArn: str | None = None,
+        input: str | None = None,
+        inspectionLevel: str | None = None,
+        revealSecrets: bool = False,
+        variables: str | None = None,
+        stateName: str | None = None,
+        mock: dict[str, Any] | None = None,
+        context: str | None = None,
+        stateConfiguration: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return teststate.test_state(
+            self, definition, roleArn, input, inspectionLevel, stateName, mock
+        )
+
+    # -- validation ----------------------------------------------------------------
+
+    def validate_state_machine_definition(
+        self,
+        *,
+        definition: str,
+        type: str | None = None,
+        severity: str | None = None,
+        maxResults: int | None = None,
+    ) -> dict[str, Any]:
+        """AWS's diagnostics: every problem the engine finds is an ERROR at its location."""
+        limit = maxResults or 100
+        try:
+            parsed = validate_definition(definition, resolve_resource=self.registry.resolve)
+            parse_machine(parsed, self.registry.resolve)
+        except InvalidDefinition as e:
+            code = "INVALID_JSON_DESCRIPTION" if e.not_json else "SCHEMA_VALIDATION_FAILED"
+            diagnostics = [
+                {"severity": "ERROR", "code": code, "message": message, "location": location}
+                for location, message in e.located
+            ]
+            return {
+                "result": "FAIL",
+                "diagnostics": diagnostics[:limit],
+                "truncated": len(diagnostics) > limit,
+            }
+        except UserError as e:
+            return {
+                "result": "FAIL",
+                "diagnostics": [
+                    {"severity": "ERROR", "code": "SCHEMA_VALIDATION_FAILED", "message": str(e)}
+                ],
+                "truncated": False,
+            }
+        return {"result": "OK", "diagnostics": [], "truncated": False}
+
+    # -- tags ----------------------------------------------------------------------
+
+    def _taggable(self, arn: Any) -> str:
+        if isinstance(arn, str) and _MACHINE_ARN.match(arn):
+            self._machine_row(arn)
+        elif isinstance(arn, str) and arn.split(":")[5:6] == ["activity"]:
+            self.activities.describe(arn)
+        else:
+            raise ServiceError(
+                "InvalidArn", f"Invalid Arn: {str(arn)[:300]!r}: tag a state machine or an activity"
+            )
+        return arn
+
+    def tag_resource(self, *, resourceArn: str, tags: list[dict[str, str]]) -> dict[str, Any]:
+        arn = self._taggable(resourceArn)
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO sfn_tags(resource_arn, key, value) VALUES (?, ?, ?)",
+                [(arn, t["key"], t.get("value", "")) for t in tags],
+            )
+            count = conn.execute(
+                "SELECT COUNT(*) FROM sfn_tags WHERE resource_arn = ?", (arn,)
+            ).fetchone()[0]
+            if count > MAX_TAGS:
+                raise ServiceError(
+                    "TooManyTags", f"Too many tags on {arn}: a resource has at most {MAX_TAGS}"
+                )
+        return {}
+
+    def untag_resource(self, *, resourceArn: str, tagKeys: list[str]) -> dict[str, Any]:
+        arn = self._taggable(resourceArn)
+        with self.db.transaction() as conn:
+            conn.executemany(
+                "DELETE FROM sfn_tags WHERE resource_arn = ? AND key = ?",
+                [(arn, key) for key in tagKeys],
+            )
+        return {}
+
+    def list_tags_for_resource(self, *, resourceArn: str) -> dict[str, Any]:
+        arn = self._taggable(resourceArn)
+        rows = self.db.query(
+            "SELECT key, value FROM sfn_tags WHERE resource_arn = ? ORDER BY key", (arn,)
+        )
+        return {"tags": [{"key": r["key"], "value": r["value"]} for r in rows]}
+
+    # -- versions and aliases (see versions.py) ----------------------------------------
+
+    def publish_state_machine_version(
+        self,
+        *,
+        stateMachineArn: str,
+        revisionId: str | None = None,
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        return self.versions.publish(stateMachineArn, revisionId, description)
+
+    def list_state_machine_versions(
+        self, *, stateMachineArn: str, maxResults: int | None = None, nextToken: str | None = None
+    ) -> dict[str, Any]:
+        limit, offset = _max_results(maxResults), _decode_token(nextToken)
+        versions = self.versions.list_versions(stateMachineArn)
+        out: dict[str, Any] = {"stateMachineVersions": versions[offset : offset + limit]}
+        if len(versions) > offset + limit:
+            out["nextToken"] = _encode_token(offset + limit)
+        return out
+
+    def delete_state_machine_version(self, *, stateMachineVersionArn: str) -> dict[str, Any]:
+        self.versions.delete_version(stateMachineVersionArn)
+        return {}
+
+    def create_state_machine_alias(
+        self,
+        *,
+        name: str,
+        routingConfiguration: list[dict[str, Any]],
+        description: str | None = None,
+    ) -> dict[str, Any]:
+        return self.versions.create_alias(name, routingConfiguration, description)
+
+    def describe_state_machine_alias(self, *, stateMachineAliasArn: str) -> dict[str, Any]:
+        return self.versions.describe_alias(stateMachineAliasArn)
+
+    def list_state_machine_aliases(
+        self, *, stateMachineArn: str, maxResults: int | None = None, nextToken: str | None = None
+    ) -> dict[str, Any]:
+        limit, offset = _max_results(maxResults), _decode_token(nextToken)
+        aliases = self.versions.list_aliases(stateMachineArn)
+        out: dict[str, Any] = {"stateMachineAliases": aliases[offset : offset + limit]}
+        if len(aliases) > offset + limit:
+            out["nextToken"] = _encode_token(offset + limit)
+        return out
+
+    def update_state_machine_alias(
+        self,
+        *,
+        stateMachineAliasArn: str,
+        description: str | None = None,
+        routingConfiguration: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        return self.versions.update_alias(stateMachineAliasArn, description, routingConfiguration)
+
+    def delete_state_machine_alias(self, *, stateMachineAliasArn: str) -> dict[str, Any]:
+        self.versions.delete_alias(stateMachineAliasArn)
+        return {}
+
+    # -- Map Runs (Distributed Map; see map_runs.py) ------------------------------------
+
+    def list_map_runs(
+        self, *, executionArn: str, maxResults: int | None = None, nextToken: str | None = None
+    ) -> dict[str, Any]:
+        limit, offset = _max_results(maxResults), _decode_token(nextToken)
+        runs, more = self.map_runs.list_map_runs(executionArn, limit, offset)
+        out: dict[str, Any] = {"mapRuns": runs}
+        if more:
+            out["nextToken"] = _encode_token(offset + limit)
+        return out
+
+    def describe_map_run(self, *, mapRunArn: str) -> dict[str, Any]:
+        return self.map_runs.describe_map_run(mapRunArn)
+
+    def update_map_run(
+        self,
+        *,
+        mapRunArn: str,
+        maxConcurrency: int | None = None,
+        toleratedFailurePercentage: float | None = None,
+        toleratedFailureCount: int | None = None,
+    ) -> dict[str, Any]:
+        self.map_runs.update_map_run(
+            mapRunArn, maxConcurrency, toleratedFailurePercentage, toleratedFailureCount
+        )
+        return {}
 
     # -- callbacks -----------------------------------------------------------------
 
@@ -612,9 +949,47 @@ class StepFunctionsBackend:
 
     @staticmethod
     def _token(token: Any) -> str:
-        if not isinstance(token, str) or not 1 <= len(token) <= 2048:
-            raise ServiceError("InvalidToken", f"Invalid Token: {str(token)[:80]!r}")
+        if not isinstance(token, str) or not _TASK_TOKEN.match(token):
+            raise ServiceError(
+                "InvalidToken",
+                f"Invalid Token: {str(token)[:80]!r} is not a task token; pass the token the "
+                "task received ($$.Task.Token, or GetActivityTask's taskToken) unchanged",
+            )
         return token
+
+    # -- activities (see activities.py) ----------------------------------------------
+
+    def create_activity(
+        self,
+        *,
+        name: str,
+        tags: list[dict[str, str]] | None = None,
+        encryptionConfiguration: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        _check_name(name, "activity")
+        return self.activities.create(name)
+
+    def describe_activity(self, *, activityArn: str) -> dict[str, Any]:
+        return self.activities.describe(activityArn)
+
+    def list_activities(
+        self, *, maxResults: int | None = None, nextToken: str | None = None
+    ) -> dict[str, Any]:
+        limit, offset = _max_results(maxResults), _decode_token(nextToken)
+        items, more = self.activities.list(limit, offset)
+        out: dict[str, Any] = {"activities": items}
+        if more:
+            out["nextToken"] = _encode_token(offset + limit)
+        return out
+
+    def delete_activity(self, *, activityArn: str) -> dict[str, Any]:
+        self.activities.delete(activityArn)
+        return {}
+
+    def get_activity_task(
+        self, *, activityArn: str, workerName: str | None = None
+    ) -> dict[str, Any]:
+        return self.activities.take(activityArn, workerName)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -625,6 +1000,7 @@ class StepFunctionsBackend:
                 self.store.close_interrupted(
                     arn, "FAILED", StatesError.RUNTIME.value, INTERRUPTED_CAUSE
                 )
+        self.map_runs.recover()
 
     def wait(self, execution_arn: str, timeout: float | None = None) -> dict[str, Any]:
         """Block until the execution ends; return describe_execution's response."""

@@ -214,7 +214,7 @@ class StepFunctionsStore:
         self,
         arn: str,
         events: list[Any],
-        checkpoint: tuple[str, Any] | None,
+        checkpoint: dict[str, Any] | None,
         memo: dict[str, Any],
         cleared: bool,
         final: Outcome | None,
@@ -241,7 +241,7 @@ class StepFunctionsStore:
             if checkpoint is not None:
                 conn.execute(
                     "UPDATE sfn_executions SET checkpoint = ? WHERE arn = ?",
-                    (json.dumps({"state": checkpoint[0], "input": checkpoint[1]}), arn),
+                    (json.dumps(checkpoint), arn),
                 )
             if cleared:
                 conn.execute("DELETE FROM sfn_progress WHERE execution_arn = ?", (arn,))

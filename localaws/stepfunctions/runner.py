@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 from localaws.asl.engine import SHUTDOWN, ExecutionRun, Outcome
 from localaws.asl.errors import StatesError
@@ -24,7 +26,9 @@ FLUSH_INTERVAL_SECONDS = 0.2
 class ExecutionRunner:
     """The executions running in this process."""
 
-    def __init__(self) -> None:
+    def __init__(self, map_runner: Callable[..., Any] | None = None) -> None:
+        # Runs Distributed Map states (the service's MapRuns.run), given to every run.
+        self.map_runner = map_runner
         # Held by the backend around check-then-launch sequences (start, redrive).
         self.lock = threading.RLock()
         self._active: dict[str, ExecutionRun] = {}
@@ -37,21 +41,47 @@ class ExecutionRunner:
         with self.lock:
             return self._active.get(arn)
 
+    def reserve(self, run: ExecutionRun) -> ExecutionRun | None:
+        """Claim ``run``'s ARN before its row is written; the run already holding it, if any."""
+        with self.lock:
+            other = self._active.get(run.arn)
+            if other is None:
+                self._active[run.arn] = run
+            return other
+
+    def release(self, run: ExecutionRun) -> None:
+        """Give up a reservation whose execution was not started."""
+        with self.lock:
+            if self._active.get(run.arn) is run:
+                del self._active[run.arn]
+
     def launch(self, run: ExecutionRun) -> None:
         thread = threading.Thread(
             target=self._run_thread, args=(run,), name=f"execution {run.arn}", daemon=True
         )
+        self._track(run, thread)
+        thread.start()
+
+    def run_here(self, run: ExecutionRun) -> Outcome:
+        """Run in the calling thread (a Distributed Map's child), tracked like the others."""
+        self._track(run, None)
+        self._run_thread(run)
+        assert run.outcome is not None or run.done.is_set()
+        return run.outcome or Outcome("FAILED", error=StatesError.RUNTIME.value)
+
+    def _track(self, run: ExecutionRun, thread: threading.Thread | None) -> None:
+        run.map_runner = self.map_runner
         with self.lock:
             if self._closing.is_set():
                 run.root.cancel(SHUTDOWN)
             self._active[run.arn] = run
-            self._threads[run.arn] = thread
+            if thread is not None:
+                self._threads[run.arn] = thread
             if self._flusher is None:
                 self._flusher = threading.Thread(
                     target=self._flush_loop, name="sfn history flusher", daemon=True
                 )
                 self._flusher.start()
-        thread.start()
 
     def _run_thread(self, run: ExecutionRun) -> None:
         outcome = Outcome(

@@ -196,6 +196,55 @@ def test_start_execution_refusals(sfn: StepFunctionsBackend) -> None:
     )
 
 
+def test_start_execution_holds_no_backend_lock_across_the_database_write(
+    sfn: StepFunctionsBackend,
+) -> None:
+    """A StartExecution waiting for the database (another writer holds it) must not block
+    the API calls that only need the backend's in-memory state, nor other starts' checks."""
+    import threading
+
+    arn = create(sfn, chain(("W", {"Type": "Wait", "Seconds": 30})))
+    finished = sfn.start_execution(stateMachineArn=create(sfn, PASS, "quick"), name="q")
+    sfn.wait(finished["executionArn"], timeout=10)
+    results: dict[str, Any] = {}
+
+    def start(key: str, name: str, input: str) -> None:
+        try:
+            results[key] = sfn.start_execution(stateMachineArn=arn, name=name, input=input)
+        except ServiceError as e:
+            results[key] = e.code
+
+    with sfn.db._write_lock:  # another writer is in the middle of a transaction
+        writer = threading.Thread(target=start, args=("first", "e", "{}"))
+        writer.start()
+        execution = arn.replace(":stateMachine:", ":execution:") + ":e"
+        wait_for(lambda: sfn.runner.active(execution), what="the start to reserve its ARN")
+        # the backend lock is free: these return while the INSERT still waits
+        others = [
+            threading.Thread(target=start, args=("same", "e", "{}")),
+            threading.Thread(target=start, args=("different", "e", '{"x": 1}')),
+            threading.Thread(
+                target=lambda: results.setdefault(
+                    "history", sfn.get_execution_history(executionArn=finished["executionArn"])
+                )
+            ),
+        ]
+        for thread in others:
+            thread.start()
+        for thread in others:
+            thread.join(10)
+        assert not any(t.is_alive() for t in others)
+        assert "first" not in results
+    writer.join(10)
+    assert results["first"]["executionArn"] == execution
+    assert results["same"] == results["first"]
+    assert results["different"] == "ExecutionAlreadyExists"
+    assert results["history"]["events"]
+    assert sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    sfn.stop_execution(executionArn=execution)
+    assert sfn.describe_execution(executionArn=execution)["status"] == "ABORTED"
+
+
 def test_list_executions_filter_and_pages(sfn: StepFunctionsBackend) -> None:
     arn = create(
         sfn,
@@ -285,7 +334,8 @@ def test_callback_through_the_api(sfn: StepFunctionsBackend) -> None:
     sfn.send_task_success(taskToken=t, output='{"done": true}')
     assert json.loads(sfn.wait(ex, timeout=10)["output"]) == {"done": True}
     assert error_code(sfn.send_task_failure, taskToken=t, error="E") == "TaskTimedOut"
-    assert error_code(sfn.send_task_heartbeat, taskToken="unknown") == "TaskDoesNotExist"
+    assert error_code(sfn.send_task_heartbeat, taskToken="unknown") == "InvalidToken"
+    assert error_code(sfn.send_task_success, taskToken="x" * 64, output="{}") == "TaskDoesNotExist"
 
 
 def test_redrive_resumes_from_the_failed_state(sfn: StepFunctionsBackend) -> None:

@@ -2,7 +2,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from localaws.asl.graph import Graph, layout, render_svg, statuses_from_history
+from localaws.asl.fold import fold, statuses
+from localaws.asl.graph import Graph, layout, render_execution, render_svg
 
 DEFINITION = {
     "StartAt": "Prepare",
@@ -100,7 +101,14 @@ def _exited(name, kind="TaskStateExited"):
     ],
 )
 def test_statuses_from_history(events, expected):
-    assert statuses_from_history(events) == expected
+    assert statuses(fold(events)) == expected
+
+
+def test_an_execution_is_drawn_from_the_fold():
+    events = [_entered("Prepare"), {"type": "TaskFailed"}, _entered("Failed", "FailStateEntered")]
+    svg = render_execution(DEFINITION, events)
+    assert 'data-state="Prepare" data-status="caught"' in svg
+    assert 'data-state="Failed" data-status="failed"' in svg
 
 
 def test_graph_displays_inline_in_notebooks():

@@ -234,6 +234,11 @@ def test_parse_is_cached():
         ),
         pytest.param("States.Array($.a[)", "not a valid JSONPath", id="bad-path"),
         pytest.param("States.Array(1,)", "expected an argument", id="trailing-comma"),
+        pytest.param(
+            "States.Format('{} {}', 1)",
+            "has 2 placeholder(s) {} but only 1 value argument(s)",
+            id="format-too-few-args",
+        ),
         pytest.param("States.Array(--1)", "invalid number", id="bad-number"),
         pytest.param(
             "States.Array(" * 11 + ")" * 11,
@@ -304,16 +309,12 @@ def test_syntax_errors(expr, message):
             "States.MathRandom(5, 5)", {}, "must be less than the end", id="random-empty-range"
         ),
         pytest.param(
-            "States.Format('{} {}', 1)", {}, "more placeholders", id="format-too-few-args"
-        ),
-        pytest.param(
             "States.Format('{}', 1, 2)",
             {},
             "1 placeholder(s) but 2 argument(s)",
             id="format-too-many-args",
         ),
         pytest.param("States.Format('{}', $.o)", {"o": {"a": 1}}, "got object", id="format-object"),
-        pytest.param("States.Array($.missing)", {}, "Invalid path '$.missing'", id="missing-path"),
         pytest.param(
             "States.StringSplit('a', '')", {}, "delimiter must not be empty", id="split-empty"
         ),
@@ -324,3 +325,31 @@ def test_evaluation_errors_are_intrinsic_failures(expr, data, message):
         run(expr, data)
     assert e.value.error == StatesError.INTRINSIC_FAILURE
     assert message in e.value.cause
+
+
+@pytest.mark.parametrize(
+    ("expr", "data", "cause"),
+    [
+        # AWS's recorded causes (after the "An error occurred while executing the state" prefix)
+        pytest.param(
+            "States.Format('{}', $.nope)",
+            {"other": 1},
+            "The function 'States.Format('{}', $.nope)' had the following error: The JsonPath "
+            "argument for the field '$.nope' could not be found in the input '{\"other\":1}'",
+            id="format",
+        ),
+        pytest.param(
+            "States.Format('{}', States.Format('{}', $.nope))",
+            {"other": 1},
+            "The function 'States.Format('{}', States.Format('{}', $.nope))' had the following "
+            "error: The JsonPath argument for the field '$.nope' could not be found in the "
+            "input '{\"other\":1}'",
+            id="nested-names-whole-expression",
+        ),
+    ],
+)
+def test_missing_path_argument_is_runtime_error(expr, data, cause):
+    with pytest.raises(StateFailure) as e:
+        run(expr, data)
+    assert e.value.error == StatesError.RUNTIME
+    assert e.value.cause == cause

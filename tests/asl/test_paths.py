@@ -201,10 +201,11 @@ def test_parameters_does_not_mutate_template():
     assert template == {"a.$": "$.x", "nested": {"b.$": "$.x"}}
 
 
-def test_parameters_missing_path_is_parameter_path_failure():
+def test_parameters_missing_path_is_runtime_error():
+    # AWS: States.Runtime (not States.ParameterPathFailure), with this cause
     with pytest.raises(StateFailure) as e:
         payload_template({"missing.$": "$.nope.deep"}, {"other": 1}, {})
-    assert e.value.error == StatesError.PARAMETER_PATH_FAILURE
+    assert e.value.error == StatesError.RUNTIME
     assert e.value.cause == (
         "The JSONPath '$.nope.deep' specified for the field 'missing.$' could not be found "
         "in the input '{\"other\":1}'"

@@ -18,6 +18,7 @@ def machine(**states):
 
 
 PASS_END = {"Type": "Pass", "End": True}
+PASS_ARN = "arn:aws:states:::lambda:invoke"
 TASK = {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "End": True}
 
 VALID = {
@@ -493,19 +494,19 @@ INVALID = [
         with_state(
             "Each",
             ItemProcessor={
-                "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+                "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "FAST"},
                 "StartAt": "I",
                 "States": {"I": PASS_END},
             },
         ),
-        "/States/Each/ItemProcessor/ProcessorConfig/Mode",
-        "not supported locally",
+        "/States/Each/ItemProcessor/ProcessorConfig/ExecutionType",
+        "must be STANDARD or EXPRESS",
     ),
     (
-        "map-item-reader",
+        "map-item-reader-inline",
         with_state("Each", ItemReader={"Resource": "arn:aws:states:::s3:getObject"}),
         "/States/Each/ItemReader",
-        "not supported locally",
+        "only a Distributed Map",
     ),
     (
         "map-both-processors",
@@ -571,16 +572,195 @@ INVALID = [
         "already used at /States/Train",
     ),
     (
-        "jsonata",
-        {**machine(A=PASS_END), "QueryLanguage": "JSONata"},
+        "unknown-query-language",
+        {**machine(A=PASS_END), "QueryLanguage": "JMESPath"},
         "/QueryLanguage",
-        "not supported locally",
+        'must be "JSONPath" or "JSONata"',
     ),
     (
-        "variables",
-        machine(A={**PASS_END, "Assign": {"x": 1}}),
+        "jsonpath-state-in-jsonata-machine",
+        {**machine(A={**PASS_END, "QueryLanguage": "JSONPath"}), "QueryLanguage": "JSONata"},
+        "/States/A/QueryLanguage",
+        'a state cannot use "JSONPath"',
+    ),
+    (
+        "jsonata-state-with-parameters",
+        machine(A={**PASS_END, "QueryLanguage": "JSONata", "Parameters": {"a": 1}}),
+        "/States/A/Parameters",
+        'the field "Parameters" is not supported in a JSONata state (QueryLanguage "JSONata"); '
+        "use Arguments",
+    ),
+    (
+        "jsonata-machine-with-result-path",
+        {
+            **machine(A={"Type": "Task", "Resource": PASS_ARN, "ResultPath": "$.r", "End": True}),
+            "QueryLanguage": "JSONata",
+        },
+        "/States/A/ResultPath",
+        "use Output (and Assign)",
+    ),
+    (
+        "jsonata-state-with-items-path",
+        {
+            **machine(
+                M={
+                    "Type": "Map",
+                    "ItemsPath": "$.items",
+                    "ItemProcessor": machine(P=PASS_END),
+                    "End": True,
+                }
+            ),
+            "QueryLanguage": "JSONata",
+        },
+        "/States/M/ItemsPath",
+        "use Items",
+    ),
+    (
+        "jsonata-state-with-input-path",
+        machine(A={**PASS_END, "QueryLanguage": "JSONata", "InputPath": "$.a"}),
+        "/States/A/InputPath",
+        'the field "InputPath" is not supported in a JSONata state',
+    ),
+    (
+        "jsonata-choice-with-variable",
+        {
+            **machine(
+                C={
+                    "Type": "Choice",
+                    "Choices": [{"Variable": "$.a", "IsPresent": True, "Next": "B"}],
+                    "Default": "B",
+                },
+                B=PASS_END,
+            ),
+            "QueryLanguage": "JSONata",
+        },
+        "/States/C/Choices/0/Variable",
+        '"Condition": "{% ... %}"',
+    ),
+    (
+        "jsonpath-state-with-arguments",
+        machine(A={"Type": "Task", "Resource": PASS_ARN, "Arguments": {}, "End": True}),
+        "/States/A/Arguments",
+        'the field "Arguments" is only supported in a JSONata state; use Parameters',
+    ),
+    (
+        "jsonpath-state-with-output",
+        machine(A={**PASS_END, "Output": {"a": 1}}),
+        "/States/A/Output",
+        "use OutputPath or ResultSelector",
+    ),
+    (
+        "jsonpath-choice-with-condition",
+        machine(
+            C={
+                "Type": "Choice",
+                "Choices": [{"Condition": "{% true %}", "Next": "B"}],
+                "Default": "B",
+            },
+            B=PASS_END,
+        ),
+        "/States/C/Choices/0",
+        "exactly one comparison operator",
+    ),
+    (
+        "jsonata-syntax-error",
+        machine(A={**PASS_END, "QueryLanguage": "JSONata", "Output": {"x": "{% $a + %}"}}),
+        "/States/A/Output/x",
+        "the JSONata expression {% $a + %} does not parse",
+    ),
+    (
+        "jsonata-root-dollar",
+        machine(A={**PASS_END, "QueryLanguage": "JSONata", "Output": {"x": "{% $.a %}"}}),
+        "/States/A/Output/x",
+        '"$" at the top of an expression reads nothing; use $states.input',
+    ),
+    (
+        "jsonata-bare-field-name",
+        machine(A={**PASS_END, "QueryLanguage": "JSONata", "Output": "{% order.id %}"}),
+        "/States/A/Output",
+        'the field name "order" at the top of an expression reads nothing; use $states.input.order',
+    ),
+    (
+        "jsonata-condition-missing",
+        {
+            **machine(C={"Type": "Choice", "Choices": [{"Next": "B"}], "Default": "B"}, B=PASS_END),
+            "QueryLanguage": "JSONata",
+        },
+        "/States/C/Choices/0/Condition",
+        "required",
+    ),
+    (
+        "jsonata-wait-seconds-string",
+        {**machine(W={"Type": "Wait", "Seconds": "ten", "End": True}), "QueryLanguage": "JSONata"},
+        "/States/W/Seconds",
+        "or a {% %} expression",
+    ),
+    (
+        "assign-not-object",
+        machine(A={**PASS_END, "Assign": [1]}),
         "/States/A/Assign",
-        "not supported locally",
+        "must be an object of variable names to values",
+    ),
+    (
+        "assign-reserved-name",
+        machine(A={**PASS_END, "Assign": {"states": 1}}),
+        "/States/A/Assign/states",
+        '"states" is reserved',
+    ),
+    (
+        "assign-dollar-name",
+        machine(A={**PASS_END, "Assign": {"$x": 1}}),
+        "/States/A/Assign/$x",
+        "is not a valid variable name",
+    ),
+    (
+        "assign-name-too-long",
+        machine(A={**PASS_END, "Assign": {"v" * 81: 1}}),
+        "/States/A/Assign/" + "v" * 81,
+        "the limit is 80",
+    ),
+    (
+        "assign-twice",
+        machine(A={**PASS_END, "Assign": {"x": 1, "x.$": "$.a"}}),
+        "/States/A/Assign/x.$",
+        'the variable "x" is assigned twice',
+    ),
+    (
+        "assign-bad-path",
+        machine(A={**PASS_END, "Assign": {"x.$": "$.a["}}),
+        "/States/A/Assign/x.$",
+        "not a valid JSONPath",
+    ),
+    (
+        "assign-on-fail",
+        machine(F={"Type": "Fail", "Assign": {"x": 1}}),
+        "/States/F/Assign",
+        'field "Assign" is not allowed in a Fail state',
+    ),
+    (
+        "inner-scope-assigns-outer-variable",
+        machine(
+            Set={"Type": "Pass", "Assign": {"total": 0}, "Next": "P"},
+            P={
+                "Type": "Parallel",
+                "Branches": [machine(B={**PASS_END, "Assign": {"total": 1}})],
+                "End": True,
+            },
+        ),
+        "/States/P/Branches/0/States/B/Assign/total",
+        'the variable "total" is assigned in an enclosing scope',
+    ),
+    (
+        "result-path-into-variable",
+        machine(A={**PASS_END, "ResultPath": "$x.y"}),
+        "/States/A/ResultPath",
+        "not the context object ($$) or a variable",
+    ),
+    (
+        "format-too-few-arguments",
+        machine(A={**PASS_END, "Parameters": {"v.$": "States.Format('{} and {}', $.a)"}}),
+        "/States/A/Parameters/v.$",
+        "has 2 placeholder(s) {} but only 1 value argument(s)",
     ),
     ("state-not-object", machine(A=[1]), "/States/A", "must be an object"),
     (

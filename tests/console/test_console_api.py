@@ -39,7 +39,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
 
 @pytest.fixture(scope="module")
 def http(server: LocalServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
+    """The console's own requests: same origin, with the header its page sends on every fetch."""
+    with httpx.Client(
+        base_url=server.url, timeout=30, headers={"X-Localaws-Console": "1"}
+    ) as client:
         yield client
 
 
@@ -172,7 +175,7 @@ def test_signed_requests_still_reach_the_aws_apis(server: LocalServer) -> None:
     assert s3.get_object(Bucket="console", Key="api/graph")["Body"].read() == b"x"
 
 
-def test_a_stopped_execution_marks_its_state_failed(
+def test_a_stopped_execution_marks_its_state_cancelled(
     http: httpx.Client, server: LocalServer
 ) -> None:
     sfn = server.runtime.stepfunctions
@@ -196,8 +199,44 @@ def test_a_stopped_execution_marks_its_state_failed(
     sfn.stop_execution(executionArn=execution, error="User.Stop", cause="enough")
     sfn.wait(execution, timeout=30)
     stopped = http.get("/console/api/graph", params={"executionArn": execution}).text
-    assert 'data-state="Nap" data-status="failed"' in stopped
+    assert 'data-state="Nap" data-status="cancelled"' in stopped
     view = http.get("/console/api/execution", params={"executionArn": execution}).json()
     assert view["execution"]["status"] == "ABORTED"
     (nap,) = view["states"]
-    assert (nap["status"], nap["error"], nap["cause"]) == ("failed", "User.Stop", "enough")
+    assert (nap["status"], nap["error"], nap["cause"]) == ("cancelled", "User.Stop", "enough")
+
+
+def test_a_map_failure_is_the_maps_and_its_inner_state_is_nested(
+    http: httpx.Client, server: LocalServer
+) -> None:
+    sfn = server.runtime.stepfunctions
+    definition = {
+        "StartAt": "Items",
+        "States": {
+            "Items": {
+                "Type": "Map",
+                "ItemProcessor": {
+                    "StartAt": "Each",
+                    "States": {
+                        "Each": {
+                            "Type": "Task",
+                            "Resource": "arn:aws:states:::local:fail",
+                            "Parameters": {"Error": "Item.Bad"},
+                            "End": True,
+                        }
+                    },
+                },
+                "End": True,
+            }
+        },
+    }
+    arn = sfn.create_state_machine(name="mapper", definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    execution = sfn.start_execution(stateMachineArn=arn, input="[1]")["executionArn"]
+    sfn.wait(execution, timeout=30)
+    graph = http.get("/console/api/graph", params={"executionArn": execution}).text
+    assert 'data-state="Items" data-status="failed"' in graph
+    view = http.get("/console/api/execution", params={"executionArn": execution}).json()
+    rows = [(s["name"], s["depth"], s["status"], s["error"]) for s in view["states"]]
+    assert rows == [("Items", 0, "failed", "Item.Bad"), ("Each", 1, "failed", "Item.Bad")]

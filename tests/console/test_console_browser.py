@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from localaws.server.serve import LocalServer
 from localaws.store import atomic_write
@@ -264,6 +264,17 @@ def graph_statuses(page: Page) -> dict[str, str]:
     )
 
 
+def open_link(page: Page, link: Locator) -> str:
+    """Click a console link that opens a tab, as a user does; the new tab's text."""
+    with page.context.expect_page() as opened:
+        link.click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    text = tab.locator("body").inner_text()
+    tab.close()
+    return text
+
+
 def start_from_form(page: Page, server: LocalServer, machine: str) -> None:
     page.goto(server.url + "/")
     page.get_by_role("link", name=machine, exact=True).click()
@@ -346,16 +357,14 @@ def test_run_watch_inspect_and_invoke(page: Page, server: LocalServer) -> None:
     expect(training).to_contain_text("train:")  # a FinalMetricDataList entry
     log_href = training.locator("#training-log").get_attribute("href")
     assert log_href == "/console/api/logs/training/console-train"
-    log = page.request.get(server.url + log_href)
-    assert log.ok and log.text().strip()
+    log = open_link(page, training.locator("#training-log"))
+    assert log.strip() and "__type" not in log
 
     expect(page.locator("#res-model")).to_contain_text("s3://models/out/console-train/")
     transform = page.locator("#res-transform")
     expect(transform).to_contain_text("Completed")
-    href = transform.locator("#transform-output").get_attribute("href")
-    assert href is not None
-    output = page.request.get(server.url + href)
-    assert "s3://data/transform/test.csv.out" in output.text()
+    output = open_link(page, transform.locator("#transform-output"))
+    assert "s3://data/transform/test.csv.out" in output
 
     # The endpoint the workflow deployed: wait for InService, send a record.
     endpoint = page.locator("#res-endpoint")

@@ -20,6 +20,7 @@ def runtime(tmp_path: Path) -> Iterator[Runtime]:
     if "lambda_" in rt.__dict__:
         rt.lambda_.close()
     rt.db.close()
+    rt.close()  # the private listener its workers' AWS_ENDPOINT_URL points at
 
 
 @pytest.fixture

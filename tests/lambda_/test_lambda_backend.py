@@ -397,7 +397,8 @@ def test_environments_isolated_between_functions(
         assert env["_HANDLER"] == "basic.environment"
         assert env[config.ENV_S3_ROOT] == str(runtime.state_dir / "s3")
         assert env[config.ENV_ENDPOINTS_DIR] == str(runtime.state_dir / "endpoints")
-        assert env[config.ENV_TABLES_DIR] == str(runtime.state_dir / "tables")
+        assert env[config.ENV_ENDPOINT_URL] == runtime.api_url()
+        assert env["AWS_ACCESS_KEY_ID"] == runtime.credentials[0]
         assert "PYTHONPATH" not in env
 
 

@@ -9,10 +9,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import boto3
 import predict
 import pytest
 from common.errors import EndpointError, InvalidEventError
-from common.predictions import SqliteTable
+from common.predictions import KEY, DynamoDbTable
+from moto import mock_aws
 
 
 class ModelServer(BaseHTTPRequestHandler):
@@ -66,10 +68,24 @@ def endpoint(
         json.dumps({"name": name, "port": server.server_address[1]})
     )
     monkeypatch.setenv("LOCALAWS_ENDPOINTS_DIR", str(endpoints))
-    monkeypatch.setenv("LOCALAWS_TABLES_DIR", str(tmp_path / "tables"))
+    for variable, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     predict.runtime_client.cache_clear()
     predict.predictions_table.cache_clear()
-    yield handler
+    with mock_aws():
+        for table in ("predictions", "other-table"):
+            boto3.client("dynamodb").create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": KEY, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": KEY, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        yield handler
     predict.runtime_client.cache_clear()
     predict.predictions_table.cache_clear()
     server.shutdown()
@@ -90,7 +106,7 @@ def test_example_event_scores_and_stores_every_record(endpoint, load_event, tmp_
     assert endpoint.bodies == [
         b"298.1,308.6,1551.0,42.8,0.0,0.0,1.0,0.0\n298.9,309.1,1408.0,65.7,214.0,1.0,0.0,0.0\n"
     ]
-    stored = SqliteTable(tmp_path / "tables", "predictions").scan()
+    stored = DynamoDbTable("predictions").scan()
     assert sorted(r.prediction_id for r in stored) == sorted(
         p["prediction_id"] for p in result["predictions"]
     )
@@ -113,7 +129,7 @@ def test_records_from_an_s3_csv(endpoint, load_event, store):
 
 def test_table_name_from_the_event(endpoint, load_event, tmp_path):
     predict.handler({**load_event("predict"), "table_name": "other-table"}, None)
-    assert len(SqliteTable(tmp_path / "tables", "other-table").scan()) == 2
+    assert len(DynamoDbTable("other-table").scan()) == 2
 
 
 def test_model_failure_is_an_endpoint_error(endpoint, load_event):
@@ -138,7 +154,7 @@ def test_wrong_number_of_scores_is_an_endpoint_error(endpoint, load_event, tmp_p
         EndpointError, match="1 scores for 2 records; the model must return one score per CSV line"
     ):
         predict.handler(load_event("predict"), None)
-    assert SqliteTable(tmp_path / "tables", "predictions").scan() == []
+    assert DynamoDbTable("predictions").scan() == []
 
 
 @pytest.mark.parametrize(

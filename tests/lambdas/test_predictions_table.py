@@ -1,15 +1,15 @@
-"""The predictions table's two backends behave the same: SQLite locally, DynamoDB (moto)."""
+"""The predictions table on DynamoDB (moto): what the predict Lambda stores and reads back,
+locally (the runtime serves DynamoDB) and on AWS."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from common.errors import PredictionsTableError
-from common.predictions import KEY, DynamoDbTable, PredictionRecord, SqliteTable, table_from_env
+from common.predictions import KEY, DynamoDbTable, PredictionRecord, table_from_env
 from moto import mock_aws
 
 TABLE = "predictions"
@@ -38,11 +38,8 @@ def create_dynamodb_table(name: str = TABLE) -> Any:
     return client
 
 
-@pytest.fixture(params=["sqlite", "dynamodb"])
-def table(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    if request.param == "sqlite":
-        return SqliteTable(tmp_path / "tables", TABLE)
-    request.getfixturevalue("aws")
+@pytest.fixture
+def table(aws: None) -> Any:
     return DynamoDbTable(TABLE, create_dynamodb_table())
 
 
@@ -88,11 +85,6 @@ def test_scores_and_features_keep_full_precision(table):
     assert table.get(exact.prediction_id) == exact
 
 
-def test_sqlite_table_lives_in_the_tables_dir(tmp_path):
-    SqliteTable(tmp_path, TABLE).put_many([record(1)])
-    assert (tmp_path / "predictions.sqlite").is_file()
-
-
 def test_missing_dynamodb_table_is_a_table_error(aws):
     table = DynamoDbTable("absent-table", boto3.client("dynamodb"))
     with pytest.raises(
@@ -105,23 +97,20 @@ def test_missing_dynamodb_table_is_a_table_error(aws):
 @pytest.mark.parametrize(
     "name", ["ab", "bad name", "x" * 256, "semi;colon"], ids=["short", "space", "long", "semicolon"]
 )
-def test_bad_table_names_are_refused(tmp_path, name):
+def test_bad_table_names_are_refused(aws, name):
     with pytest.raises(
         PredictionsTableError, match="is not a valid table name; use 3 to 255 letters"
     ):
-        SqliteTable(tmp_path, name)
+        DynamoDbTable(name)
 
 
-def test_table_from_env_is_sqlite_under_the_tables_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("LOCALAWS_TABLES_DIR", str(tmp_path))
+def test_table_name_from_env_then_argument(aws, monkeypatch):
     monkeypatch.setenv("PREDICTIONS_TABLE", "from-env")
-    table = table_from_env()
-    assert isinstance(table, SqliteTable) and table.name == "from-env"
+    assert table_from_env().name == "from-env"
     assert table_from_env("explicit").name == "explicit"
 
 
 def test_table_from_env_defaults_to_dynamodb_named_predictions(aws, monkeypatch):
-    monkeypatch.delenv("LOCALAWS_TABLES_DIR", raising=False)
     monkeypatch.delenv("PREDICTIONS_TABLE", raising=False)
     create_dynamodb_table()
     table = table_from_env()

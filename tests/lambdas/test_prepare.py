@@ -294,3 +294,95 @@ def test_defaults_are_documented_values(load_event):
     ) == (42, 0.15, 0.15, 0.05)
     assert request.output_prefix == "s3://b/prepared/r1/"
     assert request.quarantine_prefix == "s3://b/quarantine/prepared/r1/"
+
+
+def _row_by_row(data: bytes, source: str) -> tuple[pd.DataFrame, list[dict[str, Any]], int]:
+    strings, malformed, rows = prepare.parse_source(data.decode("utf-8-sig"), source)
+    typed, invalid = prepare.validate(strings, source)
+    return typed, malformed + invalid, rows
+
+
+def _edit_lines(edit: Any) -> Any:
+    def apply(text: str) -> str:
+        lines = text.splitlines()
+        edit(lines)
+        return "\n".join(lines) + "\n"
+
+    return apply
+
+
+def _set_field(line: int, field: int, value: str) -> Any:
+    def edit(lines: list[str]) -> None:
+        fields = lines[line].split(",")
+        fields[field] = value
+        lines[line] = ",".join(fields)
+
+    return _edit_lines(edit)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda text: text,
+        lambda text: text.replace("\n", "\r\n"),
+        lambda text: text.replace(",", "\t"),
+        _edit_lines(lambda lines: lines.insert(7, "")),
+        _edit_lines(lambda lines: lines.insert(7, "   \t")),
+        _edit_lines(lambda lines: lines.insert(9, " , ")),
+        _edit_lines(lambda lines: lines.__setitem__(4, lines[4] + ",1")),
+        _set_field(3, 6, "n/a"),
+        _set_field(3, 3, " 301.25 "),
+        _set_field(5, 4, "inf"),
+        _set_field(6, 5, "1e3"),
+        _set_field(7, 5, "1_000"),
+        _set_field(8, 8, "1.0"),
+        _set_field(9, 8, "2"),
+        _set_field(10, 2, " M"),
+        _set_field(11, 2, "m"),
+        _set_field(12, 7, ""),
+        lambda text: text.rstrip("\n"),
+    ],
+    ids=[
+        "plain", "crlf", "tabs", "empty-line", "blank-line", "delimiters-only", "extra-field",
+        "not-a-number", "padded", "inf", "exponent", "underscore", "label-float", "label-2",
+        "type-padded", "type-lowercase", "empty-field", "no-final-newline",
+    ],
+)  # fmt: skip
+def test_the_vectorised_parse_is_the_row_by_row_parse(change: Any) -> None:
+    """parse_plain (pyarrow, whole columns) gives what parse_source + validate give."""
+    text = change(ai4i_data.generate(40, seed=5).to_csv(index=False))
+    data = text.encode()
+    plain = prepare.parse_plain(data, "s3://b/raw.csv")
+    assert plain is not None
+    typed, malformed, invalid, rows = plain
+    expected_typed, expected_bad, expected_rows = _row_by_row(data, "s3://b/raw.csv")
+    assert rows == expected_rows
+    assert sorted(malformed + invalid, key=lambda r: r["line"]) == sorted(
+        expected_bad, key=lambda r: r["line"]
+    )
+    pd.testing.assert_frame_equal(
+        typed.reset_index(drop=True), expected_typed.reset_index(drop=True), check_dtype=True
+    )
+    for columns in ([prepare.LABEL, *prepare.FEATURES], list(prepare.FEATURES)):
+        buffer = io.StringIO()
+        typed[columns].to_csv(
+            buffer, header=False, index=False, lineterminator="\n", float_format="%.10g"
+        )
+        assert prepare.to_csv(typed, columns) == buffer.getvalue().encode()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'"UDI",x\n', "UDI,Typ\u00e9\n".encode(), b"UDI\x0bx\n"],
+    ids=["quotes", "non-ascii", "vertical-tab"],
+)
+def test_unusual_text_goes_row_by_row(data: bytes) -> None:
+    assert prepare.parse_plain(data, "s3://b/raw.csv") is None
+
+
+def test_a_header_without_rows_is_a_data_quality_error(load_event, store):
+    ev = load_event("prepare")
+    header = ai4i_data.generate(5, seed=1).to_csv(index=False).splitlines()[0]
+    store.write(ev["raw_uri"] + "ai4i2020.csv", (header + "\n").encode())
+    with pytest.raises(DataQualityError, match="holds a header but no data rows"):
+        prepare.handler(ev, None)

@@ -179,6 +179,12 @@ def test_state_machine_runs_training_then_create_model(data):
             assert time.monotonic() < deadline
             time.sleep(0.2)
         assert described["status"] == "SUCCEEDED", described
+        events = sfn.get_execution_history(executionArn=execution)["events"]
+        types = [e["type"] for e in events]
+        # TaskSubmitted (the CreateTrainingJob response) comes while the job runs.
+        assert types[2:6] == ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded"]
+        submitted = json.loads(events[4]["taskSubmittedEventDetails"]["output"])
+        assert submitted["TrainingJobArn"].endswith(":training-job/sfn-e2e")
         model = data.sagemaker.describe_model(ModelName="sfn-e2e")
         assert (
             model["PrimaryContainer"]["ModelDataUrl"]

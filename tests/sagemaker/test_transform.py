@@ -176,13 +176,88 @@ def test_join_input_and_output_filter(runtime, data):
         DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"}
     )
     log = run(runtime, spec, xgb_model(runtime, booster))
-    assert any("model server" in line for line in log)
+    assert any("in-process" in line for line in log)
     out = runtime.storage.read("s3://data/out/labelled.csv.out").decode().splitlines()
     expected = [
         f"{float(label)!r},{score}"
         for label, score in zip(y[:10], scores(booster, X[:10]), strict=True)
     ]
     assert out == expected
+
+
+def labelled_csv(y, X, *, blank=1, empty=2, text_label=None):
+    """Labelled records as a user might write them: integer labels, short and long numbers,
+    an empty field (missing), a blank line."""
+    lines = []
+    for i, (label, row) in enumerate(zip(y, X, strict=True)):
+        fields = [text_label or str(int(label))]
+        fields += [f"{v:.{1 + i % 7}f}" if i % 3 else repr(float(v)) for v in row]
+        if empty and i % 11 == empty:
+            fields[1 + i % len(row)] = ""
+        lines.append(",".join(fields))
+        if blank and i % 17 == blank:
+            lines.append("")
+    return ("\n".join(lines) + "\n").encode()
+
+
+WORKFLOW_PROCESSING = {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-1]"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("overrides", "text"),
+    [
+        ({"DataProcessing": WORKFLOW_PROCESSING}, {}),
+        ({"DataProcessing": WORKFLOW_PROCESSING, "MaxPayloadInMB": 1}, {"blank": 0}),
+        ({"DataProcessing": {"JoinSource": "Input", "InputFilter": "$[1:]"}}, {}),
+        ({"DataProcessing": {"InputFilter": "$[1:]", "OutputFilter": "$[0,0]"}}, {}),
+        (
+            {
+                "DataProcessing": WORKFLOW_PROCESSING,
+                "TransformOutput": {"AssembleWith": "None"},
+                "BatchStrategy": "SingleRecord",
+            },
+            {"empty": 0},
+        ),
+        ({"DataProcessing": {**WORKFLOW_PROCESSING, "OutputFilter": "$[0,3:5,-1]"}}, {}),
+        (  # quotes mean nothing to the CSV split: '"a,b"' is two fields
+            {"DataProcessing": {**WORKFLOW_PROCESSING, "InputFilter": "$[2:]"}},
+            {"text_label": '"a,b"'},
+        ),
+    ],
+    ids=["workflow", "workflow-1mb", "join", "filter-twice", "assemble-none", "slices", "quotes"],
+)
+def test_in_process_gives_the_model_servers_bytes(runtime, data, overrides, text):
+    """With DataProcessing filters and joins, the vectorised in-process path writes exactly
+    the bytes the model server path writes (the workflow's own settings first)."""
+    X, y, booster = data
+    runtime.storage.write("s3://data/in/a.csv", labelled_csv(y[:150], X[:150], **text))
+    runtime.storage.write("s3://data/in/b.csv", labelled_csv(y[150:], X[150:], **text))
+    model = xgb_model(runtime, booster)
+    spec = job(**overrides)
+    log = run(runtime, spec, model)
+    assert any("in-process" in line for line in log)
+    fast = [runtime.storage.read(f"s3://data/out/{n}.csv.out") for n in "ab"]
+    for n in "ab":
+        runtime.storage.delete(f"s3://data/out/{n}.csv.out")
+    run_transform_job(runtime, spec, model, threading.Event(), print, in_process=False)
+    assert [runtime.storage.read(f"s3://data/out/{n}.csv.out") for n in "ab"] == fast
+    assert fast[0].count(b",") >= 150
+
+
+@pytest.mark.slow
+def test_in_process_refuses_what_the_server_refuses(runtime, data):
+    X, y, booster = data
+    runtime.storage.write("s3://data/in/a.csv", labelled_csv(y[:20], X[:20]))
+    spec = job(DataProcessing={**WORKFLOW_PROCESSING, "OutputFilter": "$[0,40]"})
+    with pytest.raises(
+        UserError, match=r"DataProcessing\.OutputFilter: \$\[0,40\] on s3://data/in/a.csv record 1"
+    ):
+        run(runtime, spec, xgb_model(runtime, booster))
+    runtime.storage.write("s3://data/in/a.csv", labelled_csv(y[:20], np.hstack([X[:20], X[:20]])))
+    with pytest.raises(UserError, match="Feature size of inference data"):
+        run(runtime, job(DataProcessing=WORKFLOW_PROCESSING), xgb_model(runtime, booster))
+    assert runtime.storage.list("s3://data/out/") == []
 
 
 @pytest.mark.slow
@@ -245,9 +320,15 @@ def test_bad_record_fails_the_job_and_writes_nothing(runtime, data, fast):
     X, _, booster = data
     runtime.storage.write("s3://data/in/a-good.csv", csv(X[:5]))
     runtime.storage.write("s3://data/in/b-bad.csv", csv(X[:5]) + b"not,a,number,at,all\n")
-    spec = job() if fast else job(DataProcessing={"JoinSource": "Input"})
     with pytest.raises(UserError, match="csv data failed"):
-        run(runtime, spec, xgb_model(runtime, booster))
+        run_transform_job(
+            runtime,
+            job(DataProcessing={"JoinSource": "Input"}),
+            xgb_model(runtime, booster),
+            threading.Event(),
+            print,
+            in_process=None if fast else False,
+        )
     assert runtime.storage.list("s3://data/out/") == []
 
 
@@ -275,3 +356,43 @@ def test_cancelled_job_writes_nothing(runtime, data):
     cancelled.set()
     run_transform_job(runtime, job(), xgb_model(runtime, booster), cancelled, lambda line: None)
     assert runtime.storage.list("s3://data/out/") == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "vectorised"),
+    [
+        (lambda body: body, True),
+        (lambda body: body.replace(b"\n", b"\n\n"), True),  # empty lines are skipped alike
+        (lambda body: body.replace(b",", b", ", 1), False),  # float() strips blanks
+        (lambda body: body.replace(b"\n", b"\r\n"), False),
+        (lambda body: body + b"   \n", False),  # a blank line the record path skips
+        (lambda body: body + b"1,2\n", False),  # ragged
+    ],
+    ids=["plain", "empty-lines", "padded", "crlf", "blank-line", "ragged"],
+)
+def test_which_objects_take_the_vectorised_path(data, edit, vectorised):
+    """Plain CSV is done on whole columns; anything else goes record by record (which gives
+    the model server's exact answer or error)."""
+    from localaws.sagemaker import model_server, transform
+
+    X, y, booster = data
+    plan = TransformPlan.from_job(job(DataProcessing=WORKFLOW_PROCESSING))
+    body = edit(labelled_csv(y[:50], X[:50]))
+    result = transform._vectorised(
+        body, plan, model_server.BoosterPredictor(booster), "s3://data/in/a.csv"
+    )
+    assert (result is not None) == vectorised
+
+
+def test_score_texts_are_pythons_str_of_each_score():
+    from localaws.sagemaker.transform import score_texts
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate(
+        [
+            rng.random(20_000).astype(np.float32),
+            (rng.random(5_000) * 10.0 ** rng.integers(-8, 12, 5_000)).astype(np.float32),
+            np.array([0, 1, -1, 2.5, 1e-4, 9.99e-5, 1e9, 123456789.5, np.nan, np.inf, -np.inf]),
+        ]
+    ).astype(np.float32)
+    assert score_texts(values).to_pylist() == [str(v) for v in values.tolist()]

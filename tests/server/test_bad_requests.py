@@ -7,28 +7,23 @@ from typing import Any
 
 import httpx
 import pytest
+from signed_http import signed_headers
 
 from localaws.server.serve import LocalServer
 
 SFN = "application/x-amz-json-1.0"
-AUTH = (
-    "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/{service}/aws4_request, "
-    "SignedHeaders=host;x-amz-date, Signature=0000"
-)
 
 
 def post_json(
     server: LocalServer, target: str, body: bytes, content_type: str = SFN
 ) -> httpx.Response:
     service = "states" if target.startswith("AWSStepFunctions") else "sagemaker"
+    headers = {"X-Amz-Target": target, "Content-Type": content_type}
+    url = server.url + "/"
     return httpx.post(
-        server.url + "/",
+        url,
         content=body,
-        headers={
-            "X-Amz-Target": target,
-            "Content-Type": content_type,
-            "Authorization": AUTH.format(service=service),
-        },
+        headers=signed_headers("POST", url, body, service=service, headers=headers),
     )
 
 
@@ -106,9 +101,8 @@ def test_sagemaker_errors_use_json_1_1(server: LocalServer) -> None:
 
 
 def test_unknown_rest_api_is_an_aws_error(server: LocalServer) -> None:
-    response = httpx.get(
-        server.url + "/2099-01-01/nothing", headers={"Authorization": AUTH.format(service="lambda")}
-    )
+    url = server.url + "/2099-01-01/nothing"
+    response = httpx.get(url, headers=signed_headers("GET", url, service="lambda"))
     assert response.status_code == 404
     assert response.headers["x-amzn-ErrorType"] == "UnknownOperationException"
     assert "Traceback" not in response.text
@@ -118,4 +112,5 @@ def test_unsigned_requests_go_to_the_console(server: LocalServer) -> None:
     response = httpx.get(server.url + "/")
     assert response.status_code == 200
     assert "text/html" in response.headers["content-type"]
-    assert httpx.get(server.url + "/console/api/anything").status_code == 404
+    console = {"X-Localaws-Console": "1"}
+    assert httpx.get(server.url + "/console/api/anything", headers=console).status_code == 404

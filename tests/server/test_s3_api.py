@@ -19,14 +19,11 @@ import httpx
 import pytest
 from boto3.s3.transfer import TransferConfig
 from server_shapes import assert_output_shape
+from signed_http import signed_headers
 
 from localaws.server.serve import LocalServer
 
 MB = 1024 * 1024
-AUTH = (
-    "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/s3/aws4_request, "
-    "SignedHeaders=host;x-amz-date, Signature=0000"
-)
 
 
 def error_code(caught: pytest.ExceptionInfo[botocore.exceptions.ClientError]) -> str:
@@ -281,7 +278,6 @@ def test_aws_chunked_body(server: LocalServer, s3: Any, bucket: str, with_traile
     data = os.urandom(200_000)
     crc = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
     headers = {
-        "Authorization": AUTH,
         "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
         "Content-Encoding": "aws-chunked",
         "x-amz-decoded-content-length": str(len(data)),
@@ -290,14 +286,19 @@ def test_aws_chunked_body(server: LocalServer, s3: Any, bucket: str, with_traile
         headers["x-amz-content-sha256"] = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
         headers["x-amz-trailer"] = "x-amz-checksum-crc32"
     body = _chunked(data, 65536, f"x-amz-checksum-crc32:{crc}" if with_trailer else None)
-    response = httpx.put(f"{server.url}/{bucket}/chunked", content=body, headers=headers)
+    url = f"{server.url}/{bucket}/chunked"
+    response = httpx.put(
+        url, content=body, headers=signed_headers("PUT", url, service="s3", headers=headers)
+    )
     assert response.status_code == 200, response.text
     assert response.headers["etag"] == f'"{hashlib.md5(data).hexdigest()}"'
     assert s3.get_object(Bucket=bucket, Key="chunked")["Body"].read() == data
 
     if with_trailer:
         bad = _chunked(data, 65536, "x-amz-checksum-crc32:AAAAAA==")
-        response = httpx.put(f"{server.url}/{bucket}/corrupt", content=bad, headers=headers)
+        url = f"{server.url}/{bucket}/corrupt"
+        headers = signed_headers("PUT", url, service="s3", headers=headers)
+        response = httpx.put(url, content=bad, headers=headers)
         assert response.status_code == 400
         assert b"<Code>BadDigest</Code>" in response.content
 
@@ -311,7 +312,9 @@ def test_keys_escaping_the_root_are_refused(server: LocalServer, bucket: str, ra
     # http.client sends the path as written (httpx would normalise the dot segments away)
     host, port = server.url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
-    connection.request("PUT", f"/{bucket}/{raw_key}", body=b"x", headers={"Authorization": AUTH})
+    path = f"/{bucket}/{raw_key}"
+    headers = signed_headers("PUT", server.url + path, b"x", service="s3")
+    connection.request("PUT", path, body=b"x", headers=headers)
     response = connection.getresponse()
     body = response.read()
     connection.close()

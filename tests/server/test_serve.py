@@ -15,6 +15,7 @@ import pytest
 
 from localaws.runtime import read_owner
 from localaws.server.serve import LocalServer, bind
+from workflows.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,7 +75,7 @@ def test_serve_refuses_a_taken_port(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=60)
     finally:
         taken.close()
-    assert process.returncode == 3
+    assert process.returncode == ExitCode.PLATFORM
     assert f"127.0.0.1:{port}" in stderr and "--port" in stderr
     assert "Traceback" not in stderr
 
@@ -83,7 +84,7 @@ def test_serve_refuses_an_owned_state_dir(tmp_path: Path) -> None:
     with LocalServer(tmp_path) as running:
         process = start_serve(tmp_path, "--port", "0")
         _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 3
+    assert process.returncode == ExitCode.STATE_DIR_BUSY
     assert running.url in stderr
 
 
@@ -91,3 +92,29 @@ def test_local_server_records_url(tmp_path: Path) -> None:
     with LocalServer(tmp_path) as running:
         assert read_owner(tmp_path) == {"pid": os.getpid(), "url": running.url}
     assert read_owner(tmp_path) is None
+
+
+def test_accepted_connections_have_tcp_nodelay() -> None:
+    """asyncio sets TCP_NODELAY on accepted sockets only when the listening socket's proto is
+    IPPROTO_TCP; without it every keep-alive response waits for the client's delayed ACK."""
+    import asyncio
+    import socket
+
+    sock = bind("127.0.0.1", 0)
+    seen: list[int] = []
+
+    async def main() -> None:
+        async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted = writer.get_extra_info("socket")
+            seen.append(accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_client, sock=sock)
+        async with server:
+            reader, writer = await asyncio.open_connection(*sock.getsockname()[:2])
+            await reader.read()  # EOF once the server has looked and closed
+            writer.close()
+
+    asyncio.run(main())
+    assert sock.proto == socket.IPPROTO_TCP
+    assert seen and seen[0] != 0

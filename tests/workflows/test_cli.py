@@ -17,6 +17,7 @@ import yaml
 from workflows import cli
 from workflows import predictive_maintenance as pm
 from workflows import settings as settings_module
+from workflows.errors import ExitCode
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_ID = "20240101-000000-test"
@@ -39,7 +40,7 @@ def run_cli(*argv: str) -> int:
 
 def test_build_writes_definition_cloudformation_and_example_input(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert run_cli("build", "--out", str(out)) == cli.EXIT_OK
+    assert run_cli("build", "--out", str(out)) == ExitCode.OK
     settings = settings_module.load()
     definition = json.loads((out / "definition.json").read_text())
     assert definition == pm.definition(settings)
@@ -73,7 +74,7 @@ def test_build_target_aws_is_handed_to_the_aws_side(monkeypatch: pytest.MonkeyPa
         return 0
 
     monkeypatch.setattr(aws, "cmd_build", cmd_build)
-    assert run_cli("build", "--target", "aws", "--region", "eu-west-1") == cli.EXIT_OK
+    assert run_cli("build", "--target", "aws", "--region", "eu-west-1") == ExitCode.OK
     assert [(a.target, a.region) for a in seen] == [("aws", "eu-west-1")]
 
 
@@ -83,7 +84,7 @@ def test_bad_configuration_exits_2_and_names_the_key(
     config = tmp_path / "bad.yaml"
     config.write_text("evaluation:\n  treshold: 0.5\n")
     assert (
-        run_cli("--config", str(config), "build", "--out", str(tmp_path / "out")) == cli.EXIT_USAGE
+        run_cli("--config", str(config), "build", "--out", str(tmp_path / "out")) == ExitCode.USAGE
     )
     assert "evaluation.treshold: unknown setting" in capsys.readouterr().err
 
@@ -91,7 +92,7 @@ def test_bad_configuration_exits_2_and_names_the_key(
 def test_unknown_command_exits_2() -> None:
     with pytest.raises(SystemExit) as info:
         run_cli("frobnicate")
-    assert info.value.code == cli.EXIT_USAGE
+    assert info.value.code == ExitCode.USAGE
 
 
 def test_options_before_and_after_the_command_both_count() -> None:
@@ -104,23 +105,13 @@ def test_options_before_and_after_the_command_both_count() -> None:
 
 
 def test_status_with_no_runs_says_so(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli("status") == cli.EXIT_OK
+    assert run_cli("status") == ExitCode.OK
     assert "no runs yet" in capsys.readouterr().out
 
 
 def test_history_with_no_runs_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli("history") == cli.EXIT_USAGE
+    assert run_cli("history") == ExitCode.USAGE
     assert "no executions of 'predictive-maintenance' yet" in capsys.readouterr().err
-
-
-def test_a_state_dir_owned_by_another_process_exits_3(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from localaws.runtime import Runtime
-
-    with Runtime(tmp_path / "owned"):
-        assert run_cli("status", "--state-dir", str(tmp_path / "owned")) == cli.EXIT_PLATFORM
-    assert "is owned by another process" in capsys.readouterr().err
 
 
 def test_commands_go_through_the_server_that_owns_the_state_dir(
@@ -137,13 +128,13 @@ def test_commands_go_through_the_server_that_owns_the_state_dir(
         code, result = exec_json(
             capsys, str(definition), "--state-dir", str(state), "--input", '{"via": "server"}'
         )
-        assert (code, result["output"]) == (cli.EXIT_OK, {"via": "server"})
+        assert (code, result["output"]) == (ExitCode.OK, {"via": "server"})
         executions = server.runtime.stepfunctions.list_executions(
             stateMachineArn=server.runtime.arn("states", "stateMachine:machine")
         )["executions"]
         assert [e["status"] for e in executions] == ["SUCCEEDED"]
         assert (
-            run_cli("history", "--state-dir", str(state)) == cli.EXIT_USAGE
+            run_cli("history", "--state-dir", str(state)) == ExitCode.USAGE
         )  # no predictive-maintenance runs
         assert "no executions of 'predictive-maintenance' yet" in capsys.readouterr().err
 
@@ -168,7 +159,7 @@ def exec_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict
                 "States": {"A": {"Type": "Pass", "Parameters": {"x.$": "$.v"}, "End": True}},
             },
             {"status": "SUCCEEDED", "output": {"x": 3}, "error": None, "cause": None},
-            cli.EXIT_OK,
+            ExitCode.OK,
         ),
         (
             {
@@ -182,7 +173,7 @@ def exec_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict
                 },
             },
             {"status": "FAILED", "output": None, "error": "Boom", "cause": "v=3"},
-            cli.EXIT_FAILED,
+            ExitCode.FAILED,
         ),
     ],
     ids=["succeeded", "failed"],
@@ -206,7 +197,7 @@ def test_exec_refuses_an_invalid_definition(
     path.write_text(
         json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "Nowhere"}}})
     )
-    assert run_cli("exec", str(path)) == cli.EXIT_FAILED
+    assert run_cli("exec", str(path)) == ExitCode.FAILED
     err = capsys.readouterr().err
     assert "InvalidDefinition" in err
     assert "Nowhere" in err
@@ -215,7 +206,7 @@ def test_exec_refuses_an_invalid_definition(
 def test_exec_with_a_missing_file_exits_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run_cli("exec", str(tmp_path / "nope.json")) == cli.EXIT_USAGE
+    assert run_cli("exec", str(tmp_path / "nope.json")) == ExitCode.USAGE
     assert "nope.json" in capsys.readouterr().err
 
 
@@ -320,7 +311,7 @@ def mocked(tmp_path: Path) -> Any:
         "prediction:\n  endpoint_retry: {interval_seconds: 1, max_attempts: 2, backoff_rate: 1.0}\n"
     )
     assert (
-        run_cli("--config", str(config), "build", "--out", str(tmp_path / "build")) == cli.EXIT_OK
+        run_cli("--config", str(config), "build", "--out", str(tmp_path / "build")) == ExitCode.OK
     )
     definition = tmp_path / "build" / "definition.json"
     settings = settings_module.load(config)
@@ -343,21 +334,20 @@ def mocked(tmp_path: Path) -> Any:
 
 
 def visited(tmp_path: Path) -> list[tuple[str, str]]:
-    from localaws.runtime import Runtime
-    from workflows.local import view_execution
+    from workflows.target import LocalTarget
 
-    with Runtime(tmp_path / "state") as rt:
-        arn = rt.stepfunctions.list_executions(
-            stateMachineArn=rt.arn("states", f"stateMachine:{MACHINE}")
+    with LocalTarget(tmp_path / "state") as target:
+        arn = target.stepfunctions.list_executions(
+            stateMachineArn=target.arn("states", f"stateMachine:{MACHINE}")
         )["executions"][0]["executionArn"]
-        return [(s.name, s.status) for s in view_execution(rt, arn).states]
+        return [(s.name, s.status) for s in target.view(arn).states]
 
 
 def test_mocked_happy_path_creates_the_endpoint_and_predicts(
     mocked: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, result = mocked("Happy", capsys)
-    assert (code, result["status"]) == (cli.EXIT_OK, "SUCCEEDED")
+    assert (code, result["status"]) == (ExitCode.OK, "SUCCEEDED")
     output = result["output"]
     assert output["evaluate"]["Payload"]["roc_auc"] == 0.97
     assert output["model"] == {"ModelArn": "arn:aws:sagemaker:us-east-1:123456789012:model/m"}
@@ -382,7 +372,7 @@ def test_mocked_metric_below_threshold_fails_naming_metric_and_threshold(
     mocked: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, result = mocked("Happy", capsys, roc_auc=0.93, MetricThreshold=1.01)
-    assert code == cli.EXIT_FAILED
+    assert code == ExitCode.FAILED
     assert result["status"] == "FAILED"
     assert result["error"] == pm.REJECTED_ERROR
     assert result["cause"] == (
@@ -395,7 +385,7 @@ def test_mocked_prepare_failure_ends_in_fail_with_the_lambdas_error(
     mocked: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code, result = mocked("PrepareFails", capsys)
-    assert code == cli.EXIT_FAILED
+    assert code == ExitCode.FAILED
     assert result["error"] == "SchemaError"
     assert "missing columns" in result["cause"]
     assert visited(tmp_path) == [

@@ -5,13 +5,15 @@
 
 const POLL_MS = 1000;
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]);
+// The statuses of localaws.asl.fold (and of the graph, localaws.asl.graph.COLORS).
 const STATUS_LABELS = {
-  not_reached: "not reached", running: "running", succeeded: "succeeded",
-  failed: "failed", caught: "caught",
+  not_reached: "not reached", running: "running", retrying: "retrying", succeeded: "succeeded",
+  failed: "failed", caught: "caught", cancelled: "cancelled",
 };
 const GRAPH_COLORS = {
   not_reached: ["#f4f5f7", "#9aa3ad"], running: ["#cfe3ff", "#2f6fdb"],
   succeeded: ["#c9f0d3", "#1e8e3e"], failed: ["#ffd3cf", "#d93025"], caught: ["#ffe8b8", "#e37400"],
+  cancelled: ["#e8eaed", "#5f6368"],
 };
 
 // -- helpers ---------------------------------------------------------------------------
@@ -37,11 +39,16 @@ function pretty(text) {
   catch { return String(text); }
 }
 
+// The server answers the console's own calls only when they carry this header, which a page
+// of another site cannot send (the browser would ask first, and the server never agrees).
+const CONSOLE_HEADERS = { "X-Localaws-Console": "1" };
+
 async function aws(target, body = {}) {
   const json11 = target.startsWith("SageMaker.");
   const resp = await fetch("/", {
     method: "POST",
     headers: {
+      ...CONSOLE_HEADERS,
       "X-Amz-Target": target,
       "Content-Type": json11 ? "application/x-amz-json-1.1" : "application/x-amz-json-1.0",
     },
@@ -53,7 +60,7 @@ async function aws(target, body = {}) {
 }
 
 async function consoleApi(path, as = "json") {
-  const resp = await fetch(path, { cache: "no-store" });
+  const resp = await fetch(path, { cache: "no-store", headers: CONSOLE_HEADERS });
   if (!resp.ok) {
     const data = await resp.json().catch(() => ({}));
     const err = new Error(`${data.__type || resp.status}: ${data.message || resp.statusText}`);
@@ -257,7 +264,7 @@ async function executionPage(arn) {
   function renderStatePanel() {
     const panel = $("#state-panel");
     if (!selected || !view) return;
-    const visits = view.states.filter((s) => s.name === selected);
+    const visits = view.states.filter((s) => s.name === selected && !s.depth);
     const s = visits[visits.length - 1];
     if (!s) {
       panel.innerHTML = `<h2>${esc(selected)}</h2>${badge("not_reached")}
@@ -278,9 +285,11 @@ async function executionPage(arn) {
   }
 
   function renderStates() {
+    // Visits inside a Map iteration or a Parallel branch follow their Map / Parallel, indented.
+    const where = (s) => (s.path || []).map(([name, i]) => `${name}[${i}]`).join(" / ");
     $("#states tbody").innerHTML = view.states.map((s) => `
-      <tr class="clickable${s.name === selected ? " selected" : ""}" data-state="${esc(s.name)}">
-        <td>${esc(s.name)}</td><td>${esc(s.type)}</td><td>${badge(s.status)}</td>
+      <tr class="${s.depth ? "nested" : "clickable"}${s.name === selected ? " selected" : ""}"${s.depth ? "" : ` data-state="${esc(s.name)}"`}>
+        <td style="padding-left:${8 + 18 * (s.depth || 0)}px" title="${esc(where(s))}">${esc(s.name)}</td><td>${esc(s.type)}</td><td>${badge(s.status)}</td>
         <td>${duration(s.entered, s.exited)}</td><td>${s.attempts || ""}</td>
         <td class="error">${esc(s.error || "")}</td></tr>`).join("")
       || `<tr><td colspan="6" class="muted">No state has started yet.</td></tr>`;
@@ -429,11 +438,16 @@ async function endpointPage(name) {
     <div class="crumbs"><a href="#/endpoints">Endpoints</a> /</div>
     <div class="pagehead"><h1>${esc(name)}</h1></div>
     <p id="problem" class="error"></p>
-    <div class="grid"><div class="card" id="res-endpoint"><h2>Endpoint</h2><div class="body"></div>${INVOKE_FORM}</div></div>`;
+    <div class="grid"><div class="card" id="res-endpoint"><h2>Endpoint</h2><div class="body"></div>${INVOKE_FORM}</div></div>
+    <div class="card"><h2>Lineage</h2><div id="lineage" class="muted">(recorded once the endpoint is in service)</div></div>`;
   wireInvokeForm(name);
+  const showLineage = () => consoleApi(`/console/api/lineage?endpoint=${encodeURIComponent(name)}`, "text")
+    .then((svg) => { $("#lineage").className = ""; $("#lineage").innerHTML = svg; })
+    .catch(() => { /* no lineage yet */ });
   poll(async () => {
     const e = await aws("SageMaker.DescribeEndpoint", { EndpointName: name });
     $("#res-endpoint .body").innerHTML = endpointDetails(e);
+    if (e.EndpointStatus === "InService") showLineage();
     return !["InService", "Failed"].includes(e.EndpointStatus);
   });
 }
@@ -449,7 +463,7 @@ function wireInvokeForm(endpointName) {
     try {
       const resp = await fetch(`/endpoints/${encodeURIComponent(endpointName)}/invocations`, {
         method: "POST",
-        headers: { "Content-Type": $("#invoke-type").value },
+        headers: { ...CONSOLE_HEADERS, "Content-Type": $("#invoke-type").value },
         body: $("#invoke-body").value,
       });
       const text = await resp.text();

@@ -130,6 +130,8 @@ class SageMakerIntegration(Integration):
         response = self._call(operation, dict(params))
         if request.pattern is not Pattern.SYNC or request.action not in JOBS:
             return to_json(response)
+        if request.submitted is not None:  # TaskSubmitted: the job's ARN while it runs
+            request.submitted(to_json(response))
         return self._wait(request, params)
 
     def _wait(self, request: TaskRequest, params: dict[str, Any]) -> Any:

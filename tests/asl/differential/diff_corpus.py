@@ -802,7 +802,7 @@ ERRORS = [
         "errors/parameters-bad-path-caught-by-name",
         in_parallel(
             {"P": pass_(Parameters={"x.$": "$.missing"})},
-            catch=[{"ErrorEquals": ["States.ParameterPathFailure"], "ResultPath": "$.error"}],
+            catch=[{"ErrorEquals": ["States.Runtime"], "ResultPath": "$.error"}],
             recovered=CAUGHT_ERROR_NAME,
         ),
         {"a": 1},
@@ -861,6 +861,12 @@ ERRORS = [
 ]
 
 NO_CAUSE = ("status", "output", "error")  # the cause text is not documented by AWS
+# Recorded on AWS (the input is printed compact):
+PATH_NOT_FOUND_CAUSE = (
+    "An error occurred while executing the state '{state}' (entered at the event id "
+    "#{event}). The JSONPath '$.missing' specified for the field 'x.$' could not be found in "
+    "the input '{{\"a\":1}}'"
+)
 
 
 def caught(error: str) -> dict[str, Any]:
@@ -901,16 +907,31 @@ DIFFERENCES: dict[str, dict[str, Any]] = {
         "doc": "Escaped characters in intrinsic functions",
     },
     "errors/parameters-bad-path-uncaught": {
-        "aws": {"status": "FAILED", "output": None, "error": "States.ParameterPathFailure"},
-        "doc": "States.ParameterPathFailure",
+        "aws": {
+            "status": "FAILED",
+            "output": None,
+            "error": "States.Runtime",
+            "cause": PATH_NOT_FOUND_CAUSE.format(state="P", event=2),
+        },
+        "doc": "States.Runtime for a Parameters path that finds nothing",
     },
     "errors/parameters-bad-path-caught": {
-        "aws": caught("States.ParameterPathFailure"),
-        "doc": "States.ParameterPathFailure",
+        "aws": {
+            "status": "FAILED",
+            "output": None,
+            "error": "States.Runtime",
+            "cause": PATH_NOT_FOUND_CAUSE.format(state="P", event=4),
+        },
+        "doc": "States.Runtime for a Parameters path that finds nothing",
     },
     "errors/parameters-bad-path-caught-by-name": {
-        "aws": caught("States.ParameterPathFailure"),
-        "doc": "States.ParameterPathFailure",
+        "aws": {
+            "status": "FAILED",
+            "output": None,
+            "error": "States.Runtime",
+            "cause": PATH_NOT_FOUND_CAUSE.format(state="P", event=4),
+        },
+        "doc": "States.Runtime for a Parameters path that finds nothing",
     },
     "errors/result-path-into-non-object": {
         "aws": {"status": "FAILED", "output": None, "error": "States.ResultPathMatchFailure"},

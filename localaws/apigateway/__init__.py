@@ -1,0 +1,1 @@
+"""API Gateway, served by moto behind the local server (see backend.py)."""

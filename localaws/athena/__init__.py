@@ -1,0 +1,1 @@
+"""Athena, served by moto behind the local server (see backend.py)."""

@@ -1,0 +1,1 @@
+"""DynamoDB, served by moto behind the local server (see backend.py)."""

@@ -1,0 +1,17 @@
+"""DynamoDB: tables, items, Query/Scan, batch and transactional writes, TTL, and DynamoDB Streams.
+
+moto's implementation, mounted in-process and made durable by :mod:`localaws.motobridge`;
+the methods are AWS's operations (:class:`~localaws.motobridge.backend.MotoBackend`).
+"""
+
+from __future__ import annotations
+
+from localaws.motobridge.backend import MotoBackend
+
+
+class DynamoDBBackend(MotoBackend):
+    service = "dynamodb"
+
+
+class DynamoDBStreamsBackend(MotoBackend):
+    service = "dynamodbstreams"

@@ -1,0 +1,1 @@
+"""EventBridge, served by moto behind the local server (see backend.py)."""

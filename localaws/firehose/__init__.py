@@ -1,0 +1,1 @@
+"""Firehose, served by moto behind the local server (see backend.py)."""

@@ -1,0 +1,1 @@
+"""Glue Data Catalog, served by moto behind the local server (see backend.py)."""

@@ -1,0 +1,13 @@
+"""Glue Data Catalog: databases, tables, partitions, crawlers, jobs (the API).
+
+moto's implementation, mounted in-process and made durable by :mod:`localaws.motobridge`;
+the methods are AWS's operations (:class:`~localaws.motobridge.backend.MotoBackend`).
+"""
+
+from __future__ import annotations
+
+from localaws.motobridge.backend import MotoBackend
+
+
+class GlueBackend(MotoBackend):
+    service = "glue"

@@ -1,0 +1,1 @@
+"""IAM, served by moto behind the local server (see backend.py)."""

@@ -1,0 +1,1 @@
+"""Kinesis Data Streams, served by moto behind the local server (see backend.py)."""

@@ -1,0 +1,1 @@
+"""CloudWatch Logs, served by moto behind the local server (see backend.py)."""

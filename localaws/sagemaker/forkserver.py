@@ -1,0 +1,479 @@
+"""Warm job workers: a template process with the ML stack imported, that jobs fork from.
+
+Starting a fresh Python that imports xgboost, pandas and pyarrow takes over a second and
+200 MB per job; a fork of a process that already has them takes milliseconds and shares the
+pages.  :func:`spawn` runs ``[sys.executable, "-m", module, ...]`` and
+``[sys.executable, script.py, ...]`` commands as forks of the template (other commands, and
+every command when :data:`~localaws.config.ENV_WARM_WORKERS` is ``0``, start as usual with
+:class:`subprocess.Popen`), and returns a :class:`WarmProcess` that behaves like a ``Popen``:
+``pid``, ``poll``, ``wait``, ``send_signal``, ``kill``, ``stdout``.
+
+The template (``python -m localaws.sagemaker.forkserver``) is one per runtime process,
+started on first use or by :func:`warm`.  Requests come over a UNIX socket pair, with the
+child's stdin, stdout, stderr and a status pipe passed as file descriptors; the template
+forks, writes the child's pid on the status pipe and, when the child exits, its exit code
+(``Popen.returncode`` conventions: ``-N`` for signal N).
+
+Lifelines, as for every child of the runtime: the template reads a pipe whose only writer is
+the runtime, and when it reads EOF (the runtime died, however) it SIGKILLs every child's
+process group and exits; each child has ``PR_SET_PDEATHSIG`` = SIGKILL on the template.
+Each child is a session leader (its own process group), so a job is killed as a group, as
+before.
+"""
+
+from __future__ import annotations
+
+import array
+import atexit
+import contextlib
+import ctypes
+import errno
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from localaws import config
+
+MODULE = "localaws.sagemaker.forkserver"
+PRELOAD = (
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "pyarrow.csv",
+    "scipy.sparse",
+    "xgboost",
+    "localaws.sagemaker.codecs",
+    "localaws.sagemaker.hyperparameters",
+    "localaws.sagemaker.model_server",
+    "localaws.sagemaker.xgboost_algorithm",
+)
+START_TIMEOUT_S = 120.0
+PR_SET_PDEATHSIG = 1
+MAX_MESSAGE = 1 << 20
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def enabled() -> bool:
+    return (
+        sys.platform.startswith("linux")
+        and config.resolve(None, config.ENV_WARM_WORKERS, "1") != "0"
+    )
+
+
+# -- the runtime's side ------------------------------------------------------------------------
+
+
+class WarmProcess:
+    """A child of the template, seen from the runtime like a ``subprocess.Popen``."""
+
+    def __init__(self, args: Sequence[str], pid: int, status: IO[bytes], stdout: IO[bytes] | None):
+        self.args = list(args)
+        self.pid = pid
+        self.stdout = stdout
+        self.returncode: int | None = None
+        self._status = status
+        self._lock = threading.Lock()
+
+    def _read_status(self, timeout: float | None) -> None:
+        with self._lock:
+            if self.returncode is not None:
+                return
+            ready, _, _ = select.select([self._status], [], [], timeout)
+            if not ready:
+                return
+            data = self._status.read()  # the exit code, then EOF
+            self._status.close()
+            try:
+                self.returncode = int(data)
+            except ValueError:  # the template died before it could report: lost with it
+                self.returncode = -signal.SIGKILL
+
+    def poll(self) -> int | None:
+        self._read_status(0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.returncode is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+            self._read_status(left)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class ForkServer:
+    """The runtime's handle on the template process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._sock: socket.socket | None = None
+        self._lifeline: int | None = None
+
+    def _start(self) -> socket.socket:
+        if self._proc is not None and self._proc.poll() is None and self._sock is not None:
+            return self._sock
+        self._stop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        life_r, life_w = os.pipe()  # the runtime holds the only writer: its death is EOF
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", MODULE, str(theirs.fileno()), str(life_r)],
+                pass_fds=(theirs.fileno(), life_r),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+            )
+        finally:
+            theirs.close()
+            os.close(life_r)
+        ours.settimeout(START_TIMEOUT_S)
+        try:
+            ready = ours.recv(16)
+        except OSError:
+            ready = b""
+        if ready != b"ready\n":
+            proc.kill()
+            proc.wait()
+            ours.close()
+            os.close(life_w)
+            raise OSError(errno.ECHILD, "the job template process did not start")
+        ours.settimeout(None)
+        self._proc, self._sock, self._lifeline = proc, ours, life_w
+        return ours
+
+    def spawn(
+        self,
+        args: Sequence[str],
+        *,
+        env: Mapping[str, str],
+        cwd: str | os.PathLike[str],
+        stdin: int,
+        stdout: int,
+        stderr: int,
+        stdout_pipe: IO[bytes] | None = None,
+    ) -> WarmProcess:
+        """Fork ``args`` from the template with these file descriptors as 0, 1, 2."""
+        status_r, status_w = os.pipe()
+        message = json.dumps({"args": list(args), "env": dict(env), "cwd": os.fspath(cwd)})
+        try:
+            with self._lock:
+                sock = self._start()
+                fds = array.array("i", [stdin, stdout, stderr, status_w])
+                payload = message.encode()
+                sock.sendmsg(
+                    [len(payload).to_bytes(4, "big"), payload],
+                    [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)],
+                )
+        except BaseException:
+            os.close(status_r)
+            raise
+        finally:
+            os.close(status_w)
+        status = os.fdopen(status_r, "rb")
+        line = status.readline()
+        if not line.strip():
+            status.close()
+            raise OSError(errno.ECHILD, f"the job template could not start {args[1]!r}")
+        return WarmProcess(args, int(line), status, stdout_pipe)
+
+    def _stop(self) -> None:
+        if self._lifeline is not None:
+            os.close(self._lifeline)  # the template kills its children and exits
+            self._lifeline = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+            self._proc = None
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop()
+
+
+_SERVER = ForkServer()
+atexit.register(_SERVER.stop)
+
+
+def start() -> None:
+    """Start the template now (when warm workers are enabled) and wait until it is ready."""
+    if enabled():
+        with _SERVER._lock:
+            _SERVER._start()
+
+
+def warm() -> None:
+    """Start the template in the background (so that the first job finds it ready)."""
+
+    def run() -> None:
+        with contextlib.suppress(OSError):
+            start()
+
+    threading.Thread(target=run, name="job template", daemon=True).start()
+
+
+def forkable(command: Sequence[str]) -> bool:
+    """``python -m module ...`` or ``python script.py ...`` with this interpreter."""
+    return (
+        len(command) >= 2
+        and command[0] == sys.executable
+        and ((command[1] == "-m" and len(command) >= 3) or not command[1].startswith("-"))
+    )
+
+
+def spawn(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str | os.PathLike[str],
+    stdout: IO[bytes] | int | None,
+    stderr: IO[bytes] | int | None,
+) -> WarmProcess | subprocess.Popen[bytes]:
+    """Start ``command`` in a new session (its own process group), stdin from /dev/null;
+    ``stdout`` and ``stderr`` are files, None / ``DEVNULL`` (discarded), ``subprocess.PIPE``
+    (stdout only) or ``STDOUT`` (stderr only)."""
+    if not (enabled() and forkable(command)):
+        return subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
+        )
+    devnull = os.open(os.devnull, os.O_RDWR)
+    pipe_r = pipe_w = None
+    if stdout == subprocess.PIPE:
+        pipe_r, pipe_w = os.pipe()
+    out_fd = _fd(stdout, pipe_w, devnull)
+    err_fd = out_fd if stderr == subprocess.STDOUT else _fd(stderr, None, devnull)
+    try:
+        proc = _SERVER.spawn(
+            command,
+            env=env,
+            cwd=cwd,
+            stdin=devnull,
+            stdout=out_fd,
+            stderr=err_fd,
+            stdout_pipe=None if pipe_r is None else os.fdopen(pipe_r, "rb", buffering=0),
+        )
+    except BaseException:
+        if pipe_r is not None:
+            os.close(pipe_r)
+        raise
+    finally:
+        os.close(devnull)
+        if pipe_w is not None:
+            os.close(pipe_w)
+    return proc
+
+
+def _fd(target: IO[bytes] | int | None, pipe: int | None, devnull: int) -> int:
+    if target == subprocess.PIPE and pipe is not None:
+        return pipe
+    if target is None or target == subprocess.DEVNULL:
+        return devnull
+    if isinstance(target, int):
+        raise ValueError(f"unsupported stdout/stderr {target} for a warm worker")
+    return target.fileno()
+
+
+# -- the template's side -------------------------------------------------------------------
+
+
+def _recv_request(sock: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
+    fds = array.array("i")
+    head, ancdata, _, _ = sock.recvmsg(4, socket.CMSG_SPACE(4 * fds.itemsize))
+    if not head:
+        return None
+    for level, kind, data in ancdata:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
+    size = int.from_bytes(head, "big")
+    body = b""
+    while len(body) < size:
+        chunk = sock.recv(min(size - len(body), MAX_MESSAGE))
+        if not chunk:
+            return None
+        body += chunk
+    return json.loads(body), list(fds)
+
+
+def _child(request: dict[str, Any], fds: list[int], template: int) -> None:
+    """In the forked child: become the job's process, run it, never return."""
+    code = 1
+    try:
+        signal.set_wakeup_fd(-1)
+        for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
+        os.setsid()
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != template:  # the template died before prctl took effect
+            os._exit(1)
+        for target, fd in enumerate(fds[:3]):
+            os.dup2(fd, target)
+        os.closerange(3, 1 << 16)
+        os.chdir(request["cwd"])
+        env = request["env"]
+        os.environ.clear()
+        os.environ.update(env)
+        for entry in reversed([p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]):
+            if entry not in sys.path:
+                sys.path.insert(0, entry)
+        if env.get("PYTHONUNBUFFERED"):
+            import io
+
+            sys.stdout = io.TextIOWrapper(
+                io.FileIO(1, "w", closefd=False), write_through=True, line_buffering=True
+            )
+            sys.stderr = io.TextIOWrapper(
+                io.FileIO(2, "w", closefd=False),
+                write_through=True,
+                line_buffering=True,
+                errors="backslashreplace",
+            )
+        import random
+
+        random.seed()
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed()
+        code = _run(request["args"])
+    except SystemExit as e:
+        code = _exit_code(e)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(BaseException):
+            atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):
+                stream.flush()
+        os._exit(code)
+
+
+def _exit_code(e: SystemExit) -> int:
+    if e.code is None:
+        return 0
+    if isinstance(e.code, int):
+        return e.code
+    print(e.code, file=sys.stderr)
+    return 1
+
+
+def _run(args: list[str]) -> int:
+    import runpy
+
+    if args[1] == "-m":
+        sys.argv = [args[2], *args[3:]]
+        sys.path.insert(0, os.getcwd())
+        runpy.run_module(args[2], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = args[1:]
+        sys.path.insert(0, str(Path(args[1]).resolve().parent))
+        runpy.run_path(args[1], run_name="__main__")
+    return 0
+
+
+def _serve(sock: socket.socket, lifeline: int) -> None:
+    template = os.getpid()
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # we stop when the lifeline closes
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C in the runtime's terminal
+    children: dict[int, int] = {}  # pid -> status pipe writer
+
+    def reap() -> None:
+        while children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            fd = children.pop(pid, None)
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.write(fd, b"%d" % os.waitstatus_to_exitcode(status))
+                os.close(fd)
+
+    sock.sendall(b"ready\n")
+    while True:
+        try:
+            ready, _, _ = select.select([sock.fileno(), lifeline, wake_r], [], [])
+        except InterruptedError:
+            continue
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+        reap()
+        if lifeline in ready and not os.read(lifeline, 1):
+            break
+        if sock.fileno() in ready:
+            request = _recv_request(sock)
+            if request is None:
+                break
+            body, fds = request
+            status_fd = fds[3]
+            pid = os.fork()
+            if pid == 0:
+                sock.close()
+                _child(body, fds, template)
+            for fd in fds[:3]:
+                os.close(fd)
+            children[pid] = status_fd
+            os.write(status_fd, b"%d\n" % pid)
+    for pid in list(children):  # the runtime is gone: so are its jobs
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+    os._exit(0)
+
+
+def main(argv: list[str]) -> None:
+    sock = socket.socket(fileno=int(argv[0]))
+    lifeline = int(argv[1])
+    import importlib
+
+    for name in PRELOAD:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    _serve(sock, lifeline)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,1 @@
+"""SNS, served by moto behind the local server (see backend.py)."""

@@ -1,0 +1,1 @@
+"""SQS, served by moto behind the local server (see backend.py)."""

@@ -1,0 +1,1 @@
+"""STS, served by moto behind the local server (see backend.py)."""
