@@ -95,13 +95,40 @@ def test_following_with_a_timeout_returns_a_running_view(local: LocalTarget) -> 
     local.stepfunctions.stop_execution(executionArn=arn)
 
 
-def test_open_target_refuses_a_state_dir_owned_by_another_runtime(tmp_path: Path) -> None:
+def test_open_target_waits_while_a_program_owns_the_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A program's Runtime holds the directory for itself: the command says so and waits."""
+    import threading
+
+    import workflows.target as target_module
+
+    waiting = threading.Event()
+    monkeypatch.setattr(target_module, "_say_waiting", lambda owner: waiting.set())
+    owner = Runtime(tmp_path / "owned").start()
+    kinds: list[type] = []
+
+    def command() -> None:
+        with open_target(tmp_path / "owned") as target:
+            kinds.append(type(target))
+
+    thread = threading.Thread(target=command)
+    thread.start()
+    try:
+        assert waiting.wait(30), "the command never said it was waiting"
+        assert not kinds, "the command ran while the directory was owned"
+    finally:
+        owner.close()
+    thread.join(30)
+    assert kinds == [LocalTarget]
+
+
+def test_a_second_exclusive_runtime_is_refused(tmp_path: Path) -> None:
     with (
-        Runtime(tmp_path / "owned"),
+        Runtime(tmp_path / "owned").start(),
         pytest.raises(StateDirBusy, match="owned by another"),
-        open_target(tmp_path / "owned"),
     ):
-        pass
+        Runtime(tmp_path / "owned").start()
 
 
 def test_open_target_goes_through_the_server_that_owns_the_dir(tmp_path: Path) -> None:
