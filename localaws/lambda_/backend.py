@@ -34,6 +34,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,8 @@ from localaws.lambda_.worker import WorkerCancelled, WorkerExited, WorkerProcess
 from localaws.store import JsonRecords
 
 if TYPE_CHECKING:
+    from localaws.lambda_.async_invoke import AsyncInvoker
+    from localaws.lambda_.event_sources import EventSources
     from localaws.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -547,12 +550,7 @@ class LambdaBackend:
         if InvocationType == "DryRun":
             return {"StatusCode": 204, "Payload": b""}
         if InvocationType == "Event":
-            threading.Thread(
-                target=self._run_event,
-                args=(name, payload),
-                name=f"lambda event {name}",
-                daemon=True,
-            ).start()
+            self.async_invoker.submit(name, payload)
             return {"StatusCode": 202, "Payload": b""}
         result = self.invoke_function(name, payload, tail=LogType == "Tail")
         response: dict[str, Any] = {
@@ -566,19 +564,76 @@ class LambdaBackend:
             response["LogResult"] = base64.b64encode(result.log_tail[-LOG_TAIL_BYTES:]).decode()
         return response
 
-    def _run_event(self, name: str, payload: bytes) -> None:
+    # -- asynchronous invocation (localaws/lambda_/async_invoke.py) ----------------------
+
+    @cached_property
+    def async_invoker(self) -> AsyncInvoker:
+        from localaws.lambda_.async_invoke import AsyncInvoker
+
+        return AsyncInvoker(self)
+
+    def put_function_event_invoke_config(
+        self, *, FunctionName: str, Qualifier: str | None = None, **params: Any
+    ) -> dict[str, Any]:
+        name = self.resolve_name(FunctionName, Qualifier)
+        self._record(name)
+        return self.async_invoker.put_config(name, params, update=False)
+
+    def update_function_event_invoke_config(
+        self, *, FunctionName: str, Qualifier: str | None = None, **params: Any
+    ) -> dict[str, Any]:
+        name = self.resolve_name(FunctionName, Qualifier)
+        self._record(name)
+        return self.async_invoker.put_config(name, params, update=True)
+
+    def get_function_event_invoke_config(
+        self, *, FunctionName: str, Qualifier: str | None = None
+    ) -> dict[str, Any]:
+        return self.async_invoker.get_config(self.resolve_name(FunctionName, Qualifier))
+
+    def delete_function_event_invoke_config(
+        self, *, FunctionName: str, Qualifier: str | None = None
+    ) -> dict[str, Any]:
+        self.async_invoker.delete_config(self.resolve_name(FunctionName, Qualifier))
+        return {}
+
+    def list_function_event_invoke_configs(
+        self, *, FunctionName: str, **_paging: Any
+    ) -> dict[str, Any]:
+        name = self.resolve_name(FunctionName)
         try:
-            result = self.invoke_function(name, payload)
-        except Exception:
-            log.exception("asynchronous invocation of %s failed", name)
-            return
-        if result.function_error:
-            log.warning(
-                "asynchronous invocation %s of %s failed: %s",
-                result.request_id,
-                name,
-                result.payload[:500],
-            )
+            return {"FunctionEventInvokeConfigs": [self.async_invoker.get_config(name)]}
+        except ServiceError:
+            return {"FunctionEventInvokeConfigs": []}
+
+    # -- event source mappings (localaws/lambda_/event_sources.py) -------------------------
+
+    @cached_property
+    def event_sources(self) -> EventSources:
+        from localaws.lambda_.event_sources import EventSources
+
+        return EventSources(self)
+
+    def create_event_source_mapping(self, **params: Any) -> dict[str, Any]:
+        return self.event_sources.create(params)
+
+    def get_event_source_mapping(self, *, UUID: str) -> dict[str, Any]:
+        return self.event_sources.get(UUID)
+
+    def update_event_source_mapping(self, *, UUID: str, **params: Any) -> dict[str, Any]:
+        return self.event_sources.update(UUID, params)
+
+    def delete_event_source_mapping(self, *, UUID: str) -> dict[str, Any]:
+        return self.event_sources.delete(UUID)
+
+    def list_event_source_mappings(
+        self,
+        *,
+        EventSourceArn: str | None = None,
+        FunctionName: str | None = None,
+        **_paging: Any,
+    ) -> dict[str, Any]:
+        return {"EventSourceMappings": self.event_sources.list(EventSourceArn, FunctionName)}
 
     # -- running -----------------------------------------------------------------------
 
@@ -830,10 +885,16 @@ class LambdaBackend:
         if root.is_dir():
             for leftover in root.glob("*/.extract-*"):
                 shutil.rmtree(leftover, ignore_errors=True)
+        self.async_invoker.outbox.start()
+        self.event_sources.start()
 
     def close(self) -> None:
-        """Kill every worker."""
+        """Stop the pollers and queued invocations, kill every worker."""
         self._closed = True
+        if "event_sources" in self.__dict__:
+            self.event_sources.stop()
+        if "async_invoker" in self.__dict__:
+            self.async_invoker.outbox.stop()
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:

@@ -27,6 +27,7 @@ import tempfile
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ from localaws.lambdakit.storage import TMP_DIR, InvalidUri, check_bucket, s3_uri
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
+    from localaws.s3.notifications import S3Notifications
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_UPLOAD_SIZE = 5 * 1024**3  # S3's limit on one PUT (an object or a part)
@@ -113,12 +115,23 @@ class ObjectStore:
         self.meta_root = runtime.layout.s3_meta
         self.uploads_root = runtime.layout.s3_uploads
         self.region = runtime.region
+        self._runtime = runtime
+
+    @cached_property
+    def notifications(self) -> S3Notifications:
+        """Bucket notification configurations and their delivery (:mod:`.notifications`)."""
+        from localaws.s3.notifications import S3Notifications
+
+        return S3Notifications(self._runtime)
 
     def recover(self) -> None:
-        """Nothing to bring back: every object and upload is on disk."""
+        """Every object and upload is on disk; start delivering queued notifications."""
+        self.notifications.outbox.start()
 
     def close(self) -> None:
-        """Nothing to stop."""
+        """Stop delivering notifications (the queued ones wait in the database)."""
+        if "notifications" in self.__dict__:
+            self.notifications.outbox.stop()
 
     # -- buckets -----------------------------------------------------------------------
 
@@ -166,6 +179,17 @@ class ObjectStore:
             )
         shutil.rmtree(path)
         shutil.rmtree(self.meta_root / bucket, ignore_errors=True)
+        self.notifications.forget(bucket)
+
+    def put_bucket_notification_configuration(
+        self, bucket: str, configuration: dict[str, Any]
+    ) -> None:
+        self.require_bucket(bucket)
+        self.notifications.put(bucket, configuration)
+
+    def get_bucket_notification_configuration(self, bucket: str) -> dict[str, Any]:
+        self.require_bucket(bucket)
+        return self.notifications.get(bucket)
 
     def _bucket_created(self, bucket: str) -> datetime:
         with contextlib.suppress(OSError, ValueError, KeyError):
@@ -234,8 +258,12 @@ class ObjectStore:
         etag: str,
         content_type: str | None,
         metadata: dict[str, str],
+        *,
+        event: str = "Put",
     ) -> ObjectInfo:
-        """Rename ``temp`` into place as the object (atomically) and record its metadata."""
+        """Rename ``temp`` into place as the object (atomically) and record its metadata;
+        ``event`` (``Put``, ``Copy``, ``CompleteMultipartUpload``) names the
+        ``s3:ObjectCreated:*`` notification it queues."""
         try:
             path = self.object_path(bucket, key)
             if key.endswith("/"):
@@ -283,7 +311,9 @@ class ObjectStore:
             "metadata": metadata,
         }
         meta_file.write_text(json.dumps(doc))
-        return self.info(bucket, key)
+        info = self.info(bucket, key)
+        self.notifications.object_event(f"ObjectCreated:{event}", bucket, key, info.size, info.etag)
+        return info
 
     def delete(self, bucket: str, key: str) -> None:
         path = self.object_path(bucket, key)
@@ -294,6 +324,7 @@ class ObjectStore:
             self.storage.delete(s3_uri(bucket, key))
         with contextlib.suppress(FileNotFoundError):
             self._meta_file(bucket, key).unlink()
+        self.notifications.object_event("ObjectRemoved:Delete", bucket, key)
 
     def copy_to_temp(self, bucket: str, key: str, first: int, last: int) -> Spooled:
         """Bytes ``first..last`` of an object, copied into a temporary file."""
@@ -409,7 +440,15 @@ class ObjectStore:
             temp.unlink(missing_ok=True)
             raise
         etag = f'"{hashlib.md5(md5s).hexdigest()}-{len(files)}"'
-        info = self.commit(temp, bucket, key, etag, doc["content_type"], doc["metadata"])
+        info = self.commit(
+            temp,
+            bucket,
+            key,
+            etag,
+            doc["content_type"],
+            doc["metadata"],
+            event="CompleteMultipartUpload",
+        )
         shutil.rmtree(directory, ignore_errors=True)
         return info
 

@@ -15,7 +15,7 @@ import logging
 import re
 import uuid
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from localaws.errors import MAX_MESSAGE_CHARS, UserError, excerpt
+from localaws.errors import MAX_MESSAGE_CHARS, ServiceError, UserError, excerpt
 from localaws.s3.backend import (
     IO_CHUNK,
     MAX_UPLOAD_SIZE,
@@ -59,7 +59,6 @@ _UNSUPPORTED_SUBRESOURCES = [
     "lifecycle",
     "logging",
     "metrics",
-    "notification",
     "object-lock",
     "ownershipControls",
     "policy",
@@ -460,7 +459,13 @@ class S3Api:
                     "NotImplemented",
                     f"the local S3 API does not implement the ?{name} sub-resource",
                 )
-        if not call.key:
+        handlers: dict[str, Callable[[_Call], Awaitable[Response]] | None]
+        if not call.key and "notification" in q:
+            handlers = {
+                "PUT": self.put_notification,
+                "GET": self.get_notification,
+            }
+        elif not call.key:
             handlers = {
                 "PUT": self.create_bucket,
                 "HEAD": self.head_bucket,
@@ -634,6 +639,25 @@ class S3Api:
                 _sub(_sub(root, "Deleted"), "Key", key)
         return _xml(root)
 
+    # -- notifications -----------------------------------------------------------------
+
+    async def put_notification(self, call: _Call) -> Response:
+        doc = _parse_xml(await call.request.body())
+        configuration = notification_from_xml(doc)
+        try:
+            await run_in_threadpool(
+                self.store.put_bucket_notification_configuration, call.bucket, configuration
+            )
+        except ServiceError as e:
+            raise S3Error(e.code, e.message) from e
+        return Response(b"")
+
+    async def get_notification(self, call: _Call) -> Response:
+        configuration = await run_in_threadpool(
+            self.store.get_bucket_notification_configuration, call.bucket
+        )
+        return _xml(notification_to_xml(configuration))
+
     # -- objects -----------------------------------------------------------------------
 
     async def put_object(self, call: _Call) -> Response:
@@ -706,6 +730,7 @@ class S3Api:
             info.etag,
             content_type,
             metadata,
+            event="Copy",
         )
         return _xml(_element("CopyObjectResult", LastModified=new.last_modified, ETag=new.etag))
 
@@ -865,3 +890,62 @@ def _children(parent: ET.Element, tag: str) -> list[ET.Element]:
 def _find_text(parent: ET.Element, tag: str) -> str | None:
     child = parent.find(tag)
     return None if child is None else (child.text or "")
+
+
+# (XML element, botocore list member, XML destination element, botocore destination member)
+_NOTIFICATION_LISTS = (
+    (
+        "CloudFunctionConfiguration",
+        "LambdaFunctionConfigurations",
+        "CloudFunction",
+        "LambdaFunctionArn",
+    ),
+    ("QueueConfiguration", "QueueConfigurations", "Queue", "QueueArn"),
+    ("TopicConfiguration", "TopicConfigurations", "Topic", "TopicArn"),
+)
+
+
+def notification_from_xml(doc: ET.Element) -> dict[str, Any]:
+    """A NotificationConfiguration document in botocore's shape."""
+    configuration: dict[str, Any] = {}
+    for element, list_name, destination, member in _NOTIFICATION_LISTS:
+        entries = []
+        for child in _children(doc, element):
+            entry: dict[str, Any] = {member: _find_text(child, destination) or ""}
+            identifier = _find_text(child, "Id")
+            if identifier:
+                entry["Id"] = identifier
+            entry["Events"] = [e.text or "" for e in _children(child, "Event")]
+            rules = [
+                {"Name": _find_text(r, "Name") or "", "Value": _find_text(r, "Value") or ""}
+                for r in child.findall("./Filter/S3Key/FilterRule")
+            ]
+            if rules:
+                entry["Filter"] = {"Key": {"FilterRules": rules}}
+            entries.append(entry)
+        if entries:
+            configuration[list_name] = entries
+    if doc.find("EventBridgeConfiguration") is not None:
+        configuration["EventBridgeConfiguration"] = {}
+    return configuration
+
+
+def notification_to_xml(configuration: dict[str, Any]) -> ET.Element:
+    root = _element("NotificationConfiguration")
+    for element, list_name, destination, member in _NOTIFICATION_LISTS:
+        for entry in configuration.get(list_name, []):
+            child = _sub(root, element)
+            _sub(child, "Id", entry.get("Id", ""))
+            _sub(child, destination, entry[member])
+            for event in entry.get("Events", []):
+                _sub(child, "Event", event)
+            rules = entry.get("Filter", {}).get("Key", {}).get("FilterRules", [])
+            if rules:
+                key = _sub(_sub(child, "Filter"), "S3Key")
+                for rule in rules:
+                    r = _sub(key, "FilterRule")
+                    _sub(r, "Name", rule["Name"])
+                    _sub(r, "Value", rule["Value"])
+    if "EventBridgeConfiguration" in configuration:
+        _sub(root, "EventBridgeConfiguration")
+    return root
