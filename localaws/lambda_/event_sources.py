@@ -494,7 +494,9 @@ class _StreamPoller(_Poller):
             iterator = self.iterators.get(shard) or self.iterator(shard)
             limit = int(self.record["BatchSize"])
             if self.kind == "kinesis":
-                got = self.runtime.kinesis.get_records(ShardIterator=iterator, Limit=limit)
+                got = self.runtime.kinesis.get_records(
+                    ShardIterator=iterator, Limit=limit, StreamARN=self.record["EventSourceArn"]
+                )
             else:
                 got = self.runtime.dynamodbstreams.get_records(ShardIterator=iterator, Limit=limit)
             self.iterators[shard] = got.get("NextShardIterator")
