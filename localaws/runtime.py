@@ -191,6 +191,8 @@ class Runtime:
         """After a restart: mark interrupted executions, bring endpoints back."""
         for service in SERVICES:
             getattr(self, service.attribute).recover()
+        if (self.layout.services / "journal.db").exists():
+            self.motobridge  # noqa: B018 - rules, schedules and buffers come back with it
 
     def close(self) -> None:
         """Stop executions, endpoints and workers, and release the state directory."""
@@ -242,11 +244,16 @@ class Runtime:
         use: the journal in ``<state dir>/services/`` is replayed then."""
         from localaws.motobridge.bridge import MotoBridge
 
-        return MotoBridge(
+        bridge = MotoBridge(
             self.layout.made(self.layout.services),
             region=self.region,
             account_id=self.account_id,
         ).open()
+        # The wiring that observes the services' calls (EventBridge rules, Firehose
+        # delivery) starts with the bridge, before any call it must see.
+        self.events.attach(bridge)
+        self.firehose.attach(bridge)
+        return bridge
 
     def api_url(self) -> str:
         """Where this runtime's AWS APIs answer over HTTP, for its child processes (Lambda

@@ -6,6 +6,11 @@ Each adaptation is one small replacement, applied once when the bridge mounts th
   The local S3 is the project's own (``localaws/s3``), and delivery (buffering hints,
   prefixes, compression) is wiring that observes the accepted ``PutRecord(Batch)`` calls
   (:meth:`MotoBridge.observe`).  moto only accepts the records and returns their ids.
+* EventBridge: moto's ``PutEvents`` sends matching events to SQS targets itself (and
+  fails on Lambda, Step Functions and SNS ones).  Delivery is wiring
+  (:mod:`localaws.events.dispatcher`) for all four, with EventBridge's input rules and
+  retries, and its ``SendMessage`` is a journaled call of its own; moto keeps delivering
+  to CloudWatch Logs, archives and other buses.
 """
 
 from __future__ import annotations
@@ -32,4 +37,20 @@ def apply() -> None:
         return [{"RecordId": str(mock_random.uuid4())} for _ in records]
 
     FirehoseBackend.put_s3_records = accept_s3_records  # type: ignore[method-assign]
+
+    from moto.events.models import Rule
+
+    moto_send = Rule.send_to_targets
+
+    def send_to_logs_archives_and_buses(self: Any, *args: Any, **kwargs: Any) -> None:
+        kept = [t for t in self.targets if t["Arn"].split(":")[2] in ("logs", "events")]
+        if not kept:
+            return
+        every, self.targets = self.targets, kept
+        try:
+            moto_send(self, *args, **kwargs)
+        finally:
+            self.targets = every
+
+    Rule.send_to_targets = send_to_logs_archives_and_buses  # type: ignore[method-assign]
     _applied = True

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
 from wiring_support import create_function, create_table, items, wait_for
 
 
@@ -165,9 +164,7 @@ def test_async_invocation_retries_twice_then_goes_to_on_failure(
     )
     got = lam.get_function_event_invoke_config(FunctionName=fn)
     assert got["DestinationConfig"]["OnFailure"]["Destination"] == queue_arn(sqs, failures)
-    answer = lam.invoke(
-        FunctionName=fn, InvocationType="Event", Payload=json.dumps({"id": "bad"})
-    )
+    answer = lam.invoke(FunctionName=fn, InvocationType="Event", Payload=json.dumps({"id": "bad"}))
     assert answer["StatusCode"] == 202
     lam.invoke(
         FunctionName=fn,

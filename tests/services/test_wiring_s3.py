@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
 from wiring_support import create_function, create_table, items, wait_for
 
 
@@ -48,7 +47,9 @@ def test_object_upload_runs_a_lambda_that_writes_a_table_row(
     s3.put_object(Bucket=bucket, Key="in/skipped.txt", Body=b"not csv")
     s3.put_object(Bucket=bucket, Key="out/skipped.csv", Body=b"wrong prefix")
     s3.put_object(Bucket=bucket, Key="in/my data.csv", Body=b"a,b\n1,2\n")
-    s3.copy_object(Bucket=bucket, Key="in/copy.csv", CopySource={"Bucket": bucket, "Key": "in/my data.csv"})
+    s3.copy_object(
+        Bucket=bucket, Key="in/copy.csv", CopySource={"Bucket": bucket, "Key": "in/my data.csv"}
+    )
 
     rows = wait_for("two rows", lambda: (r := items(ddb, table)) and len(r) >= 2 and r)
     assert set(rows) == {"in/my+data.csv", "in/copy.csv"}  # keys arrive URL-encoded
@@ -79,9 +80,9 @@ def test_created_and_removed_to_sqs_sns_and_eventbridge(
     ]["QueueArn"]
     topic = sns.create_topic(Name=name("topic"))["TopicArn"]
     topic_queue = sqs.create_queue(QueueName=name("topicq"))["QueueUrl"]
-    topic_queue_arn = sqs.get_queue_attributes(
-        QueueUrl=topic_queue, AttributeNames=["QueueArn"]
-    )["Attributes"]["QueueArn"]
+    topic_queue_arn = sqs.get_queue_attributes(QueueUrl=topic_queue, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=topic_queue_arn)
     rule_queue = sqs.create_queue(QueueName=name("ruleq"))["QueueUrl"]
     rule_queue_arn = sqs.get_queue_attributes(QueueUrl=rule_queue, AttributeNames=["QueueArn"])[
@@ -91,7 +92,11 @@ def test_created_and_removed_to_sqs_sns_and_eventbridge(
     events.put_rule(
         Name=rule,
         EventPattern=json.dumps(
-            {"source": ["aws.s3"], "detail-type": ["Object Created"], "detail": {"bucket": {"name": [bucket]}}}
+            {
+                "source": ["aws.s3"],
+                "detail-type": ["Object Created"],
+                "detail": {"bucket": {"name": [bucket]}},
+            }
         ),
     )
     events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": rule_queue_arn}])
