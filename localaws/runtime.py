@@ -250,9 +250,10 @@ class Runtime:
             account_id=self.account_id,
         ).open()
         # The wiring that observes the services' calls (EventBridge rules, Firehose
-        # delivery) starts with the bridge, before any call it must see.
+        # delivery) and the log shipper start with the bridge, before any call they must see.
         self.events.attach(bridge)
         self.firehose.attach(bridge)
+        self.logs.attach(bridge)
         return bridge
 
     def api_url(self) -> str:
