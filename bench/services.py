@@ -13,6 +13,12 @@ from this process, one call at a time:
 * SQS SendMessage (one message per call), then ReceiveMessage (10 per call) +
   DeleteMessageBatch until the queue is empty: messages per second.
 
+* SQS -> Lambda: ``n`` messages waiting in a queue, consumed by the same handler (batches of
+  10): ours through an event source mapping (the poller receives, a warm Lambda worker runs
+  the handler, the poller deletes), timed from CreateEventSourceMapping until the queue is
+  empty; moto's: a plain loop in this process receiving 10 from moto's server, calling the
+  handler and deleting the batch.  Messages per second.
+
 Then the journal alone: the cost of one append in each mode (``Journal.append`` of a PutItem-sized
 call), and the time to replay the server's journal (every call the run above made) into
 fresh moto backends, as a restart without a snapshot does, and the restart from the
@@ -183,6 +189,105 @@ def measure(url: str, n: int) -> dict[str, float]:
     }
 
 
+HANDLER = """
+import json
+
+
+def handler(event, context):
+    total = 0
+    for record in event["Records"]:
+        total += json.loads(record["body"])["n"]
+    return {"batchItemFailures": [], "total": total}
+"""
+
+
+def _handler_zip() -> bytes:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("consumer.py", HANDLER)
+    return buf.getvalue()
+
+
+def _fill(sqs: Any, url: str, n: int) -> None:
+    for start in range(0, n, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(i), "MessageBody": f'{{"n": {i}}}'}
+                for i in range(start, min(start + 10, n))
+            ],
+        )
+
+
+def sqs_to_lambda_ours(url: str, n: int) -> float:
+    """Messages per second through an event source mapping on our server."""
+    make = clients(url)
+    sqs, lam = make("sqs"), make("lambda")
+    queue = sqs.create_queue(QueueName="bench-esm")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    lam.create_function(
+        FunctionName="bench-consumer",
+        Runtime="python3.11",
+        Role="arn:aws:iam::123456789012:role/bench",
+        Handler="consumer.handler",
+        Code={"ZipFile": _handler_zip()},
+        Timeout=60,
+    )
+    lam.invoke(FunctionName="bench-consumer", Payload=b'{"Records": []}')  # a warm worker
+    _fill(sqs, queue, n)
+
+    def drain() -> None:
+        lam.create_event_source_mapping(
+            EventSourceArn=arn, FunctionName="bench-consumer", BatchSize=10
+        )
+        while True:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=queue,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                ],
+            )["Attributes"]
+            if not any(int(v) for v in attributes.values()):
+                return
+            time.sleep(0.01)
+
+    return rate(n, drain)
+
+
+def sqs_to_lambda_loop(url: str, n: int) -> float:
+    """Messages per second for a plain loop calling the handler on moto's server's messages."""
+    namespace: dict[str, Any] = {}
+    exec(HANDLER, namespace)
+    handler = namespace["handler"]
+    sqs = clients(url)("sqs")
+    queue = sqs.create_queue(QueueName="bench-esm")["QueueUrl"]
+    _fill(sqs, queue, n)
+
+    def drain() -> None:
+        done = 0
+        while done < n:
+            got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+            if not got:
+                continue
+            event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in got]}
+            handler(event, None)
+            sqs.delete_message_batch(
+                QueueUrl=queue,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got)
+                ],
+            )
+            done += len(got)
+
+    return rate(n, drain)
+
+
 def journal_append_us(directory: Path, n: int, sync: str) -> float:
     from localaws.motobridge.journal import Call, Journal
 
@@ -239,13 +344,16 @@ def main(argv: list[str] | None = None) -> int:
         for sync in SYNC_MODES:
             with our_server(Path(tmp) / sync, sync) as url:
                 ours[sync] = measure(url, n)
+                ours[sync]["SQS -> Lambda (ESM)"] = sqs_to_lambda_ours(url, n)
         with moto_server() as url:
             moto = measure(url, n)
+            moto["SQS -> Lambda (ESM)"] = sqs_to_lambda_loop(url, n)
         append_us = {sync: journal_append_us(Path(tmp), n, sync) for sync in SYNC_MODES}
         replayed, open_s, replay_s, snapshot_s = replay(Path(tmp) / "full")
 
     print(f"{n} calls per row, one at a time, boto3 -> HTTP -> server (all child processes)")
     print("ours(full): every journal entry fsynced; ours(normal): written to the OS only")
+    print("SQS -> Lambda: ours = event source mapping + Lambda worker; moto = a plain loop")
     header = (
         f"{'operation':<30} {'ours(full)/s':>12} {'ours(normal)/s':>14} {'moto /s':>9} "
         f"{'full/moto':>9} {'normal/moto':>11}"

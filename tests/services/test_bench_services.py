@@ -20,6 +20,12 @@ def test_bench_runs_quick_and_prints_its_table() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     lines = done.stdout.splitlines()
     assert any(line.startswith("operation") and "full/moto" in line for line in lines)
-    for row in ("DynamoDB PutItem", "DynamoDB GetItem", "SQS send", "SQS receive+delete"):
+    for row in (
+        "DynamoDB PutItem",
+        "DynamoDB GetItem",
+        "SQS send",
+        "SQS receive+delete",
+        "SQS -> Lambda (ESM)",
+    ):
         assert any(line.startswith(row) for line in lines), done.stdout
     assert any("replay of" in line for line in lines), done.stdout
