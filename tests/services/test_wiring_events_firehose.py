@@ -262,3 +262,30 @@ def test_firehose_from_a_kinesis_stream(
         lambda: [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])],
     )
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"0\n1\n2\n"
+
+
+def test_step_functions_status_change_events_reach_a_rule(
+    client: Callable[..., Any], name: Callable[[str], str]
+) -> None:
+    events, sfn, sqs = client("events"), client("stepfunctions"), client("sqs")
+    rule = name("rule")
+    url, arn = queue(sqs, name("status"))
+    machine = sfn.create_state_machine(name=name("sm"), definition=PASS_MACHINE, roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    events.put_rule(
+        Name=rule,
+        EventPattern=json.dumps(
+            {
+                "source": ["aws.states"],
+                "detail-type": ["Step Functions Execution Status Change"],
+                "detail": {"status": ["SUCCEEDED"], "stateMachineArn": [machine]},
+            }
+        ),
+    )
+    events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": arn}])
+    execution = sfn.start_execution(stateMachineArn=machine, input='{"a": 1}')["executionArn"]
+    event = json.loads(receive_one(sqs, url))
+    assert event["resources"] == [execution]
+    assert event["detail"]["status"] == "SUCCEEDED"
+    assert json.loads(event["detail"]["output"]) == {"a": 1}

@@ -1,0 +1,153 @@
+"""AWS's own events on the default bus: SageMaker and Step Functions state changes.
+
+On AWS, SageMaker puts ``SageMaker Training Job State Change`` (and Processing, Transform,
+Endpoint) events and Step Functions ``Step Functions Execution Status Change`` events on the
+default bus, where rules pick them up.  Locally a small poller watches the state the
+backends already keep (SageMaker's resource records, the ``sfn_executions`` table), without
+any hook in the backends, and puts one event per status it has not seen yet through
+``PutEvents`` (journaled, then matched and delivered by :mod:`.dispatcher`).  What it has
+seen is kept in the runtime's database; when it first runs over a state directory it takes
+the present statuses as seen (it reports changes, not history).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from localaws.store import JsonRecords
+
+if TYPE_CHECKING:
+    from localaws.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+KIND = "events.state-seen"
+TICK_S = 0.5
+# SageMaker record kind -> (status member, ARN member, detail-type)
+SAGEMAKER = {
+    "TrainingJob": ("TrainingJobStatus", "TrainingJobArn", "SageMaker Training Job State Change"),
+    "ProcessingJob": (
+        "ProcessingJobStatus",
+        "ProcessingJobArn",
+        "SageMaker Processing Job State Change",
+    ),
+    "TransformJob": (
+        "TransformJobStatus",
+        "TransformJobArn",
+        "SageMaker Transform Job State Change",
+    ),
+    "Endpoint": ("EndpointStatus", "EndpointArn", "SageMaker Endpoint State Change"),
+}
+STATES_DETAIL_TYPE = "Step Functions Execution Status Change"
+
+
+def _ms(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return int(value * 1000)
+    try:
+        return int(datetime.fromisoformat(str(value)).timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+class StateChangeEvents(threading.Thread):
+    def __init__(self, runtime: Runtime):
+        super().__init__(name="aws state-change events", daemon=True)
+        self.runtime = runtime
+        self.records = JsonRecords(runtime.db)
+        self._stop_event = threading.Event()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(TICK_S):
+            try:
+                self.tick()
+            except Exception:
+                if self._stop_event.is_set():
+                    return
+                log.exception("state-change events failed a tick")
+
+    def tick(self) -> int:
+        """Put the events of every status change since the last tick; returns how many."""
+        seen_record = self.records.get(KIND, "seen")
+        first = seen_record is None
+        seen: dict[str, str] = {} if seen_record is None else dict(seen_record)
+        entries: list[dict[str, Any]] = []
+        for key, status, entry in self._current():
+            if seen.get(key) == status:
+                continue
+            seen[key] = status
+            if not first:
+                entries.append(entry)
+        for start in range(0, len(entries), 10):
+            self.runtime.events.put_events(Entries=entries[start : start + 10])
+        if entries or first:
+            self.records.put(KIND, "seen", seen, time.time())
+        return len(entries)
+
+    def _current(self) -> list[tuple[str, str, dict[str, Any]]]:
+        found = []
+        for kind, (status_member, arn_member, detail_type) in SAGEMAKER.items():
+            for record in self.records.list(kind):
+                status = record.get(status_member)
+                arn = record.get(arn_member)
+                if not status or not arn:
+                    continue
+                detail = json.loads(json.dumps(record, default=str))
+                found.append(
+                    (
+                        f"{kind}/{arn}",
+                        str(status),
+                        {
+                            "Source": "aws.sagemaker",
+                            "DetailType": detail_type,
+                            "Resources": [arn],
+                            "Detail": json.dumps(detail),
+                        },
+                    )
+                )
+        try:
+            rows = self.runtime.db.query(
+                "SELECT arn, state_machine_arn, name, status, start, stop, input, output, "
+                "error, cause FROM sfn_executions"
+            )
+        except sqlite3.OperationalError:  # Step Functions never used here
+            rows = []
+        for row in rows:
+            detail = {
+                "executionArn": row["arn"],
+                "stateMachineArn": row["state_machine_arn"],
+                "name": row["name"],
+                "status": row["status"],
+                "startDate": _ms(row["start"]),
+                "stopDate": _ms(row["stop"]),
+                "input": row["input"],
+                "output": row["output"],
+                "inputDetails": {"included": True},
+                "outputDetails": {"included": True} if row["output"] is not None else None,
+                "error": row["error"],
+                "cause": row["cause"],
+            }
+            found.append(
+                (
+                    f"states/{row['arn']}",
+                    str(row["status"]),
+                    {
+                        "Source": "aws.states",
+                        "DetailType": STATES_DETAIL_TYPE,
+                        "Resources": [row["arn"]],
+                        "Detail": json.dumps(detail),
+                    },
+                )
+            )
+        return found
