@@ -87,7 +87,7 @@ class EventsDispatcher:
         bus = backend.describe_event_bus(backend._normalize_event_bus_arn(bus_name))
         queued = 0
         for rule in list(bus.rules.values()):
-            if rule.state != "ENABLED" or not rule.event_pattern.matches_event(event):
+            if rule.state != "ENABLED" or not rule.event_pattern.matches_event(event):  # type: ignore[arg-type]
                 continue
             queued += self.queue(rule.arn, list(rule.targets), event)
         return queued
