@@ -93,10 +93,13 @@ class Outbox:
             self._threads.append(thread)
         return self
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop taking rows; with ``wait``, wait (a bounded time) for deliveries in flight."""
         with self._wake:
             self._stopped = True
             self._wake.notify_all()
+        if not wait:
+            return
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=10)

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 KIND = "events.state-seen"
 TICK_S = 0.5
+RECENT_S = 300.0  # executions that stopped longer ago than this are not looked at again
 # SageMaker record kind -> (status member, ARN member, detail-type)
 SAGEMAKER = {
     "TrainingJob": ("TrainingJobStatus", "TrainingJobArn", "SageMaker Training Job State Change"),
@@ -83,19 +84,22 @@ class StateChangeEvents(threading.Thread):
         first = seen_record is None
         seen: dict[str, str] = {} if seen_record is None else dict(seen_record)
         entries: list[dict[str, Any]] = []
-        for key, status, entry in self._current():
+        current = self._current(time.time() - RECENT_S)
+        for key, status, entry in current:
             if seen.get(key) == status:
                 continue
-            seen[key] = status
             if not first:
                 entries.append(entry)
+        # Forget what is no longer current (finished long ago): it will not change again.
+        seen = {key: status for key, status, _ in current}
         for start in range(0, len(entries), 10):
             self.runtime.events.put_events(Entries=entries[start : start + 10])
-        if entries or first:
+        if entries or first or seen != (seen_record or {}):
             self.records.put(KIND, "seen", seen, time.time())
         return len(entries)
 
-    def _current(self) -> list[tuple[str, str, dict[str, Any]]]:
+    def _current(self, since: float) -> list[tuple[str, str, dict[str, Any]]]:
+        """Resources that may still change or changed after ``since``."""
         found = []
         for kind, (status_member, arn_member, detail_type) in SAGEMAKER.items():
             for record in self.records.list(kind):
@@ -119,7 +123,8 @@ class StateChangeEvents(threading.Thread):
         try:
             rows = self.runtime.db.query(
                 "SELECT arn, state_machine_arn, name, status, start, stop, input, output, "
-                "error, cause FROM sfn_executions"
+                "error, cause FROM sfn_executions WHERE stop IS NULL OR stop >= ?",
+                (since,),
             )
         except sqlite3.OperationalError:  # Step Functions never used here
             rows = []

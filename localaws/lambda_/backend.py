@@ -891,10 +891,12 @@ class LambdaBackend:
     def close(self) -> None:
         """Stop the pollers and queued invocations, kill every worker."""
         self._closed = True
+        # Signal the pollers and the queue first, kill the workers (which ends the
+        # invocations they wait on), then wait for the threads.
         if "event_sources" in self.__dict__:
-            self.event_sources.stop()
+            self.event_sources.stop(wait=False)
         if "async_invoker" in self.__dict__:
-            self.async_invoker.outbox.stop()
+            self.async_invoker.outbox.stop(wait=False)
         with self._lock:
             pools, self._pools = list(self._pools.values()), {}
         for pool in pools:
@@ -906,6 +908,10 @@ class LambdaBackend:
             for worker in workers:
                 if isinstance(worker, WorkerProcess):
                     worker.kill()
+        if "event_sources" in self.__dict__:
+            self.event_sources.stop()
+        if "async_invoker" in self.__dict__:
+            self.async_invoker.outbox.stop()
 
 
 class _Placeholder:

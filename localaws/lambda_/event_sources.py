@@ -96,6 +96,7 @@ class EventSources:
         self.runtime = backend.runtime
         self.records = JsonRecords(self.runtime.db)
         self._pollers: dict[str, _Poller] = {}
+        self._stopping: list[_Poller] = []
         self._lock = threading.Lock()
         self._started = False
 
@@ -298,14 +299,18 @@ class EventSources:
         for record in self.records.list(KIND):
             self._sync(record["UUID"])
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = True) -> None:
+        """Stop every poller; with ``wait``, wait (a bounded time) for them to finish."""
         self._started = False
         with self._lock:
             pollers, self._pollers = list(self._pollers.values()), {}
+            self._stopping.extend(pollers)
         for poller in pollers:
             poller.stop()
-        for poller in pollers:
-            poller.join()
+        if wait:
+            for poller in self._stopping:
+                poller.join(timeout=10)
+            self._stopping = []
 
     def _sync(self, identifier: str) -> None:
         """Start, restart or stop the poller of one mapping to match its record."""
