@@ -1,0 +1,51 @@
+"""Job and endpoint log files become CloudWatch Logs streams under the names the SageMaker
+SDK reads (an in-process runtime: its own module, as moto's backends are one per process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from wiring_support import wait_for
+
+from localaws.errors import ServiceError
+from localaws.runtime import Runtime
+
+TRAINING_GROUP = "/aws/sagemaker/TrainingJobs"
+
+
+def test_job_and_endpoint_log_files_become_sagemaker_log_streams(tmp_path: Path) -> None:
+    """The names the SageMaker SDK's ``logs_for_job`` reads: group
+    ``/aws/sagemaker/TrainingJobs``, streams ``<job>/algo-1-<epoch>`` read from the head."""
+    training = tmp_path / "logs" / "training" / "job-1.log"
+    training.parent.mkdir(parents=True)
+    training.write_text("[0]\ttrain-rmse:0.4\n[1]\ttrain-rmse:0.3\npartial line")
+    server_log = tmp_path / "hosting" / "ep-1" / "20260101T000000-abc" / "AllTraffic" / "server.log"
+    server_log.parent.mkdir(parents=True)
+    server_log.write_text("model loaded\n")
+    with Runtime(tmp_path) as rt:
+        logs = rt.logs
+
+        def streams(group: str, prefix: str) -> list[dict[str, Any]]:
+            try:
+                return list(
+                    logs.describe_log_streams(logGroupName=group, logStreamNamePrefix=prefix)[
+                        "logStreams"
+                    ]
+                )
+            except ServiceError:
+                return []
+
+        [stream] = wait_for("the job's stream", lambda: streams(TRAINING_GROUP, "job-1/"))
+        assert stream["logStreamName"].startswith("job-1/algo-1-")
+        got = logs.get_log_events(
+            logGroupName=TRAINING_GROUP, logStreamName=stream["logStreamName"], startFromHead=True
+        )
+        assert [e["message"] for e in got["events"]] == [
+            "[0]\ttrain-rmse:0.4",
+            "[1]\ttrain-rmse:0.3",
+        ]
+        [endpoint] = wait_for(
+            "the endpoint's stream", lambda: streams("/aws/sagemaker/Endpoints/ep-1", "AllTraffic/")
+        )
+        assert endpoint["logStreamName"] == "AllTraffic/20260101T000000-abc"
