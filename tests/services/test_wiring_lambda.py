@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from wiring_support import create_function, create_table, items, wait_for
+from wiring_support import create_function, create_table, items, rows_when, wait_for
 
 
 def queue_arn(sqs: Any, url: str) -> str:
@@ -68,7 +68,7 @@ def test_queue_to_lambda_partial_batch_failure_goes_to_the_dlq(
 
     dead = receive_all(sqs, dlq, 1)
     assert [m["Body"] for m in dead] == ["poison-1"]
-    rows = wait_for("four rows", lambda: (r := items(ddb, table)) and len(r) == 4 and r)
+    rows = wait_for("four rows", rows_when(ddb, table, 4))
     assert set(rows) == {"a", "b", "c", "d"}
     record = json.loads(rows["a"]["record"]["S"])
     assert record["eventSource"] == "aws:sqs"
@@ -121,7 +121,7 @@ def test_stream_poisoned_record_is_isolated_by_bisection_and_sent_on_failure(
         Limit=1,
     )["Records"][0]
     assert poisoned["Data"] == b"poison"
-    rows = wait_for("seven rows", lambda: (r := items(ddb, table)) and len(r) == 7 and r)
+    rows = wait_for("seven rows", rows_when(ddb, table, 7))
     assert set(rows) == {d for d in datas if d != "poison"}
     record = json.loads(rows["r0"]["record"]["S"])
     assert record["eventSource"] == "aws:kinesis"

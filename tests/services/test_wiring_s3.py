@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from wiring_support import create_function, create_table, items, wait_for
+from wiring_support import create_function, create_table, rows_when, wait_for
 
 
 def test_object_upload_runs_a_lambda_that_writes_a_table_row(
@@ -51,7 +51,7 @@ def test_object_upload_runs_a_lambda_that_writes_a_table_row(
         Bucket=bucket, Key="in/copy.csv", CopySource={"Bucket": bucket, "Key": "in/my data.csv"}
     )
 
-    rows = wait_for("two rows", lambda: (r := items(ddb, table)) and len(r) >= 2 and r)
+    rows = wait_for("two rows", rows_when(ddb, table, 2))
     assert set(rows) == {"in/my+data.csv", "in/copy.csv"}  # keys arrive URL-encoded
     record = json.loads(rows["in/my+data.csv"]["record"]["S"])
     assert record["eventVersion"] == "2.1"

@@ -61,3 +61,13 @@ def wait_for(what: str, probe: Callable[[], T | None], timeout: float = 90.0) ->
 def items(ddb: Any, table: str) -> dict[str, dict[str, Any]]:
     rows = ddb.scan(TableName=table, ConsistentRead=True)["Items"]
     return {row["id"]["S"]: row for row in rows}
+
+
+def rows_when(ddb: Any, table: str, count: int) -> Callable[[], dict[str, dict[str, Any]] | None]:
+    """A probe: the table's rows once it holds at least ``count``."""
+
+    def probe() -> dict[str, dict[str, Any]] | None:
+        rows = items(ddb, table)
+        return rows if len(rows) >= count else None
+
+    return probe
