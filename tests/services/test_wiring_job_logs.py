@@ -38,10 +38,18 @@ def test_job_and_endpoint_log_files_become_sagemaker_log_streams(tmp_path: Path)
 
         [stream] = wait_for("the job's stream", lambda: streams(TRAINING_GROUP, "job-1/"))
         assert stream["logStreamName"].startswith("job-1/algo-1-")
-        got = logs.get_log_events(
-            logGroupName=TRAINING_GROUP, logStreamName=stream["logStreamName"], startFromHead=True
-        )
-        assert [e["message"] for e in got["events"]] == [
+
+        def events() -> list[dict[str, Any]]:
+            return list(
+                logs.get_log_events(
+                    logGroupName=TRAINING_GROUP,
+                    logStreamName=stream["logStreamName"],
+                    startFromHead=True,
+                )["events"]
+            )
+
+        got = wait_for("the job's lines", events)  # the stream is created before its events
+        assert [e["message"] for e in got] == [
             "[0]\ttrain-rmse:0.4",
             "[1]\ttrain-rmse:0.3",
         ]
