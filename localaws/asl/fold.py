@@ -66,6 +66,15 @@ class Visit:
     exited: Any = None
     resource: str | None = None  # "<resourceType>:<resource>" of the last task scheduled
     children: list[Visit] = field(default_factory=list, repr=False, compare=False)
+    # What the console's state inspector shows: the request as sent (a task's resolved
+    # Parameters), the result before ResultSelector/ResultPath/OutputPath, the variables the
+    # state assigned, and (error, cause) of each failed attempt that was retried.
+    parameters: str | None = field(default=None, repr=False, compare=False)
+    result: str | None = field(default=None, repr=False, compare=False)
+    assigned: dict[str, str] | None = field(default=None, repr=False, compare=False)
+    retries: list[tuple[str | None, str | None]] = field(
+        default_factory=list, repr=False, compare=False
+    )
     pending: bool = field(default=False, repr=False, compare=False)  # failed, not yet decided
 
     @property
@@ -187,7 +196,10 @@ class _Folder:
         visit = thread.current
         if visit is None:
             return
-        visit.output = (event.get("stateExitedEventDetails") or {}).get("output")
+        exited = event.get("stateExitedEventDetails") or {}
+        visit.output = exited.get("output")
+        if exited.get("assignedVariables"):
+            visit.assigned = dict(exited["assignedVariables"])
         visit.exited = event.get("timestamp")
         visit.status = Status.CAUGHT if visit.pending else Status.SUCCEEDED
         visit.pending = False
@@ -207,6 +219,7 @@ class _Folder:
         if visit is None:
             return
         if visit.pending:  # the previous attempt failed: this one is a retry
+            visit.retries.append((visit.error, visit.cause))
             visit.attempts += 1
             visit.pending = False
             visit.status = Status.RETRYING
@@ -216,6 +229,7 @@ class _Folder:
         details = event.get("taskScheduledEventDetails")
         if details:
             visit.resource = f"{details.get('resourceType')}:{details.get('resource')}"
+            visit.parameters = details.get("parameters")
 
     def progress(self, thread: _Thread, event: Mapping[str, Any]) -> None:
         """A task started or submitted: nothing changes but the status stays live."""
@@ -225,6 +239,7 @@ class _Folder:
         if visit is not None:
             visit.status = Status.RUNNING
             visit.error = visit.cause = None
+            visit.result = (event.get("taskSucceededEventDetails") or {}).get("output")
 
     def failed(self, thread: _Thread, event: Mapping[str, Any]) -> None:
         """A failure of the current visit (a task, an activity, a Map run, an evaluation)."""

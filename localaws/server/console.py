@@ -13,7 +13,16 @@ AWS's own console computes server-side:
   ``python -m workflows`` leaves in ``<state dir>/examples/<name>.json``;
 * ``GET /console/api/logs/<training|processing|transform>/<job name>`` - a job's log;
 * ``GET /console/api/object?uri=s3://bucket/key`` - the head of an object in local
-  storage, or the keys under a prefix ending in ``/``.
+  storage, or the keys under a prefix ending in ``/``;
+* ``GET /console/api/executions?stateMachineArn=...`` - a page of a machine's executions,
+  filtered by status, name, start date range and redrive (what ListExecutions cannot);
+* ``GET /console/api/fresh-input?executionArn=...`` - the execution's input with fresh
+  values in the fields the workflow marks as per-run (``examples/<name>.per-run.json``:
+  ``{"runIdField": "RunId", "fields": [...]}``: a new run id replaces the old one in each);
+  the example input is served freshened the same way;
+* ``GET /console/api/stages?executionArn=...&visit=N`` - the data of visit N of the fold
+  stage by stage (input, InputPath, Parameters as sent, result, ResultSelector,
+  ResultPath, OutputPath), from the state's definition and the history.
 
 The server (:mod:`localaws.server.app`) hands this app every request that is not an AWS
 API call (no signature, no ``X-Amz-Target``), so S3's ``GET /`` stays ListBuckets.
@@ -23,8 +32,9 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +44,15 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from localaws.asl.errors import StateFailure
 from localaws.asl.fold import Visit, fold
 from localaws.asl.graph import render_execution, render_svg
+from localaws.asl.paths import (
+    apply_input_path,
+    apply_output_path,
+    apply_result_path,
+    payload_template,
+)
 from localaws.errors import MAX_MESSAGE_CHARS, ServiceError, UserError, excerpt
 from localaws.server.lineage_svg import render_lineage_svg
 
@@ -46,6 +63,9 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
+    "graph.js": "text/javascript; charset=utf-8",
+    "resources.js": "text/javascript; charset=utf-8",
+    "dagre.min.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
 }
 LOG_KINDS = ("training", "processing", "transform")  # <state dir>/logs/<kind>/<name>.log
@@ -53,6 +73,8 @@ LOG_TAIL_BYTES = 256 * 1024
 OBJECT_HEAD_BYTES = 64 * 1024
 MAX_LISTED_KEYS = 200
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
+EXECUTION_PAGE = 25  # rows per page of /console/api/executions
+MAX_EXECUTION_PAGE = 200
 
 # Task resources (``arn:aws:states:::sagemaker:<action>``) -> (resource kind, name member).
 SAGEMAKER_RESOURCES = {
@@ -62,6 +84,8 @@ SAGEMAKER_RESOURCES = {
     "createEndpointConfig": ("endpointConfig", "EndpointConfigName"),
     "createEndpoint": ("endpoint", "EndpointName"),
     "updateEndpoint": ("endpoint", "EndpointName"),
+    "createProcessingJob": ("processingJob", "ProcessingJobName"),
+    "createHyperParameterTuningJob": ("tuningJob", "HyperParameterTuningJobName"),
 }
 
 
@@ -84,6 +108,11 @@ def console_routes(runtime: Runtime) -> list[Route]:
             ("/console/api/logs/{kind}/{name}", console.logs),
             ("/console/api/object", console.object),
             ("/console/api/lineage", console.lineage),
+            ("/console/api/executions", console.executions),
+            ("/console/api/fresh-input", console.fresh_input),
+            ("/console/api/stages", console.stages),
+            ("/console/api/feature-record", console.feature_record),
+            ("/console/api/apis", console.apis),
         )
     ]
 
@@ -194,8 +223,11 @@ class Console:
                 return _error(400, "ValidationException", f"{name!r} is not a state machine name")
             path = self.runtime.layout.example(name)
             if not path.is_file():
-                return _error(404, "NotFound", f"no example input for {name!r} at {path}")
-            return Response(path.read_bytes(), media_type="application/json")
+                return _error(404, "NotFound", f"no example input for {name!r}")
+            spec = self._per_run(name)
+            if spec is None:
+                return Response(path.read_bytes(), media_type="application/json")
+            return JSONResponse(freshen(json.loads(path.read_bytes()), spec))
 
         return await _guarded(body)
 
@@ -244,7 +276,149 @@ class Console:
 
         return await _guarded(body)
 
+    async def executions(self, request: Request) -> Response:
+        """A page of a machine's executions, newest first, with the filters of the list."""
+        q = request.query_params
+
+        def body() -> Response:
+            arn = q.get("stateMachineArn")
+            if not arn:
+                return _error(400, "ValidationException", "stateMachineArn: required")
+            status = q.get("status") or None
+            needle = (q.get("name") or "").lower()
+            try:
+                start = float(q["from"]) if q.get("from") else None
+                stop = float(q["to"]) if q.get("to") else None
+                offset = max(0, int(q.get("offset") or 0))
+                limit = min(MAX_EXECUTION_PAGE, max(1, int(q.get("limit") or EXECUTION_PAGE)))
+            except ValueError:
+                return _error(
+                    400,
+                    "ValidationException",
+                    "from, to: epoch seconds; offset, limit: whole numbers",
+                )
+            redrive = q.get("redriven") or None
+            kwargs: dict[str, Any] = {"stateMachineArn": arn, "maxResults": 1000}
+            if status:
+                kwargs["statusFilter"] = status
+            if redrive:
+                kwargs["redriveFilter"] = redrive
+            matched: list[dict[str, Any]] = []
+            for item in _pages(self.runtime.stepfunctions.list_executions, kwargs, "executions"):
+                started = item["startDate"].timestamp()
+                if needle and needle not in item["name"].lower():
+                    continue
+                if (start is not None and started < start) or (stop is not None and started > stop):
+                    continue
+                matched.append(item)
+            page = matched[offset : offset + limit]
+            return JSONResponse(
+                _plain({"executions": page, "total": len(matched), "offset": offset}),
+                headers={"Cache-Control": "no-store"},
+            )
+
+        return await _guarded(body)
+
+    async def fresh_input(self, request: Request) -> Response:
+        """The execution's input, with fresh per-run names (see :func:`freshen`)."""
+        arn = request.query_params.get("executionArn")
+
+        def body() -> Response:
+            if not arn:
+                return _error(400, "ValidationException", "executionArn: required")
+            desc = self.runtime.stepfunctions.describe_execution(executionArn=arn)
+            machine = str(desc["stateMachineArn"]).rsplit(":", 1)[-1]
+            value = json.loads(desc.get("input") or "{}")
+            spec = self._per_run(machine) if _NAME.match(machine) else None
+            fields = [] if spec is None else [spec["runIdField"], *spec.get("fields", [])]
+            fresh = value if spec is None else freshen(value, spec)
+            return JSONResponse({"input": fresh, "freshened": fields if fresh != value else []})
+
+        return await _guarded(body)
+
+    async def stages(self, request: Request) -> Response:
+        """Visit N of the execution's fold, stage by stage."""
+        arn = request.query_params.get("executionArn")
+        index = request.query_params.get("visit", "")
+
+        def body() -> Response:
+            if not arn or not index.isdigit():
+                return _error(400, "ValidationException", "executionArn and visit=N: required")
+            visits = fold(self._events(arn))
+            if int(index) >= len(visits):
+                return _error(404, "NotFound", f"visit {index}: the execution has {len(visits)}")
+            visit = visits[int(index)]
+            definition, _ = self._execution_definition(arn)
+            state = state_definition(definition, visit)
+            return JSONResponse(
+                {"stages": inspect_stages(state, visit), "definition": state},
+                headers={"Cache-Control": "no-store"},
+            )
+
+        return await _guarded(body)
+
+    async def feature_record(self, request: Request) -> Response:
+        """GetRecord of ``?group=<feature group>&id=<record identifier>`` (a REST API of its
+        own on AWS, which the page would have to sign)."""
+        group, record = request.query_params.get("group"), request.query_params.get("id")
+
+        def body() -> Response:
+            if not group or not record:
+                return _error(400, "ValidationException", "group and id: required")
+            runtime = self.runtime.sagemaker_featurestore_runtime
+            found = runtime.get_record(FeatureGroupName=group, RecordIdentifierValueAsString=record)
+            if not found.get("Record"):
+                return _error(404, "ResourceNotFound", f"no record {record!r} in {group!r}")
+            return JSONResponse(
+                {f["FeatureName"]: f["ValueAsString"] for f in found["Record"]},
+                headers={"Cache-Control": "no-store"},
+            )
+
+        return await _guarded(body)
+
+    async def apis(self, request: Request) -> Response:
+        """API Gateway REST (v1) and HTTP (v2) APIs with their stages' invoke URLs."""
+
+        def body() -> Response:
+            region = self.runtime.region
+            found: list[dict[str, Any]] = []
+            v1 = self.runtime.apigateway
+            for api in v1.get_rest_apis(limit=500).get("items", []):
+                stages = v1.get_stages(restApiId=api["id"]).get("item", [])
+                found.append(
+                    {
+                        "name": api.get("name", api["id"]),
+                        "kind": "REST",
+                        "urls": [
+                            f"https://{api['id']}.execute-api.{region}.amazonaws.com/{s['stageName']}/"
+                            for s in stages
+                        ],
+                    }
+                )
+            v2 = self.runtime.apigatewayv2
+            for api in v2.get_apis(MaxResults="500").get("Items", []):
+                found.append(
+                    {
+                        "name": api.get("Name", api["ApiId"]),
+                        "kind": api.get("ProtocolType", "HTTP"),
+                        "urls": [api["ApiEndpoint"]] if api.get("ApiEndpoint") else [],
+                    }
+                )
+            return JSONResponse({"apis": found}, headers={"Cache-Control": "no-store"})
+
+        return await _guarded(body)
+
     # -- helpers -----------------------------------------------------------------------
+
+    def _per_run(self, machine: str) -> dict[str, Any] | None:
+        """The per-run fields a workflow declared for its machine, or None."""
+        path = self.runtime.layout.example(machine).with_suffix(".per-run.json")
+        if not path.is_file():
+            return None
+        spec = json.loads(path.read_bytes())
+        if not isinstance(spec, dict) or not isinstance(spec.get("runIdField"), str):
+            raise UserError(f"{path.name}: give runIdField (a string) and fields (a list)")
+        return spec
 
     def _events(self, arn: str) -> list[dict[str, Any]]:
         sfn = self.runtime.stepfunctions
@@ -271,6 +445,129 @@ class Console:
         return json.loads(desc["definition"]), desc["name"]
 
 
+def _pages(call: Callable[..., dict[str, Any]], kwargs: dict[str, Any], key: str) -> Any:
+    token = None
+    while True:
+        page = call(**kwargs, **({"nextToken": token} if token else {}))
+        yield from page.get(key, [])
+        token = page.get("nextToken")
+        if not token:
+            return
+
+
+def new_run_id() -> str:
+    """Like ``workflows.target.new_run_id``: ``20240131-235959-1a2b``."""
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def freshen(value: Any, spec: dict[str, Any]) -> Any:
+    """``value`` with a new run id in ``spec["runIdField"]``, replacing the old one inside
+    each of ``spec["fields"]`` (job and model names, per-run prefixes); other fields (the
+    raw data the run reads, thresholds) are kept."""
+    field_name = spec["runIdField"]
+    if not isinstance(value, dict) or not isinstance(value.get(field_name), str):
+        return value
+    old, new = value[field_name], new_run_id()
+    out = dict(value)
+    out[field_name] = new
+    for name in spec.get("fields", []):
+        if isinstance(out.get(name), str) and old:
+            out[name] = out[name].replace(old, new)
+    return out
+
+
+def state_definition(definition: dict[str, Any], visit: Visit) -> dict[str, Any]:
+    """The definition of the state a visit ran, found through its Map/Parallel path."""
+    scope = definition
+    for container, index in visit.path:
+        outer = scope.get("States", {}).get(container, {})
+        if outer.get("Type") == "Parallel":
+            scope = (outer.get("Branches") or [{}])[index]
+        else:
+            scope = outer.get("ItemProcessor") or outer.get("Iterator") or {}
+    state: dict[str, Any] = scope.get("States", {}).get(visit.name, {})
+    return state
+
+
+def inspect_stages(state: dict[str, Any], visit: Visit) -> list[dict[str, Any]]:
+    """(stage, value) of the data through a state, as AWS's console's inspector shows it.
+
+    The input and the request sent come from the history; the JSONPath stages after the
+    result are recomputed from the state's fields (the same functions the engine runs),
+    and the last one is checked against the history's output."""
+    out: list[dict[str, Any]] = [{"stage": "Input", "value": visit.input_value}]
+    jsonata = state.get("QueryLanguage") == "JSONata"
+    if not jsonata and "InputPath" in state:
+        out.append(
+            {
+                "stage": f"After InputPath ({state['InputPath']})",
+                "value": _try(lambda: apply_input_path(visit.input_value, state["InputPath"])),
+            }
+        )
+    if visit.parameters is not None:
+        label = "Arguments as sent" if jsonata else "Parameters as sent"
+        out.append({"stage": label, "value": _parse_json(visit.parameters)})
+    result_text = visit.result
+    if result_text is None and visit.type in ("Map", "Parallel") and visit.children:
+        result_text = _container_result(visit)
+    if result_text is not None:
+        result = _parse_json(result_text)
+        out.append({"stage": "Result", "value": result})
+        if not jsonata and visit.exited is not None and visit.status.value == "succeeded":
+            selected = result
+            if isinstance(state.get("ResultSelector"), dict):
+                selected = _try(lambda: payload_template(state["ResultSelector"], result))
+                out.append({"stage": "After ResultSelector", "value": selected})
+            if selected is not None:
+                path = state.get("ResultPath", "$")
+                after = _try(lambda: apply_result_path(visit.input_value, path, selected))
+                out.append({"stage": f"After ResultPath ({path})", "value": after})
+                if "OutputPath" in state:
+                    out.append(
+                        {
+                            "stage": f"After OutputPath ({state['OutputPath']})",
+                            "value": _try(
+                                lambda: apply_output_path(after, state["OutputPath"], None, None)
+                            ),
+                        }
+                    )
+    if visit.assigned:
+        out.append(
+            {
+                "stage": "Variables assigned",
+                "value": {k: _parse_json(v) for k, v in visit.assigned.items()},
+            }
+        )
+    if visit.output is not None:
+        out.append({"stage": "Output", "value": visit.output_value})
+    return out
+
+
+def _container_result(visit: Visit) -> str | None:
+    """A Map's or Parallel's result: each iteration's or branch's last output, in order."""
+    last: dict[int, Visit] = {}
+    for child in visit.children:
+        if len(child.path) == len(visit.path) + 1:
+            last[child.path[-1][1]] = child
+    if not last or any(v.output is None for v in last.values()):
+        return None
+    return json.dumps([last[i].output_value for i in sorted(last)])
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, json.JSONDecodeError):
+        return text
+
+
+def _try(fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except (StateFailure, ValueError) as e:  # a stage that cannot be recomputed says why
+        return f"(not recomputed: {type(e).__name__})"
+
+
 def state_visits(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every state visit of the history (:func:`localaws.asl.fold.fold`), as the page shows
     them: nested visits (Map iterations, Parallel branches) follow their Map or Parallel with
@@ -294,7 +591,29 @@ def _visit_json(visit: Visit) -> dict[str, Any]:
         "cause": visit.cause,
         "attempts": visit.attempts,
         "resource": visit.resource,
+        "retries": [{"error": e, "cause": c} for e, c in visit.retries],
+        "made": made_by(visit),
+        "hasParameters": visit.parameters is not None,
     }
+
+
+def made_by(visit: Visit) -> dict[str, str] | None:
+    """The resource a Task visit created or called, ``{"kind": ..., "name": ...}``: a
+    SageMaker job, model or endpoint by its name member, a Lambda function by its name."""
+    if visit.resource is None or visit.parameters is None:
+        return None
+    resource_type, _, resource = visit.resource.partition(":")
+    params = _parse_json(visit.parameters)
+    if not isinstance(params, dict):
+        return None
+    action = resource.split(".", 1)[0]
+    if resource_type == "sagemaker" and action in SAGEMAKER_RESOURCES:
+        kind, member = SAGEMAKER_RESOURCES[action]
+        if isinstance(params.get(member), str):
+            return {"kind": kind, "name": params[member]}
+    if resource_type == "lambda" and isinstance(params.get("FunctionName"), str):
+        return {"kind": "function", "name": params["FunctionName"].split(":function:")[-1]}
+    return None
 
 
 def resources(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -118,6 +118,10 @@ function route() {
   if (kind === "execution" && arg) return executionPage(arg);
   if (kind === "endpoints") return endpointsPage();
   if (kind === "endpoint" && arg) return endpointPage(arg);
+  if (typeof resourceRoute === "function") {
+    const page = resourceRoute(kind, arg);
+    if (page) return page;
+  }
   return machinesPage();
 }
 
@@ -145,7 +149,23 @@ async function machinesPage() {
   });
 }
 
-// -- one state machine: graph, start form, executions -----------------------------------
+// -- the graph ----------------------------------------------------------------------------
+
+// A laid-out definition (SfnGraph over dagre), cached by definition text: a poll only
+// recolours it.
+const layouts = new Map();
+function layoutOf(definitionText) {
+  if (!layouts.has(definitionText)) {
+    if (layouts.size > 20) layouts.clear();
+    layouts.set(definitionText, SfnGraph.layout(JSON.parse(definitionText)));
+  }
+  return layouts.get(definitionText);
+}
+
+// -- one state machine: graph, definition, start form, executions -------------------------
+
+const EXEC_STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"];
+const PAGE_ROWS = 25;
 
 async function machinePage(arn) {
   const name = nameOf(arn);
@@ -154,7 +174,19 @@ async function machinePage(arn) {
     <div class="pagehead"><h1>${esc(name)}</h1><span class="meta mono">${esc(arn)}</span></div>
     <p id="problem" class="error"></p>
     <div class="grid">
-      <div class="card"><h2>Definition</h2><div id="graph" class="graph"></div></div>
+      <div class="card"><div class="tabs"><button type="button" class="tab on" data-tab="graph">Graph</button>
+        <button type="button" class="tab" data-tab="asl">Definition (ASL JSON)</button></div>
+        <div id="tab-graph"><div id="graph" class="graph"></div></div>
+        <div id="tab-asl" hidden>
+          <textarea id="asl" rows="24" spellcheck="false" readonly></textarea>
+          <div class="row"><button type="button" id="asl-edit" class="secondary">Edit</button>
+            <label class="inline" hidden id="asl-publish-label"><input type="checkbox" id="asl-publish"> publish a new version</label>
+            <button type="button" id="asl-save" hidden>Validate and update</button>
+            <button type="button" id="asl-cancel" class="secondary" hidden>Cancel</button></div>
+          <div id="asl-result"></div>
+        </div>
+        <div id="versions"></div>
+      </div>
       <div class="card">
         <h2>Start an execution</h2>
         <form id="start">
@@ -168,18 +200,87 @@ async function machinePage(arn) {
       </div>
     </div>
     <div class="card"><h2>Executions</h2>
+      <form id="exec-filter" class="filters">
+        <select id="f-status"><option value="">any status</option>${EXEC_STATUSES.map((s) => `<option>${s}</option>`).join("")}</select>
+        <input type="text" id="f-name" placeholder="name contains">
+        <label>from <input type="datetime-local" id="f-from"></label>
+        <label>to <input type="datetime-local" id="f-to"></label>
+        <select id="f-redrive"><option value="">redriven or not</option><option value="REDRIVEN">redriven</option><option value="NOT_REDRIVEN">not redriven</option></select>
+      </form>
       <table id="executions"><thead><tr><th>Name</th><th>Status</th><th>Started</th>
-        <th>Duration</th></tr></thead><tbody></tbody></table></div>`;
+        <th>Duration</th><th>Redrives</th></tr></thead><tbody></tbody></table>
+      <div class="pager"><button type="button" class="secondary" id="page-prev">Previous</button>
+        <span id="page-info" class="muted"></span>
+        <button type="button" class="secondary" id="page-next">Next</button></div></div>`;
 
-  consoleApi(`/console/api/graph?stateMachineArn=${encodeURIComponent(arn)}`, "text")
-    .then((svg) => { $("#graph").innerHTML = svg; })
-    .catch(showProblem);
-  consoleApi(`/console/api/example/${encodeURIComponent(name)}`)
-    .then((example) => {
-      $("#exec-input").value = JSON.stringify(example, null, 2);
-      $("#example-note").textContent = "prefilled with the workflow's example input";
-    })
-    .catch(() => {});
+  let described = null;
+  let editing = false;
+  const showDefinition = (desc) => {
+    described = desc;
+    if (!editing) $("#asl").value = pretty(desc.definition);
+    try { $("#graph").innerHTML = SfnGraph.render(layoutOf(desc.definition), []); }
+    catch (e) { showProblem(e); }
+  };
+  const loadDefinition = () => aws("AWSStepFunctions.DescribeStateMachine", { stateMachineArn: arn })
+    .then(showDefinition).catch(showProblem);
+  loadDefinition();
+  loadVersions(arn);
+
+  document.querySelectorAll(".tabs .tab").forEach((tab) => tab.addEventListener("click", () => {
+    document.querySelectorAll(".tabs .tab").forEach((t) => t.classList.toggle("on", t === tab));
+    $("#tab-graph").hidden = tab.dataset.tab !== "graph";
+    $("#tab-asl").hidden = tab.dataset.tab !== "asl";
+  }));
+  const setEditing = (on) => {
+    editing = on;
+    $("#asl").readOnly = !on;
+    $("#asl-edit").hidden = on;
+    $("#asl-save").hidden = !on;
+    $("#asl-cancel").hidden = !on;
+    $("#asl-publish-label").hidden = !on;
+  };
+  $("#asl-edit").addEventListener("click", () => { setEditing(true); $("#asl").focus(); });
+  $("#asl-cancel").addEventListener("click", () => {
+    setEditing(false); $("#asl-result").innerHTML = ""; if (described) showDefinition(described);
+  });
+  $("#asl-save").addEventListener("click", async () => {
+    const out = $("#asl-result");
+    const text = $("#asl").value;
+    try { JSON.parse(text); }
+    catch (e) { out.innerHTML = `<p class="error">The definition is not valid JSON: ${esc(e.message)}</p>`; return; }
+    try {
+      const check = await aws("AWSStepFunctions.ValidateStateMachineDefinition", { definition: text, type: described.type });
+      if (check.result !== "OK") {
+        out.innerHTML = `<p class="error">Not updated: the definition has errors.</p><ul id="asl-diagnostics">${(check.diagnostics || []).map((d) =>
+          `<li class="error"><b>${esc(d.code)}</b> ${esc(d.message)}${d.location ? ` <span class="mono">(${esc(d.location)})</span>` : ""}</li>`).join("")}</ul>`;
+        return;
+      }
+      const body = { stateMachineArn: arn, definition: text };
+      if ($("#asl-publish").checked) body.publish = true;
+      const updated = await aws("AWSStepFunctions.UpdateStateMachine", body);
+      out.innerHTML = `<p class="ok" id="asl-updated">Updated ${when(updated.updateDate)}${updated.stateMachineVersionArn ? `: version ${esc(nameOf(updated.stateMachineVersionArn))}` : ""}.</p>`;
+      setEditing(false);
+      loadDefinition();
+      loadVersions(arn);
+    } catch (e) {
+      out.innerHTML = `<p class="error">${esc(e.message)}</p>`;
+    }
+  });
+
+  // The start form: a new execution from another one's input, else the workflow's example.
+  const handed = JSON.parse(sessionStorage.getItem("localaws.newInput") || "null");
+  sessionStorage.removeItem("localaws.newInput");
+  if (handed && handed.machineArn === arn) {
+    $("#exec-input").value = JSON.stringify(handed.input, null, 2);
+    $("#example-note").textContent = `from ${handed.from}${handed.freshened.length ? `; fresh ${handed.freshened.join(", ")}` : ""}`;
+  } else {
+    consoleApi(`/console/api/example/${encodeURIComponent(name)}`)
+      .then((example) => {
+        $("#exec-input").value = JSON.stringify(example, null, 2);
+        $("#example-note").textContent = "prefilled with the workflow's example input";
+      })
+      .catch(() => {});
+  }
 
   $("#start").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -201,33 +302,77 @@ async function machinePage(arn) {
     }
   });
 
-  poll(async () => {
-    const executions = await aws("AWSStepFunctions.ListExecutions", { stateMachineArn: arn, maxResults: 100 });
-    const rows = executions.executions || [];
+  // Executions: filters and pages, refreshed every second.
+  let offset = 0;
+  let total = 0;
+  const epoch = (id) => ($(id).value ? String(new Date($(id).value).getTime() / 1000) : "");
+  const query = () => new URLSearchParams({
+    stateMachineArn: arn, status: $("#f-status").value, name: $("#f-name").value.trim(),
+    from: epoch("#f-from"), to: epoch("#f-to"), redriven: $("#f-redrive").value,
+    offset: String(offset), limit: String(PAGE_ROWS),
+  });
+  const refresh = async () => {
+    const data = await consoleApi(`/console/api/executions?${query()}`);
+    total = data.total;
+    const rows = data.executions || [];
     $("#executions tbody").innerHTML = rows.length
       ? rows.map((x) => `<tr><td><a href="${link("execution", x.executionArn)}">${esc(x.name)}</a></td>
           <td>${badge(x.status)}</td><td>${when(x.startDate)}</td>
-          <td>${duration(x.startDate, x.stopDate)}</td></tr>`).join("")
-      : `<tr><td colspan="4" class="muted">No executions yet.</td></tr>`;
-  });
+          <td>${duration(x.startDate, x.stopDate)}</td><td>${x.redriveCount || ""}</td></tr>`).join("")
+      : `<tr><td colspan="5" class="muted">No executions${total || offset ? " on this page" : " match"}.</td></tr>`;
+    $("#page-info").textContent = total ? `${offset + 1}-${offset + rows.length} of ${total}` : "";
+    $("#page-prev").disabled = offset === 0;
+    $("#page-next").disabled = offset + PAGE_ROWS >= total;
+  };
+  $("#exec-filter").addEventListener("input", () => { offset = 0; refresh().catch(showProblem); });
+  $("#exec-filter").addEventListener("submit", (ev) => ev.preventDefault());
+  $("#page-prev").addEventListener("click", () => { offset = Math.max(0, offset - PAGE_ROWS); refresh().catch(showProblem); });
+  $("#page-next").addEventListener("click", () => { if (offset + PAGE_ROWS < total) offset += PAGE_ROWS; refresh().catch(showProblem); });
+  poll(refresh);
+}
+
+async function loadVersions(arn) {
+  try {
+    const [versions, aliases] = await Promise.all([
+      aws("AWSStepFunctions.ListStateMachineVersions", { stateMachineArn: arn }),
+      aws("AWSStepFunctions.ListStateMachineAliases", { stateMachineArn: arn }),
+    ]);
+    const v = versions.stateMachineVersions || [];
+    const a = aliases.stateMachineAliases || [];
+    $("#versions").innerHTML = (v.length ? `<h3>Versions</h3><table id="version-list"><tbody>${v.map((x) =>
+      `<tr><td class="mono">${esc(x.stateMachineVersionArn.split(":").slice(-2).join(":"))}</td><td>${when(x.creationDate)}</td></tr>`).join("")}</tbody></table>` : "")
+      + (a.length ? `<h3>Aliases</h3><table id="alias-list"><tbody>${a.map((x) =>
+      `<tr><td class="mono">${esc(x.stateMachineAliasArn.split(":").slice(-2).join(":"))}</td><td>${when(x.creationDate)}</td></tr>`).join("")}</tbody></table>` : "");
+  } catch (e) { showProblem(e); }
 }
 
 // -- one execution -----------------------------------------------------------------------
 
 async function executionPage(arn) {
   const machineArn = arn.replace(":execution:", ":stateMachine:").split(":").slice(0, -1).join(":");
-  let selected = null;
+  let selected = null; // a graph node id ("Name", "P/0/Name", "M/*/Name")
   let view = null;
+  let definitionText = null;
+  const picks = {}; // Map node id -> the iteration shown
+  const notes = {}; // Map node id -> item counts of its Distributed Map run
   const shown = new Set(); // resource cards already built (their forms keep what was typed)
 
   $("#view").innerHTML = `
     <div class="crumbs"><a href="#/">State machines</a> /
       <a href="${link("machine", machineArn)}">${esc(nameOf(machineArn))}</a> /</div>
     <div class="pagehead"><h1>${esc(nameOf(arn))}</h1><span id="exec-status"></span>
-      <span class="meta" id="exec-times"></span></div>
+      <span class="meta" id="exec-times"></span>
+      <span class="actions"><button type="button" id="act-stop" class="danger" disabled>Stop</button>
+        <button type="button" id="act-redrive" class="secondary" disabled>Redrive</button>
+        <button type="button" id="act-new" class="secondary">New execution from this input</button></span></div>
+    <form id="stop-form" class="card" hidden><h2>Stop this execution</h2>
+      <label for="stop-error">Error (optional)</label><input type="text" id="stop-error" maxlength="256">
+      <label for="stop-cause">Cause (optional)</label><input type="text" id="stop-cause" maxlength="32768">
+      <button type="submit" id="stop-confirm" class="danger">Stop execution</button>
+      <button type="button" id="stop-cancel" class="secondary">Cancel</button></form>
     <p id="problem" class="error"></p>
     <div class="grid">
-      <div class="card"><h2>Graph</h2><div id="graph" class="graph"></div>
+      <div class="card"><h2>Graph</h2><div id="pickers" class="pickers"></div><div id="graph" class="graph"></div>
         <div class="legend">${Object.entries(GRAPH_COLORS).map(([k, [fill, stroke]]) =>
           `<span><i style="background:${fill};border-color:${stroke}"></i>${STATUS_LABELS[k]}</span>`).join("")}</div>
       </div>
@@ -244,143 +389,189 @@ async function executionPage(arn) {
     <div class="card"><h2>Event history</h2><table class="events" id="events"><thead><tr><th>ID</th>
       <th>Type</th><th>Time</th><th>Details</th></tr></thead><tbody></tbody></table></div>`;
 
-  const select = (name) => {
-    selected = name;
+  // -- actions
+  $("#act-stop").addEventListener("click", () => { $("#stop-form").hidden = false; $("#stop-error").focus(); });
+  $("#stop-cancel").addEventListener("click", () => { $("#stop-form").hidden = true; });
+  $("#stop-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const body = { executionArn: arn };
+    if ($("#stop-error").value.trim()) body.error = $("#stop-error").value.trim();
+    if ($("#stop-cause").value.trim()) body.cause = $("#stop-cause").value.trim();
+    try {
+      await aws("AWSStepFunctions.StopExecution", body);
+      $("#stop-form").hidden = true;
+      route();
+    } catch (e) { showProblem(e); }
+  });
+  $("#act-redrive").addEventListener("click", async () => {
+    $("#act-redrive").disabled = true;
+    try {
+      await aws("AWSStepFunctions.RedriveExecution", { executionArn: arn });
+      route();
+    } catch (e) { showProblem(e); }
+  });
+  $("#act-new").addEventListener("click", async () => {
+    try {
+      const fresh = await consoleApi(`/console/api/fresh-input?executionArn=${encodeURIComponent(arn)}`);
+      sessionStorage.setItem("localaws.newInput", JSON.stringify({
+        machineArn, input: fresh.input, freshened: fresh.freshened, from: nameOf(arn),
+      }));
+      location.hash = link("machine", machineArn);
+    } catch (e) { showProblem(e); }
+  });
+
+  // -- selection: a node of the graph or a row of the table
+  const select = (node) => {
+    selected = node;
     renderStatePanel();
     document.querySelectorAll("#graph g.state").forEach((g) =>
-      g.classList.toggle("selected", g.dataset.state === name));
-    document.querySelectorAll("#states tr[data-state]").forEach((tr) =>
-      tr.classList.toggle("selected", tr.dataset.state === name));
+      g.classList.toggle("selected", g.dataset.node === node));
+    document.querySelectorAll("#states tr[data-node]").forEach((tr) =>
+      tr.classList.toggle("selected", tr.dataset.node === node));
   };
   $("#graph").addEventListener("click", (ev) => {
     const g = ev.target.closest("g.state");
-    if (g) select(g.dataset.state);
+    if (g) select(g.dataset.node);
   });
   $("#states").addEventListener("click", (ev) => {
-    const tr = ev.target.closest("tr[data-state]");
-    if (tr) select(tr.dataset.state);
+    const tr = ev.target.closest("tr[data-node]");
+    if (!tr) return;
+    // A row inside a Map iteration shows that iteration in the graph.
+    (JSON.parse(tr.dataset.picks || "{}"), Object.assign(picks, JSON.parse(tr.dataset.picks || "{}")));
+    renderGraph();
+    select(tr.dataset.node);
+  });
+  $("#pickers").addEventListener("change", (ev) => {
+    const sel = ev.target.closest("select[data-map]");
+    if (!sel) return;
+    picks[sel.dataset.map] = Number(sel.value);
+    renderGraph();
+    if (selected) select(selected);
   });
 
-  function renderStatePanel() {
+  // Node id and the Map picks of each visit (the graph's own reading of the fold).
+  const nodeAndPicks = (s) => {
+    let prefix = "";
+    const p = {};
+    const lay = definitionText ? layoutOf(definitionText) : null;
+    const types = new Map((lay ? lay.nodes : []).filter((n) => n.kind === "head").map((n) => [n.id, n.type]));
+    for (const [container, index] of s.path || []) {
+      const id = prefix + container;
+      if (types.get(id) === "Map") { p[id] = index; prefix = `${id}/*/`; }
+      else prefix = `${id}/${index}/`;
+    }
+    return [prefix + s.name, p];
+  };
+
+  function renderGraph() {
+    if (!definitionText || !view) return;
+    const lay = layoutOf(definitionText);
+    const iterations = SfnGraph.iterations(lay, view.states);
+    $("#pickers").innerHTML = Object.entries(iterations).map(([map, indexes]) => {
+      if (!(map in picks)) {
+        const failed = view.states.find((s) => s.status === "failed" && nodeAndPicks(s)[1][map] !== undefined);
+        picks[map] = failed ? nodeAndPicks(failed)[1][map] : indexes[0];
+      }
+      return `<label>${esc(map.replaceAll("/*/", " › "))} iteration
+        <select data-map="${esc(map)}">${indexes.map((i) => `<option value="${i}"${i === picks[map] ? " selected" : ""}>${i}</option>`).join("")}</select>
+        <span class="muted">of ${indexes.length}</span></label>`;
+    }).join("");
+    $("#graph").innerHTML = SfnGraph.render(lay, view.states, { picks, notes });
+  }
+
+  async function renderStatePanel() {
     const panel = $("#state-panel");
     if (!selected || !view) return;
-    const visits = view.states.filter((s) => s.name === selected && !s.depth);
-    const s = visits[visits.length - 1];
+    const visits = view.states
+      .map((s, i) => [s, i])
+      .filter(([s]) => {
+        const [node, p] = nodeAndPicks(s);
+        return node === selected && Object.entries(p).every(([m, i]) => picks[m] === i);
+      });
+    const [s, index] = visits.length ? visits[visits.length - 1] : [null, -1];
     if (!s) {
-      panel.innerHTML = `<h2>${esc(selected)}</h2>${badge("not_reached")}
-        <p class="muted">This state has not run in this execution.</p>`;
+      panel.innerHTML = `<h2>${esc(selected.split("/").pop())}</h2>${badge("not_reached")}
+        <p class="muted">This state has not run in this execution${selected.includes("/") ? " (in the branch or iteration shown)" : ""}.</p>`;
       return;
     }
     const section = (title, body, cls = "") => (body ? `<h3>${title}</h3><pre class="${cls}">${esc(body)}</pre>` : "");
+    const retries = (s.retries || []).map((r, i) =>
+      `<li>attempt ${i + 1}: <span class="error">${esc(r.error || "")}</span> ${esc(r.cause || "")}</li>`).join("");
+    const made = resourceLink(s);
     panel.innerHTML = `<h2>${esc(s.name)} <span class="muted">${esc(s.type)}</span></h2>
       <dl class="kv"><dt>Status</dt><dd>${badge(s.status)}</dd>
+        ${s.path && s.path.length ? `<dt>Where</dt><dd>${esc(s.path.map(([n, i]) => `${n}[${i}]`).join(" / "))}</dd>` : ""}
         <dt>Entered</dt><dd>${when(s.entered)}</dd>
         <dt>Duration</dt><dd>${duration(s.entered, s.exited)}</dd>
         ${s.resource ? `<dt>Resource</dt><dd class="mono">${esc(s.resource)}</dd>` : ""}
-        ${visits.length > 1 ? `<dt>Visits</dt><dd>${visits.length}</dd>` : ""}</dl>
+        ${made ? `<dt>Made</dt><dd id="state-made">${made}</dd>` : ""}
+        ${visits.length > 1 ? `<dt>Visits</dt><dd>${visits.length}</dd>` : ""}
+        ${s.generation ? `<dt>Redrive</dt><dd>run ${s.generation}</dd>` : ""}</dl>
       ${s.error ? `<h3>Error</h3><pre class="errorbox" id="state-error">${esc(s.error)}</pre>` : ""}
       ${section("Cause", pretty(s.cause), "errorbox")}
-      ${section("Input", pretty(s.input))}
-      ${section("Output", pretty(s.output))}`;
+      ${retries ? `<h3>Retries</h3><ul id="state-retries">${retries}</ul>` : ""}
+      <div id="state-stages">${section("Input", pretty(s.input))}${section("Output", pretty(s.output))}</div>`;
+    if (s.hasParameters || s.status === "succeeded") {
+      const data = await consoleApi(`/console/api/stages?executionArn=${encodeURIComponent(arn)}&visit=${index}`).catch(() => null);
+      if (data && selected === nodeAndPicks(s)[0]) {
+        $("#state-stages").innerHTML = data.stages.map((st) =>
+          `<h3>${esc(st.stage)}</h3><pre>${esc(pretty(JSON.stringify(st.value)))}</pre>`).join("");
+      }
+    }
   }
 
   function renderStates() {
     // Visits inside a Map iteration or a Parallel branch follow their Map / Parallel, indented.
     const where = (s) => (s.path || []).map(([name, i]) => `${name}[${i}]`).join(" / ");
-    $("#states tbody").innerHTML = view.states.map((s) => `
-      <tr class="${s.depth ? "nested" : "clickable"}${s.name === selected ? " selected" : ""}"${s.depth ? "" : ` data-state="${esc(s.name)}"`}>
-        <td style="padding-left:${8 + 18 * (s.depth || 0)}px" title="${esc(where(s))}">${esc(s.name)}</td><td>${esc(s.type)}</td><td>${badge(s.status)}</td>
+    $("#states tbody").innerHTML = view.states.map((s) => {
+      const [node, p] = nodeAndPicks(s);
+      return `<tr class="clickable${s.depth ? " nested" : ""}${node === selected ? " selected" : ""}" data-node="${esc(node)}"${s.depth ? "" : ` data-state="${esc(s.name)}"`} data-picks="${esc(JSON.stringify(p))}">
+        <td style="padding-left:${8 + 18 * (s.depth || 0)}px" title="${esc(where(s))}">${esc(s.name)}${s.depth ? ` <span class="muted">${esc(where(s))}</span>` : ""}</td><td>${esc(s.type)}</td><td>${badge(s.status)}${s.generation ? ` <span class="muted" title="run again by redrive ${s.generation}">↻${s.generation}</span>` : ""}</td>
         <td>${duration(s.entered, s.exited)}</td><td>${s.attempts || ""}</td>
-        <td class="error">${esc(s.error || "")}</td></tr>`).join("")
+        <td class="error">${esc(s.error || "")}</td></tr>`;
+    }).join("")
       || `<tr><td colspan="6" class="muted">No state has started yet.</td></tr>`;
   }
 
   function renderEvents() {
     const t0 = view.events.length ? view.events[0].timestamp : 0;
-    $("#events tbody").innerHTML = view.events.map((e) => {
+    const rows = view.events.map((e) => {
       const key = Object.keys(e).find((k) => k.endsWith("EventDetails"));
       const details = key ? e[key] : null;
       const summary = details ? esc(details.name || details.error || details.resource || "details") : "";
       return `<tr><td>${e.id}</td><td>${esc(e.type)}</td><td>+${(e.timestamp - t0).toFixed(2)} s</td>
         <td class="details">${details ? `<details><summary>${summary}</summary><pre>${esc(JSON.stringify(details, null, 2))}</pre></details>` : ""}</td></tr>`;
-    }).join("");
+    });
+    $("#events tbody").innerHTML = rows.join("");
   }
 
-  async function renderResources(final) {
-    const r = view.resources || {};
-    const box = $("#resources");
-    const card = (key, title, html) => {
-      if (!shown.has(key)) {
-        box.insertAdjacentHTML("beforeend", `<div class="card" id="res-${key}"><h2>${title}</h2><div class="body"></div>${html || ""}</div>`);
-        shown.add(key);
-      }
-      return $(`#res-${key} .body`);
-    };
-    const jobs = [];
-    let pending = false; // an endpoint still being created: keep refreshing after the end
-    if (r.trainingJob) {
-      jobs.push(aws("SageMaker.DescribeTrainingJob", { TrainingJobName: r.trainingJob }).then((j) => {
-        const metrics = (j.FinalMetricDataList || []).map((m) =>
-          `<dt>${esc(m.MetricName)}</dt><dd>${Number(m.Value).toFixed(4)}</dd>`).join("");
-        card("training", "Training job").innerHTML = `<dl class="kv">
-          <dt>Name</dt><dd>${esc(j.TrainingJobName)}</dd>
-          <dt>Status</dt><dd>${badge(j.TrainingJobStatus)}</dd>
-          <dt>Duration</dt><dd>${duration(j.TrainingStartTime || j.CreationTime, j.TrainingEndTime)}</dd>
-          ${metrics}
-          ${j.FailureReason ? `<dt>Failure</dt><dd class="error">${esc(j.FailureReason)}</dd>` : ""}
-          ${j.ModelArtifacts ? `<dt>Artifact</dt><dd class="mono">${esc(j.ModelArtifacts.S3ModelArtifacts)}</dd>` : ""}
-          </dl><p><a id="training-log" target="_blank" href="/console/api/logs/training/${encodeURIComponent(j.TrainingJobName)}">Training log</a></p>`;
-      }));
-    }
-    if (r.model) {
-      jobs.push(aws("SageMaker.DescribeModel", { ModelName: r.model }).then((m) => {
-        const c = m.PrimaryContainer || (m.Containers || [])[0] || {};
-        card("model", "Model").innerHTML = `<dl class="kv"><dt>Name</dt><dd>${esc(m.ModelName)}</dd>
-          <dt>Image</dt><dd class="mono">${esc(c.Image)}</dd>
-          <dt>Artifact</dt><dd class="mono">${esc(c.ModelDataUrl)}</dd>
-          <dt>Created</dt><dd>${when(m.CreationTime)}</dd></dl>`;
-      }));
-    }
-    if (r.transformJob) {
-      jobs.push(aws("SageMaker.DescribeTransformJob", { TransformJobName: r.transformJob }).then((t) => {
-        const out = (t.TransformOutput || {}).S3OutputPath || r.transformOutput || "";
-        const prefix = out.endsWith("/") ? out : `${out}/`;
-        card("transform", "Batch transform").innerHTML = `<dl class="kv">
-          <dt>Name</dt><dd>${esc(t.TransformJobName)}</dd>
-          <dt>Status</dt><dd>${badge(t.TransformJobStatus)}</dd>
-          <dt>Duration</dt><dd>${duration(t.TransformStartTime || t.CreationTime, t.TransformEndTime)}</dd>
-          <dt>Output</dt><dd class="mono"><a id="transform-output" target="_blank" href="/console/api/object?uri=${encodeURIComponent(prefix)}">${esc(out)}</a></dd>
-          ${t.FailureReason ? `<dt>Failure</dt><dd class="error">${esc(t.FailureReason)}</dd>` : ""}
-          </dl><p><a target="_blank" href="/console/api/logs/transform/${encodeURIComponent(t.TransformJobName)}">Transform log</a></p>`;
-      }));
-    }
-    if (r.endpoint) {
-      jobs.push(aws("SageMaker.DescribeEndpoint", { EndpointName: r.endpoint }).then((e) => {
-        const fresh = !shown.has("endpoint");
-        if (["Creating", "Updating", "SystemUpdating"].includes(e.EndpointStatus)) pending = true;
-        card("endpoint", "Endpoint", INVOKE_FORM).innerHTML = endpointDetails(e);
-        if (fresh) wireInvokeForm(e.EndpointName);
-      }).catch((err) => {
-        card("endpoint", "Endpoint").innerHTML = `<p class="muted">${esc(r.endpoint)}: ${esc(err.message)}</p>`;
-      }));
-    }
-    const results = await Promise.allSettled(jobs);
-    const failed = results.find((x) => x.status === "rejected");
-    if (failed && final) showProblem(failed.reason);
-    return pending;
+  async function loadMapRuns() {
+    const runs = await aws("AWSStepFunctions.ListMapRuns", { executionArn: arn }).catch(() => ({ mapRuns: [] }));
+    await Promise.all((runs.mapRuns || []).map(async (r) => {
+      const d = await aws("AWSStepFunctions.DescribeMapRun", { mapRunArn: r.mapRunArn });
+      const label = r.mapRunArn.split(":").slice(-2, -1)[0].split("/").pop();
+      const c = d.itemCounts || {};
+      notes[label] = `Distributed Map · ${c.succeeded || 0}/${c.total || 0} items${c.failed ? `, ${c.failed} failed` : ""}`;
+    }));
   }
 
   poll(async () => {
-    const [data, svg] = await Promise.all([
-      consoleApi(`/console/api/execution?executionArn=${encodeURIComponent(arn)}`),
-      consoleApi(`/console/api/graph?executionArn=${encodeURIComponent(arn)}`, "text"),
-    ]);
+    const data = await consoleApi(`/console/api/execution?executionArn=${encodeURIComponent(arn)}`);
+    if (!definitionText) {
+      const desc = await aws("AWSStepFunctions.DescribeStateMachineForExecution", { executionArn: arn });
+      definitionText = desc.definition;
+    }
     view = data;
     const x = data.execution;
     const done = TERMINAL.has(x.status);
-    $("#exec-status").innerHTML = badge(x.status);
-    $("#exec-times").textContent = `started ${when(x.startDate)} · ${duration(x.startDate, x.stopDate)}${done ? "" : " so far"}`;
-    $("#graph").innerHTML = svg;
+    if (data.states.some((s) => s.type === "Map")) await loadMapRuns();
+    $("#exec-status").innerHTML = badge(x.status) + (x.redriveCount ? ` <span class="badge redriven" id="redrive-marker" title="redriven ${when(x.redriveDate)}">redriven x${x.redriveCount}</span>` : "");
+    const since = x.redriveDate || x.startDate; // not the idle time before a redrive
+    $("#exec-times").textContent = `started ${when(x.startDate)}${x.redriveDate ? ` · redriven ${when(x.redriveDate)}` : ""} · ${duration(since, x.stopDate)}${done ? "" : " so far"}`;
+    $("#act-stop").disabled = x.status !== "RUNNING";
+    $("#act-redrive").disabled = x.redriveStatus !== "REDRIVABLE";
+    $("#act-redrive").title = x.redriveStatusReason || "Run the failed and unfinished states again";
+    renderGraph();
     renderStates();
     if (selected) select(selected);
     renderEvents();
@@ -390,13 +581,82 @@ async function executionPage(arn) {
       $("#exec-output").className = "errorbox";
       $("#exec-output").textContent = `${x.error || ""}\n${pretty(x.cause)}`.trim();
     } else {
+      $("#exec-result-title").textContent = "Execution output";
+      $("#exec-output").className = "";
       $("#exec-output").textContent = done ? pretty(x.output) : "(running)";
     }
-    const pending = await renderResources(done);
+    const pending = await renderResources(view, shown, done);
     showProblem(null);
     return !done || pending;
   });
 }
+
+// -- resource cards of an execution ------------------------------------------------------
+
+async function renderResources(view, shown, final) {
+  const r = view.resources || {};
+  const box = $("#resources");
+  const card = (key, title, html) => {
+    if (!shown.has(key)) {
+      box.insertAdjacentHTML("beforeend", `<div class="card" id="res-${key}"><h2>${title}</h2><div class="body"></div>${html || ""}</div>`);
+      shown.add(key);
+    }
+    return $(`#res-${key} .body`);
+  };
+  const jobs = [];
+  let pending = false; // an endpoint still being created: keep refreshing after the end
+  if (r.trainingJob) {
+    jobs.push(aws("SageMaker.DescribeTrainingJob", { TrainingJobName: r.trainingJob }).then((j) => {
+      const metrics = (j.FinalMetricDataList || []).map((m) =>
+        `<dt>${esc(m.MetricName)}</dt><dd>${Number(m.Value).toFixed(4)}</dd>`).join("");
+      card("training", "Training job").innerHTML = `<dl class="kv">
+        <dt>Name</dt><dd>${esc(j.TrainingJobName)}</dd>
+        <dt>Status</dt><dd>${badge(j.TrainingJobStatus)}</dd>
+        <dt>Duration</dt><dd>${duration(j.TrainingStartTime || j.CreationTime, j.TrainingEndTime)}</dd>
+        ${metrics}
+        ${j.FailureReason ? `<dt>Failure</dt><dd class="error">${esc(j.FailureReason)}</dd>` : ""}
+        ${j.ModelArtifacts ? `<dt>Artifact</dt><dd class="mono">${esc(j.ModelArtifacts.S3ModelArtifacts)}</dd>` : ""}
+        </dl><p><a id="training-log" target="_blank" href="/console/api/logs/training/${encodeURIComponent(j.TrainingJobName)}">Training log</a></p>`;
+    }));
+  }
+  if (r.model) {
+    jobs.push(aws("SageMaker.DescribeModel", { ModelName: r.model }).then((m) => {
+      const c = m.PrimaryContainer || (m.Containers || [])[0] || {};
+      card("model", "Model").innerHTML = `<dl class="kv"><dt>Name</dt><dd>${esc(m.ModelName)}</dd>
+        <dt>Image</dt><dd class="mono">${esc(c.Image)}</dd>
+        <dt>Artifact</dt><dd class="mono">${esc(c.ModelDataUrl)}</dd>
+        <dt>Created</dt><dd>${when(m.CreationTime)}</dd></dl>`;
+    }));
+  }
+  if (r.transformJob) {
+    jobs.push(aws("SageMaker.DescribeTransformJob", { TransformJobName: r.transformJob }).then((t) => {
+      const out = (t.TransformOutput || {}).S3OutputPath || r.transformOutput || "";
+      const prefix = out.endsWith("/") ? out : `${out}/`;
+      card("transform", "Batch transform").innerHTML = `<dl class="kv">
+        <dt>Name</dt><dd>${esc(t.TransformJobName)}</dd>
+        <dt>Status</dt><dd>${badge(t.TransformJobStatus)}</dd>
+        <dt>Duration</dt><dd>${duration(t.TransformStartTime || t.CreationTime, t.TransformEndTime)}</dd>
+        <dt>Output</dt><dd class="mono"><a id="transform-output" target="_blank" href="/console/api/object?uri=${encodeURIComponent(prefix)}">${esc(out)}</a></dd>
+        ${t.FailureReason ? `<dt>Failure</dt><dd class="error">${esc(t.FailureReason)}</dd>` : ""}
+        </dl><p><a target="_blank" href="/console/api/logs/transform/${encodeURIComponent(t.TransformJobName)}">Transform log</a></p>`;
+    }));
+  }
+  if (r.endpoint) {
+    jobs.push(aws("SageMaker.DescribeEndpoint", { EndpointName: r.endpoint }).then((e) => {
+      const fresh = !shown.has("endpoint");
+      if (["Creating", "Updating", "SystemUpdating"].includes(e.EndpointStatus)) pending = true;
+      card("endpoint", "Endpoint", INVOKE_FORM).innerHTML = endpointDetails(e);
+      if (fresh) wireInvokeForm(e.EndpointName);
+    }).catch((err) => {
+      card("endpoint", "Endpoint").innerHTML = `<p class="muted">${esc(r.endpoint)}: ${esc(err.message)}</p>`;
+    }));
+  }
+  const results = await Promise.allSettled(jobs);
+  const failed = results.find((x) => x.status === "rejected");
+  if (failed && final) showProblem(failed.reason);
+  return pending;
+}
+
 
 // -- endpoints ---------------------------------------------------------------------------
 
