@@ -110,6 +110,11 @@ class StateDir:
         """The example input the console offers for a state machine."""
         return self.root / "examples" / f"{state_machine}.json"
 
+    def example_per_run(self, state_machine: str) -> Path:
+        """Which fields of the example input a new run renames (the console's freshening):
+        ``{"runIdField": "RunId", "fields": ["TrainingJobName", ...]}``."""
+        return self.root / "examples" / f"{state_machine}.per-run.json"
+
     # -- the services moto serves (localaws/motobridge) -------------------------------
 
     @property

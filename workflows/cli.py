@@ -272,8 +272,9 @@ def write_console_example(state_dir: str | None, settings: Any, *, raw_data_uri:
 
     example = pm.example_input(settings, new_run_id(), endpoint_exists=True)
     example["RawDataUri"] = raw_data_uri
-    path = StateDir(config.state_dir(state_dir)).example(settings.name)
-    atomic_write(path, json.dumps(example, indent=2).encode())
+    layout = StateDir(config.state_dir(state_dir))
+    atomic_write(layout.example(settings.name), json.dumps(example, indent=2).encode())
+    atomic_write(layout.example_per_run(settings.name), json.dumps(pm.PER_RUN).encode())
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -288,12 +289,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not is_loopback(host) and not args.allow_remote:
         check_host(host, allow_remote=False, credentials=credentials)  # refuses, before printing
     _console(stderr=True).print(f"serving on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
+    settings = _settings(args)
+
+    def shipped_use_cases(runtime: Any) -> None:
+        from workflows.local import prepare_console
+        from workflows.target import LocalTarget
+
+        prepare_console(LocalTarget(runtime=runtime), settings)
+
     serve(
         args.state_dir,
         host=host,
         port=port,
         allow_remote=args.allow_remote,
         credentials=credentials,
+        on_start=shipped_use_cases,
     )
     return ExitCode.OK
 

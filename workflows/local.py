@@ -15,7 +15,7 @@ from typing import Any
 
 from localaws.errors import ServiceError
 from workflows.settings import Settings
-from workflows.target import ExecutionView, Target
+from workflows.target import ExecutionView, LocalTarget, Target
 from workflows.target import new_run_id as new_run_id  # the notebook's run ids
 
 LAMBDA_ROLE = "arn:aws:iam::123456789012:role/predictive-maintenance-lambda"
@@ -118,6 +118,38 @@ def endpoint_exists(target: Target, name: str) -> bool:
             return False
         raise
     return True
+
+
+def prepare_console(target: LocalTarget, settings: Settings) -> str:
+    """What a fresh ``serve`` offers in the console: the state machine, its Lambdas and
+    table, raw data and an example input with its per-run fields, so that the console's
+    Start button runs the use case (and again, with fresh names).  Nothing is done when the
+    state machine and its example input are already there.  Returns the machine's ARN."""
+    import json
+
+    from localaws.store import atomic_write
+    from workflows import predictive_maintenance as pm
+
+    layout = target.runtime.layout
+    arn = state_machine_arn(target, settings.name)
+    try:
+        target.stepfunctions.describe_state_machine(stateMachineArn=arn)
+        if layout.example(settings.name).is_file():
+            return arn
+    except ServiceError as e:
+        if e.code != "StateMachineDoesNotExist":
+            raise
+    arn = deploy_state_machine(target, settings, pm.definition(settings))
+    register_lambdas(target)
+    ensure_predictions_table(target, settings.prediction.table)
+    example = pm.example_input(
+        settings, new_run_id(), endpoint_exists=endpoint_exists(target, settings.endpoint.name)
+    )
+    body = raw_data(data_file=None, rows=settings.data.rows, seed=settings.data.seed)
+    upload_raw(target, example["RawDataUri"], body)
+    atomic_write(layout.example(settings.name), json.dumps(example, indent=2).encode())
+    atomic_write(layout.example_per_run(settings.name), json.dumps(pm.PER_RUN).encode())
+    return arn
 
 
 # -- one whole run ----------------------------------------------------------------------

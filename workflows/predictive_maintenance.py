@@ -119,6 +119,24 @@ def definition(settings: Settings) -> dict[str, Any]:
     return {"Comment": body.pop("Comment"), **body}
 
 
+# The fields of the execution input that name one run: a new run (the console's "New
+# execution from this input") gets them with a new run id; the raw data and the thresholds
+# stay.  EndpointExists is read again when the run starts.
+PER_RUN = {
+    "runIdField": "RunId",
+    "fields": [
+        "TrainingJobName",
+        "ModelName",
+        "TransformJobName",
+        "EndpointConfigName",
+        "PreparedDataUri",
+        "TransformOutputUri",
+        "EvaluationUri",
+    ],
+    "endpointExists": {ENDPOINT_EXISTS: "EndpointName"},
+}
+
+
 def example_input(
     settings: Settings, run_id: str, *, endpoint_exists: bool = False
 ) -> dict[str, Any]:

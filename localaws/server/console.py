@@ -18,8 +18,9 @@ AWS's own console computes server-side:
   filtered by status, name, start date range and redrive (what ListExecutions cannot);
 * ``GET /console/api/fresh-input?executionArn=...`` - the execution's input with fresh
   values in the fields the workflow marks as per-run (``examples/<name>.per-run.json``:
-  ``{"runIdField": "RunId", "fields": [...]}``: a new run id replaces the old one in each);
-  the example input is served freshened the same way;
+  ``{"runIdField": "RunId", "fields": [...], "endpointExists": {"Field": "NameField"}}``:
+  a new run id replaces the old one in each field; Field says whether the endpoint named
+  by NameField exists now); the example input is served freshened the same way;
 * ``GET /console/api/stages?executionArn=...&visit=N`` - the data of visit N of the fold
   stage by stage (input, InputPath, Parameters as sent, result, ResultSelector,
   ResultPath, OutputPath), from the state's definition and the history.
@@ -227,7 +228,7 @@ class Console:
             spec = self._per_run(name)
             if spec is None:
                 return Response(path.read_bytes(), media_type="application/json")
-            return JSONResponse(freshen(json.loads(path.read_bytes()), spec))
+            return JSONResponse(self._live(freshen(json.loads(path.read_bytes()), spec), spec))
 
         return await _guarded(body)
 
@@ -331,7 +332,7 @@ class Console:
             value = json.loads(desc.get("input") or "{}")
             spec = self._per_run(machine) if _NAME.match(machine) else None
             fields = [] if spec is None else [spec["runIdField"], *spec.get("fields", [])]
-            fresh = value if spec is None else freshen(value, spec)
+            fresh = value if spec is None else self._live(freshen(value, spec), spec)
             return JSONResponse({"input": fresh, "freshened": fields if fresh != value else []})
 
         return await _guarded(body)
@@ -410,9 +411,28 @@ class Console:
 
     # -- helpers -----------------------------------------------------------------------
 
+    def _live(self, value: Any, spec: dict[str, Any]) -> Any:
+        """Fields the spec says to read from the runtime now: ``"endpointExists": {"Field":
+        "EndpointNameField"}`` sets Field to whether the endpoint named there exists."""
+        checks = spec.get("endpointExists") or {}
+        if not isinstance(value, dict) or not checks:
+            return value
+        out = dict(value)
+        for field_name, name_field in checks.items():
+            name = out.get(name_field)
+            if isinstance(name, str):
+                try:
+                    self.runtime.sagemaker.describe_endpoint(EndpointName=name)
+                    out[field_name] = True
+                except ServiceError as e:
+                    if e.code not in ("ValidationException", "ResourceNotFound"):
+                        raise
+                    out[field_name] = False
+        return out
+
     def _per_run(self, machine: str) -> dict[str, Any] | None:
         """The per-run fields a workflow declared for its machine, or None."""
-        path = self.runtime.layout.example(machine).with_suffix(".per-run.json")
+        path = self.runtime.layout.example_per_run(machine)
         if not path.is_file():
             return None
         spec = json.loads(path.read_bytes())

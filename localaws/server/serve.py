@@ -19,6 +19,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
 
@@ -138,9 +139,15 @@ def serve(
     log_level: str = "warning",
     allow_remote: bool = False,
     credentials: str | os.PathLike[str] | None = None,
+    on_start: Callable[[Runtime], None] | None = None,
 ) -> None:
     """Own ``state_dir`` and serve its APIs and console on ``host:port`` until SIGINT/SIGTERM;
     then stop executions, endpoints and workers and release the state directory.
+
+    ``on_start(runtime)`` runs in a thread once the runtime has started, while requests are
+    served (``python -m workflows serve`` registers the shipped use cases there, so a fresh
+    console lists them: the runtime itself never imports ``workflows``); its failure is
+    logged as an error and the server keeps serving.
 
     A non-loopback ``host`` is refused unless ``allow_remote``; ``credentials`` (default:
     ``LOCALAWS_CREDENTIALS``) is a credentials file whose keys the server verifies."""
@@ -153,6 +160,10 @@ def serve(
         url = url_of(sock)
         app = guarded_app(runtime, sock, allow_remote=allow_remote, secrets=secrets)
         runtime.start(url=url)
+        if on_start is not None:
+            threading.Thread(
+                target=_run_on_start, args=(on_start, runtime), name="on-start", daemon=True
+            ).start()
         log.warning("serving %s on %s", runtime.state_dir, url)
         log.warning("console: %s", app.policy.console_url(url))
         # uvicorn turns SIGINT/SIGTERM into a graceful shutdown and returns from run()
@@ -161,6 +172,13 @@ def serve(
     finally:
         sock.close()
         runtime.close()
+
+
+def _run_on_start(hook: Callable[[Runtime], None], runtime: Runtime) -> None:
+    try:
+        hook(runtime)
+    except Exception:  # the server serves on; the operator sees why the extras are missing
+        log.exception("the start hook %s failed", getattr(hook, "__qualname__", hook))
 
 
 def _secrets(credentials: Path | None) -> dict[str, str] | None:

@@ -104,7 +104,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
         for name, definition in MACHINES.items():
             sfn.create_state_machine(name=name, definition=json.dumps(definition), roleArn=ROLE)
         spec = {"runIdField": "RunId", "fields": ["TrainingJobName"]}
-        path = running.runtime.layout.example("per-run").with_suffix(".per-run.json")
+        path = running.runtime.layout.example_per_run("per-run")
         atomic_write(path, json.dumps(spec).encode())
         yield running
 
