@@ -240,3 +240,109 @@ def test_a_map_failure_is_the_maps_and_its_inner_state_is_nested(
     view = http.get("/console/api/execution", params={"executionArn": execution}).json()
     rows = [(s["name"], s["depth"], s["status"], s["error"]) for s in view["states"]]
     assert rows == [("Items", 0, "failed", "Item.Bad"), ("Each", 1, "failed", "Item.Bad")]
+
+
+def test_stages_of_a_task_through_its_paths(http: httpx.Client, server: LocalServer) -> None:
+    """The inspector: Parameters as sent, the result, then ResultSelector, ResultPath and
+    OutputPath recomputed; the last stage equals the state's output in the history."""
+    sfn = server.runtime.stepfunctions
+    definition = {
+        "StartAt": "Nap",
+        "States": {
+            "Nap": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::local:sleep",
+                "Parameters": {"Seconds": 0, "Rows.$": "$.rows"},
+                "ResultSelector": {"slept.$": "$.Seconds"},
+                "ResultPath": "$.nap",
+                "OutputPath": "$.nap",
+                "End": True,
+            }
+        },
+    }
+    arn = sfn.create_state_machine(name="stages", definition=json.dumps(definition), roleArn=ROLE)
+    execution = sfn.start_execution(stateMachineArn=arn["stateMachineArn"], input='{"rows": 7}')
+    sfn.wait(execution["executionArn"], timeout=30)
+    view = http.get("/console/api/execution", params=execution).json()
+    assert view["states"][0]["hasParameters"] is True
+    stages = http.get("/console/api/stages", params={**execution, "visit": "0"}).json()["stages"]
+    by_name = {s["stage"]: s["value"] for s in stages}
+    assert by_name["Input"] == {"rows": 7}
+    assert by_name["Parameters as sent"] == {"Seconds": 0, "Rows": 7}
+    assert "Result" in by_name
+    assert by_name["After ResultPath ($.nap)"] == {
+        "rows": 7,
+        "nap": by_name["After ResultSelector"],
+    }
+    assert by_name["After OutputPath ($.nap)"] == by_name["Output"]
+    missing = http.get("/console/api/stages", params={**execution, "visit": "9"})
+    assert (missing.status_code, missing.json()["__type"]) == (404, "NotFound")
+
+
+def test_executions_filtered_and_fresh_input(http: httpx.Client, server: LocalServer) -> None:
+    sfn = server.runtime.stepfunctions
+    definition = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    arn = sfn.create_state_machine(name="fresh", definition=json.dumps(definition), roleArn=ROLE)[
+        "stateMachineArn"
+    ]
+    run_input = {"RunId": "20240101-000000-abcd", "Job": "train-20240101-000000-abcd", "Raw": "r"}
+    for i in range(3):
+        done = sfn.start_execution(stateMachineArn=arn, name=f"x-{i}", input=json.dumps(run_input))
+        sfn.wait(done["executionArn"], timeout=30)
+    page = http.get(
+        "/console/api/executions", params={"stateMachineArn": arn, "name": "X-", "limit": "2"}
+    ).json()
+    assert (page["total"], [e["name"] for e in page["executions"]]) == (3, ["x-2", "x-1"])
+    assert page["executions"][0]["redriveCount"] == 0
+    none = http.get(
+        "/console/api/executions", params={"stateMachineArn": arn, "status": "FAILED"}
+    ).json()
+    assert none["total"] == 0
+    bad = http.get("/console/api/executions", params={"stateMachineArn": arn, "from": "noon"})
+    assert bad.status_code == 400 and "epoch seconds" in bad.json()["message"]
+
+    # Without a per-run spec the input comes back as it was; with one, fresh names.
+    plain = http.get("/console/api/fresh-input", params=done).json()
+    assert plain == {"input": run_input, "freshened": []}
+    spec = {"runIdField": "RunId", "fields": ["Job"]}
+    atomic_write(server.runtime.layout.example_per_run("fresh"), json.dumps(spec).encode())
+    fresh = http.get("/console/api/fresh-input", params=done).json()
+    assert fresh["freshened"] == ["RunId", "Job"]
+    assert fresh["input"]["Job"] == f"train-{fresh['input']['RunId']}"
+    assert fresh["input"]["Raw"] == "r" and fresh["input"]["RunId"] != run_input["RunId"]
+
+
+def test_sagemaker_lists_of_models_configs_and_jobs(server: LocalServer) -> None:
+    sm = boto3.client(
+        "sagemaker",
+        endpoint_url=server.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+    for name in ("m-a", "m-b"):
+        sm.create_model(
+            ModelName=name,
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer={"Image": image, "ModelDataUrl": "s3://models/m/model.tar.gz"},
+        )
+    sm.create_endpoint_config(
+        EndpointConfigName="c-a",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "m-a",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    models = sm.list_models(NameContains="m-")["Models"]
+    assert sorted(m["ModelName"] for m in models) == ["m-a", "m-b"]
+    assert set(models[0]) == {"ModelName", "ModelArn", "CreationTime"}
+    assert [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]] == [
+        "c-a"
+    ]
+    assert sm.list_transform_jobs()["TransformJobSummaries"] == []
+    assert sm.list_processing_jobs()["ProcessingJobSummaries"] == []
