@@ -76,6 +76,7 @@ MAX_LISTED_KEYS = 200
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$")
 EXECUTION_PAGE = 25  # rows per page of /console/api/executions
 MAX_EXECUTION_PAGE = 200
+MADE_BY_SCAN = 50  # executions per state machine searched for the link back to a resource
 
 # Task resources (``arn:aws:states:::sagemaker:<action>``) -> (resource kind, name member).
 SAGEMAKER_RESOURCES = {
@@ -114,6 +115,7 @@ def console_routes(runtime: Runtime) -> list[Route]:
             ("/console/api/stages", console.stages),
             ("/console/api/feature-record", console.feature_record),
             ("/console/api/apis", console.apis),
+            ("/console/api/made-by", console.made_by),
         )
     ]
 
@@ -374,6 +376,36 @@ class Console:
                 {f["FeatureName"]: f["ValueAsString"] for f in found["Record"]},
                 headers={"Cache-Control": "no-store"},
             )
+
+        return await _guarded(body)
+
+    async def made_by(self, request: Request) -> Response:
+        """The executions whose Tasks made or called ``?kind=&name=`` (the link back from a
+        resource page), among each state machine's latest ``MADE_BY_SCAN`` executions."""
+        kind, name = request.query_params.get("kind"), request.query_params.get("name")
+
+        def body() -> Response:
+            if not kind or not name:
+                return _error(400, "ValidationException", "kind and name: required")
+            sfn = self.runtime.stepfunctions
+            found: list[dict[str, Any]] = []
+            machines = _pages(sfn.list_state_machines, {}, "stateMachines")
+            for machine in machines:
+                latest = sfn.list_executions(
+                    stateMachineArn=machine["stateMachineArn"], maxResults=MADE_BY_SCAN
+                )
+                for execution in latest.get("executions", []):
+                    for visit in fold(self._events(execution["executionArn"])):
+                        if made_by(visit) == {"kind": kind, "name": name}:
+                            found.append(
+                                {
+                                    "executionArn": execution["executionArn"],
+                                    "execution": execution["name"],
+                                    "stateMachine": machine["name"],
+                                    "state": visit.name,
+                                }
+                            )
+            return JSONResponse({"madeBy": found}, headers={"Cache-Control": "no-store"})
 
         return await _guarded(body)
 

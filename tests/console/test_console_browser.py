@@ -360,6 +360,23 @@ def test_run_watch_inspect_and_invoke(page: Page, server: LocalServer) -> None:
     log = open_link(page, training.locator("#training-log"))
     assert log.strip() and "__type" not in log
 
+    # The training job's own page: hyperparameters, instance, metric curve from the log, the
+    # model made from its artifact, and the execution that made it (links both ways).
+    page.locator('#graph g.state[data-state="Train"]').click()
+    page.locator("#state-made a").click()
+    expect(page.locator("h1")).to_have_text("console-train")
+    expect(page.locator("#hyperparameters")).to_contain_text("num_round")
+    expect(page.locator("#res-main")).to_contain_text(f"1 x {INSTANCE}")
+    expect(page.locator("#curves .curve svg polyline").first).to_be_attached(timeout=30_000)
+    expect(page.locator("#made-by")).to_contain_text(f"{MACHINE} / run-1")
+    expect(page.locator("#res-side")).to_contain_text("console-model")
+    shot(page, "07-training-job-page")
+    page.locator("#res-side").get_by_role("link", name="console-model").click()
+    expect(page.locator("#res-side")).to_contain_text("console-train")
+    page.go_back()
+    page.locator("#made-by a").click()
+    expect(page.locator("h1")).to_have_text("run-1")
+
     expect(page.locator("#res-model")).to_contain_text("s3://models/out/console-train/")
     transform = page.locator("#res-transform")
     expect(transform).to_contain_text("Completed")

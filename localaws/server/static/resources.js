@@ -129,15 +129,19 @@ async function smDetailPage(kind, name) {
     <div class="pagehead"><h1>${esc(name)}</h1><span id="res-status"></span></div>
     <p id="problem" class="error"></p>
     <div class="grid"><div class="card" id="res-main"><h2>${esc(spec.title.replace(/s$/, ""))}</h2><div class="body"></div></div>
-      <div class="card" id="res-side"><h2>Related</h2><div class="body muted">…</div></div></div>
+      <div class="card" id="res-side"><h2>Related</h2><div id="res-links"></div><div class="body muted">…</div></div></div>
     <div id="res-extra"></div>`;
+  consoleApi(`/console/api/made-by?kind=${encodeURIComponent(kind)}&name=${encodeURIComponent(name)}`).then((r) => {
+    $("#res-links").innerHTML = r.madeBy.length ? `<h3>Made by</h3><ul id="made-by">${r.madeBy.map((m) =>
+      `<li><a href="#/execution/${encodeURIComponent(m.executionArn)}">${esc(m.stateMachine)} / ${esc(m.execution)}</a> (${esc(m.state)})</li>`).join("")}</ul>` : "";
+  }).catch(() => {});
   poll(async () => {
     const d = await aws(spec.describe, { [spec.name]: name });
     if (spec.status) $("#res-status").innerHTML = badge(d[spec.status]);
     const [main, side, extra] = await DETAILS[kind](d, name);
     $("#res-main .body").innerHTML = main;
     $("#res-side .body").className = "body";
-    $("#res-side .body").innerHTML = side || `<p class="muted">Nothing linked.</p>`;
+    $("#res-side .body").innerHTML = side || "";
     if (extra !== undefined && !$("#res-extra").dataset.built) {
       $("#res-extra").innerHTML = extra;
       $("#res-extra").dataset.built = "1";
@@ -187,7 +191,7 @@ const DETAILS = {
       if (c && c.ModelDataUrl === artifact) using.push(smLink("model", m.ModelName));
     }
     const main = kv([["Status", badge(j.TrainingJobStatus)], ["Image", `<span class="mono">${esc((j.AlgorithmSpecification || {}).TrainingImage)}</span>`],
-      ["Instance", esc(`${(j.ResourceConfig || {}).InstanceCount || 1} × ${(j.ResourceConfig || {}).InstanceType || ""}`)],
+      ["Instance", esc(`${(j.ResourceConfig || {}).InstanceCount || 1} x ${(j.ResourceConfig || {}).InstanceType || ""}`)],
       ["Duration", duration(j.TrainingStartTime || j.CreationTime, j.TrainingEndTime)],
       ["Artifact", objectLink(artifact)], ["Failure", j.FailureReason ? `<span class="error">${esc(j.FailureReason)}</span>` : ""]])
       + `<h3>Hyperparameters</h3>${table("hyperparameters", ["Name", "Value"], hp, "none")}
@@ -323,7 +327,7 @@ const AFTER = {
 };
 function variantsTable(variants) {
   return `<h3>Variants</h3>${table("variants", ["Variant", "Model", "Instances", "Weight"], (variants || []).map((v) =>
-    [esc(v.VariantName), smLink("model", v.ModelName), esc(`${v.InitialInstanceCount || ""} × ${v.InstanceType || "serverless"}`), esc(v.InitialVariantWeight ?? 1)]), "none")}`;
+    [esc(v.VariantName), smLink("model", v.ModelName), esc(`${v.InitialInstanceCount || ""} x ${v.InstanceType || "serverless"}`), esc(v.InitialVariantWeight ?? 1)]), "none")}`;
 }
 
 function captureBlock(capture) {
