@@ -693,60 +693,6 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi):
             out["NextToken"] = token
         return out
 
-    # -- lists of the other resources (the console's resource pages) ---------------------------
-
-    def list_models(self, **request: Any) -> dict[str, Any]:
-        return self._list_op("ListModels", "Models", MODEL, "ModelName", None, request)
-
-    def list_endpoint_configs(self, **request: Any) -> dict[str, Any]:
-        return self._list_op(
-            "ListEndpointConfigs",
-            "EndpointConfigs",
-            ENDPOINT_CONFIG,
-            "EndpointConfigName",
-            None,
-            request,
-        )
-
-    def list_processing_jobs(self, **request: Any) -> dict[str, Any]:
-        return self._list_op(
-            "ListProcessingJobs",
-            "ProcessingJobSummaries",
-            PROCESSING,
-            "ProcessingJobName",
-            "ProcessingJobStatus",
-            request,
-        )
-
-    def list_transform_jobs(self, **request: Any) -> dict[str, Any]:
-        return self._list_op(
-            "ListTransformJobs",
-            "TransformJobSummaries",
-            TRANSFORM,
-            "TransformJobName",
-            "TransformJobStatus",
-            request,
-        )
-
-    def _list_op(
-        self,
-        operation: str,
-        key: str,
-        kind: str,
-        name_key: str,
-        status_key: str | None,
-        request: dict[str, Any],
-    ) -> dict[str, Any]:
-        """A List operation whose summaries are the members botocore's model gives them."""
-        req = self._request(operation, request)
-        shape = self._model.operation_model(operation).output_shape.members[key].member
-        keys = tuple(shape.members)
-        items, token = self._list(kind, req, name_key, status_key or name_key, keys)
-        out = self._out(operation, {key: items})
-        if token:
-            out["NextToken"] = token
-        return out
-
     # -- transform jobs ------------------------------------------------------------------------
 
     def create_transform_job(self, **request: Any) -> dict[str, Any]:

@@ -310,39 +310,3 @@ def test_executions_filtered_and_fresh_input(http: httpx.Client, server: LocalSe
     assert fresh["freshened"] == ["RunId", "Job"]
     assert fresh["input"]["Job"] == f"train-{fresh['input']['RunId']}"
     assert fresh["input"]["Raw"] == "r" and fresh["input"]["RunId"] != run_input["RunId"]
-
-
-def test_sagemaker_lists_of_models_configs_and_jobs(server: LocalServer) -> None:
-    sm = boto3.client(
-        "sagemaker",
-        endpoint_url=server.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-    for name in ("m-a", "m-b"):
-        sm.create_model(
-            ModelName=name,
-            ExecutionRoleArn=ROLE,
-            PrimaryContainer={"Image": image, "ModelDataUrl": "s3://models/m/model.tar.gz"},
-        )
-    sm.create_endpoint_config(
-        EndpointConfigName="c-a",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "m-a",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-            }
-        ],
-    )
-    models = sm.list_models(NameContains="m-")["Models"]
-    assert sorted(m["ModelName"] for m in models) == ["m-a", "m-b"]
-    assert set(models[0]) == {"ModelName", "ModelArn", "CreationTime"}
-    assert [c["EndpointConfigName"] for c in sm.list_endpoint_configs()["EndpointConfigs"]] == [
-        "c-a"
-    ]
-    assert sm.list_transform_jobs()["TransformJobSummaries"] == []
-    assert sm.list_processing_jobs()["ProcessingJobSummaries"] == []
