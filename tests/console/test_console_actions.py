@@ -88,6 +88,21 @@ MACHINES = {
     "quick": {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}},
     "mapper": MAP_MACHINE,
     "per-run": {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}},
+    "distributed": {
+        "StartAt": "Fan",
+        "States": {
+            "Fan": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Item",
+                    "States": {"Item": {"Type": "Pass", "End": True}},
+                },
+                "End": True,
+            }
+        },
+    },
 }
 PER_RUN_INPUT = {
     "RunId": RUN_ID,
@@ -305,3 +320,13 @@ def test_service_browsers(page: Page, server: LocalServer) -> None:
     page.get_by_role("button", name="Peek").click()
     expect(page.locator("#sqs-message-table")).to_contain_text('"job": 7')
     expect(page.locator("#sqs-attrs")).to_contain_text("ApproximateNumberOfMessages")
+
+
+def test_distributed_map_shows_its_item_counts(page: Page, server: LocalServer) -> None:
+    open_execution(page, server, "distributed", "fan-out", {"items": [1, 2, 3, 4]})
+    expect(page.locator("#exec-status .badge").first).to_have_text("SUCCEEDED")
+    expect(page.locator('#graph g.state[data-node="Fan"]')).to_contain_text(
+        "Distributed Map · 4/4 items"
+    )
+    expect(page.locator('#graph g.state[data-node="Fan/*/Item"]')).to_have_count(1)
+    shot(page, "18-distributed-map")
