@@ -5,7 +5,9 @@ inspector's stages, and the service browsers.  Screenshots: ``test-artifacts/con
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -330,3 +332,36 @@ def test_distributed_map_shows_its_item_counts(page: Page, server: LocalServer) 
     )
     expect(page.locator('#graph g.state[data-node="Fan/*/Item"]')).to_have_count(1)
     shot(page, "18-distributed-map")
+
+
+HANDLER = """
+def handler(event, context):
+    print("scoring", event.get("rows"))
+    if event.get("rows", 0) < 0:
+        raise ValueError("rows must be >= 0")
+    return {"scored": event["rows"] * 2}
+"""
+
+
+def test_lambda_function_page_invokes_and_shows_logs(page: Page, server: LocalServer) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("app.py", HANDLER)
+    server.runtime.lambda_.create_function(
+        FunctionName="scorer",
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": buf.getvalue()},
+    )
+    page.goto(f"{server.url}/#/lambda/scorer")
+    expect(page.locator("#fn-config")).to_contain_text("app.handler")
+    page.locator("#fn-event").fill('{"rows": 21}')
+    page.get_by_role("button", name="Invoke").click()
+    expect(page.locator("#fn-result")).to_contain_text('"scored": 42')
+    page.locator("#fn-event").fill('{"rows": -1}')
+    page.get_by_role("button", name="Invoke").click()
+    expect(page.locator("#fn-result")).to_have_class("errorbox")
+    expect(page.locator("#fn-result")).to_contain_text("rows must be >= 0")
+    expect(page.locator("#fn-logs")).to_contain_text("scoring 21", timeout=60_000)
+    shot(page, "19-lambda-function")
