@@ -309,6 +309,9 @@ def test_service_browsers(page: Page, server: LocalServer) -> None:
     queue = rt.sqs.create_queue(QueueName="work")["QueueUrl"]
     rt.sqs.send_message(QueueUrl=queue, MessageBody='{"job": 7}')
     page.goto(f"{server.url}/#/services")
+    # The first call to each service loads its moto backend: the page fills in as they come.
+    for section in ("sqs-queues", "kinesis-streams", "apis", "glue-databases", "log-groups"):
+        expect(page.locator(f"#{section}")).to_be_visible(timeout=60_000)
     expect(page.locator("#sqs-queues")).to_contain_text("work")
     shot(page, "17-services")
     page.locator("#ddb-tables").get_by_role("link", name="predictions").click()
