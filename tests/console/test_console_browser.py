@@ -410,6 +410,12 @@ def test_run_watch_inspect_and_invoke(page: Page, server: LocalServer) -> None:
     page.get_by_role("link", name="Endpoints").click()
     page.get_by_role("link", name="console-endpoint").click()
     expect(page.locator("#res-endpoint .badge")).to_have_text("InService")
+    # Its own page: the variants' model, and from there the training job (links down).
+    page.get_by_role("link", name="variants, data capture, monitors, logs").click()
+    expect(page.locator("#variants")).to_contain_text("console-model")
+    shot(page, "08-endpoint-page")
+    page.locator("#variants").get_by_role("link", name="console-model").click()
+    expect(page.locator("#res-side")).to_contain_text("console-train")
 
     # Back on the state machine: the execution is listed with its status and duration.
     page.goto(server.url + "/")

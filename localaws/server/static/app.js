@@ -610,7 +610,7 @@ async function renderResources(view, shown, final) {
       const metrics = (j.FinalMetricDataList || []).map((m) =>
         `<dt>${esc(m.MetricName)}</dt><dd>${Number(m.Value).toFixed(4)}</dd>`).join("");
       card("training", "Training job").innerHTML = `<dl class="kv">
-        <dt>Name</dt><dd>${esc(j.TrainingJobName)}</dd>
+        <dt>Name</dt><dd>${smLink("trainingJob", j.TrainingJobName)}</dd>
         <dt>Status</dt><dd>${badge(j.TrainingJobStatus)}</dd>
         <dt>Duration</dt><dd>${duration(j.TrainingStartTime || j.CreationTime, j.TrainingEndTime)}</dd>
         ${metrics}
@@ -622,7 +622,7 @@ async function renderResources(view, shown, final) {
   if (r.model) {
     jobs.push(aws("SageMaker.DescribeModel", { ModelName: r.model }).then((m) => {
       const c = m.PrimaryContainer || (m.Containers || [])[0] || {};
-      card("model", "Model").innerHTML = `<dl class="kv"><dt>Name</dt><dd>${esc(m.ModelName)}</dd>
+      card("model", "Model").innerHTML = `<dl class="kv"><dt>Name</dt><dd>${smLink("model", m.ModelName)}</dd>
         <dt>Image</dt><dd class="mono">${esc(c.Image)}</dd>
         <dt>Artifact</dt><dd class="mono">${esc(c.ModelDataUrl)}</dd>
         <dt>Created</dt><dd>${when(m.CreationTime)}</dd></dl>`;
@@ -633,7 +633,7 @@ async function renderResources(view, shown, final) {
       const out = (t.TransformOutput || {}).S3OutputPath || r.transformOutput || "";
       const prefix = out.endsWith("/") ? out : `${out}/`;
       card("transform", "Batch transform").innerHTML = `<dl class="kv">
-        <dt>Name</dt><dd>${esc(t.TransformJobName)}</dd>
+        <dt>Name</dt><dd>${smLink("transformJob", t.TransformJobName)}</dd>
         <dt>Status</dt><dd>${badge(t.TransformJobStatus)}</dd>
         <dt>Duration</dt><dd>${duration(t.TransformStartTime || t.CreationTime, t.TransformEndTime)}</dd>
         <dt>Output</dt><dd class="mono"><a id="transform-output" target="_blank" href="/console/api/object?uri=${encodeURIComponent(prefix)}">${esc(out)}</a></dd>
@@ -672,7 +672,8 @@ function endpointDetails(e) {
   return `<dl class="kv">
     <dt>Name</dt><dd id="endpoint-name">${esc(e.EndpointName)}</dd>
     <dt>Status</dt><dd>${badge(e.EndpointStatus)}</dd>
-    <dt>Config</dt><dd>${esc(e.EndpointConfigName)}</dd>
+    <dt>Config</dt><dd>${smLink("endpointConfig", e.EndpointConfigName)}</dd>
+    <dt>Details</dt><dd><a href="#/sm/endpoint/${encodeURIComponent(e.EndpointName)}">variants, data capture, monitors, logs</a></dd>
     <dt>Updated</dt><dd>${when(e.LastModifiedTime)}</dd>
     ${e.FailureReason ? `<dt>Failure</dt><dd class="error">${esc(e.FailureReason)}</dd>` : ""}</dl>`;
 }
