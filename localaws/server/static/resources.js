@@ -235,7 +235,7 @@ const DETAILS = {
       ["Failure", e.FailureReason ? `<span class="error">${esc(e.FailureReason)}</span>` : ""]])
       + variantsTable(config.ProductionVariants) + captureBlock(config.DataCaptureConfig),
     `<h3>Monitors</h3>${((monitors.MonitoringScheduleSummaries || []).map((s) => smLink("monitoringSchedule", s.MonitoringScheduleName)).join("<br>")) || '<span class="muted">none</span>'}
-      <p><a target="_blank" href="#/logs/${encodeURIComponent(`/aws/sagemaker/Endpoints/${e.EndpointName}`)}">Endpoint logs</a></p>`,
+      <p><a href="#/logs/${encodeURIComponent(`/aws/sagemaker/Endpoints/${e.EndpointName}`)}">Endpoint logs</a></p>`,
     `<div class="grid"><div class="card" id="res-endpoint"><h2>Invoke</h2>${INVOKE_FORM}</div>
       <div class="card"><h2>Lineage</h2><div id="lineage" class="muted">(recorded once the endpoint is in service)</div></div></div>`];
   },
