@@ -49,6 +49,7 @@ class GlueBackend(MotoBackend):
         bridge.overlay("glue", "StartJobRun", runs.start_job_run)
         bridge.overlay("glue", "GetJobRun", runs.overlay_one)
         bridge.overlay("glue", "GetJobRuns", runs.overlay_many)
+        bridge.overlay("glue", "BatchStopJobRun", runs.batch_stop_job_run)
         crawls.outbox.start()
         runs.outbox.start()
 

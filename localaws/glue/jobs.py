@@ -88,12 +88,33 @@ class JobRuns:
             record["StartedOn"] = time.time()
             self.records.put(RUN_KIND, run_id, record, time.time())
             self.outbox.put({"JobName": record["JobName"], "JobRunId": run_id})
-        elif mutation.operation == "BatchStopJobRun":
-            for run_id in json_body(mutation.body).get("JobRunIds", []):
-                found = self.records.get(RUN_KIND, run_id)
-                if found is not None and found["JobRunState"] in ("STARTING", "RUNNING"):
-                    found["JobRunState"] = "STOPPING"
-                    self.records.put(RUN_KIND, run_id, found, found["StartedOn"])
+
+    def batch_stop_job_run(
+        self, request: dict[str, Any], moto: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Served here (moto has no BatchStopJobRun): active runs are marked STOPPING and
+        their processes killed by the runner."""
+        name = request.get("JobName", "")
+        stopped, errors = [], []
+        for run_id in request.get("JobRunIds", []):
+            found = self.records.get(RUN_KIND, run_id)
+            if found is None or found.get("JobName") != name:
+                errors.append(
+                    {
+                        "JobName": name,
+                        "JobRunId": run_id,
+                        "ErrorDetail": {
+                            "ErrorCode": "EntityNotFoundException",
+                            "ErrorMessage": f"Job run {run_id} of job {name} not found",
+                        },
+                    }
+                )
+                continue
+            if found["JobRunState"] in ("STARTING", "RUNNING"):
+                found["JobRunState"] = "STOPPING"
+                self.records.put(RUN_KIND, run_id, found, found["StartedOn"])
+            stopped.append({"JobName": name, "JobRunId": run_id})
+        return {"SuccessfulSubmissions": stopped, "Errors": errors}
 
     def start_job_run(
         self, request: dict[str, Any], moto: Callable[[], dict[str, Any]]
