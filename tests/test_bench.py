@@ -51,8 +51,16 @@ def test_bench_runs_quick_and_prints_its_table(
         ("transform_workflow", ["--rows", "3000"], ["job (workflow's request)"]),
         ("training_job", ["--rows", "3000"], ["vs pyarrow read + xgboost.train"]),
         ("workflow_run", ["--sizes", "2000"], ["2,000"]),
+        ("athena", ["--rows", "5000", "--repeats", "1"], ["count(*)", "group by item"]),
     ],
-    ids=["endpoint_server", "api_server", "transform_workflow", "training_job", "workflow_run"],
+    ids=[
+        "endpoint_server",
+        "api_server",
+        "transform_workflow",
+        "training_job",
+        "workflow_run",
+        "athena",
+    ],
 )
 def test_user_path_bench_runs_small_and_prints_its_table(
     module: str, args: list[str], rows: list[str]
