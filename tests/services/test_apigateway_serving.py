@@ -193,3 +193,16 @@ def test_only_invoke_urls_are_open_unsigned(server: Any) -> None:
     assert json.loads(requests.get(invoke_url(server.url, "nope", "prod") + "/a", timeout=60).text)[
         "message"
     ].startswith("no REST or HTTP API")
+
+
+def test_cli_prints_the_local_urls_of_the_apis(
+    server: Any, client: Callable[..., Any], name: Callable[[str], str], capsys: Any
+) -> None:
+    from workflows.cli import main
+
+    gw = client("apigatewayv2")
+    api = gw.create_api(Name=name("listed"), ProtocolType="HTTP")["ApiId"]
+    gw.create_stage(ApiId=api, StageName="$default")
+    assert main(["apis", "--state-dir", str(server.runtime.state_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert f"{invoke_url(server.url, api, '$default')}/" in printed
