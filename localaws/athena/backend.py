@@ -39,4 +39,4 @@ class AthenaBackend(MotoBackend):
 
     def close(self) -> None:
         if "queries" in self.__dict__:
-            self.queries.outbox.stop()
+            self.queries.close()

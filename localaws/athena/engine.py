@@ -7,7 +7,8 @@ parameters), ``read_json`` (newline-delimited) or ``read_parquet``, with the cat
 column types, partition values as constant columns, and hidden objects (``_*``, ``.*``)
 skipped as Athena skips them.  The statement is then written in DuckDB's dialect and run.
 DuckDB may read only the local S3's directory (``allowed_directories`` with external
-access off), and never downloads an extension.
+access off, set once on the database all queries share, each on its own cursor, its
+tables as temporary views), and never downloads an extension.
 
 Statements: ``SELECT`` / ``WITH`` / ``VALUES``; ``CREATE TABLE ... WITH (format='PARQUET',
 external_location=..., partitioned_by=ARRAY[...]) AS SELECT`` (CTAS: Parquet objects under
@@ -105,6 +106,11 @@ def _split_top(text: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
+def _view_name(db: str, name: str) -> str:
+    """The query's view of catalog table ``db.name`` (a temporary view of its cursor)."""
+    return f"{db}.{name}"
+
+
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
@@ -116,29 +122,30 @@ def _ident(name: str) -> str:
 # -- the engine --------------------------------------------------------------------------
 
 
+def open_database(s3_root: str) -> duckdb.DuckDBPyConnection:
+    """The DuckDB database queries run in (each on a cursor of its own, so that views are
+    the query's): it reads and writes only under ``s3_root`` and loads no extension."""
+    import duckdb
+
+    con = duckdb.connect(
+        ":memory:",
+        config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
+    )
+    con.execute(f"SET allowed_directories = [{_literal(s3_root.rstrip('/') + '/')}]")
+    con.execute("SET enable_external_access = false")  # cannot be turned back on
+    return con
+
+
 class Engine:
-    """One query's DuckDB connection over the catalog."""
+    """One query: a cursor of the shared database, with the catalog's tables as its views."""
 
-    def __init__(self, runtime: Runtime, database: str | None):
-        import duckdb
-
+    def __init__(self, runtime: Runtime, database: str | None, shared: duckdb.DuckDBPyConnection):
         self.runtime = runtime
         self.database = (database or "default").lower()
         self.root = runtime.storage.root
-        self.con: duckdb.DuckDBPyConnection = duckdb.connect(
-            ":memory:",
-            config={
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-            },
-        )
+        self.con: duckdb.DuckDBPyConnection = shared.cursor()
         self._views: set[tuple[str, str]] = set()
         self.scanned = 0
-
-    def lock_down(self) -> None:
-        """From now on DuckDB reads and writes only under the local S3's directory."""
-        self.con.execute(f"SET allowed_directories = [{_literal(str(self.root) + '/')}]")
-        self.con.execute("SET enable_external_access = false")
 
     def close(self) -> None:
         self.con.close()
@@ -182,7 +189,6 @@ class Engine:
 
         self._bind_tables(tree)
         sql = tree.sql(dialect="duckdb")
-        self.lock_down()
         try:
             return self.con.sql(sql).to_arrow_table()
         except duckdb.Error as e:
@@ -201,8 +207,8 @@ class Engine:
             db = (table.db or self.database).lower()
             name = table.name.lower()
             table.set("catalog", None)
-            table.set("db", exp.to_identifier(db, quoted=True))
-            table.set("this", exp.to_identifier(name, quoted=True))
+            table.set("db", None)
+            table.set("this", exp.to_identifier(_view_name(db, name), quoted=True))
             self.view(db, name)
 
     def view(self, db: str, name: str) -> None:
@@ -251,9 +257,8 @@ class Engine:
         if not selects:
             empty = [f"CAST(NULL AS {duckdb_type(t)}) AS {_ident(n)}" for n, t in columns + keys]
             selects.append(f"SELECT {', '.join(empty)} WHERE false")
-        self.con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(db)}")
         self.con.execute(
-            f"CREATE VIEW {_ident(db)}.{_ident(name)} AS " + " UNION ALL ".join(selects)
+            f"CREATE TEMP VIEW {_ident(_view_name(db, name))} AS " + " UNION ALL ".join(selects)
         )
         self._views.add((db, name))
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from localaws.athena.engine import Engine, Outcome, QueryFailed
+from localaws.athena.engine import Engine, Outcome, QueryFailed, open_database
 from localaws.errors import ServiceError, UserError
 from localaws.outbox import Outbox
 from localaws.store import JsonRecords
@@ -112,6 +112,21 @@ class Queries:
         self.outbox = Outbox(runtime.db, CHANNEL, self._deliver, workers=2)
         self._running: dict[str, Engine] = {}
         self._lock = threading.Lock()
+        self._database: Any = None
+
+    def database(self) -> Any:
+        """The DuckDB database every query runs in (opened on first use)."""
+        with self._lock:
+            if self._database is None:
+                self._database = open_database(str(self.runtime.storage.root))
+            return self._database
+
+    def close(self) -> None:
+        self.outbox.stop()
+        with self._lock:
+            if self._database is not None:
+                self._database.close()
+                self._database = None
 
     # -- the API's side --------------------------------------------------------------------
 
@@ -126,7 +141,18 @@ class Queries:
             self.records.put(
                 QUERY_KIND, query_id, {"State": "QUEUED", "SubmissionDateTime": now}, now
             )
-            self.outbox.put({"QueryExecutionId": query_id})
+            request = json_body(mutation.body)
+            self.outbox.put(
+                {
+                    "QueryExecutionId": query_id,
+                    "QueryString": request.get("QueryString", ""),
+                    "Database": (request.get("QueryExecutionContext") or {}).get("Database"),
+                    "OutputLocation": (request.get("ResultConfiguration") or {}).get(
+                        "OutputLocation"
+                    ),
+                    "WorkGroup": request.get("WorkGroup") or DEFAULT_WORKGROUP,
+                }
+            )
         elif mutation.operation == "StopQueryExecution":
             query_id = json_body(mutation.body).get("QueryExecutionId", "")
             record = self.records.get(QUERY_KIND, query_id)
@@ -273,7 +299,7 @@ class Queries:
         )
         self.records.put(QUERY_KIND, query_id, record, record["SubmissionDateTime"])
         try:
-            self.run(query_id, record)
+            self.run(body, record)
         except (QueryFailed, UserError, ServiceError) as e:
             message = e.message if isinstance(e, ServiceError) else str(e)
         except Exception as e:  # a bug here: the query fails (logged), never retried forever
@@ -287,22 +313,17 @@ class Queries:
             self._finish(query_id, record, "FAILED", message)
         return None
 
-    def run(self, query_id: str, record: dict[str, Any]) -> None:
-        execution = self.runtime.athena.get_query_execution(QueryExecutionId=query_id)[
-            "QueryExecution"
-        ]
-        sql = execution.get("Query", "")
-        context = execution.get("QueryExecutionContext") or {}
-        # moto answers AWS's full result path, <OutputLocation><id>.csv: keep the folder.
-        output = (execution.get("ResultConfiguration") or {}).get("OutputLocation")
-        if output and output.endswith(f"/{query_id}.csv"):
-            output = output[: -len(f"{query_id}.csv")]
-        if not output:
-            output = self._workgroup_output(execution.get("WorkGroup") or DEFAULT_WORKGROUP)
+    def run(self, request: dict[str, Any], record: dict[str, Any]) -> None:
+        """Run the query of ``request`` (what StartQueryExecution asked, as queued)."""
+        query_id = request["QueryExecutionId"]
+        sql = request.get("QueryString", "")
+        output = request.get("OutputLocation") or self._workgroup_output(
+            request.get("WorkGroup") or DEFAULT_WORKGROUP
+        )
         if output and not output.endswith("/"):
             output += "/"
         started = time.time()
-        engine = Engine(self.runtime, context.get("Database"))
+        engine = Engine(self.runtime, request.get("Database"), self.database())
         with self._lock:
             self._running[query_id] = engine
         try:
