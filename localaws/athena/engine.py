@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -136,11 +137,57 @@ def open_database(s3_root: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
+class CatalogCache:
+    """The catalog's tables and partitions as the engine reads them, kept until the Glue
+    catalog changes (:meth:`changed` is called on every accepted Glue mutation)."""
+
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self._lock = threading.Lock()
+        self._tables: dict[tuple[str, str], tuple[dict[str, Any], list[dict[str, Any]]]] = {}
+        self._generation = 0
+
+    def changed(self) -> None:
+        with self._lock:
+            self._tables.clear()
+            self._generation += 1
+
+    def table(self, db: str, name: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """``GetTable``'s table and, for a partitioned one, every partition."""
+        with self._lock:
+            generation = self._generation
+            hit = self._tables.get((db, name))
+        if hit is not None:
+            return hit
+        glue = self.runtime.glue
+        table = glue.get_table(DatabaseName=db, Name=name)["Table"]
+        partitions: list[dict[str, Any]] = []
+        if table.get("PartitionKeys"):
+            kwargs: dict[str, Any] = {"DatabaseName": db, "TableName": name}
+            while True:
+                page = glue.get_partitions(**kwargs)
+                partitions += page.get("Partitions", [])
+                if not page.get("NextToken"):
+                    break
+                kwargs["NextToken"] = page["NextToken"]
+        with self._lock:
+            if self._generation == generation:
+                self._tables[(db, name)] = (table, partitions)
+        return table, partitions
+
+
 class Engine:
     """One query: a cursor of the shared database, with the catalog's tables as its views."""
 
-    def __init__(self, runtime: Runtime, database: str | None, shared: duckdb.DuckDBPyConnection):
+    def __init__(
+        self,
+        runtime: Runtime,
+        database: str | None,
+        shared: duckdb.DuckDBPyConnection,
+        catalog: CatalogCache | None = None,
+    ):
         self.runtime = runtime
+        self.catalog = catalog if catalog is not None else CatalogCache(runtime)
         self.database = (database or "default").lower()
         self.root = runtime.storage.root
         self.con: duckdb.DuckDBPyConnection = shared.cursor()
@@ -214,9 +261,8 @@ class Engine:
     def view(self, db: str, name: str) -> None:
         if (db, name) in self._views:
             return
-        glue = self.runtime.glue
         try:
-            table = glue.get_table(DatabaseName=db, Name=name)["Table"]
+            table, partitions = self.catalog.table(db, name)
         except ServiceError as e:
             if e.code == "EntityNotFoundException":
                 raise QueryFailed(
@@ -239,7 +285,7 @@ class Engine:
             )
         parts: list[tuple[list[str], list[str]]] = []  # (values, files)
         if keys:
-            for partition in self._partitions(db, name):
+            for partition in partitions:
                 location = (partition.get("StorageDescriptor") or {}).get("Location", "")
                 parts.append((partition["Values"], self._files(location)))
         else:
@@ -261,16 +307,6 @@ class Engine:
             f"CREATE TEMP VIEW {_ident(_view_name(db, name))} AS " + " UNION ALL ".join(selects)
         )
         self._views.add((db, name))
-
-    def _partitions(self, db: str, name: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"DatabaseName": db, "TableName": name}
-        while True:
-            page = self.runtime.glue.get_partitions(**kwargs)
-            found += page.get("Partitions", [])
-            if not page.get("NextToken"):
-                return found
-            kwargs["NextToken"] = page["NextToken"]
 
     def _files(self, location: str) -> list[str]:
         """The local files of the objects under ``location`` (Athena's rules: recursive,

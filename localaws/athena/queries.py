@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from localaws.athena.engine import Engine, Outcome, QueryFailed, open_database
+from localaws.athena.engine import CatalogCache, Engine, Outcome, QueryFailed, open_database
 from localaws.errors import ServiceError, UserError
 from localaws.outbox import Outbox
 from localaws.store import JsonRecords
@@ -113,6 +113,7 @@ class Queries:
         self._running: dict[str, Engine] = {}
         self._lock = threading.Lock()
         self._database: Any = None
+        self.catalog = CatalogCache(runtime)
 
     def database(self) -> Any:
         """The DuckDB database every query runs in (opened on first use)."""
@@ -131,6 +132,9 @@ class Queries:
     # -- the API's side --------------------------------------------------------------------
 
     def observe(self, mutation: Mutation) -> None:
+        if mutation.service == "glue":
+            self.catalog.changed()
+            return
         if mutation.service != "athena":
             return
         from localaws.motobridge.services import json_body
@@ -138,10 +142,20 @@ class Queries:
         if mutation.operation == "StartQueryExecution":
             query_id = json_body(mutation.reply.body).get("QueryExecutionId", "")
             now = time.time()
-            self.records.put(
-                QUERY_KIND, query_id, {"State": "QUEUED", "SubmissionDateTime": now}, now
-            )
             request = json_body(mutation.body)
+            self.records.put(
+                QUERY_KIND,
+                query_id,
+                {
+                    "State": "QUEUED",
+                    "SubmissionDateTime": now,
+                    "Query": request.get("QueryString", ""),
+                    "QueryExecutionContext": request.get("QueryExecutionContext") or {},
+                    "WorkGroup": request.get("WorkGroup") or DEFAULT_WORKGROUP,
+                    **_output_file(request, query_id),
+                },
+                now,
+            )
             self.outbox.put(
                 {
                     "QueryExecutionId": query_id,
@@ -163,8 +177,9 @@ class Queries:
                 if engine is not None:
                     engine.interrupt()
 
-    def apply(self, execution: dict[str, Any]) -> None:
-        record = self.records.get(QUERY_KIND, execution.get("QueryExecutionId", ""))
+    def apply(self, execution: dict[str, Any], record: dict[str, Any] | None = None) -> None:
+        if record is None:
+            record = self.records.get(QUERY_KIND, execution.get("QueryExecutionId", ""))
         if record is None:
             return
         status: dict[str, Any] = {
@@ -194,9 +209,29 @@ class Queries:
     def overlay_one(
         self, request: dict[str, Any], moto: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
-        result = moto()
-        self.apply(result.get("QueryExecution", {}))
-        return result
+        """Answered from the record while one exists (polling it costs one read of the
+        database, not a call to moto); moto answers for the others (and the errors)."""
+        query_id = str(request.get("QueryExecutionId", ""))
+        record = self.records.get(QUERY_KIND, query_id)
+        if record is None or "Query" not in record:
+            result = moto()
+            self.apply(result.get("QueryExecution", {}))
+            return result
+        execution: dict[str, Any] = {
+            "QueryExecutionId": query_id,
+            "Query": record["Query"],
+            "StatementType": record.get("StatementType", "DML"),
+            "ResultConfiguration": {},
+            "ResultReuseConfiguration": {"ResultReuseByAgeConfiguration": {"Enabled": False}},
+            "QueryExecutionContext": record["QueryExecutionContext"],
+            "WorkGroup": record["WorkGroup"],
+            "EngineVersion": {
+                "SelectedEngineVersion": "AUTO",
+                "EffectiveEngineVersion": "Athena engine version 3",
+            },
+        }
+        self.apply(execution, record)
+        return {"QueryExecution": execution}
 
     def overlay_many(
         self, request: dict[str, Any], moto: Callable[[], dict[str, Any]]
@@ -323,7 +358,7 @@ class Queries:
         if output and not output.endswith("/"):
             output += "/"
         started = time.time()
-        engine = Engine(self.runtime, request.get("Database"), self.database())
+        engine = Engine(self.runtime, request.get("Database"), self.database(), self.catalog)
         with self._lock:
             self._running[query_id] = engine
         try:
@@ -405,6 +440,12 @@ class Queries:
                 f"cannot write the result to s3://{bucket}/{key}: {e}; create the bucket or "
                 "choose another output location"
             ) from e
+
+
+def _output_file(request: dict[str, Any], query_id: str) -> dict[str, str]:
+    """``{"OutputLocation": <location><id>.csv}`` when the request names a location."""
+    location = (request.get("ResultConfiguration") or {}).get("OutputLocation")
+    return {"OutputLocation": f"{location.rstrip('/')}/{query_id}.csv"} if location else {}
 
 
 def _as_text(column: Any) -> list[str | None]:
