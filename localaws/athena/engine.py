@@ -294,12 +294,17 @@ class Engine:
         for values, files in parts:
             if not files:
                 continue
-            source = self._reader(kind, files, columns, params, serde)
             projection = [_ident(n) for n, _ in columns] + [
                 f"CAST({_literal(v)} AS {duckdb_type(t)}) AS {_ident(k)}"
                 for (k, t), v in zip(keys, values, strict=False)
             ]
-            selects.append(f"SELECT {', '.join(projection)} FROM {source}")
+            # gzip is told by content (Firehose's objects may have no .gz), as Athena does.
+            by_compression = {True: [f for f in files if _gzipped(f)]}
+            by_compression[False] = [f for f in files if f not in set(by_compression[True])]
+            for gzipped, group in by_compression.items():
+                if group:
+                    source = self._reader(kind, group, gzipped, columns, params, serde)
+                    selects.append(f"SELECT {', '.join(projection)} FROM {source}")
         if not selects:
             empty = [f"CAST(NULL AS {duckdb_type(t)}) AS {_ident(n)}" for n, t in columns + keys]
             selects.append(f"SELECT {', '.join(empty)} WHERE false")
@@ -330,18 +335,23 @@ class Engine:
         self,
         kind: str,
         files: list[str],
+        gzipped: bool,
         columns: list[tuple[str, str]],
         params: dict[str, str],
         serde: dict[str, Any],
     ) -> str:
         listed = "[" + ", ".join(_literal(f) for f in files) + "]"
+        compression = ", compression = 'gzip'" if gzipped else ""
         struct = (
             "{" + ", ".join(f"{_literal(n)}: {_literal(duckdb_type(t))}" for n, t in columns) + "}"
         )
         if kind == "parquet":
             return f"read_parquet({listed}, union_by_name = true)"
         if kind == "json":
-            return f"read_json({listed}, format = 'newline_delimited', columns = {struct})"
+            return (
+                f"read_json({listed}, format = 'newline_delimited', columns = {struct}"
+                f"{compression})"
+            )
         serde_params = serde.get("Parameters") or {}
         delimiter = serde_params.get("field.delim") or serde_params.get("separatorChar") or ","
         header = str(params.get("skip.header.line.count", "0")) == "1"
@@ -349,7 +359,7 @@ class Engine:
         return (
             f"read_csv({listed}, header = {str(header).lower()}, delim = {_literal(delimiter)}, "
             f"quote = {_literal(quote)}, columns = {struct}, auto_detect = false, "
-            "null_padding = true)"
+            f"null_padding = true{compression})"
         )
 
     def _clean(self, message: str) -> str:
@@ -510,6 +520,11 @@ class Engine:
                     for values in partitions[i : i + 100]
                 ],
             )
+
+
+def _gzipped(path: str) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
 
 
 def _classification(params: dict[str, str], serde: dict[str, Any], sd: dict[str, Any]) -> str:

@@ -8,7 +8,8 @@ runtime's Python in a process of its own (``pyshell.py``: a lifeline to the runt
 process group), ``sys.argv`` as Glue passes it (``--JOB_ID``, ``--JOB_RUN_ID``,
 ``--JOB_NAME``, then the run's arguments, defaults merged by moto), ``awsglue.utils.
 getResolvedOptions`` importable, and the services reachable (``AWS_ENDPOINT_URL``, the
-runtime's credentials, ``LOCALAWS_S3_ROOT``).  Output goes to ``logs/glue/<run id>.log``.
+runtime's credentials, ``LOCALAWS_S3_ROOT``).  Output goes to ``logs/glue-<command>/<run id>.log``, shipped to CloudWatch Logs
+(``/aws-glue/python-jobs/output``, stream ``<run id>``) by :mod:`localaws.logs.shipper`.
 
 ``pythonshell`` jobs run as above; ``glueetl`` jobs run the same way when PySpark is
 importable (the script builds its own local ``SparkSession``; AWS's ``GlueContext`` is not
@@ -246,7 +247,7 @@ class JobRuns:
         for key, value in arguments.items():
             argv += [key if key.startswith("--") else f"--{key}", str(value)]
         timeout_s = 60.0 * float(run.get("Timeout") or job.get("Timeout") or DEFAULT_TIMEOUT_MIN)
-        log_path = self.runtime.layout.log("glue", run_id)
+        log_path = self.runtime.layout.log(f"glue-{kind}", run_id)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         record = self.records.get(RUN_KIND, run_id) or {}
         record["LogGroupName"] = LOG_GROUPS.get(kind, "/aws-glue/jobs")

@@ -5,6 +5,7 @@ runs its script from S3 with its arguments."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from collections.abc import Callable
@@ -143,10 +144,12 @@ def test_crawler_names_unnamed_partitions_and_reads_json_and_parquet(
 ) -> None:
     s3, glue, athena = client("s3"), client("glue"), client("athena")
     for hour, frame in (("13", RATINGS.iloc[:2]), ("14", RATINGS.iloc[2:])):
+        body = frame.to_json(orient="records", lines=True).encode()
+        # Hour 14 as Firehose writes GZIP objects when the key has no .gz: told by content.
         s3.put_object(
             Bucket=bucket,
-            Key=f"events/2024/05/01/{hour}/events-1.json",
-            Body=frame.to_json(orient="records", lines=True).encode(),
+            Key=f"events/2024/05/01/{hour}/events-1",
+            Body=gzip.compress(body) if hour == "14" else body,
         )
     buf = io.BytesIO()
     pq.write_table(pa.Table.from_pandas(RATINGS, preserve_index=False), buf)
@@ -293,6 +296,18 @@ def test_pythonshell_job_runs_its_script_with_arguments(
     run = wait_for(f"job run {bad}", finished(bad))
     assert run["JobRunState"] == "FAILED"
     assert run["ErrorMessage"] == "ValueError: no data for day bad"
+    logs = client("logs")
+
+    def logged() -> list[str]:
+        try:
+            events = logs.get_log_events(
+                logGroupName="/aws-glue/python-jobs/output", logStreamName=bad
+            )["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return []
+        return [e["message"] for e in events if "no data for day bad" in e["message"]]
+
+    assert wait_for("the run's log stream", logged)
     assert [r["Id"] for r in glue.get_job_runs(JobName=job)["JobRuns"]]
 
 
