@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from localaws.errors import ServiceError
+from localaws.errors import ServiceError, excerpt
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
@@ -160,7 +160,7 @@ class ApiProxy:
         except ServiceError as e:
             if e.code != "NotFoundException":
                 raise
-            return _message(404, f"no REST or HTTP API with id {api_id}")
+            return _message(404, f"no REST or HTTP API with id {excerpt(api_id, 40)}")
         return self._http(api, stage, request)
 
     # -- REST APIs (v1) -----------------------------------------------------------------

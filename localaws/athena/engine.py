@@ -53,6 +53,23 @@ _SCALAR_TYPES = {
 }
 
 
+_SHOW = re.compile(
+    r"^\s*SHOW\s+(?P<what>DATABASES|SCHEMAS|TABLES)(?:\s+(?:IN|FROM)\s+(?P<db>[`\"\w]+))?"
+    r"(?:\s+(?:LIKE\s+)?'(?P<like>[^']*)')?\s*;?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _pages(operation: Any, key: str, **kwargs: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    while True:
+        page = operation(**kwargs)
+        found += page.get(key, [])
+        if not page.get("NextToken"):
+            return found
+        kwargs["NextToken"] = page["NextToken"]
+
+
 class QueryFailed(UserError):
     """The query cannot run: its message is Athena's ``StateChangeReason``."""
 
@@ -207,6 +224,9 @@ class Engine:
         import sqlglot.expressions as exp
         from sqlglot.errors import ParseError
 
+        shown = self.show(sql)
+        if shown is not None:
+            return shown
         try:
             statements = [s for s in sqlglot.parse(sql, read="trino") if s is not None]
         except ParseError as e:
@@ -230,6 +250,32 @@ class Engine:
             f"{tree.key.upper()} statements are not run by the local Athena; it runs SELECT, "
             "CREATE TABLE AS SELECT (Parquet), CREATE DATABASE and DROP TABLE"
         )
+
+    def show(self, sql: str) -> Outcome | None:
+        """``SHOW DATABASES|SCHEMAS [LIKE 'p']`` and ``SHOW TABLES [IN db] [LIKE 'p']`` from
+        the catalog (Athena's one-column results, no header row); None for other SQL."""
+        import fnmatch
+
+        import pyarrow as pa
+
+        m = _SHOW.match(sql)
+        if m is None:
+            return None
+        glue = self.runtime.glue
+        pattern = (m.group("like") or "*").replace("%", "*")
+        if m.group("what").upper() in ("DATABASES", "SCHEMAS"):
+            names = [d["Name"] for d in _pages(glue.get_databases, "DatabaseList")]
+            column = "database_name"
+        else:
+            db = (m.group("db") or self.database).strip('`"').lower()
+            try:
+                tables = _pages(glue.get_tables, "TableList", DatabaseName=db)
+            except ServiceError as e:
+                raise QueryFailed(f"SCHEMA_NOT_FOUND: Schema '{db}' does not exist") from e
+            names = [t["Name"] for t in tables]
+            column = "tab_name"
+        found = sorted(n for n in names if fnmatch.fnmatch(n, pattern))
+        return Outcome("DDL", pa.table({column: pa.array(found, pa.string())}))
 
     def select(self, tree: exp.Query) -> pa.Table:
         import duckdb

@@ -247,6 +247,8 @@ def test_ctas_writes_parquet_and_registers_the_table(
     again = query(athena, "SELECT sum(rating) FROM best", database, f"s3://{bucket}/results/")
     total = float(rows(athena, again["QueryExecutionId"])[1][0] or 0)
     assert total == pytest.approx(RATINGS[RATINGS.rating >= 3].rating.sum())
+    shown = query(athena, "SHOW TABLES", database, f"s3://{bucket}/results/")
+    assert rows(athena, shown["QueryExecutionId"]) == [["best"], ["src"]]
     # A query that cannot run fails with Athena's reason.
     failed = query(athena, "SELECT * FROM missing_table", database, f"s3://{bucket}/results/")
     assert failed["Status"]["State"] == "FAILED"
