@@ -3,7 +3,7 @@
 moto's implementation, mounted in-process and made durable by :mod:`localaws.motobridge`;
 the methods are AWS's operations (:class:`~localaws.motobridge.backend.MotoBackend`).
 What runs: :mod:`.crawler` (``StartCrawler`` crawls S3 prefixes and DynamoDB tables into
-the catalog) and :mod:`.jobs` (``StartJobRun`` runs a job's script), started with the
+the catalog) and :mod:`.jobs` (``StartJobRun`` runs a job's script) and :mod:`.schedules` (crawlers' ``Schedule``), started with the
 services bridge; their state is overlaid on moto's answers (``MotoBridge.overlay``).
 """
 
@@ -17,11 +17,13 @@ from localaws.motobridge.backend import MotoBackend
 if TYPE_CHECKING:
     from localaws.glue.crawler import Crawls
     from localaws.glue.jobs import JobRuns
+    from localaws.glue.schedules import CrawlerSchedules
     from localaws.motobridge.bridge import MotoBridge
 
 
 class GlueBackend(MotoBackend):
     service = "glue"
+    _schedules: CrawlerSchedules | None = None
 
     @cached_property
     def crawls(self) -> Crawls:
@@ -52,8 +54,16 @@ class GlueBackend(MotoBackend):
         bridge.overlay("glue", "BatchStopJobRun", runs.batch_stop_job_run)
         crawls.outbox.start()
         runs.outbox.start()
+        from localaws.glue.schedules import CrawlerSchedules
+
+        self._schedules = CrawlerSchedules(self.runtime)
+        self._schedules.start()
 
     def close(self) -> None:
+        if self._schedules is not None:
+            self._schedules.stop()
+            self._schedules.join(timeout=10)
+            self._schedules = None
         if "crawls" in self.__dict__:
             self.crawls.outbox.stop()
         if "job_runs" in self.__dict__:

@@ -325,3 +325,34 @@ def test_glueetl_job_without_pyspark_is_refused_naming_the_fix(
     )
     with pytest.raises(glue.exceptions.InvalidInputException, match="pip install pyspark"):
         glue.start_job_run(JobName=job)
+
+
+def test_scheduled_crawler_starts_when_due(
+    server: Any, client: Callable[..., Any], bucket: str, name: Callable[[str], str]
+) -> None:
+    import time
+
+    from localaws.glue.schedules import CrawlerSchedules
+
+    s3, glue = client("s3"), client("glue")
+    s3.put_object(Bucket=bucket, Key="daily/r.csv", Body=RATINGS.to_csv(index=False).encode())
+    crawler, database = name("crawler"), name("db").replace("-", "_")
+    glue.create_crawler(
+        Name=crawler,
+        Role=ROLE,
+        DatabaseName=database,
+        Targets={"S3Targets": [{"Path": f"s3://{bucket}/daily/"}]},
+        Schedule="cron(0/5 * * * ? *)",
+    )
+    schedules = CrawlerSchedules(server.runtime)
+    now = time.time()
+    schedules.tick(now)  # first seen: the next run is the next matching minute
+    assert crawler in schedules.tick(now + 600)
+    wait_for(
+        "the scheduled crawl",
+        lambda: (
+            "LastCrawl" in glue.get_crawler(Name=crawler)["Crawler"]
+            and glue.get_crawler(Name=crawler)["Crawler"]["State"] == "READY"
+        ),
+    )
+    assert columns(glue, database, "daily")["rating"] == "double"
