@@ -394,9 +394,20 @@ class Engine:
         if kind == "parquet":
             return f"read_parquet({listed}, union_by_name = true)"
         if kind == "json":
+            # Columns are lower case; the data's keys are as the SerDe's ``paths`` spell them.
+            paths = str((serde.get("Parameters") or {}).get("paths", ""))
+            keys = {p.strip().lower(): p.strip() for p in paths.split(",") if p.strip()}
+            struct = (
+                "{"
+                + ", ".join(
+                    f"{_literal(keys.get(n, n))}: {_literal(duckdb_type(t))}" for n, t in columns
+                )
+                + "}"
+            )
+            renamed = ", ".join(f"{_ident(keys.get(n, n))} AS {_ident(n)}" for n, _ in columns)
             return (
-                f"read_json({listed}, format = 'newline_delimited', columns = {struct}"
-                f"{compression})"
+                f"(SELECT {renamed} FROM read_json({listed}, format = 'newline_delimited', "
+                f"columns = {struct}{compression}))"
             )
         serde_params = serde.get("Parameters") or {}
         delimiter = serde_params.get("field.delim") or serde_params.get("separatorChar") or ","

@@ -70,6 +70,7 @@ class FileSchema:
     compressed: bool = False
     rows: int = 0
     size: int = 0
+    keys: dict[str, str] = field(default_factory=dict)  # JSON: column -> the key in the data
 
 
 @dataclass
@@ -106,7 +107,10 @@ class TableFound:
             if self.schema.header:
                 params["skip.header.line.count"] = "1"
         elif self.schema.classification == "json":
-            serde_params["paths"] = ",".join(self.schema.columns)
+            # The keys as the data spells them (the SerDe matches them to the columns).
+            serde_params["paths"] = ",".join(
+                self.schema.keys.get(c, c) for c in self.schema.columns
+            )
         else:
             serde_params["serialization.format"] = "1"
         return {
@@ -285,6 +289,7 @@ def _csv_schema(path: Path) -> FileSchema:
 def _json_schema(path: Path) -> FileSchema:
     lines, compressed, total = _sample_lines(path)
     columns: dict[str, str | None] = {}
+    keys: dict[str, str] = {}
     for line in lines:
         if not line.strip():
             continue
@@ -293,9 +298,14 @@ def _json_schema(path: Path) -> FileSchema:
             raise ValueError("not an object per line")
         for key, value in record.items():
             name = _hive_name(key)
+            keys.setdefault(name, key)
             columns[name] = merge_types(columns.get(name), json_type(value))
     return FileSchema(
-        "json", {k: v or "string" for k, v in columns.items()}, compressed=compressed, rows=total
+        "json",
+        {k: v or "string" for k, v in columns.items()},
+        compressed=compressed,
+        rows=total,
+        keys=keys,
     )
 
 
@@ -368,9 +378,14 @@ def merge_schemas(schemas: list[FileSchema]) -> FileSchema:
     for s in schemas:
         for name, t in s.columns.items():
             columns[name] = merge_types(columns.get(name), t)
+    keys: dict[str, str] = {}
+    for s in schemas:
+        for name, key in s.keys.items():
+            keys.setdefault(name, key)
     return FileSchema(
         first.classification,
         {k: v or "string" for k, v in columns.items()},
+        keys=keys,
         header=first.header,
         delimiter=first.delimiter,
         compressed=any(s.compressed for s in schemas),

@@ -144,7 +144,9 @@ def test_crawler_names_unnamed_partitions_and_reads_json_and_parquet(
 ) -> None:
     s3, glue, athena = client("s3"), client("glue"), client("athena")
     for hour, frame in (("13", RATINGS.iloc[:2]), ("14", RATINGS.iloc[2:])):
-        body = frame.to_json(orient="records", lines=True).encode()
+        # A camelCase key: the column is lower case, the data keeps its spelling.
+        body = frame.rename(columns={"user_id": "userId"}).to_json(orient="records", lines=True)
+        body = body.encode()
         # Hour 14 as Firehose writes GZIP objects when the key has no .gz: told by content.
         s3.put_object(
             Bucket=bucket,
@@ -178,6 +180,7 @@ def test_crawler_names_unnamed_partitions_and_reads_json_and_parquet(
     ]
     assert events["Parameters"]["classification"] == "json"
     assert columns(glue, database, "events")["rating"] == "double"
+    assert columns(glue, database, "events")["userid"] == "bigint"
     assert columns(glue, database, "features") == {
         "user_id": "bigint",
         "item": "string",
@@ -188,7 +191,7 @@ def test_crawler_names_unnamed_partitions_and_reads_json_and_parquet(
 
     execution = query(
         athena,
-        "SELECT partition_3 AS hour, sum(user_id) AS total FROM events GROUP BY 1 ORDER BY 1",
+        "SELECT partition_3 AS hour, sum(userid) AS total FROM events GROUP BY 1 ORDER BY 1",
         database,
         f"s3://{bucket}/results/",
     )
