@@ -125,3 +125,46 @@ def test_glue_job_athena_query_and_api_call_in_a_state_machine(
     cause = json.loads(failed["cause"])
     assert cause["JobRunState"] == "FAILED"
     assert cause["ErrorMessage"] == "RuntimeError: asked to fail"
+
+
+def test_crawler_started_and_awaited_through_aws_sdk(
+    client: Callable[..., Any], name: Callable[[str], str]
+) -> None:
+    s3, glue = client("s3"), client("glue")
+    bucket = name("sdk-crawl")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="t/r.csv", Body=RATINGS.to_csv(index=False).encode())
+    crawler, database = name("crawler"), name("db").replace("-", "_")
+    glue.create_crawler(
+        Name=crawler,
+        Role=ROLE,
+        DatabaseName=database,
+        Targets={"S3Targets": [{"Path": f"s3://{bucket}/t/"}]},
+    )
+    definition = {
+        "StartAt": "Start",
+        "States": {
+            "Start": task("aws-sdk:glue:startCrawler", {"Name": crawler}, Next="Check"),
+            "Check": task(
+                "aws-sdk:glue:getCrawler",
+                {"Name": crawler},
+                ResultSelector={"state.$": "$.Crawler.State"},
+                Next="Ready?",
+            ),
+            "Ready?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.state", "StringEquals": "READY", "Next": "Table"}],
+                "Default": "Wait",
+            },
+            "Wait": {"Type": "Wait", "Seconds": 1, "Next": "Check"},
+            "Table": task(
+                "aws-sdk:glue:getTable",
+                {"DatabaseName": database, "Name": "t"},
+                ResultSelector={"columns.$": "$.Table.StorageDescriptor.Columns[*].Name"},
+                End=True,
+            ),
+        },
+    }
+    done = run(client("stepfunctions"), name("sm"), definition)
+    assert done["status"] == "SUCCEEDED", done
+    assert json.loads(done["output"])["columns"] == list(RATINGS.columns)
