@@ -144,10 +144,16 @@ class Crawls:
             "MessagePrefix": crawl_id,
             "StartTime": started,
         }
+        self._log(name, crawl_id, f"BENCHMARK : Running Start Crawl for Crawler {name}")
         try:
             summary = self.crawl(name)
             last.update(Status="SUCCEEDED")
-            log.info("crawler %s: %s", name, summary)
+            self._log(
+                name,
+                crawl_id,
+                f"INFO : Tables created: {summary['tables_created']}, tables updated: "
+                f"{summary['tables_updated']}, partitions created: {summary['partitions_created']}",
+            )
         except CrawlStopped:
             last.update(Status="CANCELLED")
         except (UserError, ServiceError) as e:
@@ -155,6 +161,9 @@ class Crawls:
         except Exception as e:  # a bug here: the crawl fails (logged), never retried forever
             log.exception("crawler %s failed in the local runtime", name)
             last.update(Status="FAILED", ErrorMessage=f"Internal error: {type(e).__name__}")
+        if last["Status"] == "FAILED":
+            self._log(name, crawl_id, f"ERROR : {last['ErrorMessage']}")
+        self._log(name, crawl_id, f"BENCHMARK : Crawler has finished ({last['Status']})")
         state = self.state(name)
         if state.get("CrawlId") == crawl_id:
             state.update(
@@ -162,6 +171,14 @@ class Crawls:
             )
             self.records.put(STATE_KIND, name, state, time.time())
         return None
+
+    def _log(self, name: str, crawl_id: str, line: str) -> None:
+        """A line of the crawler's log (``logs/glue-crawlers/<name>.log``), shipped to
+        ``/aws-glue/crawlers``, stream ``<name>``, as Glue writes it: ``[<crawl id>] ...``."""
+        path = self.runtime.layout.log("glue-crawlers", name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(f"[{crawl_id}] {line}\n")
 
     def _check_stop(self, name: str) -> None:
         if self.state(name).get("State") == "STOPPING":

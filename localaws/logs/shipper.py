@@ -15,6 +15,7 @@ file                                                     group                  
 ``logs/transform/<job>.log``                             ``/aws/sagemaker/TransformJobs``     ``<job>/algo-1-<epoch seconds>``
 ``hosting/<endpoint>/<deployment>/<variant>/server.log`` ``/aws/sagemaker/Endpoints/<name>``  ``<variant>/<deployment>``
 ``logs/glue-pythonshell/<run id>.log``                   ``/aws-glue/python-jobs/output``     ``<run id>``
+``logs/glue-crawlers/<crawler>.log``                     ``/aws-glue/crawlers``               ``<crawler>``
 =======================================================  ===================================  =========================================
 
 Lambda's own ``START``/``END``/``REPORT`` lines are in the worker's file already.  How far
@@ -46,10 +47,12 @@ JOB_GROUPS = {
     "processing": "/aws/sagemaker/ProcessingJobs",
     "transform": "/aws/sagemaker/TransformJobs",
 }
-# Glue job runs (localaws/glue/jobs.py): logs/glue-<command>/<run id>.log -> stream <run id>.
+# Glue job runs (localaws/glue/jobs.py): logs/glue-<command>/<run id>.log -> stream <run id>;
+# crawls (localaws/glue/crawler.py): logs/glue-crawlers/<crawler>.log -> stream <crawler>.
 GLUE_GROUPS = {
     "glue-pythonshell": "/aws-glue/python-jobs/output",
     "glue-glueetl": "/aws-glue/jobs/output",
+    "glue-crawlers": "/aws-glue/crawlers",  # logs/glue-crawlers/<crawler>.log -> <crawler>
 }
 
 

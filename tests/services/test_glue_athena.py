@@ -359,3 +359,30 @@ def test_scheduled_crawler_starts_when_due(
         ),
     )
     assert columns(glue, database, "daily")["rating"] == "double"
+
+
+def test_crawl_writes_its_log_stream(
+    client: Callable[..., Any], bucket: str, name: Callable[[str], str]
+) -> None:
+    s3, glue, logs = client("s3"), client("glue"), client("logs")
+    s3.put_object(Bucket=bucket, Key="logged/r.csv", Body=RATINGS.to_csv(index=False).encode())
+    crawler = name("crawler")
+    last = crawl(
+        glue,
+        crawler,
+        name("db").replace("-", "_"),
+        {"S3Targets": [{"Path": f"s3://{bucket}/logged/"}]},
+    )["LastCrawl"]
+    assert (last["LogGroup"], last["LogStream"]) == ("/aws-glue/crawlers", crawler)
+
+    def finished() -> list[str]:
+        try:
+            events = logs.get_log_events(logGroupName="/aws-glue/crawlers", logStreamName=crawler)
+        except logs.exceptions.ResourceNotFoundException:
+            return []
+        lines = [e["message"] for e in events["events"]]
+        return lines if any("Crawler has finished (SUCCEEDED)" in line for line in lines) else []
+
+    lines = wait_for("the crawl's log lines", finished)
+    assert all(line.startswith(f"[{last['MessagePrefix']}]") for line in lines)
+    assert any("Tables created: 1" in line for line in lines)
