@@ -6,7 +6,8 @@ for every HTTP request, in this order:
 
 1. ``Host`` must name this server (``127.0.0.1``, ``localhost``, ``[::1]`` or the bound
    address, with the port): a DNS-rebinding page's requests carry its own name.  With
-   ``--allow-remote`` AWS API requests may use any name (the console still may not).
+   ``--allow-remote`` AWS API requests and API Gateway invoke URLs may use any name (the
+   console still may not).
 2. An ``Origin`` header must be the console's own origin (``http://<served name>:<port>``):
    a cross-site ``fetch`` or form post is refused, whatever it asks for.
 3. The console's JSON API (``/console/api/``) needs the ``X-Localaws-Console: 1`` header,
@@ -335,7 +336,7 @@ class Guard:
         """The request's body when the guard read it (None: the app streams it)."""
         policy = self.policy
         host = (request.header("host") or "").lower()
-        if not (where.kind == "aws" and policy.allow_remote) and host not in policy.hosts:
+        if not (where.kind in ("aws", "api") and policy.allow_remote) and host not in policy.hosts:
             raise Refusal(
                 "AccessDeniedException",
                 f"Host {excerpt(host, 100)!r} does not name this server; use one of "
