@@ -19,6 +19,8 @@ builds one: they ask a :class:`StateDir`.
       examples/<machine>.json     example execution inputs shown by the console
       services/journal.db         the journal of calls to the services moto serves: motobridge
       services/snapshot.pickle    a snapshot of moto's backends (motobridge.snapshot)
+      athena/<query id>.parquet   a query's result rows, paged by GetQueryResults (athena.queries)
+      glue/jobs/<run id>/         a Glue job run's script and work directory (glue.jobs)
 """
 
 from __future__ import annotations
@@ -121,3 +123,13 @@ class StateDir:
     def services(self) -> Path:
         """``services/``: the journal of mutating calls and the snapshot of moto's backends."""
         return self.root / "services"
+
+    @property
+    def athena_results(self) -> Path:
+        """``athena/``: each query's result rows as Parquet (``<query id>.parquet``), which
+        GetQueryResults pages; the CSV AWS writes goes to the query's output location."""
+        return self.root / "athena"
+
+    def glue_job_run(self, run_id: str) -> Path:
+        """``glue/jobs/<run id>/``: a Glue job run's script and working directory."""
+        return self.root / "glue" / "jobs" / run_id

@@ -254,6 +254,8 @@ class Runtime:
         self.events.attach(bridge)
         self.firehose.attach(bridge)
         self.logs.attach(bridge)
+        self.glue.attach(bridge)
+        self.athena.attach(bridge)
         return bridge
 
     def api_url(self) -> str:

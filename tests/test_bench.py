@@ -52,6 +52,7 @@ def test_bench_runs_quick_and_prints_its_table(
         ("training_job", ["--rows", "3000"], ["vs pyarrow read + xgboost.train"]),
         ("workflow_run", ["--sizes", "2000"], ["2,000"]),
         ("console_page", ["--events", "400", "--repeats", "1"], ["execution page in Chromium"]),
+        ("athena", ["--rows", "5000", "--repeats", "1"], ["count(*)", "group by item"]),
     ],
     ids=[
         "endpoint_server",
@@ -60,6 +61,7 @@ def test_bench_runs_quick_and_prints_its_table(
         "training_job",
         "workflow_run",
         "console_page",
+        "athena",
     ],
 )
 def test_user_path_bench_runs_small_and_prints_its_table(

@@ -151,6 +151,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_exec)
 
     p = sub.add_parser(
+        "apis",
+        parents=[common],
+        help="the local URLs of the API Gateway APIs (REST and HTTP) and their stages",
+    )
+    p.set_defaults(func=cmd_apis)
+
+    p = sub.add_parser(
         "serve", parents=[common], help="serve the state directory: AWS APIs and the web console"
     )
     p.add_argument("--host", default=None, help="address to bind (default: 127.0.0.1)")
@@ -305,6 +312,50 @@ def cmd_serve(args: argparse.Namespace) -> int:
         credentials=credentials,
         on_start=shipped_use_cases,
     )
+    return ExitCode.OK
+
+
+def api_stages(apigateway: Any, apigatewayv2: Any) -> list[tuple[str, str, str, str]]:
+    """(kind, name, id, stage) of every REST API's and HTTP API's stage."""
+    found = []
+    for api in apigateway.get_rest_apis(limit=500).get("items", []):
+        for stage in apigateway.get_stages(restApiId=api["id"]).get("item", []):
+            found.append(("REST", api.get("name", ""), api["id"], stage["stageName"]))
+    for api in apigatewayv2.get_apis().get("Items", []):
+        if api.get("ProtocolType", "HTTP") != "HTTP":
+            continue
+        for stage in apigatewayv2.get_stages(ApiId=api["ApiId"]).get("Items", []):
+            found.append(("HTTP", api.get("Name", ""), api["ApiId"], stage["StageName"]))
+    return found
+
+
+def cmd_apis(args: argparse.Namespace) -> int:
+    from localaws import config
+    from localaws.apigateway.proxy import invoke_url
+    from workflows.target import open_target
+
+    console = _console()
+    with open_target(args.state_dir) as target:
+        if target.kind == "aws":
+            console.print("apis lists the local runtime's APIs; on AWS use the console or CLI")
+            return ExitCode.USAGE
+        base = getattr(target, "url", None)
+        stages = api_stages(target.backend("apigateway"), target.backend("apigatewayv2"))
+    if not stages:
+        console.print("no API has a stage yet: create a deployment (REST) or a stage (HTTP)")
+        return ExitCode.OK
+    if base is None:
+        base = f"http://127.0.0.1:{config.DEFAULT_PORT}"
+        console.print(
+            f"served while `python -m workflows serve` runs (at {base} by default):",
+            highlight=False,
+        )
+    for kind, name, api_id, stage in stages:
+        console.print(
+            f"{kind:<4} {name} ({api_id}) stage {stage}: {invoke_url(base, api_id, stage)}/",
+            highlight=False,
+            soft_wrap=True,
+        )
     return ExitCode.OK
 
 

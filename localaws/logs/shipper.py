@@ -14,6 +14,8 @@ file                                                     group                  
 ``logs/processing/<job>.log``                            ``/aws/sagemaker/ProcessingJobs``    ``<job>/algo-1-<epoch seconds>``
 ``logs/transform/<job>.log``                             ``/aws/sagemaker/TransformJobs``     ``<job>/algo-1-<epoch seconds>``
 ``hosting/<endpoint>/<deployment>/<variant>/server.log`` ``/aws/sagemaker/Endpoints/<name>``  ``<variant>/<deployment>``
+``logs/glue-pythonshell/<run id>.log``                   ``/aws-glue/python-jobs/output``     ``<run id>``
+``logs/glue-crawlers/<crawler>.log``                     ``/aws-glue/crawlers``               ``<crawler>``
 =======================================================  ===================================  =========================================
 
 Lambda's own ``START``/``END``/``REPORT`` lines are in the worker's file already.  How far
@@ -44,6 +46,13 @@ JOB_GROUPS = {
     "training": "/aws/sagemaker/TrainingJobs",
     "processing": "/aws/sagemaker/ProcessingJobs",
     "transform": "/aws/sagemaker/TransformJobs",
+}
+# Glue job runs (localaws/glue/jobs.py): logs/glue-<command>/<run id>.log -> stream <run id>;
+# crawls (localaws/glue/crawler.py): logs/glue-crawlers/<crawler>.log -> stream <crawler>.
+GLUE_GROUPS = {
+    "glue-pythonshell": "/aws-glue/python-jobs/output",
+    "glue-glueetl": "/aws-glue/jobs/output",
+    "glue-crawlers": "/aws-glue/crawlers",  # logs/glue-crawlers/<crawler>.log -> <crawler>
 }
 
 
@@ -81,6 +90,9 @@ class LogShipper(threading.Thread):
             for path in root.glob(f"logs/{kind}/*.log"):
                 stamp = int(path.stat().st_ctime)
                 found.append((path, group, f"{path.stem}/algo-1-{stamp}"))
+        for kind, group in GLUE_GROUPS.items():
+            for path in root.glob(f"logs/{kind}/*.log"):
+                found.append((path, group, path.stem))
         for path in root.glob("hosting/*/*/*/server.log"):
             variant, deployment, endpoint = (
                 path.parent.name,

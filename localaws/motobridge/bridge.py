@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from localaws import config
-from localaws.errors import PlatformError
+from localaws.errors import PlatformError, ServiceError
 from localaws.motobridge import adaptations, determinism, services, snapshot
 from localaws.motobridge.journal import Call, Journal
 
@@ -78,6 +78,18 @@ class Mutation:
     reply: Reply
 
 
+# An operation served partly by the runtime (Glue crawls and job runs, Athena queries):
+# ``overlay(request members, moto)`` returns the response members; ``moto()`` makes the
+# call through moto (journaled when mutating) and returns its response members, or
+# answers moto's error as it stands.  Raising ``ServiceError`` answers that error.
+Overlay = Callable[[dict[str, Any], Callable[[], dict[str, Any]]], dict[str, Any]]
+
+
+class _MotoRefused(Exception):
+    def __init__(self, reply: Reply):
+        self.reply = reply
+
+
 @dataclass
 class _Mounted:
     info: services.ServiceInfo
@@ -98,6 +110,7 @@ class MotoBridge:
         self._journal: Journal | None = None
         self._mounted: dict[str, _Mounted] = {}
         self._observers: list[Callable[[Mutation], None]] = []
+        self._overlays: dict[tuple[str, str], Overlay] = {}
         self.replayed = 0
         self.replay_seconds = 0.0
         self._seq = 0  # the journal's last entry
@@ -139,6 +152,13 @@ class MotoBridge:
     def observe(self, observer: Callable[[Mutation], None]) -> None:
         """Call ``observer`` after every accepted mutating call (not during replay)."""
         self._observers.append(observer)
+
+    def overlay(self, service: str, operation: str, fn: Overlay) -> None:
+        """Serve ``operation`` of a JSON-protocol ``service`` through ``fn`` (see
+        :data:`Overlay`): for the runtime's part of an API moto only records (a crawl's
+        state, a query's results).  A mutating operation's overlay runs under the bridge's
+        lock, so a check it makes holds until moto has answered."""
+        self._overlays[(service, operation)] = fn
 
     def _mount(self) -> None:
         import moto.backends as backends
@@ -235,7 +255,44 @@ class MotoBridge:
         operation = services.operation_name(service, method, target, split.query, body)
         if service == "sqs" and operation == "ReceiveMessage":
             return self._receive_message(method, path, headers, body)
+        overlay = self._overlays.get((service, operation or ""))
+        if overlay is not None:
+            return self._overlaid(overlay, service, operation, method, path, headers, body)
         return self._call(service, operation, method, path, headers, body)
+
+    def _overlaid(
+        self,
+        overlay: Overlay,
+        service: str,
+        operation: str | None,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+    ) -> Reply:
+        def moto() -> dict[str, Any]:
+            reply = self._call(service, operation, method, path, headers, body)
+            if reply.status >= 400:
+                raise _MotoRefused(reply)
+            return services.json_body(reply.body)
+
+        request = services.json_body(body)
+        try:
+            if services.is_mutating(operation, method):
+                with self._lock:
+                    result = overlay(request, moto)
+            else:
+                result = overlay(request, moto)
+        except _MotoRefused as e:
+            return e.reply
+        except ServiceError as e:
+            return _error_reply(e.status, e.code, e.message)
+        version = self._mounted[service].info.json_version or "1.1"
+        return Reply(
+            200,
+            {"Content-Type": f"application/x-amz-json-{version}"},
+            json.dumps(result, default=_json_default).encode(),
+        )
 
     def _call(
         self,
@@ -357,6 +414,15 @@ class MotoBridge:
         except Exception:  # moto answers the missing queue itself
             return 0
         return int(getattr(queue, "receive_message_wait_time_seconds", 0) or 0)
+
+
+def _json_default(value: Any) -> Any:
+    """JSON protocols carry timestamps as epoch seconds."""
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        return value.timestamp()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _has_messages(reply: Reply) -> bool:

@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import Response as HttpResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from localaws.apigateway.proxy import INVOKE_PATH, ApiProxy, HttpRequest
 from localaws.botocore_model import json_target, service_model, snake_case
 from localaws.botocore_model import validate_request as validate_against_model
 from localaws.errors import PlatformError, ServiceError, UserError
@@ -261,11 +262,16 @@ class LocalAwsApp:
     def __init__(self, runtime: Runtime, console: ASGIApp | None = None):
         self.runtime = runtime
         self.api = AwsApi(runtime)
+        self.proxy = ApiProxy(runtime)
         self.console = console if console is not None else create_console(runtime)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope, receive)
+            invoke = INVOKE_PATH.match(scope["path"])
+            if invoke is not None:
+                await self._serve_api(invoke, request, scope, send)
+                return
             if is_aws_request(request):
                 try:
                     response = await self.api(request)
@@ -282,6 +288,42 @@ class LocalAwsApp:
                 await response(scope, receive, send)
                 return
         await self.console(scope, receive, send)
+
+    async def _serve_api(
+        self, invoke: re.Match[str], request: Request, scope: Scope, send: Send
+    ) -> None:
+        """An API Gateway invoke URL (:mod:`localaws.apigateway.proxy`)."""
+        from localaws.server.guard import TRUSTED_ORIGIN
+
+        client = scope.get("client") or ("127.0.0.1", 0)
+        inbound = HttpRequest(
+            method=request.method,
+            path=invoke.group("path") or "/",
+            query=scope.get("query_string", b"").decode("latin-1"),
+            headers=[
+                (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]
+            ],
+            body=await request.body(),
+            source_ip=str(client[0]),
+            trusted_origin=bool(scope.get(TRUSTED_ORIGIN)),
+        )
+        try:
+            response = await run_in_threadpool(
+                self.proxy.handle, invoke.group("api"), invoke.group("stage"), inbound
+            )
+        except Exception:  # a bug: API Gateway's 500, logged, never a stack trace
+            log.exception("%s %s failed", request.method, request.url.path)
+            body = b'{"message": "Internal server error"}'
+            await _send(send, 500, [("content-type", "application/json")], body)
+            return
+        await _send(send, response.status, response.headers, response.body)
+
+
+async def _send(send: Send, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
 
 
 def create_app(runtime: Runtime, *, console: ASGIApp | None = None) -> LocalAwsApp:

@@ -6,7 +6,8 @@ for every HTTP request, in this order:
 
 1. ``Host`` must name this server (``127.0.0.1``, ``localhost``, ``[::1]`` or the bound
    address, with the port): a DNS-rebinding page's requests carry its own name.  With
-   ``--allow-remote`` AWS API requests may use any name (the console still may not).
+   ``--allow-remote`` AWS API requests and API Gateway invoke URLs may use any name (the
+   console still may not).
 2. An ``Origin`` header must be the console's own origin (``http://<served name>:<port>``):
    a cross-site ``fetch`` or form post is refused, whatever it asks for.
 3. The console's JSON API (``/console/api/``) needs the ``X-Localaws-Console: 1`` header,
@@ -20,6 +21,13 @@ for every HTTP request, in this order:
    the token the server prints.
 5. A JSON API request body over the limit gets 413 without being read (S3 keeps S3's own
    limits, checked by the S3 API as it streams).
+
+API Gateway's invoke URLs (``/restapis/<id>/<stage>/_user_request_/...``,
+:mod:`localaws.apigateway.proxy`) are the one unsigned door, as an API on AWS is public:
+Host and body size are checked as above, no signature is asked, and the ``Origin`` check is
+the API's own CORS configuration, applied by the proxy before the function behind the API
+runs (the guard tells it whether the origin is the console's, ``TRUSTED_ORIGIN``).  Such a
+request can only invoke what the API routes to.
 
 A refusal has the protocol's error shape (JSON 1.0/1.1, REST-JSON, S3's XML) and status 403
 (413 for a large body).  Every error response leaving the server has the state directory's
@@ -43,6 +51,7 @@ from xml.sax.saxutils import escape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from localaws import config
+from localaws.apigateway.proxy import INVOKE_PATH
 from localaws.errors import ServiceError, excerpt
 from localaws.server import protocols, sigv4
 from localaws.server.app import json_services, rest_services
@@ -57,6 +66,7 @@ DRAIN_LIMIT = 256 * 1024 * 1024  # read (and drop) at most this much of a refuse
 SCRUB_LIMIT = 1024 * 1024  # error bodies up to this size are scrubbed of the state dir
 STATE_DIR_PLACEHOLDER = b"[state dir]"
 _PAGE_PREFIX = "/console/static/"
+TRUSTED_ORIGIN = "localaws.trusted_origin"  # scope key: the request's Origin is the console's
 
 
 def is_loopback(host: str) -> bool:
@@ -197,6 +207,8 @@ def signing_service(request: Inbound) -> str | None:
 
 def route(request: Inbound) -> Route:
     """The same decision :class:`localaws.server.app.LocalAwsApp` makes, made first."""
+    if INVOKE_PATH.match(request.path):
+        return Route("api", "rest")
     target = request.header("x-amz-target")
     if target:
         return Route("aws", "json", target)
@@ -310,6 +322,12 @@ class Guard:
             status, headers, payload = error_response(refusal, where)
             await _respond(send, status, headers, self._clean(payload))
             return
+        if where.kind == "api":
+            origin = request.header("origin")
+            scope = {
+                **scope,
+                TRUSTED_ORIGIN: origin is not None and origin.lower() in self.policy.origins,
+            }
         await self.app(scope, _replay(body, receive), self._sender(send, request, where))
 
     # -- the checks --------------------------------------------------------------------
@@ -318,13 +336,15 @@ class Guard:
         """The request's body when the guard read it (None: the app streams it)."""
         policy = self.policy
         host = (request.header("host") or "").lower()
-        if not (where.kind == "aws" and policy.allow_remote) and host not in policy.hosts:
+        if not (where.kind in ("aws", "api") and policy.allow_remote) and host not in policy.hosts:
             raise Refusal(
                 "AccessDeniedException",
                 f"Host {excerpt(host, 100)!r} does not name this server; use one of "
                 + ", ".join(sorted(policy.hosts)),
             )
         origin = request.header("origin")
+        if where.kind == "api":  # the API's CORS configuration decides (docstring)
+            return await self._read_body(request, where, reader)
         if origin is not None and origin.lower() not in policy.origins:
             raise Refusal(
                 "AccessDeniedException",

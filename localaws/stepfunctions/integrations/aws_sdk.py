@@ -72,11 +72,33 @@ def _operation(sdk_service: str, action: str) -> tuple[str, OperationModel]:
                 f"Resource {arn!r}: locally, aws-sdk:s3 offers "
                 + ", ".join(a[:1].lower() + a[1:] for a in S3_ACTIONS)
             )
+    elif served.moto:
+        if not _moto_implements(botocore_name, name):
+            raise UnknownResource(
+                f"Resource {arn!r}: the local {sdk_service} (moto's) does not implement {name}"
+            )
     elif not hasattr(served.backend_class(), snake_case(name)):
         raise UnknownResource(
             f"Resource {arn!r}: the local {sdk_service} does not implement {name}"
         )
     return botocore_name, model.operation_model(name)
+
+
+def _moto_implements(service: str, operation: str) -> bool:
+    """Whether moto's response class of a mounted service answers ``operation`` (a
+    ``MotoBackend`` forwards every operation, so its class cannot tell)."""
+    import importlib
+
+    from moto.core.responses import BaseResponse
+
+    from localaws.motobridge.services import MOUNTED
+
+    module = importlib.import_module(f"moto.{MOUNTED[service]}.responses")
+    method = snake_case(operation)
+    return any(
+        isinstance(c, type) and issubclass(c, BaseResponse) and hasattr(c, method)
+        for c in vars(module).values()
+    )
 
 
 def _to_request(shape: Shape | None, value: Any, where: str) -> Any:
