@@ -31,6 +31,7 @@ from localaws.sagemaker.capture import capture_summary
 from localaws.sagemaker.featurestore import FeatureGroupApi
 from localaws.sagemaker.lineage import LineageApi
 from localaws.sagemaker.monitor import MonitoringApi
+from localaws.sagemaker.tuning import TuningApi
 from localaws.store import JsonRecords
 
 if TYPE_CHECKING:
@@ -90,8 +91,8 @@ def to_record(value: Any) -> Any:
     return value
 
 
-class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi):
-    """The SageMaker API of the local runtime."""
+class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi):
+    """The SageMaker API of the local runtime (tuning jobs: :mod:`localaws.sagemaker.tuning`)."""
 
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
@@ -792,6 +793,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi):
                             rec, "Stopped" if stopping else "Failed", "Training job interrupted"
                         )
                         rec["SecondaryStatusTransitions"][-1]["EndTime"] = rec[end_key]
+        self._recover_tuning()
         threads = []
         for record in self.records.list(ENDPOINT):
             name, status = record["EndpointName"], record["EndpointStatus"]

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from localaws.errors import PlatformError, UserError
 from localaws.sagemaker import forkserver
+from localaws.sagemaker.metrics import final_metrics
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
@@ -403,7 +404,8 @@ def run_training_job(
         from localaws.sagemaker.script_mode import run_script
 
         run_script(runtime, job, root, channels, cancelled=cancelled, deadline=deadline, log=log)
-        metrics = []
+        definitions = job["AlgorithmSpecification"].get("MetricDefinitions") or []
+        metrics = final_metrics(log.read_text(errors="replace"), definitions)
     report("Uploading", "Uploading generated training model")
     artifact = model_artifact_uri(job)
     archive = root / "model.tar.gz"

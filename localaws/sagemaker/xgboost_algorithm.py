@@ -127,14 +127,18 @@ def load_dmatrix(
             f"channel {channel!r}: {fmt} data needs a label column and at least one feature column "
             f"(found {len(names)} columns)"
         )
+    import numpy as np
+
     label = table.column(0).to_numpy()
     weight = None
     drop = [names[0]]
     if csv_weights:
         weight = table.column(1).to_numpy()
         drop.append(names[1])
-    features = table.drop_columns(drop)
-    return xgb.DMatrix(features, label=label, weight=weight, nthread=nthread)
+    # A plain float matrix, as the container parses CSV: the model carries no feature names,
+    # so it predicts on any array of the same width (xgb.DMatrix(numpy_array)).
+    features = table.drop_columns(drop).to_pandas().to_numpy(dtype="float32", na_value=np.nan)
+    return xgb.DMatrix(features, label=label, weight=weight, nthread=nthread, missing=np.nan)
 
 
 def _read_table(files: list[Path], fmt: str) -> Any:
@@ -191,6 +195,10 @@ def train(spec: dict[str, Any]) -> dict[str, Any]:
         )
     nthread = int(spec.get("nthread") or os.cpu_count() or 1)
     params = hpv.training_params(values, nthread)
+    tuning_metric = str(values.get("_tuning_objective_metric") or "").partition(":")[2]
+    if tuning_metric:  # as the container does: the tuning objective is always evaluated
+        metrics = list(params.get("eval_metric") or [])
+        params["eval_metric"] = metrics if tuning_metric in metrics else [*metrics, tuning_metric]
     fmt = data_format(channels["train"].get("content_type"))
     dtrain = load_dmatrix(
         Path(channels["train"]["dir"]),
