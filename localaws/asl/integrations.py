@@ -76,7 +76,11 @@ class Integration(ABC):
         return self.ACTIONS.get(action)
 
     def validate(self, action: str, pattern: Pattern, parameters: Any, where: str) -> list[str]:
-        """Problems with static parameters, found when the definition is created."""
+        """Problems with static parameters, found when the definition is created.
+
+        ``where`` is the location of the task's Parameters (``/States/Train/Parameters``);
+        a problem starts with it, or with it and a member path (``.../Parameters/FunctionName``).
+        """
         return []
 
     @abstractmethod

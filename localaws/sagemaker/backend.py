@@ -387,7 +387,9 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi):
     # -- processing jobs -----------------------------------------------------------------
 
     def create_processing_job(self, **request: Any) -> dict[str, Any]:
-        job = self._request("CreateProcessingJob", request)
+        job = self._request(
+            "CreateProcessingJob", processing.default_names("CreateProcessingJob", request)
+        )
         try:
             processing.check_job(job)
         except UserError as e:

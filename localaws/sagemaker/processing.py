@@ -74,6 +74,34 @@ def entrypoint(app: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def default_names(operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
+    """A CreateProcessingJob request with each unnamed input and output named as AWS names
+    them (``input-1``, ``output-1``...): the Data Science SDK's ProcessingStep sends inputs
+    without names and AWS accepts them.  Other operations' requests are returned as they are."""
+    out = dict(request)
+    if operation != "CreateProcessingJob":
+        return out
+    if isinstance(out.get("ProcessingInputs"), list):
+        out["ProcessingInputs"] = [
+            {**item, "InputName": item.get("InputName") or f"input-{i + 1}"}
+            if isinstance(item, dict)
+            else item
+            for i, item in enumerate(out["ProcessingInputs"])
+        ]
+    config = out.get("ProcessingOutputConfig")
+    if isinstance(config, dict) and isinstance(config.get("Outputs"), list):
+        out["ProcessingOutputConfig"] = {
+            **config,
+            "Outputs": [
+                {**item, "OutputName": item.get("OutputName") or f"output-{i + 1}"}
+                if isinstance(item, dict)
+                else item
+                for i, item in enumerate(config["Outputs"])
+            ],
+        }
+    return out
+
+
 def check_job(job: Mapping[str, Any]) -> None:
     """What CreateProcessingJob refuses up front."""
     app = job["AppSpecification"]

@@ -214,9 +214,9 @@ def test_registry_resolves_actions_and_refuses_sync(runtime: Runtime) -> None:
 @pytest.mark.parametrize(
     ("parameters", "problem"),
     [
-        ({"Payload": {}}, "Parameters.FunctionName: required"),
+        ({"Payload": {}}, "Parameters/FunctionName: required"),
         ({"FunctionName": 3}, "FunctionName: must be a string"),
-        ({"FunctionName": "f", "Bogus": 1}, "Parameters.Bogus: not a parameter of lambda:invoke"),
+        ({"FunctionName": "f", "Bogus": 1}, "Parameters/Bogus: not a parameter of lambda:invoke"),
         ({"FunctionName": "f", "InvocationType": "Sync"}, "InvocationType: 'Sync' is not one of"),
     ],
     ids=["missing-name", "name-type", "unknown-parameter", "invocation-type"],
@@ -225,11 +225,12 @@ def test_validate_static_parameters(
     runtime: Runtime, parameters: dict[str, Any], problem: str
 ) -> None:
     problems = LambdaIntegration(runtime).validate(
-        "invoke", Pattern.REQUEST_RESPONSE, parameters, "States.Invoke"
+        "invoke", Pattern.REQUEST_RESPONSE, parameters, "/States/Invoke/Parameters"
     )
     assert len(problems) == 1
     assert problem in problems[0]
-    assert problems[0].startswith("States.Invoke.")
+    assert problems[0].startswith("/States/Invoke/Parameters")
+    assert "Parameters.Parameters" not in problems[0]
 
 
 def test_validate_accepts_dynamic_function_name(runtime: Runtime) -> None:

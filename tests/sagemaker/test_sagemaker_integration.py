@@ -120,20 +120,28 @@ def test_validate_checks_static_parameters_only(rt):
         "OutputDataConfig": {"S3OutputPath.$": "$.out"},
         "AlgorithmSpecification": {"TrainingImage": XGB_IMAGE, "TrainingInputMode": "File"},
     }
-    assert integration.validate("createTrainingJob", Pattern.SYNC, ok, "States.Train") == []
+    assert (
+        integration.validate("createTrainingJob", Pattern.SYNC, ok, "/States/Train/Parameters")
+        == []
+    )
     bad = {
         **ok,
         "ResourceConfig": {"InstanceType": "ml.nope", "InstanceCount": 1, "VolumeSizeInGB": 5},
     }
-    problems = integration.validate("createTrainingJob", Pattern.SYNC, bad, "States.Train")
+    problems = integration.validate(
+        "createTrainingJob", Pattern.SYNC, bad, "/States/Train/Parameters"
+    )
     assert len(problems) == 1 and problems[0].startswith(
-        "States.Train.Parameters: Value 'ml.nope' at 'resourceConfig.instanceType'"
+        "/States/Train/Parameters: Value 'ml.nope' at 'resourceConfig.instanceType'"
     )
     missing = integration.validate(
-        "createEndpoint", Pattern.REQUEST_RESPONSE, {"EndpointName": "e"}, "States.Model"
+        "createEndpoint",
+        Pattern.REQUEST_RESPONSE,
+        {"EndpointName": "e"},
+        "/States/Model/Parameters",
     )
     assert missing == [
-        'States.Model.Parameters: Missing required parameter in input: "EndpointConfigName"'
+        '/States/Model/Parameters: Missing required parameter in input: "EndpointConfigName"'
     ]
 
 

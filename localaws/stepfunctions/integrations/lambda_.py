@@ -54,26 +54,26 @@ class LambdaIntegration(Integration):
     def validate(self, action: str, pattern: Pattern, parameters: Any, where: str) -> list[str]:
         if action == "legacy" or not isinstance(parameters, dict):
             if action != "legacy" and parameters is None:
-                return [f"{where}.Parameters: lambda:invoke needs Parameters with FunctionName"]
+                return [f"{where}: lambda:invoke needs Parameters with FunctionName"]
             return []
         problems = []
         if "FunctionName" not in parameters and "FunctionName.$" not in parameters:
             problems.append(
-                f"{where}.Parameters.FunctionName: required by lambda:invoke; give the function's name or ARN"
+                f"{where}/FunctionName: required by lambda:invoke; give the function's name or ARN"
             )
         name = parameters.get("FunctionName")
         if name is not None and not isinstance(name, str):
-            problems.append(f"{where}.Parameters.FunctionName: must be a string, got {name!r}")
+            problems.append(f"{where}/FunctionName: must be a string, got {name!r}")
         for key in parameters:
             if key.removesuffix(".$") not in PARAMETERS:
                 problems.append(
-                    f"{where}.Parameters.{key}: not a parameter of lambda:invoke; supported: "
+                    f"{where}/{key}: not a parameter of lambda:invoke; supported: "
                     f"{', '.join(sorted(PARAMETERS))}"
                 )
         invocation_type = parameters.get("InvocationType")
         if invocation_type is not None and invocation_type not in INVOCATION_TYPES:
             problems.append(
-                f"{where}.Parameters.InvocationType: {invocation_type!r} is not one of {', '.join(INVOCATION_TYPES)}"
+                f"{where}/InvocationType: {invocation_type!r} is not one of {', '.join(INVOCATION_TYPES)}"
             )
         return problems
 

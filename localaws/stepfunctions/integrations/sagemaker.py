@@ -22,6 +22,7 @@ from localaws.asl.errors import StateFailure, StatesError
 from localaws.asl.integrations import Integration, Pattern, TaskRequest
 from localaws.botocore_model import UNKNOWN, validator
 from localaws.errors import ServiceError
+from localaws.sagemaker.processing import default_names
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
@@ -32,6 +33,7 @@ ACTIONS: dict[str, frozenset[Pattern]] = {
     "createTrainingJob": frozenset({RR, SYNC}),
     "createTransformJob": frozenset({RR, SYNC}),
     "createProcessingJob": frozenset({RR, SYNC}),
+    "createHyperParameterTuningJob": frozenset({RR, SYNC}),
     "createModel": frozenset({RR}),
     "createEndpointConfig": frozenset({RR}),
     "createEndpoint": frozenset({RR}),
@@ -39,6 +41,7 @@ ACTIONS: dict[str, frozenset[Pattern]] = {
     "stopTrainingJob": frozenset({RR}),
     "stopTransformJob": frozenset({RR}),
     "stopProcessingJob": frozenset({RR}),
+    "stopHyperParameterTuningJob": frozenset({RR}),
 }
 # .sync actions: (Describe operation, name member, status member, Stop operation)
 JOBS: dict[str, tuple[str, str, str, str]] = {
@@ -59,6 +62,12 @@ JOBS: dict[str, tuple[str, str, str, str]] = {
         "ProcessingJobName",
         "ProcessingJobStatus",
         "StopProcessingJob",
+    ),
+    "createHyperParameterTuningJob": (
+        "DescribeHyperParameterTuningJob",
+        "HyperParameterTuningJobName",
+        "HyperParameterTuningJobStatus",
+        "StopHyperParameterTuningJob",
     ),
 }
 FAILED_STATES = ("Failed", "Stopped")
@@ -113,10 +122,10 @@ class SageMakerIntegration(Integration):
             return [
                 f"{where}.Parameters: must be an object holding the {operation_name(action)} request"
             ]
-        found = validator(SERVICE).problems(operation_name(action), static_view(parameters))
-        return [
-            f"{where}.Parameters: {problem}" for problem in found.structural + found.constraints
-        ]
+        operation = operation_name(action)
+        request = default_names(operation, static_view(parameters))
+        found = validator(SERVICE).problems(operation, request)
+        return [f"{where}: {problem}" for problem in found.structural + found.constraints]
 
     def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
         try:
