@@ -31,6 +31,7 @@ from localaws.sagemaker.capture import capture_summary
 from localaws.sagemaker.featurestore import FeatureGroupApi
 from localaws.sagemaker.lineage import LineageApi
 from localaws.sagemaker.monitor import MonitoringApi
+from localaws.sagemaker.tags import TagsApi
 from localaws.sagemaker.tuning import TuningApi
 from localaws.store import JsonRecords
 
@@ -91,7 +92,7 @@ def to_record(value: Any) -> Any:
     return value
 
 
-class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi):
+class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, TagsApi):
     """The SageMaker API of the local runtime (tuning jobs: :mod:`localaws.sagemaker.tuning`)."""
 
     def __init__(self, runtime: Runtime):
@@ -196,10 +197,11 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi):
         name = job["TrainingJobName"]
         now = _now()
         job.setdefault("StoppingCondition", {}).setdefault("MaxRuntimeInSeconds", 86400)
+        job["OutputDataConfig"].setdefault("KmsKeyId", "")  # AWS returns it, empty by default
         job.setdefault("EnableNetworkIsolation", False)
         job.setdefault("EnableInterContainerTrafficEncryption", False)
         job.setdefault("EnableManagedSpotTraining", False)
-        job.pop("Tags", None)
+        tags = job.pop("Tags", None)
         record = {
             **job,
             "TrainingJobArn": self._arn(TRAINING, name),
@@ -216,6 +218,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi):
             ],
         }
         self._insert(TRAINING, name, record)
+        self._keep_tags(record["TrainingJobArn"], tags)
         self._start(TRAINING, name, lambda running: self._run_training(name, running))
         return {"TrainingJobArn": record["TrainingJobArn"]}
 
@@ -396,7 +399,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi):
             raise self._refuse(e) from e
         name = job["ProcessingJobName"]
         now = _now()
-        job.pop("Tags", None)
+        tags = job.pop("Tags", None)
         job.setdefault("StoppingCondition", {}).setdefault("MaxRuntimeInSeconds", 86400)
         record = {
             **job,
@@ -406,6 +409,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi):
             "LastModifiedTime": now,
         }
         self._insert(PROCESSING, name, record)
+        self._keep_tags(record["ProcessingJobArn"], tags)
         self._start(PROCESSING, name, lambda running: self._run_processing(name, running))
         return {"ProcessingJobArn": record["ProcessingJobArn"]}
 
@@ -488,7 +492,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi):
                 "ValidationException",
                 "PrimaryContainer and Containers cannot both be specified for a model.",
             )
-        req.pop("Tags", None)
+        tags = req.pop("Tags", None)
         record = {**req, "ModelArn": self._arn(MODEL, name), "CreationTime": _now()}
         record.setdefault("EnableNetworkIsolation", False)
         if not self.records.insert_new(MODEL, name, record, record["CreationTime"]):
@@ -496,6 +500,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi):
                 "ValidationException",
                 f'Cannot create already existing model "{record["ModelArn"]}".',
             )
+        self._keep_tags(record["ModelArn"], tags)
         return {"ModelArn": record["ModelArn"]}
 
     def describe_model(self, **request: Any) -> dict[str, Any]:
@@ -525,7 +530,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi):
             model = variant.get("ModelName")
             if model and self.records.get(MODEL, model) is None:
                 raise self._model_missing(model)()
-        req.pop("Tags", None)
+        tags = req.pop("Tags", None)
         record = {
             **req,
             "EndpointConfigArn": self._arn(ENDPOINT_CONFIG, name),
@@ -536,6 +541,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi):
                 "ValidationException",
                 f'Cannot create already existing endpoint configuration "{record["EndpointConfigArn"]}".',
             )
+        self._keep_tags(record["EndpointConfigArn"], tags)
         return {"EndpointConfigArn": record["EndpointConfigArn"]}
 
     def describe_endpoint_config(self, **request: Any) -> dict[str, Any]:
@@ -587,6 +593,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi):
                 "ValidationException",
                 f'Cannot create already existing endpoint "{record["EndpointArn"]}".',
             )
+        self._keep_tags(record["EndpointArn"], req.get("Tags"))
         self._start(
             ENDPOINT, name, lambda running: self._deploy(name, config, variants, "Creating")
         )
@@ -702,7 +709,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi):
         job = self._request("CreateTransformJob", request)
         name = job["TransformJobName"]
         self._get(MODEL, job["ModelName"], self._model_missing(job["ModelName"]))
-        job.pop("Tags", None)
+        tags = job.pop("Tags", None)
         now = _now()
         record = {
             **job,
@@ -711,6 +718,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi):
             "CreationTime": now,
         }
         self._insert(TRANSFORM, name, record)
+        self._keep_tags(record["TransformJobArn"], tags)
         self._start(TRANSFORM, name, lambda running: self._run_transform(name, running))
         return {"TransformJobArn": record["TransformJobArn"]}
 

@@ -70,3 +70,16 @@ def check_definitions(definitions: Sequence[Mapping[str, Any]], where: str) -> l
                 r"e.g. 'loss: ([0-9\.]+)'"
             )
     return problems
+
+
+def builtin_xgboost_definitions() -> list[dict[str, str]]:
+    """The metric definitions AWS lists for the built-in XGBoost algorithm: each metric on
+    the train and validation channels (at most 40, the API's limit)."""
+    from localaws.sagemaker.hyperparameters import METRICS
+
+    names = [m for m in METRICS if m not in ("pre", "interval-regression-accuracy")]
+    return [
+        {"Name": f"{data}:{metric}", "Regex": builtin_xgboost_regex(f"{data}:{metric}")}
+        for data in ("train", "validation")
+        for metric in names
+    ]

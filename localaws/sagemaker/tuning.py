@@ -91,6 +91,7 @@ class TuningApi:
     _list: Callable[..., tuple[list[dict[str, Any]], str | None]]
     create_training_job: Callable[..., dict[str, Any]]
     stop_training_job: Callable[..., dict[str, Any]]
+    _keep_tags: Callable[[str, list[dict[str, str]] | None], None]
 
     # -- API ----------------------------------------------------------------------------
 
@@ -107,11 +108,24 @@ class TuningApi:
         objective = config.get("HyperParameterTuningJobObjective") or definition["TuningObjective"]
         static = definition.setdefault("StaticHyperParameters", {})
         static[TUNING_OBJECTIVE_HP] = objective["MetricName"]  # as AWS records it
+        definition["OutputDataConfig"].setdefault("KmsKeyId", "")
+        if _is_builtin(definition):  # AWS fills in the algorithm's metrics
+            spec = definition["AlgorithmSpecification"]
+            spec.setdefault("MetricDefinitions", metrics.builtin_xgboost_definitions())
+        tuning_resources = definition.get("HyperParameterTuningResourceConfig") or {}
+        if "ResourceConfig" not in definition and "InstanceType" in tuning_resources:
+            # AWS describes a single-instance-type definition with ResourceConfig too (the
+            # SDK's HyperparameterTuner.attach reads it)
+            definition["ResourceConfig"] = {
+                k: tuning_resources[k]
+                for k in ("InstanceType", "InstanceCount", "VolumeSizeInGB", "VolumeKmsKeyId")
+                if k in tuning_resources
+            }
         if "TrainingJobDefinitions" in req:
             req["TrainingJobDefinitions"] = [definition]
         else:
             req["TrainingJobDefinition"] = definition
-        req.pop("Tags", None)
+        tags = req.pop("Tags", None)
         now = time.time()
         limits = config["ResourceLimits"]
         record = {
@@ -129,6 +143,7 @@ class TuningApi:
         }
         if not self.records.insert_new(TUNING, name, record, now):
             raise ServiceError("ResourceInUse", f"Hyperparameter tuning job {name} already exists")
+        self._keep_tags(record["HyperParameterTuningJobArn"], tags)
         self._start(TUNING, name, lambda running: self._run_tuning(name, running))
         return {"HyperParameterTuningJobArn": record["HyperParameterTuningJobArn"]}
 
@@ -706,7 +721,7 @@ def _training_request(
         "AlgorithmSpecification": {
             k: spec[k]
             for k in ("TrainingImage", "AlgorithmName", "TrainingInputMode", "MetricDefinitions")
-            if k in spec
+            if k in spec and not (k == "MetricDefinitions" and _is_builtin(definition))
         },
         "HyperParameters": {**(definition.get("StaticHyperParameters") or {}), **tuned},
     }
@@ -714,6 +729,9 @@ def _training_request(
         if key in definition:
             request[key] = definition[key]
     if "ResourceConfig" not in request:
+        if _is_builtin(definition):  # AWS fills in the algorithm's metrics
+            spec = definition["AlgorithmSpecification"]
+            spec.setdefault("MetricDefinitions", metrics.builtin_xgboost_definitions())
         tuning_resources = definition.get("HyperParameterTuningResourceConfig") or {}
         request["ResourceConfig"] = {
             "InstanceType": tuning_resources.get("InstanceType", "ml.m5.large"),
