@@ -31,6 +31,7 @@ from localaws.sagemaker.capture import capture_summary
 from localaws.sagemaker.featurestore import FeatureGroupApi
 from localaws.sagemaker.lineage import LineageApi
 from localaws.sagemaker.monitor import MonitoringApi
+from localaws.sagemaker.registry import RegistryApi
 from localaws.sagemaker.tags import TagsApi
 from localaws.sagemaker.tuning import TuningApi
 from localaws.store import JsonRecords
@@ -92,7 +93,7 @@ def to_record(value: Any) -> Any:
     return value
 
 
-class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, TagsApi):
+class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, RegistryApi, TagsApi):
     """The SageMaker API of the local runtime (tuning jobs: :mod:`localaws.sagemaker.tuning`)."""
 
     def __init__(self, runtime: Runtime):
@@ -480,7 +481,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Ta
         )
 
     def create_model(self, **request: Any) -> dict[str, Any]:
-        req = self._request("CreateModel", request)
+        req = self.resolve_package_containers(self._request("CreateModel", request))
         name = req["ModelName"]
         if not req.get("PrimaryContainer") and not req.get("Containers"):
             raise ServiceError(

@@ -26,11 +26,21 @@ def classification_csv(rows: int = 300, features: int = 4, seed: int = 0) -> byt
     return buffer.getvalue().encode()
 
 
+FAST_POLL = 0.1
+POLLING_WAITS = ("wait_for_job", "wait_for_tuning_job", "wait_for_model_package")
+
+
 def sdk_session(server: LocalServer, monkeypatch: pytest.MonkeyPatch, bucket: str) -> Any:
-    """A ``sagemaker.Session`` over the local server (every boto3 client: AWS_ENDPOINT_URL)."""
+    """A ``sagemaker.Session`` over the local server (every boto3 client: AWS_ENDPOINT_URL).
+
+    The SDK's waits sleep 5 s before each describe; locally jobs end in seconds, so their
+    default polling interval is shortened for the test (the calls themselves are unchanged).
+    """
     import sagemaker
 
     monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+    for name in POLLING_WAITS:
+        monkeypatch.setattr(getattr(sagemaker.Session, name), "__defaults__", (FAST_POLL,))
     boto_session = boto3.Session(region_name=REGION)
     return sagemaker.Session(
         boto_session=boto_session,

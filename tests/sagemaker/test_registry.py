@@ -1,0 +1,169 @@
+"""The model registry on the backend: groups, versioned packages, approval, listing, events,
+CreateModel from a package."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sagemaker_support import XGB_IMAGE
+
+from localaws.errors import ServiceError
+from localaws.runtime import Runtime
+
+GROUP = "churn-models"
+
+
+def inference(model_data: str = "s3://models/m1/model.tar.gz") -> dict[str, Any]:
+    return {
+        "Containers": [
+            {"Image": XGB_IMAGE, "ModelDataUrl": model_data, "Environment": {"A": "1", "B": "2"}}
+        ],
+        "SupportedContentTypes": ["text/csv"],
+        "SupportedResponseMIMETypes": ["text/csv"],
+    }
+
+
+def register(rt: Runtime, **extra: Any) -> str:
+    return rt.sagemaker.create_model_package(
+        ModelPackageGroupName=GROUP, InferenceSpecification=inference(), **extra
+    )["ModelPackageArn"]
+
+
+def test_versioned_packages_in_a_group(rt: Runtime) -> None:
+    group_arn = rt.sagemaker.create_model_package_group(
+        ModelPackageGroupName=GROUP, ModelPackageGroupDescription="churn"
+    )["ModelPackageGroupArn"]
+    assert group_arn.endswith(":model-package-group/churn-models")
+    group = rt.sagemaker.describe_model_package_group(ModelPackageGroupName=GROUP)
+    assert group["ModelPackageGroupStatus"] == "Completed"
+    metrics = {
+        "ModelQuality": {
+            "Statistics": {"ContentType": "application/json", "S3Uri": "s3://m/stats.json"}
+        }
+    }
+    baselines = {
+        "ModelDataQuality": {
+            "Constraints": {"ContentType": "application/json", "S3Uri": "s3://m/constraints.json"}
+        }
+    }
+    first = register(
+        rt,
+        ModelMetrics=metrics,
+        DriftCheckBaselines=baselines,
+        CustomerMetadataProperties={"owner": "ml"},
+    )
+    second = register(rt, ModelApprovalStatus="Approved")
+    assert first.endswith(":model-package/churn-models/1")
+    assert second.endswith(":model-package/churn-models/2")
+    described = rt.sagemaker.describe_model_package(ModelPackageName=first)
+    assert described["ModelPackageVersion"] == 1
+    assert described["ModelPackageGroupName"] == GROUP
+    assert described["ModelApprovalStatus"] == "PendingManualApproval"
+    assert described["ModelPackageStatus"] == "Completed"
+    assert described["ModelMetrics"] == metrics
+    assert described["DriftCheckBaselines"] == baselines
+    assert described["CustomerMetadataProperties"] == {"owner": "ml"}
+    assert described["InferenceSpecification"]["Containers"][0]["Image"] == XGB_IMAGE
+
+    updated = rt.sagemaker.update_model_package(
+        ModelPackageArn=first,
+        ModelApprovalStatus="Approved",
+        ApprovalDescription="good AUC",
+        CustomerMetadataProperties={"stage": "prod"},
+        CustomerMetadataPropertiesToRemove=["owner"],
+    )
+    assert updated == {"ModelPackageArn": first}
+    described = rt.sagemaker.describe_model_package(ModelPackageName=first)
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described["ApprovalDescription"] == "good AUC"
+    assert described["CustomerMetadataProperties"] == {"stage": "prod"}
+    assert described["LastModifiedTime"] >= described["CreationTime"]
+
+
+def test_list_model_packages_sorts_and_filters(rt: Runtime) -> None:
+    rt.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    rt.sagemaker.create_model_package_group(ModelPackageGroupName="other")
+    arns = [register(rt) for _ in range(3)]
+    rt.sagemaker.update_model_package(ModelPackageArn=arns[1], ModelApprovalStatus="Approved")
+    rt.sagemaker.create_model_package(
+        ModelPackageGroupName="other", InferenceSpecification=inference()
+    )
+    listed = rt.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)[
+        "ModelPackageSummaryList"
+    ]
+    assert [p["ModelPackageVersion"] for p in listed] == [3, 2, 1]  # newest first
+    ascending = rt.sagemaker.list_model_packages(
+        ModelPackageGroupName=GROUP, SortBy="CreationTime", SortOrder="Ascending"
+    )["ModelPackageSummaryList"]
+    assert [p["ModelPackageArn"] for p in ascending] == arns
+    approved = rt.sagemaker.list_model_packages(
+        ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved"
+    )["ModelPackageSummaryList"]
+    assert [p["ModelPackageArn"] for p in approved] == [arns[1]]
+    page = rt.sagemaker.list_model_packages(MaxResults=2)
+    rest = rt.sagemaker.list_model_packages(MaxResults=2, NextToken=page["NextToken"])
+    assert len(page["ModelPackageSummaryList"]) == 2
+    assert len(rest["ModelPackageSummaryList"]) == 2 and "NextToken" not in rest
+    groups = rt.sagemaker.list_model_package_groups(SortBy="Name", SortOrder="Ascending")
+    assert [g["ModelPackageGroupName"] for g in groups["ModelPackageGroupSummaryList"]] == [
+        GROUP,
+        "other",
+    ]
+
+
+def test_package_state_change_events_go_to_the_outbox(rt: Runtime) -> None:
+    rt.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    arn = register(rt)
+    rt.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    rt.sagemaker.update_model_package(ModelPackageArn=arn, ApprovalDescription="no change")
+    events = rt.sagemaker.drain_events()
+    assert [e["detail"]["ModelApprovalStatus"] for e in events] == [
+        "PendingManualApproval",
+        "Approved",
+    ]
+    for event in events:
+        assert event["source"] == "aws.sagemaker"
+        assert event["detail-type"] == "SageMaker Model Package State Change"
+        assert event["resources"] == [arn]
+        assert event["detail"]["ModelPackageGroupName"] == GROUP
+        assert isinstance(event["detail"]["CreationTime"], int)
+    assert rt.sagemaker.drain_events() == []
+
+
+def test_create_model_from_a_package(rt: Runtime) -> None:
+    rt.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    arn = register(rt)
+    rt.sagemaker.create_model(
+        ModelName="from-package",
+        PrimaryContainer={"ModelPackageName": arn, "Environment": {"B": "override"}},
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+    )
+    container = rt.sagemaker.describe_model(ModelName="from-package")["PrimaryContainer"]
+    assert container["ModelPackageName"] == arn
+    assert container["Image"] == XGB_IMAGE
+    assert container["ModelDataUrl"] == "s3://models/m1/model.tar.gz"
+    assert container["Environment"] == {"A": "1", "B": "override"}
+    with pytest.raises(ServiceError, match="does not exist"):
+        rt.sagemaker.create_model(
+            ModelName="missing",
+            Containers=[{"ModelPackageName": arn[:-1] + "9"}],
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/r",
+        )
+
+
+def test_registry_errors(rt: Runtime) -> None:
+    with pytest.raises(ServiceError, match="ModelPackageGroup nope does not exist"):
+        rt.sagemaker.create_model_package(
+            ModelPackageGroupName="nope", InferenceSpecification=inference()
+        )
+    rt.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    with pytest.raises(ServiceError, match="already exists"):
+        rt.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    arn = register(rt)
+    with pytest.raises(ServiceError) as info:
+        rt.sagemaker.delete_model_package_group(ModelPackageGroupName=GROUP)
+    assert info.value.code == "ConflictException"
+    rt.sagemaker.delete_model_package(ModelPackageName=arn)
+    rt.sagemaker.delete_model_package_group(ModelPackageGroupName=GROUP)
+    assert rt.sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []
