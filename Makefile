@@ -63,13 +63,17 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# What the tests drive besides Python: Debian's Chromium (the console's browser test), the
-# npm asl-validator and checkov in its own venv (the AWS template checks; checkov's pins
-# clash with ours).  Each is installed once, when missing.
+# What the tests drive besides Python: Debian's Chromium (the console's browser test),
+# bubblewrap (SageMaker jobs see their directory at /opt/ml), the npm asl-validator and
+# checkov in its own venv (the AWS template checks; checkov's pins clash with ours).  Each
+# is installed once, when missing.
 tools: build/asl-validator/node_modules/.bin/asl-validator build/checkov-venv/.installed
 	@command -v chromium >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+	@command -v bwrap >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq bubblewrap; }
 
 build/asl-validator/node_modules/.bin/asl-validator:
 	npm install --silent --no-audit --no-fund --prefix build/asl-validator asl-validator@3.16.0

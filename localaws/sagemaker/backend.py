@@ -353,6 +353,83 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
             out["NextToken"] = token
         return out
 
+    def _list_page(
+        self,
+        operation: str,
+        request: dict[str, Any],
+        kind: str,
+        member: str,
+        name_key: str,
+        status_key: str,
+        keys: tuple[str, ...],
+    ) -> dict[str, Any]:
+        """A List* operation over one kind of record: filters, sort, one page."""
+        req = self._request(operation, request)
+        items, token = self._list(kind, req, name_key, status_key, keys)
+        out = self._out(operation, {member: items})
+        if token:
+            out["NextToken"] = token
+        return out
+
+    def list_processing_jobs(self, **request: Any) -> dict[str, Any]:
+        keys = (
+            "ProcessingJobName",
+            "ProcessingJobArn",
+            "CreationTime",
+            "ProcessingEndTime",
+            "LastModifiedTime",
+            "ProcessingJobStatus",
+            "FailureReason",
+            "ExitMessage",
+        )
+        return self._list_page(
+            "ListProcessingJobs",
+            request,
+            PROCESSING,
+            "ProcessingJobSummaries",
+            "ProcessingJobName",
+            "ProcessingJobStatus",
+            keys,
+        )
+
+    def list_transform_jobs(self, **request: Any) -> dict[str, Any]:
+        keys = (
+            "TransformJobName",
+            "TransformJobArn",
+            "CreationTime",
+            "TransformEndTime",
+            "LastModifiedTime",
+            "TransformJobStatus",
+            "FailureReason",
+        )
+        return self._list_page(
+            "ListTransformJobs",
+            request,
+            TRANSFORM,
+            "TransformJobSummaries",
+            "TransformJobName",
+            "TransformJobStatus",
+            keys,
+        )
+
+    def list_models(self, **request: Any) -> dict[str, Any]:
+        keys = ("ModelName", "ModelArn", "CreationTime")
+        return self._list_page(
+            "ListModels", request, MODEL, "Models", "ModelName", "ModelStatus", keys
+        )
+
+    def list_endpoint_configs(self, **request: Any) -> dict[str, Any]:
+        keys = ("EndpointConfigName", "EndpointConfigArn", "CreationTime")
+        return self._list_page(
+            "ListEndpointConfigs",
+            request,
+            ENDPOINT_CONFIG,
+            "EndpointConfigs",
+            "EndpointConfigName",
+            "EndpointConfigStatus",
+            keys,
+        )
+
     def _list(
         self, kind: str, req: dict[str, Any], name_key: str, status_key: str, keys: tuple[str, ...]
     ) -> tuple[list[dict[str, Any]], str | None]:

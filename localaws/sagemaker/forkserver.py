@@ -31,6 +31,7 @@ import errno
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from localaws import config
+from localaws.sagemaker import sandbox
 
 MODULE = "localaws.sagemaker.forkserver"
 PRELOAD = (
@@ -176,10 +178,16 @@ class ForkServer:
         stdout: int,
         stderr: int,
         stdout_pipe: IO[bytes] | None = None,
+        opt_ml: Path | None = None,
     ) -> WarmProcess:
-        """Fork ``args`` from the template with these file descriptors as 0, 1, 2."""
+        """Fork ``args`` from the template with these file descriptors as 0, 1, 2 (and, with
+        ``opt_ml``, in a mount namespace where that directory is /opt/ml: ``cwd`` is then the
+        path the job sees)."""
         status_r, status_w = os.pipe()
-        message = json.dumps({"args": list(args), "env": dict(env), "cwd": os.fspath(cwd)})
+        request: dict[str, Any] = {"args": list(args), "env": dict(env), "cwd": os.fspath(cwd)}
+        if opt_ml is not None:
+            request["opt_ml"] = os.fspath(opt_ml)
+        message = json.dumps(request)
         try:
             with self._lock:
                 sock = self._start()
@@ -258,11 +266,24 @@ def spawn(
     cwd: str | os.PathLike[str],
     stdout: IO[bytes] | int | None,
     stderr: IO[bytes] | int | None,
+    opt_ml: Path | None = None,
 ) -> WarmProcess | subprocess.Popen[bytes]:
     """Start ``command`` in a new session (its own process group), stdin from /dev/null;
     ``stdout`` and ``stderr`` are files, None / ``DEVNULL`` (discarded), ``subprocess.PIPE``
-    (stdout only) or ``STDOUT`` (stderr only)."""
+    (stdout only) or ``STDOUT`` (stderr only).
+
+    With ``opt_ml`` (a job's directory; only when :func:`sandbox.available`) the command runs
+    in a mount namespace where that directory is /opt/ml, in the directory the job sees for
+    ``cwd``: a warm fork enters it itself (:func:`sandbox.enter`), any other command runs
+    under bwrap."""
     if not (enabled() and forkable(command)):
+        if opt_ml is not None:
+            wrapped = sandbox.wrap(command, opt_ml, chdir=sandbox.container_path(cwd, opt_ml))
+            if wrapped is None:
+                raise OSError(
+                    errno.ENOSYS, f"no mount namespace here: {sandbox.unavailable_reason()}"
+                )
+            command = wrapped
         return subprocess.Popen(
             list(command),
             cwd=cwd,
@@ -282,7 +303,8 @@ def spawn(
         proc = _SERVER.spawn(
             command,
             env=env,
-            cwd=cwd,
+            cwd=cwd if opt_ml is None else sandbox.container_path(cwd, opt_ml),
+            opt_ml=opt_ml,
             stdin=devnull,
             stdout=out_fd,
             stderr=err_fd,
@@ -345,8 +367,10 @@ def _child(request: dict[str, Any], fds: list[int], template: int) -> None:
         for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
         os.closerange(3, 1 << 16)
-        os.chdir(request["cwd"])
         env = request["env"]
+        if request.get("opt_ml"):
+            _enter_sandbox(request)
+        os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(env)
         for entry in reversed([p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]):
@@ -384,6 +408,21 @@ def _child(request: dict[str, Any], fds: list[int], template: int) -> None:
             with contextlib.suppress(BaseException):
                 stream.flush()
         os._exit(code)
+
+
+def _enter_sandbox(request: dict[str, Any]) -> None:
+    """Show the job's directory at /opt/ml to this child; where the kernel refuses an
+    in-process namespace, exec bwrap with the command instead (cold, same paths)."""
+    root = Path(request["opt_ml"])
+    try:
+        sandbox.enter(root)
+    except OSError as e:
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            raise
+        print(f"warm worker: {e}; running the job under bwrap instead", file=sys.stderr)
+        args = [*sandbox.base_args(bwrap, root), "--chdir", request["cwd"], "--", *request["args"]]
+        os.execve(bwrap, args, request["env"])
 
 
 def _exit_code(e: SystemExit) -> int:

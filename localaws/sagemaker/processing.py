@@ -3,8 +3,10 @@
 Each ``ProcessingInputs[].S3Input`` is downloaded to its ``LocalPath`` and each
 ``ProcessingOutputConfig.Outputs[].S3Output.LocalPath`` is created empty; both live under
 ``/opt/ml/processing``, which maps to ``<job dir>/processing``.  The command is
-``AppSpecification.ContainerEntrypoint + ContainerArguments`` with every ``/opt/ml/processing``
-path rewritten to the job's directory and ``python``/``python3`` run as this interpreter.  On
+``AppSpecification.ContainerEntrypoint + ContainerArguments`` with ``python``/``python3`` run
+as this interpreter, in a mount namespace where ``/opt/ml`` is the job's directory
+(:mod:`localaws.sagemaker.sandbox`); without one, every ``/opt/ml/processing`` path in the
+arguments is rewritten to the job's directory and the job log says so.  On
 a zero exit every file under each output path is uploaded to its ``S3Uri``.
 """
 
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localaws.errors import UserError
+from localaws.sagemaker import sandbox
 from localaws.sagemaker.training import (
     base_environment,
     download_prefix,
@@ -177,16 +180,25 @@ def run_processing_job(
         json.dumps({"current_host": "algo-1", "hosts": ["algo-1"]})
     )
     app = job["AppSpecification"]
-    command = [
-        translate(a, root) for a in [*entrypoint(app), *(app.get("ContainerArguments") or [])]
-    ]
+    command = [*entrypoint(app), *(app.get("ContainerArguments") or [])]
     if command[0] in PYTHONS:
         command[0] = sys.executable
+    with open(log, "a") as fh:
+        fh.write(sandbox.note(root))
+    sandboxed = sandbox.available()  # /opt/ml is the job's directory: paths as they are
+    if not sandboxed:
+        command = [translate(a, root) for a in command]
     env = base_environment(runtime.credentials)
     env.update(job.get("Environment") or {})
     env["PYTHONUNBUFFERED"] = "1"
     code = supervise(
-        command, env=env, cwd=root, log_path=log, cancelled=cancelled, deadline=deadline
+        command,
+        env=env,
+        cwd=root,
+        log_path=log,
+        cancelled=cancelled,
+        deadline=deadline,
+        opt_ml=root if sandboxed else None,
     )
     if code != 0:
         raise UserError(

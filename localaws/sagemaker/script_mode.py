@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localaws.errors import UserError
+from localaws.sagemaker import sandbox
 from localaws.sagemaker.training import base_environment, extract_archive, failure_reason, supervise
 
 if TYPE_CHECKING:
@@ -67,8 +68,10 @@ def container_environment(
     channels: Mapping[str, Any],
     user_hps: Mapping[str, Any],
     num_cpus: int,
+    visible_root: Path | None = None,
 ) -> dict[str, str]:
-    """The ``SM_*`` variables the training toolkit sets, with /opt/ml mapped to ``root``."""
+    """The ``SM_*`` variables the training toolkit sets; paths under ``visible_root`` (the
+    job's directory as the script sees it: /opt/ml in a sandbox), else under ``root``."""
     raw = job.get("HyperParameters") or {}
     decoded = decode_hyperparameters(raw)
     program = decoded["sagemaker_program"]
@@ -78,14 +81,15 @@ def container_environment(
         "hosts": [CURRENT_HOST],
         "network_interface_name": "eth0",
     }
-    channel_dirs = {name: str(root / "input" / "data" / name) for name in channels}
+    seen = visible_root or root
+    channel_dirs = {name: str(seen / "input" / "data" / name) for name in channels}
     paths = {
-        "model_dir": str(root / "model"),
-        "input_dir": str(root / "input"),
-        "input_config_dir": str(root / "input" / "config"),
-        "output_dir": str(root / "output"),
-        "output_data_dir": str(root / "output" / "data"),
-        "output_intermediate_dir": str(root / "output" / "intermediate"),
+        "model_dir": str(seen / "model"),
+        "input_dir": str(seen / "input"),
+        "input_config_dir": str(seen / "input" / "config"),
+        "output_dir": str(seen / "output"),
+        "output_data_dir": str(seen / "output" / "data"),
+        "output_intermediate_dir": str(seen / "output" / "intermediate"),
     }
     module_name = program[:-3] if program.endswith(".py") else program
     training_env = {
@@ -161,18 +165,27 @@ def run_script(
     num_cpus = (
         len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     )
+    command = [sys.executable, program, *to_cmd_args(user_hps)]
+    sandboxed = sandbox.available()  # /opt/ml is the job's directory, as in the container
+    visible = Path(sandbox.CONTAINER_ROOT) if sandboxed else root
     env = base_environment(runtime.credentials)
     env.update(job.get("Environment") or {})
-    env.update(container_environment(job, root, channels, user_hps, num_cpus))
-    env["PYTHONPATH"] = str(code_dir)
+    env.update(container_environment(job, root, channels, user_hps, num_cpus, visible))
+    env["PYTHONPATH"] = str(visible / "code")
     env["PYTHONUNBUFFERED"] = "1"
-    command = [sys.executable, program, *to_cmd_args(user_hps)]
     with open(log, "a") as fh:
+        fh.write(sandbox.note(root))
         fh.write(
             f"Invoking script with the following command:\n\n{sys.executable} {program} {' '.join(to_cmd_args(user_hps))}\n\n"
         )
     code = supervise(
-        command, env=env, cwd=code_dir, log_path=log, cancelled=cancelled, deadline=deadline
+        command,
+        env=env,
+        cwd=code_dir,
+        log_path=log,
+        cancelled=cancelled,
+        deadline=deadline,
+        opt_ml=root if sandboxed else None,
     )
     if code != 0:
         raise UserError(

@@ -154,8 +154,11 @@ def download_prefix(
         uris = [base + rel for rel in manifest[1:]]
         prefix = base
     else:
+        # As on SageMaker, each object keeps its key relative to the prefix itself: with or
+        # without a trailing slash, s3://b/data/train holding data/train/x.csv gives <dest>/x.csv
+        # (an S3Uri that names one object gives <dest>/<its name>).
         uris = [u for u in storage.list(uri) if not u.endswith("/")]
-        prefix = uri if uri.endswith("/") else uri.rsplit("/", 1)[0] + "/"
+        prefix = uri
         if not uris and storage.exists(uri):
             uris = [uri]
     for item in uris:
@@ -228,9 +231,11 @@ def supervise(
     log_path: Path,
     cancelled: threading.Event,
     deadline: float | None,
+    opt_ml: Path | None = None,
 ) -> int:
     """Run ``command`` in its own process group, output appended to ``log_path`` (a fork of
-    the warm template when it is this interpreter running a module or a script).
+    the warm template when it is this interpreter running a module or a script); with
+    ``opt_ml``, in a mount namespace where that directory is /opt/ml (``forkserver.spawn``).
 
     Returns its exit code; kills the whole group and raises JobInterrupted when ``cancelled``
     is set ('stopped') or the monotonic ``deadline`` passes ('timeout').
@@ -238,7 +243,9 @@ def supervise(
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         try:
-            proc = forkserver.spawn(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
+            proc = forkserver.spawn(
+                command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, opt_ml=opt_ml
+            )
         except OSError as e:
             raise UserError(f"could not start {command[0]!r}: {e.strerror}") from e
         try:

@@ -70,8 +70,8 @@ def test_script_runs_with_the_container_environment(data, tmp_path):
     assert json.loads(env["SM_HPS"]) == {"num_round": 4, "max_depth": 2, "note": "hello world"}
     assert env["SM_HP_NUM_ROUND"] == "4" and env["SM_HP_NOTE"] == "hello world"
     assert json.loads(env["SM_CHANNELS"]) == ["train"]
-    assert env["SM_CHANNEL_TRAIN"].endswith("/jobs/training/script-ok/input/data/train")
-    assert env["SM_MODEL_DIR"].endswith("/jobs/training/script-ok/model")
+    assert env["SM_CHANNEL_TRAIN"] == "/opt/ml/input/data/train"  # the container's paths
+    assert env["SM_MODEL_DIR"] == "/opt/ml/model"
     assert json.loads(env["SM_HOSTS"]) == ["algo-1"] and env["SM_CURRENT_HOST"] == "algo-1"
     assert int(env["SM_NUM_CPUS"]) >= 1 and env["SM_NUM_GPUS"] == "0"
     training_env = json.loads(env["SM_TRAINING_ENV"])
