@@ -137,7 +137,10 @@ def load_dmatrix(
         drop.append(names[1])
     # A plain float matrix, as the container parses CSV: the model carries no feature names,
     # so it predicts on any array of the same width (xgb.DMatrix(numpy_array)).
-    features = table.drop_columns(drop).to_pandas().to_numpy(dtype="float32", na_value=np.nan)
+    columns = table.drop_columns(drop).columns
+    features = np.empty((table.num_rows, len(columns)), dtype=np.float32)
+    for i, column in enumerate(columns):  # nulls become NaN (xgboost's missing value)
+        features[:, i] = column.to_numpy(zero_copy_only=False)
     return xgb.DMatrix(features, label=label, weight=weight, nthread=nthread, missing=np.nan)
 
 
