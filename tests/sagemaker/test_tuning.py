@@ -352,3 +352,48 @@ def test_median_rule() -> None:
     assert search.median_rule_stops([5.0], finished)
     assert not search.median_rule_stops([1.5], finished)
     assert not search.median_rule_stops([1.0, 1.0, 1.0, 1.0], finished)  # no one got this far
+
+
+def test_hyperband_keeps_the_best_third_at_each_rung() -> None:
+    rungs = search.hyperband_rungs(1, 30)
+    assert rungs == [1, 3, 9, 27]
+    peers = [[0.1], [0.2], [0.3], [0.4], [0.5]]
+    assert search.hyperband_keeps([0.15], peers, rungs)  # among the best third
+    assert not search.hyperband_keeps([0.45], peers, rungs)
+    assert search.hyperband_keeps([0.45, 0.4], peers, rungs)  # round 2 is not a rung
+    assert search.hyperband_keeps([9.0], [[0.1]], rungs)  # too few peers to judge
+
+
+def test_closing_the_runtime_fails_a_running_tuning_job(rt: Runtime) -> None:
+    script = "import time\nprint('loss=1.0', flush=True)\ntime.sleep(60)\n"
+    rt.storage.write("s3://code/slow/sourcedir.tar.gz", sourcedir({"train.py": script}))
+    request = tuning_request(
+        "tune-close",
+        ranges={"IntegerParameterRanges": [{"Name": "x", "MinValue": "1", "MaxValue": "9"}]},
+        metric="loss",
+        objective_type="Minimize",
+        parallel=1,
+        max_jobs=2,
+        static={
+            "sagemaker_program": '"train.py"',
+            "sagemaker_submit_directory": '"s3://code/slow/sourcedir.tar.gz"',
+        },
+    )
+    request["TrainingJobDefinition"]["AlgorithmSpecification"]["MetricDefinitions"] = [
+        {"Name": "loss", "Regex": r"loss=([0-9\.]+)"}
+    ]
+    del request["TrainingJobDefinition"]["InputDataConfig"]
+    rt.sagemaker.create_hyper_parameter_tuning_job(**request)
+    wait_for(
+        lambda: rt.sagemaker.describe_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName="tune-close"
+        )["TrainingJobStatusCounters"],
+        "InProgress",
+        (1,),
+    )
+    rt.sagemaker.close()
+    done = rt.sagemaker.describe_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="tune-close"
+    )
+    assert done["HyperParameterTuningJobStatus"] == "Failed"
+    assert "closed while the job was running" in done["FailureReason"]
