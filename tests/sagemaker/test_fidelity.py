@@ -15,8 +15,8 @@ import xgboost as xgb
 from botocore.model import Shape
 from sagemaker_support import ROLE, SKLEARN_IMAGE, XGB_IMAGE, training_request, wait_for
 
+from localaws.botocore_model import service_model
 from localaws.runtime import Runtime
-from localaws.sagemaker.validation import service_model
 
 MODEL = service_model("sagemaker")
 
