@@ -24,16 +24,29 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.csv as pacsv
 import xgboost as xgb
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.sagemaker_local import N_FEATURES, ROLE, XGB_IMAGE, write_csv
 from localaws.runtime import Runtime
 from localaws.sagemaker.hyperparameters import parse, training_params
 
 STATIC = {"objective": "binary:logistic", "eval_metric": "auc"}
+XGB_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+N_FEATURES = 20
+
+
+def write_csv(path: Path, rows: int, *, seed: int) -> None:
+    """rows x 20 features, the label first, no header (the built-in algorithm's CSV)."""
+    rng = np.random.default_rng(seed)
+    weights = np.random.default_rng(0).normal(size=N_FEATURES)
+    x = rng.normal(size=(rows, N_FEATURES)).astype(np.float32)
+    y = ((x @ weights + rng.normal(size=rows)) > 0).astype(np.float32)
+    table = pa.table({"label": y, **{f"f{i}": x[:, i] for i in range(N_FEATURES)}})
+    pacsv.write_csv(table, path, pacsv.WriteOptions(include_header=False))
 
 
 def read_matrix(path: Path) -> np.ndarray:
@@ -147,8 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         args.rows, args.rounds, args.jobs = 2_000, 5, 3
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        write_csv(work / "train.csv", args.rows, label=True, seed=1)
-        write_csv(work / "validation.csv", max(args.rows // 4, 200), label=True, seed=2)
+        write_csv(work / "train.csv", args.rows, seed=1)
+        write_csv(work / "validation.csv", max(args.rows // 4, 200), seed=2)
         with Runtime(work / "state") as rt:
             rt.storage.upload_from(work / "train.csv", "s3://bench/train/train.csv")
             rt.storage.upload_from(work / "validation.csv", "s3://bench/validation/validation.csv")

@@ -135,7 +135,9 @@ def test_training_script_opens_container_paths(
 
     archive = rt.storage.read(done["ModelArtifacts"]["S3ModelArtifacts"])
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        text = tar.extractfile("model.txt").read().decode()
+        member = tar.extractfile("model.txt")
+        assert member is not None
+        text = member.read().decode()
     assert text == f"2 rows, cwd /opt/ml/code, warm {warm}"
 
 

@@ -179,13 +179,12 @@ def test_list_operations_filter_sort_and_page(rt: Runtime) -> None:
     bad["AppSpecification"]["ContainerEntrypoint"] = ["python3", "-c", "raise SystemExit(3)"]
     for request in (ok, bad):
         sm.create_processing_job(**request)
-        wait_for(
-            lambda name=request["ProcessingJobName"]: sm.describe_processing_job(
-                ProcessingJobName=name
-            ),
-            "ProcessingJobStatus",
-            ("Completed", "Failed"),
-        )
+        name = request["ProcessingJobName"]
+
+        def describe(name: str = name) -> dict[str, Any]:
+            return sm.describe_processing_job(ProcessingJobName=name)
+
+        wait_for(describe, "ProcessingJobStatus", ("Completed", "Failed"))
     failed = sm.list_processing_jobs(StatusEquals="Failed")["ProcessingJobSummaries"]
     assert [j["ProcessingJobName"] for j in failed] == ["proc-bad"]
     assert failed[0]["FailureReason"].startswith("AlgorithmError")

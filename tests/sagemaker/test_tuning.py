@@ -77,6 +77,21 @@ def wait_tuning(rt: Runtime, name: str) -> dict[str, Any]:
     )
 
 
+def wait_running(rt: Runtime, name: str, count: int) -> None:
+    """Until ``count`` of the tuning job's training jobs are in progress."""
+    wait_for(
+        lambda: {
+            "running": str(
+                rt.sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
+                    "TrainingJobStatusCounters"
+                ]["InProgress"]
+            )
+        },
+        "running",
+        (str(count),),
+    )
+
+
 def all_jobs(rt: Runtime, name: str) -> list[dict[str, Any]]:
     return rt.sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(
         HyperParameterTuningJobName=name, MaxResults=100
@@ -250,13 +265,7 @@ def test_stop_tuning_job_stops_its_training_jobs(rt: Runtime) -> None:
     ]
     del request["TrainingJobDefinition"]["InputDataConfig"]
     rt.sagemaker.create_hyper_parameter_tuning_job(**request)
-    wait_for(
-        lambda: rt.sagemaker.describe_hyper_parameter_tuning_job(
-            HyperParameterTuningJobName="tune-stop"
-        )["TrainingJobStatusCounters"],
-        "InProgress",
-        (2,),
-    )
+    wait_running(rt, "tune-stop", 2)
     rt.sagemaker.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName="tune-stop")
     done = wait_tuning(rt, "tune-stop")
     assert done["HyperParameterTuningJobStatus"] == "Stopped"
@@ -384,13 +393,7 @@ def test_closing_the_runtime_fails_a_running_tuning_job(rt: Runtime) -> None:
     ]
     del request["TrainingJobDefinition"]["InputDataConfig"]
     rt.sagemaker.create_hyper_parameter_tuning_job(**request)
-    wait_for(
-        lambda: rt.sagemaker.describe_hyper_parameter_tuning_job(
-            HyperParameterTuningJobName="tune-close"
-        )["TrainingJobStatusCounters"],
-        "InProgress",
-        (1,),
-    )
+    wait_running(rt, "tune-close", 1)
     rt.sagemaker.close()
     done = rt.sagemaker.describe_hyper_parameter_tuning_job(
         HyperParameterTuningJobName="tune-close"

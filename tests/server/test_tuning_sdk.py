@@ -27,7 +27,7 @@ def _estimator(session: Any) -> Any:
         instance_type="ml.m5.large",
         output_path=f"s3://{BUCKET}/models",
         sagemaker_session=session,
-        hyperparameters={"num_round": 5, "objective": "binary:logistic"},
+        hyperparameters={"num_round": "5", "objective": "binary:logistic"},
     )
 
 
