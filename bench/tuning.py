@@ -28,8 +28,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import xgboost as xgb
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from bench.report import print_table
 from localaws.runtime import Runtime
 from localaws.sagemaker.hyperparameters import parse, training_params
 
@@ -175,21 +174,20 @@ def main(argv: list[str] | None = None) -> int:
     values = [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in summaries]
     best = described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
     median = statistics.median(values)
-    rows = [
-        ["scenario", "local tuning", "plain xgboost.train", "tuning/plain"],
+    scenario = (
+        f"{args.jobs} trainings, {args.parallel} at a time, {args.rows:,} rows x {N_FEATURES}, "
+        f"{args.rounds} rounds"
+    )
+    print_table(
+        "Hyperparameter tuning job vs the same trainings as plain xgboost.train",
         [
-            f"{args.jobs} trainings, {args.parallel} at a time, {args.rows:,} rows x {N_FEATURES}, "
-            f"{args.rounds} rounds",
-            f"{tuning_s:.2f} s",
-            f"{baseline_s:.2f} s",
-            f"{tuning_s / baseline_s:.2f}x",
+            ("scenario", len(scenario)),
+            ("local tuning", 12),
+            ("xgboost.train", 13),
+            ("tuning/plain", 12),
         ],
-    ]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for i, r in enumerate(rows):
-        print(" | ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)))
-        if i == 0:
-            print("-+-".join("-" * w for w in widths))
+        [[scenario, f"{tuning_s:.2f} s", f"{baseline_s:.2f} s", f"{tuning_s / baseline_s:.2f}x"]],
+    )
     verdict = "beats" if best > median else "does NOT beat"
     print(f"\nbest job validation:auc {best:.4f} {verdict} the median job {median:.4f}")
     print(

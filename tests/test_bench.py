@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
         ),
         ("ai4i_generate", ["--quick", "--rows", "2000"], ["generate (ai4i_data)", "read_csv"]),
         ("lambda_invoke", ["--quick", "--calls", "5"], ["LambdaBackend.invoke", "pipe round"]),
+        ("tuning", ["--quick"], ["3 trainings, 2 at a time", "best job validation:auc"]),
     ],
-    ids=["asl_overhead", "ai4i_generate", "lambda_invoke"],
+    ids=["asl_overhead", "ai4i_generate", "lambda_invoke", "tuning"],
 )
 def test_bench_runs_quick_and_prints_its_table(
     module: str, args: list[str], rows: list[str]
