@@ -227,9 +227,9 @@ class BayesianSearch(Strategy):
         best = yn.min()
         sigma = np.maximum(sigma, 1e-9)
         z = (best - mu) / sigma
-        from scipy.stats import norm
-
-        expected_improvement = (best - mu) * norm.cdf(z) + sigma * norm.pdf(z)
+        cdf = 0.5 * (1.0 + np.vectorize(math.erf)(z / math.sqrt(2.0)))
+        pdf = np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+        expected_improvement = (best - mu) * cdf + sigma * pdf
         return candidates[int(np.argmax(expected_improvement))]
 
 
