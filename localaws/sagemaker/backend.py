@@ -861,6 +861,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
     def recover(self) -> None:
         """After a restart: interrupted jobs fail, endpoints that were serving come back."""
         forkserver.warm()  # the job template imports the ML stack while the runtime starts
+        self.event_outbox.start()  # queued model package events go on to the default bus
         for kind, status_key, end_key in (
             (TRAINING, "TrainingJobStatus", "TrainingEndTime"),
             (PROCESSING, "ProcessingJobStatus", "ProcessingEndTime"),
@@ -917,6 +918,8 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
 
     def close(self) -> None:
         """Stop running jobs (recorded as Failed: the runtime closed) and every endpoint server."""
+        if "event_outbox" in self.__dict__:
+            self.event_outbox.stop()  # what is queued waits in the database
         self.close_monitoring()
         with self._lock:
             running = list(self._running.items())

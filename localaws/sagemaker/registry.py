@@ -13,34 +13,32 @@ transform job runs.
 
 Events: every created package and every change of approval status is published through
 :meth:`RegistryApi.emit_event` as a "SageMaker Model Package State Change" event (source
-``aws.sagemaker``, detail = the package's Describe shape).  ``emit_event`` is the hook for
-EventBridge: it appends the event to a durable outbox (records of kind ``EventOutbox``)
-which :meth:`RegistryApi.drain_events` hands to whoever delivers events (the EventBridge
-dispatcher, when it exists), oldest first, removing them.
+``aws.sagemaker``, detail = the package's Describe shape, times in epoch milliseconds).
+``emit_event`` only queues it in the ``sagemaker.event`` outbox (:mod:`localaws.outbox`,
+durable); the outbox's thread puts it on the default EventBridge bus (``PutEvents``), where
+the EventBridge dispatcher matches it against rules, as for every other AWS event.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from localaws.errors import ServiceError
+from localaws.outbox import Outbox
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
     from localaws.store import JsonRecords
 
-GROUP, PACKAGE, OUTBOX = "ModelPackageGroup", "ModelPackage", "EventOutbox"
+GROUP, PACKAGE = "ModelPackageGroup", "ModelPackage"
 STATE_CHANGE = "SageMaker Model Package State Change"
 EVENT_SOURCE = "aws.sagemaker"
-_SEQUENCE = itertools.count()
-_SEQUENCE_LOCK = threading.Lock()
+EVENT_CHANNEL = "sagemaker.event"
 
 
 def _resource(arn_or_name: str, kind: str) -> str:
@@ -73,32 +71,29 @@ class RegistryApi:
 
     # -- events ------------------------------------------------------------------------
 
-    def emit_event(self, detail_type: str, detail: dict[str, Any]) -> None:
-        """Publish an EventBridge event from SageMaker (the hook the EventBridge service
-        wires up): written to the durable outbox, delivered by whoever drains it."""
-        with _SEQUENCE_LOCK:
-            key = f"{time.time():017.6f}-{next(_SEQUENCE):08d}-{uuid.uuid4().hex[:8]}"
-        resources = [detail["ModelPackageArn"]] if "ModelPackageArn" in detail else []
-        event = {
-            "version": "0",
-            "id": str(uuid.uuid4()),
-            "detail-type": detail_type,
-            "source": EVENT_SOURCE,
-            "account": self.runtime.arn("sagemaker", "x").split(":")[4],
-            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "region": self.runtime.arn("sagemaker", "x").split(":")[3],
-            "resources": resources,
-            "detail": json.loads(json.dumps(_epoch_ms(detail), default=str)),
-        }
-        self.records.put(OUTBOX, key, {"Key": key, "Event": event}, time.time())
+    @cached_property
+    def event_outbox(self) -> Outbox:
+        """SageMaker's own events on their way to the default bus (one worker: in order)."""
+        return Outbox(self.runtime.db, EVENT_CHANNEL, self._put_event, workers=1)
 
-    def drain_events(self) -> list[dict[str, Any]]:
-        """The events emitted so far, oldest first; they leave the outbox."""
-        with self._lock:
-            entries = sorted(self.records.list(OUTBOX), key=lambda entry: entry["Key"])
-            for entry in entries:
-                self.records.delete(OUTBOX, entry["Key"])
-        return [entry["Event"] for entry in entries]
+    def emit_event(self, detail_type: str, detail: dict[str, Any]) -> None:
+        """Queue an EventBridge event from SageMaker (committed when this returns); the
+        outbox's thread puts it on the default bus."""
+        resources = [detail["ModelPackageArn"]] if "ModelPackageArn" in detail else []
+        self.event_outbox.put(
+            {
+                "Source": EVENT_SOURCE,
+                "DetailType": detail_type,
+                "Resources": resources,
+                "Time": datetime.now(UTC).isoformat(),
+                "Detail": json.dumps(_epoch_ms(detail), default=str),
+            }
+        )
+
+    def _put_event(self, entry: dict[str, Any], attempt: int) -> float | None:
+        entry = {**entry, "Time": datetime.fromisoformat(entry["Time"])}
+        failed = self.runtime.events.put_events(Entries=[entry]).get("FailedEntryCount", 0)
+        return None if not failed else min(2.0**attempt, 60.0)
 
     # -- groups ------------------------------------------------------------------------
 

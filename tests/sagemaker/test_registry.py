@@ -3,6 +3,7 @@ CreateModel from a package."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from sagemaker_support import XGB_IMAGE
 
 from localaws.errors import ServiceError
 from localaws.runtime import Runtime
+from localaws.sagemaker import registry
 
 GROUP = "churn-models"
 
@@ -112,23 +114,25 @@ def test_list_model_packages_sorts_and_filters(rt: Runtime) -> None:
     ]
 
 
-def test_package_state_change_events_go_to_the_outbox(rt: Runtime) -> None:
+def test_package_state_change_events_are_queued_in_order(rt: Runtime) -> None:
+    """Each created package and each approval change queues one event; a change of another
+    member (here the description) queues none.  Delivery: tests/server/test_registry_events.py."""
     rt.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
     arn = register(rt)
     rt.sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
     rt.sagemaker.update_model_package(ModelPackageArn=arn, ApprovalDescription="no change")
-    events = rt.sagemaker.drain_events()
-    assert [e["detail"]["ModelApprovalStatus"] for e in events] == [
-        "PendingManualApproval",
-        "Approved",
-    ]
-    for event in events:
-        assert event["source"] == "aws.sagemaker"
-        assert event["detail-type"] == "SageMaker Model Package State Change"
-        assert event["resources"] == [arn]
-        assert event["detail"]["ModelPackageGroupName"] == GROUP
-        assert isinstance(event["detail"]["CreationTime"], int)
-    assert rt.sagemaker.drain_events() == []
+    rows = rt.db.query(
+        "SELECT body FROM outbox WHERE channel = ? ORDER BY id", (registry.EVENT_CHANNEL,)
+    )
+    events = [json.loads(row["body"]) for row in rows]
+    details = [json.loads(event["Detail"]) for event in events]
+    assert [d["ModelApprovalStatus"] for d in details] == ["PendingManualApproval", "Approved"]
+    for event, detail in zip(events, details, strict=True):
+        assert event["Source"] == "aws.sagemaker"
+        assert event["DetailType"] == "SageMaker Model Package State Change"
+        assert event["Resources"] == [arn]
+        assert detail["ModelPackageGroupName"] == GROUP
+        assert isinstance(detail["CreationTime"], int)
 
 
 def test_create_model_from_a_package(rt: Runtime) -> None:
