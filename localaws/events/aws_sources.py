@@ -1,7 +1,7 @@
 """AWS's own events on the default bus: SageMaker and Step Functions state changes.
 
 On AWS, SageMaker puts ``SageMaker Training Job State Change`` (and Processing, Transform,
-Endpoint) events and Step Functions ``Step Functions Execution Status Change`` events on the
+Endpoint, HyperParameter Tuning Job) events and Step Functions ``Step Functions Execution Status Change`` events on the
 default bus, where rules pick them up.  Locally a small poller watches the state the
 backends already keep (SageMaker's resource records, the ``sfn_executions`` table), without
 any hook in the backends, and puts one event per status it has not seen yet through
@@ -44,6 +44,11 @@ SAGEMAKER = {
         "SageMaker Transform Job State Change",
     ),
     "Endpoint": ("EndpointStatus", "EndpointArn", "SageMaker Endpoint State Change"),
+    "HyperParameterTuningJob": (
+        "HyperParameterTuningJobStatus",
+        "HyperParameterTuningJobArn",
+        "SageMaker HyperParameter Tuning Job State Change",
+    ),
 }
 STATES_DETAIL_TYPE = "Step Functions Execution Status Change"
 
