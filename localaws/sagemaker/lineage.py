@@ -9,8 +9,8 @@ them, created by hand (CreateArtifact, AddAssociation, ...) or automatically as 
   endpoint's ARN); each deployed model's ``Model`` artifact (ModelDataUrl) and ``Image``
   artifact ``ContributedTo`` the action, which is ``AssociatedWith`` the context;
 * a feature group: a ``FeatureGroup`` context (Source = its ARN);
-* a model package (for the registry to call): a ``ModelPackage`` context
-  (:meth:`LineageApi.lineage_model_package`).
+* a model package: a ``ModelPackage`` context, its ``Model`` artifacts ``ContributedTo`` it
+  (:meth:`LineageApi.lineage_model_package`, called by the registry when a package is created).
 
 There is one artifact per SourceUri (AWS reuses them), so a model trained here and deployed
 later joins one graph: DataSet -> TrainingJob -> Model -> ModelDeployment -> Endpoint.
@@ -425,6 +425,8 @@ class LineageApi:
                 self.lineage_processing_job(record)
             elif kind == "Endpoint":
                 self.lineage_endpoint(record, variants or [])
+            elif kind == "ModelPackage":
+                self.lineage_model_package(record)
         except (ServiceError, KeyError):
             log.exception("lineage of %s %s could not be recorded", kind, name)
 

@@ -68,6 +68,7 @@ class RegistryApi:
     _request: Callable[[str, dict[str, Any]], dict[str, Any]]
     _out: Callable[[str, dict[str, Any]], dict[str, Any]]
     _keep_tags: Callable[[str, list[dict[str, str]] | None], None]
+    record_lineage: Callable[[str, str], None]
 
     # -- events ------------------------------------------------------------------------
 
@@ -221,6 +222,7 @@ class RegistryApi:
                 )
         self._keep_tags(record["ModelPackageArn"], tags)
         self.emit_event(STATE_CHANGE, self._out("DescribeModelPackage", record))
+        self.record_lineage(PACKAGE, key)
         return {"ModelPackageArn": record["ModelPackageArn"]}
 
     def describe_model_package(self, **request: Any) -> dict[str, Any]:

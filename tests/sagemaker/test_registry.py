@@ -171,3 +171,23 @@ def test_registry_errors(rt: Runtime) -> None:
     rt.sagemaker.delete_model_package(ModelPackageName=arn)
     rt.sagemaker.delete_model_package_group(ModelPackageGroupName=GROUP)
     assert rt.sagemaker.list_model_package_groups()["ModelPackageGroupSummaryList"] == []
+
+
+def test_a_registered_package_joins_the_lineage_of_its_model(rt: Runtime) -> None:
+    """The package gets a ModelPackage context; its model's artifact ContributedTo it."""
+    rt.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    arn = register(rt)
+    [context] = rt.sagemaker.list_contexts(ContextType="ModelPackage")["ContextSummaries"]
+    assert context["Source"]["SourceUri"] == arn
+    [artifact] = rt.sagemaker.list_artifacts(SourceUri="s3://models/m1/model.tar.gz")[
+        "ArtifactSummaries"
+    ]
+    found = rt.sagemaker.query_lineage(
+        StartArns=[artifact["ArtifactArn"]], Direction="Descendants", IncludeEdges=True
+    )
+    assert context["ContextArn"] in [v["Arn"] for v in found["Vertices"]]
+    assert {
+        "SourceArn": artifact["ArtifactArn"],
+        "DestinationArn": context["ContextArn"],
+        "AssociationType": "ContributedTo",
+    } in found["Edges"]
