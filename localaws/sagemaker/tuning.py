@@ -74,6 +74,7 @@ class _Trial:
     objective: float | None = None  # as reported (not sign-flipped)
     status: str = "InProgress"
     early_stopped: bool = False
+    rungs_judged: int = 0  # Hyperband: how many of the rungs this job has been judged at
 
 
 class TuningApi:
@@ -454,10 +455,7 @@ class TuningApi:
                     if trial.early_stopped or not trial.series:
                         continue
                     if (early and search.median_rule_stops(trial.series, finished)) or (
-                        rungs
-                        and not search.hyperband_keeps(
-                            trial.series, [t.series for t in trials if t is not trial], rungs
-                        )
+                        rungs and not self._hyperband_keeps(trial, trials, rungs)
                     ):
                         trial.early_stopped = True
                         self._stop_trials([trial], None)
@@ -476,6 +474,18 @@ class TuningApi:
             )
         else:
             self._publish(name, trials, "Completed")
+
+    @staticmethod
+    def _hyperband_keeps(trial: _Trial, trials: list[_Trial], rungs: list[int]) -> bool:
+        """Judge the job once at each rung it has reached since the last look (its metric
+        may pass several between two polls), on its value at that rung."""
+        others = [t.series for t in trials if t is not trial]
+        while trial.rungs_judged < len(rungs) and len(trial.series) >= rungs[trial.rungs_judged]:
+            rung = rungs[trial.rungs_judged]
+            trial.rungs_judged += 1
+            if not search.hyperband_keeps(trial.series[:rung], others, rungs):
+                return False
+        return True
 
     def _failure(self, job_name: str) -> str:
         job = self.records.get(TRAINING, job_name)

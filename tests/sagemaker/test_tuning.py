@@ -247,6 +247,60 @@ def test_auto_early_stopping_stops_jobs_worse_than_the_median(rt: Runtime) -> No
     )
 
 
+HYPERBAND_SCRIPT = """
+import argparse, os, time
+parser = argparse.ArgumentParser()
+parser.add_argument("--quality", type=float)
+args, _ = parser.parse_known_args()
+for epoch in range(20):
+    print(f"epoch {epoch} loss={10 - args.quality + epoch * 0.001:.4f}", flush=True)
+    time.sleep(0.05)
+open(os.path.join(os.environ["SM_MODEL_DIR"], "model.txt"), "w").write(str(args.quality))
+"""
+
+
+def test_hyperband_stops_jobs_outside_the_best_third_at_a_rung(rt: Runtime) -> None:
+    """One job at a time: from the third on, a job goes past rung 1 only if its loss there is
+    the best of the jobs that reached it (eta = 3, so 1 of 3 goes on)."""
+    rt.storage.write("s3://code/hb/sourcedir.tar.gz", sourcedir({"train.py": HYPERBAND_SCRIPT}))
+    request = tuning_request(
+        "tune-hb",
+        strategy="Hyperband",
+        ranges={
+            "ContinuousParameterRanges": [{"Name": "quality", "MinValue": "1", "MaxValue": "9"}]
+        },
+        metric="loss",
+        objective_type="Minimize",
+        parallel=1,
+        max_jobs=5,
+        static={
+            "sagemaker_program": '"train.py"',
+            "sagemaker_submit_directory": '"s3://code/hb/sourcedir.tar.gz"',
+        },
+        RandomSeed=11,
+        StrategyConfig={"HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 20}},
+    )
+    definition = request["TrainingJobDefinition"]
+    definition["AlgorithmSpecification"]["MetricDefinitions"] = [
+        {"Name": "loss", "Regex": r"loss=([0-9\.]+)"}
+    ]
+    del definition["InputDataConfig"]
+    rt.sagemaker.create_hyper_parameter_tuning_job(**request)
+    done = wait_tuning(rt, "tune-hb")
+    assert done["HyperParameterTuningJobStatus"] == "Completed", done.get("FailureReason")
+    jobs = sorted(all_jobs(rt, "tune-hb"), key=lambda j: j["TrainingJobName"])
+    quality = [float(j["TunedHyperParameters"]["quality"]) for j in jobs]
+    expected = [
+        "Completed" if i < 2 or q > max(quality[:i]) else "Stopped" for i, q in enumerate(quality)
+    ]
+    assert [j["TrainingJobStatus"] for j in jobs] == expected
+    assert "Stopped" in expected  # the seed gives a job to stop
+    assert (
+        done["BestTrainingJob"]["TunedHyperParameters"]["quality"]
+        == (jobs[quality.index(max(quality))]["TunedHyperParameters"]["quality"])
+    )
+
+
 def test_stop_tuning_job_stops_its_training_jobs(rt: Runtime) -> None:
     script = "import time\nprint('loss=1.0', flush=True)\ntime.sleep(60)\n"
     rt.storage.write("s3://code/slow/sourcedir.tar.gz", sourcedir({"train.py": script}))
