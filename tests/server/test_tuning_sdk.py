@@ -70,6 +70,13 @@ def test_hyperparameter_tuner_fit_attach_best_estimator(
     assert best.latest_training_job.name == best_name
     assert best.model_data.endswith(f"/{best_name}/output/model.tar.gz")
     assert server.runtime.storage.exists(best.model_data)
+    from sagemaker.estimator import Estimator
+
+    alone = Estimator.attach(best_name, sagemaker_session=session)  # DescribeTrainingJob
+    assert alone.model_data == best.model_data
+    assert alone.image_uri == XGB_IMAGE and alone.instance_type == "ml.m5.large"
+    assert alone.hyperparameters()["num_round"] == "5"
+    assert set(alone.hyperparameters()) >= {"max_depth", "eta", "objective"}
 
     attached = HyperparameterTuner.attach("sdk-tune", sagemaker_session=session)
     assert attached.objective_metric_name == "validation:auc"
