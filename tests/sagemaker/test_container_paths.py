@@ -3,12 +3,15 @@ fallback says what it does, and S3 prefixes land where SageMaker puts them."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from sagemaker_support import ROLE, SKLEARN_IMAGE, channel, sourcedir, training_request, wait_for
 
 from localaws import config
 from localaws.runtime import Runtime
-from localaws.sagemaker import sandbox, training
+from localaws.sagemaker import forkserver, sandbox, training
 
 PROCESS = """
 import os
@@ -189,3 +192,56 @@ def test_download_prefix_keeps_keys_relative_to_the_prefix(
     assert sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()) == (
         expected
     )
+
+
+def test_a_shell_entrypoint_runs_under_bwrap_with_container_paths(rt: Runtime) -> None:
+    """Not this interpreter, so not a warm fork: the command runs under bwrap."""
+    rt.storage.write("s3://data/raw/part.csv", b"1\n2\n3\n")
+    request = processing_request("shell-paths", "s3://data/raw")
+    request["ProcessingInputs"] = request["ProcessingInputs"][1:]  # no code: a shell command
+    request["AppSpecification"]["ContainerEntrypoint"] = [
+        "/bin/sh",
+        "-c",
+        "wc -l < /opt/ml/processing/input/raw/part.csv > /opt/ml/processing/output/clean/n.txt"
+        " && pwd >> /opt/ml/processing/output/clean/n.txt",
+    ]
+    rt.sagemaker.create_processing_job(**request)
+    done = wait_for(
+        lambda: rt.sagemaker.describe_processing_job(ProcessingJobName="shell-paths"),
+        "ProcessingJobStatus",
+        ("Completed", "Failed", "Stopped"),
+    )
+    assert done["ProcessingJobStatus"] == "Completed", done.get("FailureReason")
+    assert rt.storage.read("s3://out/clean/n.txt").decode().split() == ["3", "/opt/ml"]
+
+
+def test_a_warm_fork_refused_a_namespace_execs_bwrap_instead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the kernel refuses ``unshare`` in the fork but allows bwrap, the child runs its
+    command under bwrap: same paths, no warm start."""
+    job = tmp_path / "job"
+    (job / "input").mkdir(parents=True)
+    (job / "input" / "x.txt").write_text("seen")
+
+    def refuse(root: Path) -> None:
+        raise PermissionError(1, "unshare: Operation not permitted")
+
+    pid = os.fork()
+    if pid == 0:  # what the template's child does, with the namespace refused
+        try:
+            monkeypatch.setattr(sandbox, "enter", refuse)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+            forkserver._enter_sandbox(
+                {
+                    "opt_ml": str(job),
+                    "cwd": "/opt/ml/input",
+                    "args": ["/bin/sh", "-c", "cat x.txt > /opt/ml/copied.txt"],
+                    "env": {"PATH": os.environ["PATH"]},
+                }
+            )
+        finally:
+            os._exit(70)  # _enter_sandbox execs and never returns
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert (job / "copied.txt").read_text() == "seen"
