@@ -440,7 +440,11 @@ def _run(args: list[str]) -> int:
     if args[1] == "-m":
         sys.argv = [args[2], *args[3:]]
         sys.path.insert(0, os.getcwd())
-        runpy.run_module(args[2], run_name="__main__", alter_sys=True)
+        import warnings
+
+        with warnings.catch_warnings():  # the template preloaded it: runpy warns, needlessly
+            warnings.filterwarnings("ignore", "'.*' found in sys.modules", RuntimeWarning)
+            runpy.run_module(args[2], run_name="__main__", alter_sys=True)
     else:
         sys.argv = args[1:]
         sys.path.insert(0, str(Path(args[1]).resolve().parent))

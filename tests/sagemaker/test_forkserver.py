@@ -166,3 +166,20 @@ def _wait(predicate, timeout: float = 60) -> None:  # type: ignore[no-untyped-de
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def test_a_preloaded_module_runs_without_runpy_warning_in_the_job_log(tmp_path: Path) -> None:
+    """The built-in algorithm is preloaded by the template; running it as ``-m`` must not
+    put runpy's "found in sys.modules" warning in the job's log."""
+    log = tmp_path / "log"
+    with open(log, "ab") as out:
+        proc = forkserver.spawn(
+            [sys.executable, "-m", "localaws.sagemaker.xgboost_algorithm", "--help"],
+            env={"PATH": os.environ["PATH"]},
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    assert isinstance(proc, forkserver.WarmProcess)
+    proc.wait(60)
+    assert "found in sys.modules" not in log.read_text()
