@@ -223,8 +223,10 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
         self._start(TRAINING, name, lambda running: self._run_training(name, running))
         return {"TrainingJobArn": record["TrainingJobArn"]}
 
-    def _transition(self, record: dict[str, Any], status: str, message: str) -> None:
-        now = _now()
+    def _transition(
+        self, record: dict[str, Any], status: str, message: str, now: float | None = None
+    ) -> None:
+        now = _now() if now is None else now
         transitions = record.setdefault("SecondaryStatusTransitions", [])
         if transitions and "EndTime" not in transitions[-1]:
             transitions[-1]["EndTime"] = now
@@ -284,7 +286,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
                 now = _now()
                 record.setdefault("TrainingStartTime", now)
                 record["TrainingJobStatus"] = status
-                self._transition(record, secondary, message)
+                self._transition(record, secondary, message, now)
                 record["SecondaryStatusTransitions"][-1]["EndTime"] = now
                 record["TrainingEndTime"] = now
                 seconds = max(1, round(now - record["TrainingStartTime"]))

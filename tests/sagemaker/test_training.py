@@ -55,6 +55,7 @@ def test_trains_and_writes_a_model_the_container_loads(data, tmp_path):
     ]
     assert job["TrainingStartTime"].tzinfo is not None
     assert job["TrainingEndTime"] >= job["TrainingStartTime"]
+    assert all(t["EndTime"] >= t["StartTime"] for t in job["SecondaryStatusTransitions"])
     log = (data.state_dir / "logs" / "training" / "xgb-ok.log").read_text()
     assert "[0]#011train-auc:" in log and "validation-logloss:" in log
 
