@@ -245,3 +245,46 @@ def test_a_warm_fork_refused_a_namespace_execs_bwrap_instead(
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert (job / "copied.txt").read_text() == "seen"
+
+
+def test_an_unprivileged_process_enters_the_namespace() -> None:
+    """What a warm fork does, as an ordinary user (the suite may run as root: the child
+    drops to nobody first): /opt/ml is the job's directory, the host's /opt entries are still
+    there, and what the job writes belongs to the user."""
+    import shutil
+    import tempfile
+
+    job = Path(tempfile.mkdtemp(prefix="sandbox-"))  # under /tmp, which the user nobody can reach
+    job.chmod(0o777)
+    try:
+        _enter_as_a_user(job)
+    finally:
+        shutil.rmtree(job)
+
+
+def _enter_as_a_user(job: Path) -> None:
+    import ctypes
+
+    host_opt = sorted(os.listdir("/opt"))
+    uid = 65534 if os.getuid() == 0 else os.getuid()
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            if os.getuid() == 0:
+                os.setgroups([])
+                os.setgid(65534)
+                os.setuid(65534)
+                ctypes.CDLL(None).prctl(4, 1)  # PR_SET_DUMPABLE, as a user's process is
+            sandbox.enter(job)
+            with open("/opt/ml/written.txt", "w") as fh:
+                fh.write(" ".join(sorted(os.listdir("/opt"))))
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    written = job / "written.txt"
+    assert written.read_text().split() == sorted({*host_opt, "ml"})
+    assert written.stat().st_uid == uid
+    assert not Path("/opt/ml").exists()  # nothing was created on the host
