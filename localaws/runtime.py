@@ -126,6 +126,8 @@ class Runtime:
         self.credentials = credentials or (config.DEFAULT_ACCESS_KEY, config.DEFAULT_SECRET_KEY)
         self._lock_fh: Any = None
         self._building = threading.RLock()
+        self._bridge_lock = threading.Lock()  # opening the services bridge vs closing
+        self._closing = False
         self._started = False
         self.url: str | None = None  # the server's URL when a server owns this runtime
         self._listener: ApiListener | None = None
@@ -182,6 +184,7 @@ class Runtime:
                 fcntl.flock(fh, fcntl.LOCK_SH)
         self._lock_fh = fh
         self._started = True
+        self._closing = False
         self.url = url
         if first:
             self.recover()
@@ -201,6 +204,8 @@ class Runtime:
             self._listener = None
         if not self._started:
             return
+        with self._bridge_lock:  # a bridge being opened is attached before its wiring closes
+            self._closing = True
         for service in reversed(SERVICES):
             backend = self.__dict__.get(service.attribute)
             if backend is not None:
@@ -244,19 +249,25 @@ class Runtime:
         use: the journal in ``<state dir>/services/`` is replayed then."""
         from localaws.motobridge.bridge import MotoBridge
 
-        bridge = MotoBridge(
-            self.layout.made(self.layout.services),
-            region=self.region,
-            account_id=self.account_id,
-        ).open()
-        # The wiring that observes the services' calls (EventBridge rules, Firehose
-        # delivery) and the log shipper start with the bridge, before any call they must see.
-        self.events.attach(bridge)
-        self.firehose.attach(bridge)
-        self.logs.attach(bridge)
-        self.glue.attach(bridge)
-        self.athena.attach(bridge)
-        return bridge
+        with self._bridge_lock:
+            if self._closing:  # a delivery thread of a closing runtime: it retries at start
+                raise PlatformError(
+                    f"the runtime over {self.state_dir} is closing: its services do not open now"
+                )
+            bridge = MotoBridge(
+                self.layout.made(self.layout.services),
+                region=self.region,
+                account_id=self.account_id,
+            ).open()
+            # The wiring that observes the services' calls (EventBridge rules, Firehose
+            # delivery) and the log shipper start with the bridge, before any call they must
+            # see.
+            self.events.attach(bridge)
+            self.firehose.attach(bridge)
+            self.logs.attach(bridge)
+            self.glue.attach(bridge)
+            self.athena.attach(bridge)
+            return bridge
 
     def api_url(self) -> str:
         """Where this runtime's AWS APIs answer over HTTP, for its child processes (Lambda
