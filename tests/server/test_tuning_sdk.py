@@ -54,12 +54,28 @@ def _inputs() -> dict[str, Any]:
 
 
 def test_hyperparameter_tuner_fit_attach_best_estimator(
-    server: LocalServer, monkeypatch: pytest.MonkeyPatch
+    server: LocalServer, monkeypatch: pytest.MonkeyPatch, client: Callable[..., Any]
 ) -> None:
     from sagemaker.tuner import HyperparameterTuner
 
     upload_classification_data(server, BUCKET)
     session = sdk_session(server, monkeypatch, BUCKET)
+    sqs, events = client("sqs"), client("events")
+    url = sqs.create_queue(QueueName="tuning-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.put_rule(
+        Name="tuning-done",
+        EventPattern=json.dumps(
+            {
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker HyperParameter Tuning Job State Change"],
+                "detail": {"HyperParameterTuningJobStatus": ["Completed"]},
+            }
+        ),
+    )
+    events.put_targets(Rule="tuning-done", Targets=[{"Id": "q", "Arn": queue_arn}])
     tuner = _tuner(_estimator(session), strategy="Bayesian")
     tuner.fit(_inputs(), job_name="sdk-tune", wait=True)
     described = tuner.describe()
@@ -77,6 +93,15 @@ def test_hyperparameter_tuner_fit_attach_best_estimator(
     assert alone.image_uri == XGB_IMAGE and alone.instance_type == "ml.m5.large"
     assert alone.hyperparameters()["num_round"] == "5"
     assert set(alone.hyperparameters()) >= {"max_depth", "eta", "objective"}
+
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 60
+    while not messages and time.monotonic() < deadline:  # SQS long polls: no sleep
+        messages = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5).get("Messages", [])
+    [message] = messages
+    event = json.loads(message["Body"])
+    assert event["detail"]["HyperParameterTuningJobName"] == "sdk-tune"
+    assert event["resources"] == [described["HyperParameterTuningJobArn"]]
 
     attached = HyperparameterTuner.attach("sdk-tune", sagemaker_session=session)
     assert attached.objective_metric_name == "validation:auc"
