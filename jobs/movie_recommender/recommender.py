@@ -34,6 +34,7 @@ class Catalog:
     imdb: list[str]
     popularity: np.ndarray  # liked ratings per movie in the training split
     fans: dict[int, list[int]] = field(default_factory=dict)  # movie -> users who liked it
+    rated: dict[int, list[int]] = field(default_factory=dict)  # user -> movies rated (all data)
 
     def user_index(self) -> dict[str, int]:
         return {u: i for i, u in enumerate(self.user_ids)}
@@ -50,6 +51,7 @@ class Catalog:
             "imdb": self.imdb,
             "popularity": self.popularity.tolist(),
             "fans": {str(m): users for m, users in self.fans.items()},
+            "rated": {str(u): movies for u, movies in self.rated.items()},
         }
 
     @classmethod
@@ -59,6 +61,7 @@ class Catalog:
                 **body,
                 "popularity": np.asarray(body["popularity"], dtype=float),
                 "fans": {int(m): users for m, users in body.get("fans", {}).items()},
+                "rated": {int(u): movies for u, movies in body.get("rated", {}).items()},
             }
         )
 
@@ -219,13 +222,15 @@ def recommend(
     seen: list[str] = (),  # type: ignore[assignment]
     k: int = 10,
 ) -> dict[str, Any]:
-    """Top ``k`` titles for an existing user, or for a new user from a few liked movies (the
-    mean factors of the users who liked them; the popular movies when none is known)."""
+    """Top ``k`` titles for an existing user (the movies they rated left out), or for a new
+    user from a few liked movies (the mean factors of the users who liked them; the popular
+    movies when none is known)."""
     catalog = rec.catalog
     uidx, midx = catalog.user_index(), catalog.movie_index()
     exclude = [midx[m] for m in (*seen, *liked) if m in midx]
     if user_id is not None and user_id in uidx:
         scores, kind = rec.rank_scores(uidx[user_id]), "existing user"
+        exclude += catalog.rated.get(uidx[user_id], [])
     else:
         liked_idx = [midx[m] for m in liked if m in midx]
         fans = _fans(catalog, liked_idx)

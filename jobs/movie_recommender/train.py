@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         flush=True,
     )
     learn_popularity(catalog, users[~test], items[~test], values[~test])
+    for u, m in zip(users, items, strict=True):
+        catalog.rated.setdefault(int(u), []).append(int(m))
     train_users, train_items = users[~test], items[~test]
     common = {
         "n_users": len(catalog.user_ids),
