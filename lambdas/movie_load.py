@@ -155,9 +155,9 @@ def parse_mapping(
         tables.append(
             TableMapping(
                 rule_name=str(rule.get("rule-name", source)),
-                source_table=source,
-                target_table=target,
-                partition_key=pk,
+                source_table=str(source),
+                target_table=str(target),
+                partition_key=str(pk),
                 sort_key=params.get("sort-key-name") or None,
                 attributes=tuple(attributes),
                 exclude=frozenset(params.get("exclude-columns") or ()),
@@ -271,20 +271,21 @@ def full_load(event: dict[str, Any], client: Any = None, store: Any = None) -> d
         reports.append(report)
     seconds = time.perf_counter() - started
     loaded = sum(r.loaded for r in reports)
+    rejected = sum(r.rejected for r in reports)
     result = {
         "tables": {r.target: r.as_dict() for r in reports},
         "rows": sum(r.rows for r in reports),
         "loaded": loaded,
-        "rejected": sum(r.rejected for r in reports),
+        "rejected": rejected,
         "seconds": round(seconds, 3),
         "items_per_second": round(loaded / seconds, 1) if seconds > 0 else None,
         "parallel_load_threads": threads,
         "report_uri": report_uri,
     }
     store.write(report_uri, json.dumps(result, indent=2).encode())
-    if limit is not None and result["rejected"] > limit:
+    if limit is not None and rejected > limit:
         raise LoadRejectedError(
-            f"{result['rejected']} rows rejected, more than max-rejected-rows {limit}; "
+            f"{rejected} rows rejected, more than max-rejected-rows {limit}; "
             f"see the load report {report_uri}"
         )
     return result

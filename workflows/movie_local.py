@@ -15,6 +15,7 @@ import tarfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,7 @@ def _exists(call: Callable[[], Any], *missing: str) -> bool:
 def ensure_tables(target: Target, settings: Mapping[str, Any]) -> None:
     dynamodb = target.backend("dynamodb")
     for table, (pk, sk) in mr.table_keys(settings).items():
-        if _exists(
-            lambda t=table: dynamodb.describe_table(TableName=t), "ResourceNotFoundException"
-        ):
+        if _exists(partial(dynamodb.describe_table, TableName=table), "ResourceNotFoundException"):
             continue
         dynamodb.create_table(
             TableName=table,

@@ -139,7 +139,7 @@ def generate(users: int = 200, movies: int = 1000, *, seed: int = 42) -> MovieLe
             3.5 + bias[u] + quality[picked] + 1.6 * (aff - 0.3) + rng.normal(0, 0.6, len(picked))
         )
         rating = np.clip(np.round(score * 2) / 2, 0.5, 5.0)
-        start = rng.integers(_EPOCH_1996, _EPOCH_2018 - 86_400 * 30)
+        start = int(rng.integers(_EPOCH_1996, _EPOCH_2018 - 86_400 * 30))
         span = int(rng.integers(3600, min(86_400 * 365 * 3, _EPOCH_2018 - start)))
         stamps = np.sort(start + rng.integers(0, span, len(picked)))
         rows.append(

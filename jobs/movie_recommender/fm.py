@@ -18,6 +18,7 @@ of shape features x factors) from recordio-protobuf; this is the script-mode equ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,8 @@ class FMModel:
         return logits - self.w_user[0] + w_user
 
     def save(self, path: str) -> None:
-        np.savez(path, **{k: np.asarray(v) for k, v in self.__dict__.items()})
+        arrays: dict[str, Any] = {k: np.asarray(v) for k, v in self.__dict__.items()}
+        np.savez(path, **arrays)
 
     @classmethod
     def load(cls, path: str) -> FMModel:

@@ -64,7 +64,7 @@ def predict_fn(request: dict[str, Any], rec: Recommender) -> dict[str, Any]:
             k=k,
         )
     uidx, midx = catalog.user_index(), catalog.movie_index()
-    predictions = []
+    predictions: list[dict[str, Any]] = []
     for instance in request["instances"]:
         u = uidx.get(str(instance.get("userId")))
         m = midx.get(str(instance.get("movieId")))
