@@ -171,3 +171,29 @@ def test_data_dir_must_be_a_folder(tmp_path: Path) -> None:
                            "--state-dir", str(tmp_path / "s"))  # fmt: skip
     assert code == ExitCode.USAGE
     assert "--data" in err and "not a directory" in err
+
+
+def test_a_load_over_its_reject_limit_fails_through_the_catch(
+    summary: dict[str, Any], state_dir: Path, tmp_path: Path, data: ml.MovieLens
+) -> None:
+    """Runs after the happy run (same state dir): the workshop's files with two malformed
+    ratings and max_rejected_rows 1 -> LoadTables raises LoadRejectedError -> RecordFailure ->
+    WorkflowFailed, exit 1, the error and cause reported."""
+    folder = tmp_path / "workshop"
+    ml.write(data, folder)
+    with (folder / "ratings.csv").open("a") as fh:
+        fh.write("7,8\nnot,a,rating,row,at-all\n")
+    config = tmp_path / "strict.yaml"
+    config.write_text(
+        f"data:\n  users: {USERS}\n  movies: {MOVIES}\nload:\n  max_rejected_rows: 1\n"
+    )
+    code, out, _ = run_cli(
+        "run", "movie-recommender", "--json", "--data", str(folder), "--config", str(config),
+        "--state-dir", str(state_dir), "--run-id", "e2e-rejects",
+    )  # fmt: skip
+    assert code == ExitCode.FAILED
+    failed = json.loads(out)
+    assert failed["status"] == "FAILED" and failed["error"] == "LoadRejectedError"
+    assert "2 rows rejected, more than max-rejected-rows 1" in failed["cause"]
+    report = json.loads((lake(state_dir) / "dms" / "reports" / "e2e-rejects.json").read_text())
+    assert report["tables"]["ratings_t"]["rejected"] == 2

@@ -141,11 +141,14 @@ def ensure_glue(target: Target, settings: Mapping[str, Any]) -> None:
             "DynamoDBTargets": [{"Path": t} for t in mr.table_keys(settings)],
         },
     }
-    if _exists(lambda: glue.get_crawler(Name=g["crawler"]), "EntityNotFoundException"):
-        glue.update_crawler(**crawler)
-    else:
-        glue.create_crawler(**crawler)
+    _replace_when_changed(
+        lambda: glue.get_crawler(Name=g["crawler"])["Crawler"],
+        crawler,
+        create=lambda: glue.create_crawler(**crawler),
+        delete=lambda: glue.delete_crawler(Name=g["crawler"]),
+    )
     job = {
+        "Name": g["etl_job"],
         "Role": settings["roles"]["glue"],
         "Command": {
             "Name": "pythonshell",
@@ -156,10 +159,33 @@ def ensure_glue(target: Target, settings: Mapping[str, Any]) -> None:
         "MaxCapacity": 0.0625,
         "Timeout": 60,
     }
-    if _exists(lambda: glue.get_job(JobName=g["etl_job"]), "EntityNotFoundException"):
-        glue.update_job(JobName=g["etl_job"], JobUpdate=job)
-    else:
-        glue.create_job(Name=g["etl_job"], **job)
+    _replace_when_changed(
+        lambda: glue.get_job(JobName=g["etl_job"])["Job"],
+        job,
+        create=lambda: glue.create_job(**job),
+        delete=lambda: glue.delete_job(JobName=g["etl_job"]),
+    )
+
+
+def _replace_when_changed(
+    get: Callable[[], dict[str, Any]],
+    wanted: dict[str, Any],
+    *,
+    create: Callable[[], Any],
+    delete: Callable[[], Any],
+) -> None:
+    """Create the resource, or delete and recreate it when its fields differ from ``wanted``
+    (the local Glue, moto's, has no UpdateCrawler/UpdateJob; on AWS the stack owns them)."""
+    try:
+        current = get()
+    except ServiceError as e:
+        if e.code != "EntityNotFoundException":
+            raise
+        create()
+        return
+    if any(current.get(key) != value for key, value in wanted.items()):
+        delete()
+        create()
 
 
 def register_lambdas(target: Target) -> list[str]:
@@ -188,8 +214,8 @@ def provision(target: Target, settings: Mapping[str, Any]) -> str:
 
 
 def upload_data(target: Target, raw_uri: str, data: movielens_data.MovieLens) -> None:
-    for name, frame in data.frames().items():
-        target.storage.write(raw_uri + name, movielens_data.to_csv(frame, name))
+    for name, body in data.files().items():
+        target.storage.write(raw_uri + name, body)
 
 
 def popular_movies(data: movielens_data.MovieLens, n: int) -> list[str]:

@@ -174,7 +174,9 @@ def mapping_document(settings: Mapping[str, Any]) -> dict[str, Any]:
             },
         }
 
+    limit = settings["load"]["max_rejected_rows"]
     return {
+        **({} if limit is None else {"max-rejected-rows": limit}),
         "rules": [
             {
                 "rule-type": "selection",

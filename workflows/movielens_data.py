@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +80,15 @@ class MovieLens:
     movies: pd.DataFrame
     links: pd.DataFrame
     tags: pd.DataFrame
+    # The files as given (``--data DIR``), uploaded as they are: malformed rows included, for
+    # the full load to reject and report.  Empty for generated data.
+    raw: dict[str, bytes] = field(default_factory=dict)
+
+    def files(self) -> dict[str, bytes]:
+        """Each file's CSV bytes: the user's own, else the frame written as MovieLens does."""
+        return {
+            name: self.raw.get(name) or to_csv(frame, name) for name, frame in self.frames().items()
+        }
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {
@@ -201,8 +210,10 @@ def to_csv(frame: pd.DataFrame, name: str) -> bytes:
 
 def read_dir(directory: str | Path, *, seed: int = 42) -> MovieLens:
     """``--data DIR``: the workshop's files; ``ratings.csv`` split 80/20 when ``DIR`` has no
-    ``ratings-partial-load.csv``.  Every other file is required, with its header."""
+    ``ratings-partial-load.csv``.  Every other file is required, with its header; malformed
+    rows are kept in the bytes uploaded (:attr:`MovieLens.raw`) and left out of the frames."""
     root = Path(directory)
+    raw: dict[str, bytes] = {}
     if not root.is_dir():
         raise UserError(f"--data {directory}: not a directory; pass the folder holding ratings.csv")
     frames: dict[str, pd.DataFrame] = {}
@@ -215,8 +226,11 @@ def read_dir(directory: str | Path, *, seed: int = 42) -> MovieLens:
                 f"--data {directory}: {name} is missing; the folder needs "
                 + ", ".join(n for n in FILES if n != PARTIAL)
             )
-        text = path.read_bytes().decode("utf-8-sig")
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        raw[name] = path.read_bytes()
+        text = raw[name].decode("utf-8-sig")
+        frame = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, on_bad_lines="skip"
+        )
         if tuple(frame.columns) != header:
             raise UserError(
                 f"--data {directory}: {name} has header {','.join(frame.columns)}; "
@@ -225,9 +239,12 @@ def read_dir(directory: str | Path, *, seed: int = 42) -> MovieLens:
         frames[name] = frame
     if PARTIAL in frames:
         batch, partial = frames["ratings.csv"], frames[PARTIAL]
-    else:
+    else:  # the split parts are written anew from the frames
         batch, partial = split(frames["ratings.csv"], seed=seed)
-    return MovieLens(batch, partial, frames["movies.csv"], frames["links.csv"], frames["tags.csv"])
+        del raw["ratings.csv"]
+    return MovieLens(
+        batch, partial, frames["movies.csv"], frames["links.csv"], frames["tags.csv"], raw
+    )
 
 
 def _title(rng: np.random.Generator, year: int) -> str:
