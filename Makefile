@@ -15,7 +15,9 @@ PYTEST_ARGS ?=
 # mypy over the whole tree.  The test directories are checked one at a time, each on its own
 # path, as pytest imports them (their helper modules and conftest.py share names across
 # directories); lambdas/ is on the path as in a Lambda package (`from common import ...`).
-MYPY_TREE ?= localaws workflows lambdas bench notebooks/build_walkthrough.py $(wildcard tests/*.py)
+MYPY_TREE ?= localaws workflows lambdas bench notebooks/build_walkthrough.py notebooks/build_movie_walkthrough.py $(wildcard tests/*.py)
+# Script-mode and Glue job code, each directory on its own path (as its container runs it).
+MYPY_JOBS ?= $(wildcard jobs/*/)
 
 .PHONY: run test lint typecheck format build serve clean tools
 
@@ -35,6 +37,7 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	MYPYPATH=lambdas $(BIN)/mypy $(MYPY_TREE)
 	for d in tests/*/; do MYPYPATH=$$d $(BIN)/mypy --follow-imports=silent $$d || exit 1; done
+	for d in $(MYPY_JOBS); do MYPYPATH=$$d $(BIN)/mypy $$d || exit 1; done
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .

@@ -54,6 +54,11 @@ def test_bench_runs_quick_and_prints_its_table(
         ("workflow_run", ["--sizes", "2000"], ["2,000"]),
         ("console_page", ["--events", "400", "--repeats", "1"], ["execution page in Chromium"]),
         ("athena", ["--rows", "5000", "--repeats", "1"], ["count(*)", "group by item"]),
+        (
+            "movie_lake",
+            ["--users", "30", "--movies", "150"],
+            ["full load", "BatchWriteItem loop", "ETL job script", "pandas on local files"],
+        ),
     ],
     ids=[
         "endpoint_server",
@@ -63,6 +68,7 @@ def test_bench_runs_quick_and_prints_its_table(
         "workflow_run",
         "console_page",
         "athena",
+        "movie_lake",
     ],
 )
 def test_user_path_bench_runs_small_and_prints_its_table(

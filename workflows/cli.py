@@ -21,6 +21,9 @@ from workflows.errors import ExitCode, exit_code, one_line, translate
 from workflows.settings import METRICS
 from workflows.target import STATUS_MARK, ExecutionView, Target
 
+# The workflows `run` and `build` know; the first is the default.
+WORKFLOWS = ("predictive-maintenance", "movie-recommender")
+
 STATUS_STYLE = {
     "succeeded": "green",
     "running": "cyan",
@@ -70,6 +73,9 @@ def make_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="write the ASL definition, a CloudFormation snippet and an example input",
     )
+    p.add_argument(
+        "workflow", nargs="?", choices=WORKFLOWS, default=WORKFLOWS[0], help="which workflow"
+    )
     p.add_argument("--target", choices=("local", "aws"), default="local")
     p.add_argument(
         "--out", default="build/workflow", help="output directory (default: build/workflow)"
@@ -79,8 +85,18 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "run", parents=[common], help="run the workflow on the local runtime (the default command)"
     )
+    p.add_argument(
+        "workflow", nargs="?", choices=WORKFLOWS, default=WORKFLOWS[0], help="which workflow"
+    )
+    p.add_argument(
+        "--json", action="store_true", help="movie-recommender: print the summary as JSON"
+    )
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--data", help="the raw AI4I CSV to use instead of generated data")
+    source.add_argument(
+        "--data",
+        help="the raw AI4I CSV (movie-recommender: the folder of MovieLens CSVs) to use "
+        "instead of generated data",
+    )
     source.add_argument("--rows", type=int, help="rows of generated data (default: data.rows)")
     p.add_argument("--seed", type=int, help="seed of the generated data (default: data.seed)")
     p.add_argument(
@@ -178,10 +194,12 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_serve)
 
-    from workflows import aws  # the AWS side: `deploy`, `execute --target aws`, `build` options
+    # The AWS side (`deploy`, `execute --target aws`, `build` options), the movie recommender's.
+    from workflows import aws, movie_cli
 
     aws.add_target_arguments(sub.choices["build"])
     aws.add_commands(sub, common)
+    movie_cli.add_commands(sub, common)
     return parser
 
 
@@ -203,6 +221,10 @@ def _add_common(parser: argparse.ArgumentParser, *, default: Any) -> None:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Write definition.json, state-machine.cfn.yaml and example-input.json."""
+    if getattr(args, "workflow", WORKFLOWS[0]) == "movie-recommender":
+        from workflows import movie_cli
+
+        return movie_cli.cmd_build(args)
     if args.target == "aws":
         from workflows import aws
 
@@ -229,6 +251,10 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the workflow locally with live progress; exit 0 only when it succeeded."""
+    if getattr(args, "workflow", WORKFLOWS[0]) == "movie-recommender":
+        from workflows import movie_cli
+
+        return movie_cli.cmd_run(args)
     from workflows import predictive_maintenance as pm
     from workflows.local import run_workflow
     from workflows.target import open_target

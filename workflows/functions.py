@@ -28,7 +28,14 @@ LAMBDAKIT_DIR = REPO_ROOT / "localaws" / "lambdakit"
 LAMBDA_PACKAGE_EXCLUDE = ("__pycache__", ".pytest_cache", "tests")
 LAMBDA_LOCALAWS_INIT = b'"""The part of localaws that ships inside Lambda packages."""\n'
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-PERMISSIONS = ("s3_read", "s3_write", "sagemaker_invoke", "dynamodb_write")
+PERMISSIONS = (
+    "s3_read",
+    "s3_write",
+    "sagemaker_invoke",
+    "dynamodb_write",
+    "dynamodb_read",
+    "kinesis_write",
+)
 RUNTIME = "python3.12"
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _HANDLER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")

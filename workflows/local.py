@@ -43,13 +43,14 @@ def lambda_zip() -> bytes:
         return build_lambda_package(Path(tmp) / "lambda.zip").read_bytes()
 
 
-def register_lambdas(target: Target) -> list[str]:
-    """Create every function of lambdas/functions.yaml, or update it when it exists."""
+def register_lambdas(target: Target, *, functions_file: str | Path | None = None) -> list[str]:
+    """Create every function of ``functions_file`` (default lambdas/functions.yaml), or
+    update it when it exists."""
     from workflows.functions import load_functions
 
     code = lambda_zip()
     names = []
-    for spec in load_functions():
+    for spec in load_functions(functions_file):
         config: dict[str, Any] = {
             "Runtime": spec.runtime,
             "Role": LAMBDA_ROLE,

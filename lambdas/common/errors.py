@@ -8,7 +8,9 @@ Sorted by who can fix them:
 * the caller's event - :class:`InvalidEventError`;
 * the data - :class:`InputNotFoundError`, :class:`SchemaError`, :class:`DataQualityError`;
 * the endpoint - :class:`EndpointError`;
-* the predictions table - :class:`PredictionsTableError`.
+* the predictions table - :class:`PredictionsTableError`;
+* the movie-recommender steps - :class:`LoadRejectedError`, :class:`StreamNotDrainedError`
+  (retried until Firehose has delivered), :class:`ModelRejectedError`.
 """
 
 from __future__ import annotations
@@ -42,3 +44,15 @@ class EndpointError(LambdaError):
 
 class PredictionsTableError(LambdaError):
     """The predictions table could not be written or read."""
+
+
+class LoadRejectedError(LambdaError):
+    """A full load rejected more rows than the mapping document allows (``max-rejected-rows``)."""
+
+
+class StreamNotDrainedError(LambdaError):
+    """Fewer records have been delivered by Firehose than the simulator sent (yet): retried."""
+
+
+class ModelRejectedError(LambdaError):
+    """The trained model's evaluation is missing or malformed."""
