@@ -130,6 +130,9 @@ class Runtime:
         self.url: str | None = None  # the server's URL when a server owns this runtime
         self._listener: ApiListener | None = None
         self._api_listener = api_listener
+        # Whether start() continues what a dead process left running (executions, jobs):
+        # only an owner that holds the state directory alone does (see start()).
+        self.resumes = True
 
     # -- ownership -------------------------------------------------------------------
 
@@ -182,13 +185,16 @@ class Runtime:
                 fcntl.flock(fh, fcntl.LOCK_SH)
         self._lock_fh = fh
         self._started = True
+        # A CLI command (shared) may live a moment: it leaves interrupted executions and
+        # jobs RUNNING for the next exclusive owner (a server, a program's Runtime).
+        self.resumes = not shared
         self.url = url
         if first:
             self.recover()
         return self
 
     def recover(self) -> None:
-        """After a restart: mark interrupted executions, bring endpoints back."""
+        """After a restart: continue interrupted executions and jobs, bring endpoints back."""
         for service in SERVICES:
             getattr(self, service.attribute).recover()
         if (self.layout.services / "journal.db").exists():
