@@ -54,6 +54,11 @@ class StateDir:
     def database(self) -> Path:
         return self.root / "runtime.db"
 
+    @property
+    def backups(self) -> Path:
+        """``backup/``: the rolling backups of the SQLite files (``localaws.backup``)."""
+        return self.root / "backup"
+
     # -- S3 ----------------------------------------------------------------------------
 
     @property

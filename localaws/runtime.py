@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from localaws import config
+from localaws import backup, config
 from localaws.errors import PlatformError
 from localaws.layout import StateDir
 from localaws.registry import BY_ATTRIBUTE, BY_BOTOCORE_NAME, SERVICES
@@ -133,6 +133,7 @@ class Runtime:
         # Whether start() continues what a dead process left running (executions, jobs):
         # only an owner that holds the state directory alone does (see start()).
         self.resumes = True
+        self._backups: backup.Backups | None = None
 
     # -- ownership -------------------------------------------------------------------
 
@@ -176,6 +177,12 @@ class Runtime:
             waited = True
             fcntl.flock(fh, fcntl.LOCK_SH)  # blocks while an exclusive owner holds it
             fcntl.flock(fh, fcntl.LOCK_UN)  # then try again, to recover if we are alone
+        try:  # a damaged database stops here, named, before anything reads or resets it
+            backup.check(self.state_dir)
+        except BaseException:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+            raise
         if first:
             fh.seek(0)
             fh.truncate()
@@ -191,6 +198,7 @@ class Runtime:
         self.url = url
         if first:
             self.recover()
+            self._backups = backup.Backups(self.state_dir, config.backup_seconds()).start()
         return self
 
     def recover(self) -> None:
@@ -214,6 +222,9 @@ class Runtime:
         bridge = self.__dict__.pop("motobridge", None)
         if bridge is not None:
             bridge.close()
+        if self._backups is not None:
+            self._backups.close()  # the last backup, after every writer stopped
+            self._backups = None
         self.db.close()
         fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
         self._lock_fh.close()
