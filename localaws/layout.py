@@ -76,6 +76,10 @@ class StateDir:
 
     # -- Lambda ------------------------------------------------------------------------
 
+    def lambda_tmp(self, function: str) -> Path:
+        """``lambda-tmp/<function>/``: the function's ephemeral /tmp (its workers' TMPDIR)."""
+        return self.root / "lambda-tmp" / function
+
     @property
     def lambda_code(self) -> Path:
         """``lambda/``: one directory per function, one extraction per code sha256 in it."""
