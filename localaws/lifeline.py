@@ -56,7 +56,7 @@ def popen(command: Sequence[str], **kwargs: Any) -> LifelinePopen:
     life_r, life_w = os.pipe()  # not inherited by other children (O_CLOEXEC)
     env = dict(kwargs.pop("env", None) or os.environ)
     keeper_path = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
-    pass_fds = tuple(kwargs.pop("pass_fds", ())) + (life_r,)
+    pass_fds = (*tuple(kwargs.pop("pass_fds", ())), life_r)
     keeper_env = {**env, "LOCALAWS_KEEPER_PYTHONPATH": env.get("PYTHONPATH", "")}
     keeper_env["PYTHONPATH"] = keeper_path
     try:

@@ -53,6 +53,11 @@ def test_bench_runs_quick_and_prints_its_table(
         ("workflow_run", ["--sizes", "2000"], ["2,000"]),
         ("console_page", ["--events", "400", "--repeats", "1"], ["execution page in Chromium"]),
         ("athena", ["--rows", "5000", "--repeats", "1"], ["count(*)", "group by item"]),
+        (
+            "crash_resume",
+            ["--rows", "2000", "--points", "TrainModel"],
+            ["(uninterrupted)", "TrainModel"],
+        ),
     ],
     ids=[
         "endpoint_server",
@@ -62,6 +67,7 @@ def test_bench_runs_quick_and_prints_its_table(
         "workflow_run",
         "console_page",
         "athena",
+        "crash_resume",
     ],
 )
 def test_user_path_bench_runs_small_and_prints_its_table(

@@ -709,7 +709,9 @@ class LambdaBackend:
                 worker.log_path,
                 f"{message}\nRuntime.OutOfMemory (used {e.used_mb} MB of {e.limit_mb} MB)\n",
             )
-            body = json.dumps({"errorType": "Runtime.OutOfMemory", "errorMessage": message}).encode()
+            body = json.dumps(
+                {"errorType": "Runtime.OutOfMemory", "errorMessage": message}
+            ).encode()
             function_error = "Unhandled"
         except WorkerExited as e:
             message = (

@@ -13,6 +13,7 @@ served by :class:`localaws.sagemaker.hosting.EndpointManager`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import threading
@@ -800,7 +801,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi):
         resumes = getattr(self.runtime, "resumes", True)
         if resumes:
             self._clean_leftovers()
-        runners = {
+        runners: dict[str, Callable[[str, _Running], None]] = {
             TRAINING: self._run_training,
             PROCESSING: self._run_processing,
             TRANSFORM: self._run_transform,
@@ -826,8 +827,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi):
                         continue
                     if kind == TRAINING:
                         self._transition(rec, "Starting", RESTART_MESSAGE)
-                run = runners[kind]
-                self._start(kind, name, lambda running, run=run, name=name: run(name, running))
+                self._start(kind, name, functools.partial(runners[kind], name))
         threads = []
         for record in self.records.list(ENDPOINT):
             name, status = record["EndpointName"], record["EndpointStatus"]
@@ -837,7 +837,9 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi):
             elif status in ("Creating", "InService", "Updating", "SystemUpdating"):
                 # Updating: the update the endpoint was making (PendingDeploymentSummary)
                 pending = (record.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
-                config = pending if status == "Updating" and pending else record["EndpointConfigName"]
+                config = (
+                    pending if status == "Updating" and pending else record["EndpointConfigName"]
+                )
                 try:
                     variants = self._variants(config)
                 except ServiceError as e:

@@ -342,7 +342,10 @@ def set_up(serve: Serve, gates: Path) -> str:
         PrimaryContainer={
             "Image": SKLEARN_IMAGE,
             "ModelDataUrl": "s3://models/a/model.tar.gz",
-            "Environment": {"SAGEMAKER_PROGRAM": "inference.py", "SAGEMAKER_SUBMIT_DIRECTORY": CODE},
+            "Environment": {
+                "SAGEMAKER_PROGRAM": "inference.py",
+                "SAGEMAKER_SUBMIT_DIRECTORY": CODE,
+            },
         },
     )
     sm.create_endpoint_config(

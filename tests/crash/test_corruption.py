@@ -70,7 +70,8 @@ def test_damaged_database_is_named_and_restored(
     assert list(state.glob("runtime.db.damaged-*"))  # the damaged file is kept aside
     with Runtime(state) as rt:
         names = {
-            m["name"] for m in rt.stepfunctions.list_state_machines(maxResults=1000)["stateMachines"]
+            m["name"]
+            for m in rt.stepfunctions.list_state_machines(maxResults=1000)["stateMachines"]
         }
     assert "kept" in names and len(names) == 101
 
@@ -85,6 +86,8 @@ def test_backup_keeps_the_last_sound_copy(state: Path) -> None:
     assert copy.read_bytes() == before
 
 
-def test_restore_without_a_backup_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_restore_without_a_backup_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["restore", "--state-dir", str(tmp_path)]) == ExitCode.PLATFORM
     assert "no backup to restore" in capsys.readouterr().err

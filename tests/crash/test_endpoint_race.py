@@ -111,9 +111,7 @@ def test_two_concurrent_runs_both_deploy(rt: Runtime) -> None:
     entered = {
         e["stateEnteredEventDetails"]["name"]
         for arn in (first, second)
-        for e in rt.stepfunctions.get_execution_history(executionArn=arn, maxResults=1000)[
-            "events"
-        ]
+        for e in rt.stepfunctions.get_execution_history(executionArn=arn, maxResults=1000)["events"]
         if "stateEnteredEventDetails" in e
     }
     assert pm.UPDATE_ENDPOINT in entered  # the second creator went on to update

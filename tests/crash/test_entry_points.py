@@ -103,9 +103,11 @@ def test_model_entry_point_outside_the_source_dir_fails_the_endpoint(rt: Runtime
     from crash_support import wait_until
 
     described = wait_until(
-        lambda: (d := rt.sagemaker.describe_endpoint(EndpointName="escape"))["EndpointStatus"]
-        == "Failed"
-        and d,
+        lambda: (
+            (d := rt.sagemaker.describe_endpoint(EndpointName="escape"))["EndpointStatus"]
+            == "Failed"
+            and d
+        ),
         60,
         "the endpoint to fail",
     )

@@ -82,7 +82,7 @@ def test_processes_a_handler_starts_end_with_its_invocation(rt: Runtime, tmp_pat
 def test_a_timed_out_invocation_ends_its_whole_process_group(rt: Runtime, tmp_path: Path) -> None:
     create(rt, "hanger", "spawn", Timeout=2)
     pid_file = tmp_path / "pid"
-    body, error = invoke(rt, "hanger", {"pid_file": str(pid_file), "hang": True})
+    body, _ = invoke(rt, "hanger", {"pid_file": str(pid_file), "hang": True})
     assert body["errorType"] == "Sandbox.Timedout"
     pid = int(pid_file.read_text())
     wait_until(lambda: not alive(pid), 10, "the handler's child to end")

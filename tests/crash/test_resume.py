@@ -3,6 +3,7 @@ the execution by itself, with the resources of an uninterrupted run and no orpha
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -13,11 +14,15 @@ from crash_support import (
     alive,
     open_gate,
     resources,
-    serving,
     set_up,
     started,
     wait_until,
 )
+
+
+def dead(pid: int) -> bool:
+    return not alive(pid)
+
 
 GATES = ("invoke", "train", "map", "deploy")
 ITEMS = [1, 2, 3]
@@ -56,14 +61,14 @@ def test_execution_survives_kill_9(tmp_path: Path, kill_at: str | None) -> None:
         for gate in GATES:
             if gate == kill_at:
                 break
-            wait_until(lambda g=gate: started(gates, g), 120, f"the {gate} gate")
+            wait_until(functools.partial(started, gates, gate), 120, f"the {gate} gate")
             open_gate(gates, gate)
         if kill_at is not None:
             # the work at this gate is in flight: kill the server under it
             pids = wait_until(lambda: started(gates, kill_at), 120, f"the {kill_at} gate")
             serve.kill()
             for pid in pids:  # the runtime's children die with it
-                wait_until(lambda p=pid: not alive(p), 10, f"process {pid} to die")
+                wait_until(functools.partial(dead, pid), 10, f"process {pid} to die")
             serve = Serve(state).start()
             for gate in GATES:
                 open_gate(gates, gate)

@@ -304,7 +304,11 @@ def test_runtime_start_recovers(tmp_path):
         "RoleArn": ROLE,
         "AppSpecification": {"ImageUri": "x", "ContainerEntrypoint": ["python3", "-c", "pass"]},
         "ProcessingResources": {
-            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 1}
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "VolumeSizeInGB": 1,
+            }
         },
         "StoppingCondition": {"MaxRuntimeInSeconds": 60},
     }
