@@ -4,8 +4,8 @@ Method names, request members (keyword arguments) and response shapes are those 
 botocore's ``stepfunctions`` service model; errors are :class:`ServiceError` with AWS's
 codes.  State machines, executions, their history and redrive progress live in the
 runtime's SQLite database (:mod:`.persistence`), so a restart loses nothing: :meth:`recover`
-marks executions left RUNNING by a dead process as failed by interruption, and
-:meth:`redrive_execution` resumes them from the unfinished state.  Executions run in
+continues executions left RUNNING by a dead process from their checkpoint, and
+:meth:`redrive_execution` resumes failed ones from the unfinished state.  Executions run in
 threads (:mod:`.runner`); Task states reach services through :mod:`.integrations`.
 """
 
