@@ -270,7 +270,9 @@ def mock_config(roc_auc: float) -> dict[str, Any]:
         "EndpointCreated": {
             "0": {"Return": {"EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e"}}
         },
-        "EndpointInService": {"0": {"Return": {"EndpointName": "e", "EndpointStatus": "InService"}}},
+        "EndpointInService": {
+            "0": {"Return": {"EndpointName": "e", "EndpointStatus": "InService"}}
+        },
         "Predicted": {"0": lambda_result({"count": 1, "predictions": [{"score": 0.01}]})},
         "EndpointNotReadyThenPredicted": {
             "0": {"Throw": {"Error": "EndpointError", "Cause": "endpoint is Creating"}},
