@@ -45,6 +45,8 @@ NO_API_ENDPOINT = "http://127.0.0.1:1"
 # "0": SageMaker jobs and model servers start as fresh interpreters instead of forks of a
 # template process with the ML stack imported (localaws.sagemaker.forkserver).
 ENV_WARM_WORKERS = "LOCALAWS_WARM_WORKERS"
+# Seconds between two rolling backups of the state's SQLite files (localaws.backup); 0: none.
+ENV_BACKUP_SECONDS = "LOCALAWS_BACKUP_SECONDS"
 
 DEFAULT_STATE_DIR = ".local-aws"
 DEFAULT_REGION = "us-east-1"
@@ -57,6 +59,7 @@ DEFAULT_ACCESS_KEY = "localaws"
 DEFAULT_SECRET_KEY = "localaws"
 DEFAULT_JOURNAL_SYNC = "full"
 DEFAULT_SNAPSHOT_EVERY = 1000
+DEFAULT_BACKUP_SECONDS = 5.0
 JOURNAL_SYNC_MODES = ("full", "normal")
 
 
@@ -110,6 +113,27 @@ def journal_sync(explicit: str | None = None) -> str:
         raise UserError(
             f"{ENV_JOURNAL_SYNC}: {value!r} is not a journal sync mode; use "
             + " or ".join(JOURNAL_SYNC_MODES)
+        )
+    return value
+
+
+def backup_seconds(explicit: float | None = None) -> float:
+    """Seconds between two rolling backups of ``runtime.db`` and the services journal (a
+    damaged file then loses at most that much); 0 turns the backups off."""
+    from localaws.errors import UserError
+
+    raw = resolve(
+        None if explicit is None else str(explicit),
+        ENV_BACKUP_SECONDS,
+        str(DEFAULT_BACKUP_SECONDS),
+    )
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise UserError(
+            f"{ENV_BACKUP_SECONDS}: {raw!r} is not a number of seconds; use e.g. 5, or 0 for none"
         )
     return value
 

@@ -54,6 +54,11 @@ class StateDir:
     def database(self) -> Path:
         return self.root / "runtime.db"
 
+    @property
+    def backups(self) -> Path:
+        """``backup/``: the rolling backups of the SQLite files (``localaws.backup``)."""
+        return self.root / "backup"
+
     # -- S3 ----------------------------------------------------------------------------
 
     @property
@@ -70,6 +75,10 @@ class StateDir:
         return self.root / "s3-uploads"
 
     # -- Lambda ------------------------------------------------------------------------
+
+    def lambda_tmp(self, function: str) -> Path:
+        """``lambda-tmp/<function>/``: the function's ephemeral /tmp (its workers' TMPDIR)."""
+        return self.root / "lambda-tmp" / function
 
     @property
     def lambda_code(self) -> Path:

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from localaws import config
+from localaws import backup, config
 from localaws.errors import PlatformError
 from localaws.layout import StateDir
 from localaws.registry import BY_ATTRIBUTE, BY_BOTOCORE_NAME, SERVICES
@@ -132,6 +132,10 @@ class Runtime:
         self.url: str | None = None  # the server's URL when a server owns this runtime
         self._listener: ApiListener | None = None
         self._api_listener = api_listener
+        # Whether start() continues what a dead process left running (executions, jobs):
+        # only an owner that holds the state directory alone does (see start()).
+        self.resumes = True
+        self._backups: backup.Backups | None = None
 
     # -- ownership -------------------------------------------------------------------
 
@@ -175,6 +179,12 @@ class Runtime:
             waited = True
             fcntl.flock(fh, fcntl.LOCK_SH)  # blocks while an exclusive owner holds it
             fcntl.flock(fh, fcntl.LOCK_UN)  # then try again, to recover if we are alone
+        try:  # a damaged database stops here, named, before anything reads or resets it
+            backup.check(self.state_dir)
+        except BaseException:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            fh.close()
+            raise
         if first:
             fh.seek(0)
             fh.truncate()
@@ -185,13 +195,17 @@ class Runtime:
         self._lock_fh = fh
         self._started = True
         self._closing = False
+        # A CLI command (shared) may live a moment: it leaves interrupted executions and
+        # jobs RUNNING for the next exclusive owner (a server, a program's Runtime).
+        self.resumes = not shared
         self.url = url
         if first:
             self.recover()
+            self._backups = backup.Backups(self.state_dir, config.backup_seconds()).start()
         return self
 
     def recover(self) -> None:
-        """After a restart: mark interrupted executions, bring endpoints back."""
+        """After a restart: continue interrupted executions and jobs, bring endpoints back."""
         for service in SERVICES:
             getattr(self, service.attribute).recover()
         if (self.layout.services / "journal.db").exists():
@@ -213,6 +227,9 @@ class Runtime:
         bridge = self.__dict__.pop("motobridge", None)
         if bridge is not None:
             bridge.close()
+        if self._backups is not None:
+            self._backups.close()  # the last backup, after every writer stopped
+            self._backups = None
         self.db.close()
         fcntl.flock(self._lock_fh, fcntl.LOCK_UN)
         self._lock_fh.close()

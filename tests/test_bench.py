@@ -59,6 +59,11 @@ def test_bench_runs_quick_and_prints_its_table(
             ["--users", "30", "--movies", "150"],
             ["full load", "BatchWriteItem loop", "ETL job script", "pandas on local files"],
         ),
+        (
+            "crash_resume",
+            ["--rows", "2000", "--points", "TrainModel"],
+            ["(uninterrupted)", "TrainModel"],
+        ),
     ],
     ids=[
         "endpoint_server",
@@ -69,6 +74,7 @@ def test_bench_runs_quick_and_prints_its_table(
         "console_page",
         "athena",
         "movie_lake",
+        "crash_resume",
     ],
 )
 def test_user_path_bench_runs_small_and_prints_its_table(

@@ -119,6 +119,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser(
+        "restore",
+        parents=[common],
+        help="put the automatic backup in place of a damaged runtime.db / services journal",
+    )
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser(
         "history", parents=[common], help="one execution's states, or its raw events"
     )
     p.add_argument(
@@ -321,6 +328,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     credentials = config.credentials_file(args.credentials)
     if not is_loopback(host) and not args.allow_remote:
         check_host(host, allow_remote=False, credentials=credentials)  # refuses, before printing
+    from localaws import backup
+
+    backup.check(config.state_dir(args.state_dir))  # a damaged database: one line, no banner
     _console(stderr=True).print(f"serving on http://{host}:{port}/ (Ctrl-C stops)", highlight=False)
     settings = _settings(args)
 
@@ -382,6 +392,21 @@ def cmd_apis(args: argparse.Namespace) -> int:
             highlight=False,
             soft_wrap=True,
         )
+    return ExitCode.OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Replace the state's SQLite files by their automatic backups (the damaged ones kept
+    aside); refused while a process owns the state directory."""
+    from localaws import backup, config
+    from localaws.runtime import StateDirBusy, read_owner
+
+    state_dir = config.state_dir(args.state_dir)
+    owner = read_owner(state_dir)
+    if owner is not None:
+        raise StateDirBusy(state_dir, owner)
+    for line in backup.restore(state_dir):
+        print(line)
     return ExitCode.OK
 
 

@@ -23,6 +23,7 @@ class ExitCode(IntEnum):
     AWS_CREDENTIALS = 6  # no AWS credentials or region for the AWS commands
     DEPLOY_FAILED = 7  # CloudFormation did not create or update the stack
     PLATFORM = 8  # the machine: a port taken, a disk full, a worker that died
+    STATE_CORRUPT = 9  # runtime.db or the services journal is empty or damaged: restore it
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -115,6 +116,10 @@ def exit_code(error: BaseException) -> ExitCode | None:
         return ExitCode.STATE_DIR_BUSY
     if isinstance(error, UserError | TemplateError | FileNotFoundError):
         return ExitCode.USAGE
+    from localaws.backup import StateCorrupt
+
+    if isinstance(error, StateCorrupt):
+        return ExitCode.STATE_CORRUPT
     if isinstance(error, PlatformError):
         return ExitCode.PLATFORM
     if isinstance(error, ServiceError):

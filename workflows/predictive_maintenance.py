@@ -5,8 +5,10 @@
     PrepareData (Lambda) -> TrainModel (XGBoost .sync) -> CreateModel -> BatchTransform (.sync)
       -> EvaluateModel (Lambda) -> CheckMetric?
            >= threshold: CreateEndpointConfig -> EndpointExists?
-                              yes: UpdateEndpoint / no: CreateEndpoint
-                          -> PredictSamples (Lambda) -> Done (Succeed)
+                              yes: UpdateEndpoint / no: CreateEndpoint (exists: UpdateEndpoint)
+                          -> DescribeEndpoint -> EndpointReady? InService: PredictSamples
+                               (Lambda) -> Done (Succeed); Failed: EndpointFailed (its
+                               FailureReason); otherwise: WaitForEndpoint -> DescribeEndpoint
            otherwise:    ExplainRejection (Pass) -> ModelRejected (Fail, cause names the metric)
       any task fails:    RecordFailure (Pass) -> WorkflowFailed (Fail, the original error)
 
@@ -43,6 +45,10 @@ ENDPOINT_CONFIG = "CreateEndpointConfig"
 ENDPOINT_EXISTS = "EndpointExists"
 CREATE_ENDPOINT = "CreateEndpoint"
 UPDATE_ENDPOINT = "UpdateEndpoint"
+DESCRIBE_ENDPOINT = "DescribeEndpoint"
+ENDPOINT_READY = "EndpointReady"
+WAIT_FOR_ENDPOINT = "WaitForEndpoint"
+ENDPOINT_FAILED = "EndpointFailed"
 PREDICT = "PredictSamples"
 DONE = "Done"
 EXPLAIN_REJECTION = "ExplainRejection"
@@ -52,6 +58,14 @@ WORKFLOW_FAILED = "WorkflowFailed"
 
 # The error a rejected model ends the execution with.
 REJECTED_ERROR = "ModelBelowThreshold"
+# The error an endpoint that could not be deployed ends the execution with (cause: its
+# FailureReason).
+ENDPOINT_FAILED_ERROR = "EndpointFailed"
+# What CreateEndpoint answers when the endpoint exists (a concurrent run created it):
+# ValidationException "Cannot create already existing endpoint"; UpdateEndpoint answers the
+# same while the endpoint is Creating or Updating.
+ENDPOINT_BUSY_ERRORS = ("SageMaker.ValidationException", "SageMaker.ResourceInUse")
+ENDPOINT_POLL_SECONDS = 2
 
 # Errors of the Lambda service itself (not of the function), worth retrying; AWS's list.
 TRANSIENT_LAMBDA_ERRORS = (
@@ -507,12 +521,44 @@ def _deployment_steps(parts: _Parts) -> Any:
         },
         comment="Send sample test records to the endpoint and store the predictions.",
         timeout=300,
-        # CreateEndpoint/UpdateEndpoint return before the endpoint is InService.
+        # The endpoint is InService (DescribeEndpoint said so); a model server still warming
+        # up answers EndpointError, retried.
         retries=(_retry(parts, ("EndpointError",), p.endpoint_retry),),
     )
     predict.next(steps.Succeed(DONE))
+    # A concurrent run may have created the endpoint between EndpointExists and here: the
+    # create's refusal goes on to the update, which waits while that endpoint is in progress.
+    endpoint[False].add_catch(
+        steps.Catch(
+            error_equals=list(ENDPOINT_BUSY_ERRORS),
+            next_step=endpoint[True],
+            result_path="$.endpoint_exists",
+        )
+    )
+    endpoint[True].add_retry(_retry(parts, ENDPOINT_BUSY_ERRORS, p.endpoint_retry))
+    describe = steps.Task(
+        DESCRIBE_ENDPOINT,
+        comment="Wait for the endpoint: its status, until InService or Failed.",
+        resource="arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+        parameters={"EndpointName": ei["EndpointName"]},
+        result_path="$.endpoint_status",
+    )
+    failed = parts.sdk.FailFromPaths(
+        ENDPOINT_FAILED,
+        comment="The endpoint could not be deployed: fail with its FailureReason.",
+        error=ENDPOINT_FAILED_ERROR,
+        cause_path="$.endpoint_status.FailureReason",
+    )
+    wait = steps.Wait(WAIT_FOR_ENDPOINT, seconds=ENDPOINT_POLL_SECONDS)
+    ready = steps.Choice(ENDPOINT_READY, comment="InService: predict; Failed: stop; else wait.")
+    status = "$.endpoint_status.EndpointStatus"
+    ready.add_choice(steps.ChoiceRule.StringEquals(status, "InService"), predict)
+    ready.add_choice(steps.ChoiceRule.StringEquals(status, "Failed"), failed)
+    ready.default_choice(wait)
+    wait.next(describe)
+    _task(parts, describe).next(ready)
     for step in endpoint.values():
-        _task(parts, step).next(predict)
+        _task(parts, step).next(describe)
 
     exists = steps.Choice(ENDPOINT_EXISTS, comment="Update the endpoint when it already exists.")
     exists.add_choice(

@@ -233,9 +233,16 @@ class ExecutionRun:
         resume: dict[str, Any] | None = None,
         memo: dict[str, Any] | None = None,
         last_event_id: int = 0,
+        continued: bool = False,
+        in_flight: dict[str, int] | None = None,
     ):
         """``resume`` is a checkpoint from :meth:`take_progress` (``state``, ``input`` and,
-        when any were set, the top-level ``variables``) to redrive from."""
+        when any were set, the top-level ``variables``) to redrive from.
+
+        ``continued``: the run continues an execution a dead process left RUNNING from
+        ``resume`` (no ExecutionRedriven event, the redrive count unchanged); ``in_flight``
+        counts, by state name, the Task states whose task was in flight then: the first
+        tasks of those states run with ``TaskRequest.resumed``."""
         self.arn = arn
         self.machine = machine
         self.input_text = input_text
@@ -248,6 +255,8 @@ class ExecutionRun:
         self.redrive_count = redrive_count
         self.resume = resume
         self.last_event_id = last_event_id
+        self.continued = continued
+        self._in_flight = dict(in_flight or {})
         self._flush = flush
         self.root = Scope()
         self.stop_error: str | None = None
@@ -307,6 +316,18 @@ class ExecutionRun:
                 "Step Functions service (StepFunctionsBackend), not the bare engine",
             )
         return self.map_runner(self, state, frame, effective, retry_count)
+
+    def _resumed_task(self, state_name: str) -> bool:
+        """Whether this Task state's task was in flight when the execution was interrupted
+        (counted down: each interrupted task is resumed once)."""
+        if not self._in_flight:
+            return False
+        with self._progress_lock:
+            left = self._in_flight.get(state_name, 0)
+            if left <= 0:
+                return False
+            self._in_flight[state_name] = left - 1
+            return True
 
     def new_task_token(self) -> str:
         token = secrets.token_urlsafe(48)
@@ -379,7 +400,8 @@ class ExecutionRun:
             )
             start, data = self.machine.start_at, _loads(self.input_text)
         else:
-            frame.emit(E.EXECUTION_REDRIVEN, {"redriveCount": self.redrive_count})
+            if not self.continued:
+                frame.emit(E.EXECUTION_REDRIVEN, {"redriveCount": self.redrive_count})
             start, data = self.resume["state"], self.resume["input"]
         timer = None
         if self.machine.timeout_seconds:
@@ -676,6 +698,7 @@ class ExecutionRun:
         timed_out = False
         started = time.monotonic()
         try:
+            request.resumed = self._resumed_task(task.name)
             threading.Thread(target=work, name=f"task {task.name}", daemon=True).start()
             try:
                 self._await(

@@ -194,3 +194,41 @@ def row_to_event(
                 details.pop(key, None)
         event[member] = details
     return event
+
+
+_TASK_ENDS = frozenset({EventType.TASK_SUCCEEDED, EventType.TASK_FAILED, EventType.TASK_TIMED_OUT})
+
+
+def in_flight_tasks(events: list[Event], state: str | None) -> dict[str, int]:
+    """Of a history cut short (its process died), the Task states whose task was scheduled
+    and never ended, counted by state name; only those after the last entry into ``state``
+    (the top-level state the execution continues from), so earlier interruptions do not count.
+
+    Events of one thread of control chain by ``previousEventId``: a task's end leads back
+    to its TaskScheduled, a TaskScheduled to its state's TaskStateEntered."""
+    by_id = {e[0]: e for e in events}
+    since = 0
+    if state is not None:
+        for e in events:
+            if e[3].endswith("StateEntered") and (e[4] or {}).get("name") == state:
+                since = e[0]
+    ended: set[int] = set()
+    for e in events:
+        if e[3] in _TASK_ENDS:
+            prev = by_id.get(e[1])
+            while prev is not None and prev[3] != EventType.TASK_SCHEDULED:
+                prev = by_id.get(prev[1])
+            if prev is not None:
+                ended.add(prev[0])
+    counts: dict[str, int] = {}
+    for e in events:
+        if e[3] != EventType.TASK_SCHEDULED or e[0] in ended or e[0] < since:
+            continue
+        prev = by_id.get(e[1])
+        while prev is not None and prev[3] != EventType.TASK_STATE_ENTERED:
+            prev = by_id.get(prev[1])
+        if prev is not None:
+            name = (prev[4] or {}).get("name")
+            if isinstance(name, str):
+                counts[name] = counts.get(name, 0) + 1
+    return counts

@@ -55,6 +55,10 @@ class TaskRequest:
     submitted: Any = None
     # callable(worker name) -> None: an activity worker took the task (ActivityStarted).
     started: Any = None
+    # True when this task was in flight when the runtime running the execution died and the
+    # execution now continues: a .sync integration reattaches to the job it started, a Lambda
+    # invocation fails as an infrastructure error (Lambda.ServiceException) for Retry.
+    resumed: bool = False
 
 
 class Integration(ABC):

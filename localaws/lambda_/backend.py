@@ -40,7 +40,13 @@ from typing import TYPE_CHECKING, Any
 
 from localaws import config
 from localaws.errors import ServiceError, UserError, excerpt
-from localaws.lambda_.worker import WorkerCancelled, WorkerExited, WorkerProcess, WorkerTimeout
+from localaws.lambda_.worker import (
+    WorkerCancelled,
+    WorkerExited,
+    WorkerOutOfMemory,
+    WorkerProcess,
+    WorkerTimeout,
+)
 from localaws.store import JsonRecords
 
 if TYPE_CHECKING:
@@ -695,6 +701,18 @@ class LambdaBackend:
             )
             body = json.dumps({"errorType": "Sandbox.Timedout", "errorMessage": message}).encode()
             function_error = "Unhandled"
+        except WorkerOutOfMemory as e:
+            message = (
+                f"RequestId: {request_id} Error: Runtime exited with error: {e.exit_description()}"
+            )
+            _append_log(
+                worker.log_path,
+                f"{message}\nRuntime.OutOfMemory (used {e.used_mb} MB of {e.limit_mb} MB)\n",
+            )
+            body = json.dumps(
+                {"errorType": "Runtime.OutOfMemory", "errorMessage": message}
+            ).encode()
+            function_error = "Unhandled"
         except WorkerExited as e:
             message = (
                 f"RequestId: {request_id} Error: Runtime exited with error: {e.exit_description()}"
@@ -811,6 +829,7 @@ class LambdaBackend:
             log_path=log_path,
             site_dirs=_site_dirs(),
             generation=generation,
+            memory_mb=int(conf["MemorySize"]),
         )
 
     def worker_environment(
@@ -839,6 +858,8 @@ class LambdaBackend:
                 "AWS_DEFAULT_REGION": self.runtime.region,
                 "LAMBDA_TASK_ROOT": str(code_dir),
                 "_HANDLER": conf["Handler"],
+                # the function's own ephemeral /tmp (tempfile and the like read TMPDIR)
+                "TMPDIR": str(self.runtime.layout.made(self.runtime.layout.lambda_tmp(name))),
             }
         )
         env.update(conf.get("Environment", {}).get("Variables", {}))

@@ -16,7 +16,10 @@ each message is a 4-byte big-endian length and a UTF-8 JSON object.
 
 A third pipe is the lifeline: the worker kills its process group when the parent's end
 closes, so workers never outlive the runtime.  Timeouts are enforced by the parent, which
-kills the worker (a thread cannot be stopped; a process can).
+kills the worker (a thread cannot be stopped; a process can); so is ``MemorySize``: the
+parent watches the resident memory of the worker and its descendants while an invocation
+runs and kills them past it (``Runtime.OutOfMemory``).  When an invocation returns, the
+worker kills what else runs in its process group (processes the handler started).
 """
 
 from __future__ import annotations
@@ -39,6 +42,47 @@ from typing import Any
 _HEADER = struct.Struct(">I")
 _READ_CHUNK = 1 << 16
 CANCEL_POLL_S = 0.05
+MEMORY_POLL_S = 0.05
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of ``pid`` and its descendants (Linux /proc; 0 where unreadable)."""
+    total, stack, seen = 0, [pid], set()
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            with open(f"/proc/{p}/statm") as fh:
+                total += int(fh.read().split()[1]) * _PAGE
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    stack.extend(int(c) for c in fh.read().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def end_process_group_but_me() -> None:
+    """Kill every other process of this process's group (what a handler left running)."""
+    me = os.getpid()
+    group = os.getpgid(0)
+    try:
+        pids = [int(d) for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return
+    for pid in pids:
+        if pid == me:
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            if int(fields[2]) == group:  # fields after the name: state, ppid, pgrp
+                os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError, IndexError):
+            continue
 
 
 class WorkerTimeout(Exception):
@@ -64,6 +108,15 @@ class WorkerExited(Exception):
                 name = str(-code)
             return f"signal: {'killed' if name == 'kill' else name}"
         return f"exit status {code}"
+
+
+class WorkerOutOfMemory(WorkerExited):
+    """The worker's processes used more than the function's MemorySize (they were killed)."""
+
+    def __init__(self, used_mb: int, limit_mb: int):
+        super().__init__(-signal.SIGKILL)
+        self.used_mb = used_mb
+        self.limit_mb = limit_mb
 
 
 class WorkerCancelled(Exception):
@@ -96,8 +149,12 @@ class WorkerProcess:
         log_path: Path,
         site_dirs: list[str],
         generation: int,
+        memory_mb: int | None = None,
     ):
+        """``memory_mb``: the function's MemorySize; an invocation whose processes hold
+        more resident memory ends with :class:`WorkerOutOfMemory`."""
         self.generation = generation
+        self.memory_mb = memory_mb
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         req_r, self._req_w = os.pipe()
@@ -170,7 +227,16 @@ class WorkerProcess:
             if left <= 0:
                 self.kill()
                 raise WorkerTimeout
-            wait = min(left, CANCEL_POLL_S) if cancelled is not None else left
+            if self.memory_mb is not None:
+                used = tree_rss(self.process.pid)
+                if used > self.memory_mb << 20:
+                    self.kill()
+                    raise WorkerOutOfMemory(used >> 20, self.memory_mb)
+            wait = left
+            if cancelled is not None:
+                wait = min(wait, CANCEL_POLL_S)
+            if self.memory_mb is not None:
+                wait = min(wait, MEMORY_POLL_S)
             ready, _, _ = select.select([self._resp_r], [], [], wait)
             if not ready:
                 continue
@@ -364,6 +430,7 @@ def _child_main(argv: list[str]) -> None:
             sys.stdout.write("Traceback (most recent call last):\n" + "".join(error["stackTrace"]))
             reply = {"ok": False, "payload": json.dumps(error)}
         duration = (time.perf_counter() - t0) * 1000
+        end_process_group_but_me()  # processes the handler started end with its invocation
         sys.stdout.write(
             f"END RequestId: {request_id}\nREPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
             f"Memory Size: {context.memory_limit_in_mb} MB\n"

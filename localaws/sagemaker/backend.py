@@ -13,7 +13,9 @@ served by :class:`localaws.sagemaker.hosting.EndpointManager`.
 
 from __future__ import annotations
 
+import functools
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -47,10 +49,7 @@ TRAINING, PROCESSING, TRANSFORM = "TrainingJob", "ProcessingJob", "TransformJob"
 MODEL, ENDPOINT_CONFIG, ENDPOINT = "Model", "EndpointConfig", "Endpoint"
 RUNNING = ("InProgress", "Stopping")
 TERMINAL = ("Completed", "Failed", "Stopped")
-RESTART_REASON = (
-    "InternalServerError: the local runtime that ran this job stopped before it finished "
-    "(its worker process is gone); create the job again under a new name"
-)
+RESTART_MESSAGE = "Restarting: the local runtime that ran this job stopped before it finished"
 CLOSE_REASON = "InternalServerError: the local runtime was closed while the job was running"
 
 
@@ -690,6 +689,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
                 log.exception("endpoint %s: unexpected error while deploying", name)
                 reason = f"InternalServerError: {type(e).__name__}: {e}"
             with self._edit(ENDPOINT, name) as record:
+                record.pop("PendingDeploymentSummary", None)
                 if reason is None:
                     now = _now()
                     record["EndpointStatus"] = "InService"
@@ -748,6 +748,10 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
             variants = self._variants(config)
             with self._edit(ENDPOINT, name) as rec:
                 rec["EndpointStatus"] = "Updating"
+                rec["PendingDeploymentSummary"] = {
+                    "EndpointConfigName": config,
+                    "StartTime": _now(),
+                }
         self._start(
             ENDPOINT, name, lambda running: self._deploy(name, config, variants, "Updating")
         )
@@ -860,55 +864,90 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
 
     # -- lifecycle -------------------------------------------------------------------------------
 
+    def _clean_leftovers(self) -> None:
+        """What dead jobs left: working directories of jobs that did not complete (an
+        interrupted job restarts in a fresh one) and every transform temp directory."""
+        for kind, directory in ((TRAINING, "training"), (PROCESSING, "processing")):
+            root = self.runtime.layout.jobs(directory)
+            if not root.is_dir():
+                continue
+            status_key = f"{kind}Status"
+            for path in root.iterdir():
+                record = self.records.get(kind, path.name)
+                if record is None or record[status_key] != "Completed":
+                    shutil.rmtree(path, ignore_errors=True)
+        temp = self.runtime.layout.transform
+        if temp.is_dir():
+            for path in temp.iterdir():
+                shutil.rmtree(path, ignore_errors=True)
+
     def recover(self) -> None:
-        """After a restart: interrupted jobs fail, endpoints that were serving come back."""
+        """After a restart: interrupted jobs run again under the same name and record (as
+        SageMaker replaces a lost instance), endpoints that were serving come back and
+        endpoints that were Creating or Updating finish their transition.
+
+        Jobs are restarted only by a runtime that owns the state directory alone
+        (``Runtime.resumes``); a CLI command sharing it leaves them for the next owner."""
         forkserver.warm()  # the job template imports the ML stack while the runtime starts
         self.event_outbox.start()  # queued model package events go on to the default bus
+        resumes = getattr(self.runtime, "resumes", True)
+        if resumes:
+            self._clean_leftovers()
+        runners: dict[str, Callable[[str, _Running], None]] = {
+            TRAINING: self._run_training,
+            PROCESSING: self._run_processing,
+            TRANSFORM: self._run_transform,
+        }
         for kind, status_key, end_key in (
             (TRAINING, "TrainingJobStatus", "TrainingEndTime"),
             (PROCESSING, "ProcessingJobStatus", "ProcessingEndTime"),
             (TRANSFORM, "TransformJobStatus", "TransformEndTime"),
         ):
             for record in self.records.list(kind):
-                if record[status_key] not in RUNNING:
+                if record[status_key] not in RUNNING or not resumes:
                     continue
                 name = record[f"{kind}Name"]
+                if (kind, name) in self._running:
+                    continue
                 with self._edit(kind, name) as rec:
-                    stopping = rec[status_key] == "Stopping"
-                    rec[status_key] = "Stopped" if stopping else "Failed"
-                    rec[end_key] = _now()
-                    if not stopping:
-                        rec["FailureReason"] = RESTART_REASON
+                    if rec[status_key] == "Stopping":  # the stop the user asked for, done
+                        rec[status_key] = "Stopped"
+                        rec[end_key] = _now()
+                        if kind == TRAINING:
+                            self._transition(rec, "Stopped", "Training job stopped")
+                            rec["SecondaryStatusTransitions"][-1]["EndTime"] = rec[end_key]
+                        continue
                     if kind == TRAINING:
-                        self._transition(
-                            rec, "Stopped" if stopping else "Failed", "Training job interrupted"
-                        )
-                        rec["SecondaryStatusTransitions"][-1]["EndTime"] = rec[end_key]
-        self._recover_tuning()
+                        self._transition(rec, "Starting", RESTART_MESSAGE)
+                self._start(kind, name, functools.partial(runners[kind], name))
+        if resumes:  # (a tuning job's supervisor is not resumed: it fails, see tuning.py)
+            self._recover_tuning()
         threads = []
         for record in self.records.list(ENDPOINT):
             name, status = record["EndpointName"], record["EndpointStatus"]
             if status == "Deleting":
                 self.hosting.undeploy(name)
                 self.records.delete(ENDPOINT, name)
-            elif status == "Creating":
-                with self._edit(ENDPOINT, name) as rec:
-                    rec["EndpointStatus"] = "Failed"
-                    rec["FailureReason"] = RESTART_REASON.replace("job", "endpoint")
-            elif status in ("InService", "Updating", "SystemUpdating"):
+            elif status in ("Creating", "InService", "Updating", "SystemUpdating"):
+                # Updating: the update the endpoint was making (PendingDeploymentSummary)
+                pending = (record.get("PendingDeploymentSummary") or {}).get("EndpointConfigName")
+                config = (
+                    pending if status == "Updating" and pending else record["EndpointConfigName"]
+                )
                 try:
-                    variants = self._variants(record["EndpointConfigName"])
+                    variants = self._variants(config)
                 except ServiceError as e:
                     with self._edit(ENDPOINT, name) as rec:
                         rec["EndpointStatus"] = "Failed"
                         rec["FailureReason"] = e.message
                     continue
-                with self._edit(ENDPOINT, name) as rec:
-                    rec["EndpointStatus"] = "SystemUpdating"
-                config = record["EndpointConfigName"]
+                if status in ("InService", "SystemUpdating"):
+                    with self._edit(ENDPOINT, name) as rec:
+                        rec["EndpointStatus"] = "SystemUpdating"
+                phase = "Updating" if status == "Updating" else "Creating"
                 thread = threading.Thread(
                     target=self._deploy,
-                    args=(name, config, variants, "Creating"),
+                    args=(name, config, variants, phase),
                     name=f"recover-{name}",
                     daemon=True,
                 )

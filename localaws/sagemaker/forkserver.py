@@ -284,14 +284,15 @@ def spawn(
                     errno.ENOSYS, f"no mount namespace here: {sandbox.unavailable_reason()}"
                 )
             command = wrapped
-        return subprocess.Popen(
+        from localaws import lifeline
+
+        return lifeline.popen(  # in a new session, killed with its group if the runtime dies
             list(command),
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=stderr,
-            start_new_session=True,
         )
     devnull = os.open(os.devnull, os.O_RDWR)
     pipe_r = pipe_w = None

@@ -141,7 +141,10 @@ def prepare_model(
             "env": env,
         }
         if kind == model_server.KIND_SCRIPT:
+            from localaws.sagemaker.script_mode import program_path
+
             spec["program"] = env[model_server.ENV_PROGRAM]
+            program_path(None, spec["program"], f"{where}.Environment.{model_server.ENV_PROGRAM}")
             spec["code_dir"] = str(
                 _code_dir(runtime, env.get(model_server.ENV_SUBMIT_DIR), cdir, model_dir, where)
             )

@@ -258,7 +258,9 @@ TOOLKIT_ACCEPTS = (codecs.JSON, codecs.CSV, "application/x-npy")
 
 
 def _import_program(code_dir: Path, program: str, index: int) -> Any:
-    path = code_dir / program
+    path = (code_dir / program).resolve()
+    if not path.is_relative_to(code_dir.resolve()):
+        raise RuntimeError(f"{ENV_PROGRAM}={program}: resolves outside the submit directory")
     if not path.is_file():
         raise RuntimeError(
             f"{ENV_PROGRAM}={program}: no such file in the submit directory "

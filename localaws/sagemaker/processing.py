@@ -105,6 +105,33 @@ def default_names(operation: str, request: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_entry_script(entry: list[str], arguments: list[str]) -> None:
+    """A ``python script.py`` entry point must be a script under /opt/ml/processing (where
+    the job's inputs, its code included, are downloaded); ``-m module`` and ``-c`` are fine."""
+    command = entry + arguments
+    if not command or command[0] not in PYTHONS:
+        return
+    for i, arg in enumerate(command[1:], start=1):
+        if arg in ("-m", "-c"):
+            return
+        if arg.startswith("-"):
+            continue
+        field = (
+            f"AppSpecification.ContainerEntrypoint[{i}]"
+            if i < len(entry)
+            else f"AppSpecification.ContainerArguments[{i - len(entry)}]"
+        )
+        clean = arg.rstrip("/")
+        inside = clean.startswith(CONTAINER_ROOT + "/") and ".." not in clean.split("/")
+        if not inside:
+            raise UserError(
+                f"{field} {arg!r}: the script must be under {CONTAINER_ROOT}/ (a ProcessingInput's "
+                f"LocalPath, e.g. {CONTAINER_ROOT}/input/code/script.py); other paths and '..' "
+                "are refused"
+            )
+        return
+
+
 def check_job(job: Mapping[str, Any]) -> None:
     """What CreateProcessingJob refuses up front."""
     app = job["AppSpecification"]
@@ -113,6 +140,7 @@ def check_job(job: Mapping[str, Any]) -> None:
             "AppSpecification.ContainerEntrypoint: required locally (the image's own entrypoint "
             "cannot run without Docker); give e.g. ['python3', '/opt/ml/processing/input/code/script.py']"
         )
+    check_entry_script(entrypoint(app), list(app.get("ContainerArguments") or []))
     root = Path("/")
     for i, item in enumerate(job.get("ProcessingInputs") or []):
         if item.get("S3Input") is None:

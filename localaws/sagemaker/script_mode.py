@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from localaws.errors import UserError
@@ -131,6 +131,24 @@ def container_environment(
     return env
 
 
+def program_path(code_dir: Path | None, program: str, field: str) -> Path:
+    """The entry point ``program`` inside ``code_dir``; a UserError naming ``field`` when it
+    is absolute, climbs out with ``..`` or resolves (through a link) outside the directory."""
+    parts = PurePosixPath(program).parts
+    refused = UserError(
+        f"{field} {program!r}: the entry point must be a relative path inside the source "
+        "directory (sourcedir.tar.gz), e.g. 'train.py'; absolute paths and '..' are refused"
+    )
+    if not program or PurePosixPath(program).is_absolute() or ".." in parts:
+        raise refused
+    if code_dir is None:
+        return Path(program)
+    path = (code_dir / program).resolve()
+    if not path.is_relative_to(code_dir.resolve()):
+        raise refused
+    return path
+
+
 def run_script(
     runtime: Runtime,
     job: Mapping[str, Any],
@@ -155,7 +173,7 @@ def run_script(
     archive = root / "sourcedir.tar.gz"
     runtime.storage.download_to(submit, archive)
     extract_archive(archive, code_dir)
-    entry = code_dir / program
+    entry = program_path(code_dir, program, "ClientError: HyperParameters.sagemaker_program")
     if not entry.is_file():
         raise UserError(
             f"ClientError: HyperParameters.sagemaker_program {program!r}: not found in "

@@ -85,6 +85,13 @@ def training_mode(job: Mapping[str, Any]) -> str:
                 "HyperParameters.sagemaker_submit_directory: required with sagemaker_program; "
                 "give the S3 URI of sourcedir.tar.gz"
             )
+        from localaws.sagemaker.script_mode import program_path
+
+        try:
+            program = json.loads(hps["sagemaker_program"])
+        except (TypeError, ValueError):
+            program = hps["sagemaker_program"]
+        program_path(None, str(program), "HyperParameters.sagemaker_program")
         return "script"
     if repo == BUILTIN_XGBOOST_REPOSITORY:
         return "builtin"

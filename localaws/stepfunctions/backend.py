@@ -4,8 +4,8 @@ Method names, request members (keyword arguments) and response shapes are those 
 botocore's ``stepfunctions`` service model; errors are :class:`ServiceError` with AWS's
 codes.  State machines, executions, their history and redrive progress live in the
 runtime's SQLite database (:mod:`.persistence`), so a restart loses nothing: :meth:`recover`
-marks executions left RUNNING by a dead process as failed by interruption, and
-:meth:`redrive_execution` resumes them from the unfinished state.  Executions run in
+continues executions left RUNNING by a dead process from their checkpoint, and
+:meth:`redrive_execution` resumes failed ones from the unfinished state.  Executions run in
 threads (:mod:`.runner`); Task states reach services through :mod:`.integrations`.
 """
 
@@ -26,7 +26,7 @@ from localaws.asl.engine import (
     TaskTokens,
 )
 from localaws.asl.errors import StatesError
-from localaws.asl.history import EventBuffer, row_to_event
+from localaws.asl.history import EventBuffer, in_flight_tasks, row_to_event
 from localaws.asl.integrations import IntegrationRegistry
 from localaws.asl.mock_config import MockConfig, MockConfigError
 from localaws.asl.states import Machine, parse_machine
@@ -994,13 +994,70 @@ class StepFunctionsBackend:
     # -- lifecycle -----------------------------------------------------------------
 
     def recover(self) -> None:
-        """Mark executions a dead process left RUNNING as failed by interruption (redrivable)."""
+        """Continue every execution a dead process left RUNNING from its last recorded state.
+
+        Only a runtime that owns the state directory alone (``Runtime.resumes``: a server, a
+        program's Runtime) continues them; a CLI command sharing it leaves them RUNNING for
+        the next owner.  Children of a Distributed Map's Map Run end as interrupted: their
+        parent, continuing, takes the Map Run over and runs them again."""
+        if not getattr(self.runtime, "resumes", True):
+            return
+        children = self.store.map_run_children_running()
         for arn in self.store.running():
-            if self.runner.active(arn) is None:
+            if self.runner.active(arn) is not None:
+                continue
+            if arn in children:
                 self.store.close_interrupted(
                     arn, "FAILED", StatesError.RUNTIME.value, INTERRUPTED_CAUSE
                 )
         self.map_runs.recover()
+        for arn in self.store.running():
+            if self.runner.active(arn) is None and arn not in children:
+                self._continue(arn)
+
+    def _continue(self, arn: str) -> None:
+        """Run an interrupted execution on from its checkpoint (the top-level state it was
+        in, with that state's input), as the same run: no redrive, no new events before it."""
+        row = self.store.execution(arn)
+        if row is None or row["type"] == "EXPRESS":
+            if row is not None:  # AWS does not keep Express executions across failures either
+                self.store.close_interrupted(
+                    arn, "FAILED", StatesError.RUNTIME.value, INTERRUPTED_CAUSE
+                )
+            return
+        machine = self._parse_definition(row["definition"])
+        memo, last = self.store.progress(arn)
+        checkpoint = json.loads(row["checkpoint"]) if row["checkpoint"] else None
+        if checkpoint is None and last > 0:  # started, no state reached yet
+            checkpoint = {"state": machine.start_at, "input": json.loads(row["input"])}
+        in_flight = (
+            in_flight_tasks(self.store.events(arn), checkpoint["state"])
+            if checkpoint is not None
+            else {}
+        )
+        run = ExecutionRun(
+            arn=arn,
+            name=row["name"],
+            state_machine_arn=row["state_machine_arn"],
+            state_machine_name=row["state_machine_name"],
+            role_arn=row["role_arn"],
+            machine=machine,
+            input_text=row["input"],
+            start_time=row["start"],
+            region=self.runtime.region,
+            buffer=EventBuffer(last + 1),
+            tokens=self.tokens,
+            flush=self._write,
+            mocks=self._session(row["state_machine_name"], row["test_case"]),
+            redrive_count=row["redrive_count"],
+            redrive_time=row["redrive_date"],
+            resume=checkpoint,
+            memo=memo,
+            last_event_id=last,
+            continued=checkpoint is not None,
+            in_flight=in_flight,
+        )
+        self.runner.launch(run)
 
     def wait(self, execution_arn: str, timeout: float | None = None) -> dict[str, Any]:
         """Block until the execution ends; return describe_execution's response."""

@@ -358,12 +358,14 @@ class MapRuns:
         return out
 
     def _redrivable(self, run: ExecutionRun, state_key: str) -> Any:
-        if run.redrive_count == 0:
+        if run.redrive_count == 0 and not run.continued:
             return None
+        # A run continuing after a crash takes over the Map Run its own generation started.
+        bound = run.redrive_count + (1 if run.continued else 0)
         return self.db.query_one(
             "SELECT * FROM sfn_map_runs WHERE execution_arn = ? AND state_key = ? "
             "AND status IN ('FAILED', 'ABORTED') AND parent_redrive < ? ORDER BY start DESC LIMIT 1",
-            (run.arn, state_key, run.redrive_count),
+            (run.arn, state_key, bound),
         )
 
     def _redrive(self, row: Any, run: ExecutionRun, frame: Frame) -> tuple[str, _Live]:

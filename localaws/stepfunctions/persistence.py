@@ -200,7 +200,30 @@ class StepFunctionsStore:
             for r in self.db.query("SELECT arn FROM sfn_executions WHERE status = 'RUNNING'")
         ]
 
+    def map_run_children_running(self) -> set[str]:
+        """ARNs of RUNNING executions that are children of a Distributed Map's Map Run."""
+        return {
+            r["execution_arn"]
+            for r in self.db.query(
+                "SELECT c.execution_arn FROM sfn_map_run_children c JOIN sfn_executions e "
+                "ON e.arn = c.execution_arn WHERE e.status = 'RUNNING'"
+            )
+        }
+
     # -- history and progress ------------------------------------------------------
+
+    def events(self, arn: str) -> list[Any]:
+        """The whole history as (id, previous id, ts, type, details) tuples."""
+        return [
+            (
+                r["id"],
+                r["previous_id"],
+                r["ts"],
+                r["type"],
+                None if r["details"] is None else json.loads(r["details"]),
+            )
+            for r in self.history(arn, reverse=False, limit=-1, offset=0)
+        ]
 
     def history(self, arn: str, *, reverse: bool, limit: int, offset: int) -> list[Any]:
         order = "DESC" if reverse else "ASC"

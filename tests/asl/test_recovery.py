@@ -1,4 +1,4 @@
-"""Kill the process running an execution; the next runtime marks it interrupted; redrive finishes it."""
+"""Kill the process running an execution; the next runtime continues it from where it was."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def submitted(db: Path) -> bool:
         )
 
 
-def test_killed_execution_is_interrupted_then_redriven(tmp_path: Path) -> None:
+def test_killed_execution_continues_in_the_next_runtime(tmp_path: Path) -> None:
     state = tmp_path / "state"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     child = subprocess.Popen(
@@ -96,23 +96,10 @@ def test_killed_execution_is_interrupted_then_redriven(tmp_path: Path) -> None:
     sfn = StepFunctionsBackend(Runtime(state), registry())
     try:
         before = history(sfn, arn)
-        sfn.recover()
-        described = sfn.describe_execution(executionArn=arn)
-        assert (described["status"], described["error"]) == ("FAILED", "States.Runtime")
-        assert "stopped while this execution was running" in described["cause"]
-        assert described["redriveStatus"] == "REDRIVABLE"
-        after = history(sfn, arn)
-        assert after[: len(before)] == before  # history up to the kill is intact
-        assert after[-1]["type"] == "ExecutionFailed"
         assert [
             e["stateEnteredEventDetails"]["name"] for e in before if e["type"] == "TaskStateEntered"
-        ] == [
-            "One",
-            "Two",
-            "Long",
-        ]
-
-        sfn.redrive_execution(executionArn=arn)
+        ] == ["One", "Two", "Long"]
+        sfn.recover()  # the execution continues from the Long task, as the same run
 
         def token() -> str | None:
             events = history(sfn, arn)
@@ -124,10 +111,11 @@ def test_killed_execution_is_interrupted_then_redriven(tmp_path: Path) -> None:
             )
 
         sfn.send_task_success(
-            taskToken=wait_for(token, what="the redriven task"), output='"finally"'
+            taskToken=wait_for(token, what="the continued task"), output='"finally"'
         )
         done = sfn.wait(arn, timeout=20)
         assert done["status"] == "SUCCEEDED"
+        assert done["redriveCount"] == 0
         assert json.loads(done["output"]) == {
             "start": True,
             "one": {"n": 1},
@@ -135,10 +123,12 @@ def test_killed_execution_is_interrupted_then_redriven(tmp_path: Path) -> None:
             "long": "finally",
         }
         events = history(sfn, arn)
-        redriven = [e["type"] for e in events].index("ExecutionRedriven")
+        assert events[: len(before)] == before  # history up to the kill is intact
+        types = [e["type"] for e in events]
+        assert "ExecutionRedriven" not in types and "ExecutionFailed" not in types
         entered = [
             e["stateEnteredEventDetails"]["name"]
-            for e in events[redriven:]
+            for e in events[len(before) :]
             if "stateEnteredEventDetails" in e
         ]
         assert entered == ["Long", "Done"]  # One and Two did not run again

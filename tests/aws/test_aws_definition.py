@@ -33,6 +33,7 @@ INTEGRATIONS = {
     "arn:aws:states:::sagemaker:createEndpointConfig": ("sagemaker", "CreateEndpointConfig"),
     "arn:aws:states:::sagemaker:createEndpoint": ("sagemaker", "CreateEndpoint"),
     "arn:aws:states:::sagemaker:updateEndpoint": ("sagemaker", "UpdateEndpoint"),
+    "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint": ("sagemaker", "DescribeEndpoint"),
 }
 
 # What CloudFormation puts where the definition says ${Variable}.

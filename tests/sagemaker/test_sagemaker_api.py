@@ -254,10 +254,11 @@ def test_training_job_errors_and_listing(data):
     assert sm.list_training_jobs(StatusEquals="Failed")["TrainingJobSummaries"] == []
 
 
-def test_restart_fails_jobs_left_in_progress(rt):
+def test_restart_runs_jobs_left_in_progress(data):
+    """A job a dead runtime left InProgress runs again under the same name and record."""
     now = 1_700_000_000.0
     request = training_request("orphan", {"num_round": "2"})
-    rt.sagemaker.records.put(
+    data.sagemaker.records.put(
         "TrainingJob",
         "orphan",
         {
@@ -273,25 +274,56 @@ def test_restart_fails_jobs_left_in_progress(rt):
         },
         now,
     )
-    backend = SageMakerBackend(rt)
+    leftover = data.layout.jobs("training") / "dead-job"
+    leftover.mkdir(parents=True)
+    backend = SageMakerBackend(data)
+    data.__dict__["sagemaker"] = backend
     backend.recover()
-    job = backend.describe_training_job(TrainingJobName="orphan")
-    assert job["TrainingJobStatus"] == "Failed"
-    assert "stopped before it finished" in job["FailureReason"]
-    assert job["SecondaryStatusTransitions"][-1]["Status"] == "Failed"
+    assert not leftover.exists()  # a dead job's directory is cleaned at start
+    job = wait_for(
+        lambda: backend.describe_training_job(TrainingJobName="orphan"),
+        "TrainingJobStatus",
+        ("Completed", "Failed", "Stopped"),
+    )
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    assert job["CreationTime"].timestamp() == now
+    messages = [t["StatusMessage"] for t in job["SecondaryStatusTransitions"]]
+    assert any("Restarting" in m for m in messages)
+    assert [j["TrainingJobName"] for j in backend.list_training_jobs()["TrainingJobSummaries"]] == [
+        "orphan"
+    ]
 
 
 def test_runtime_start_recovers(tmp_path):
+    """A CLI command (shared start) leaves an interrupted job for the next owner, which runs it."""
     state = tmp_path / "s"
+    job = {
+        "ProcessingJobName": "p",
+        "ProcessingJobStatus": "InProgress",
+        "CreationTime": 1.0,
+        "RoleArn": ROLE,
+        "AppSpecification": {"ImageUri": "x", "ContainerEntrypoint": ["python3", "-c", "pass"]},
+        "ProcessingResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "VolumeSizeInGB": 1,
+            }
+        },
+        "StoppingCondition": {"MaxRuntimeInSeconds": 60},
+    }
     with Runtime(state) as rt:
-        rt.sagemaker.records.put(
-            "ProcessingJob",
-            "p",
-            {"ProcessingJobName": "p", "ProcessingJobStatus": "InProgress", "CreationTime": 1.0},
-            1.0,
-        )
+        rt.sagemaker.records.put("ProcessingJob", "p", job, 1.0)
+    shared = Runtime(state).start(shared=True)
+    try:
+        status = shared.sagemaker.describe_processing_job(ProcessingJobName="p")
+        assert status["ProcessingJobStatus"] == "InProgress"
+    finally:
+        shared.close()
     with Runtime(state) as rt:
-        assert (
-            rt.sagemaker.describe_processing_job(ProcessingJobName="p")["ProcessingJobStatus"]
-            == "Failed"
+        done = wait_for(
+            lambda: rt.sagemaker.describe_processing_job(ProcessingJobName="p"),
+            "ProcessingJobStatus",
+            ("Completed", "Failed", "Stopped"),
         )
+        assert done["ProcessingJobStatus"] == "Completed", done.get("FailureReason")

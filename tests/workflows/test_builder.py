@@ -22,6 +22,7 @@ TASKS = (
     pm.ENDPOINT_CONFIG,
     pm.CREATE_ENDPOINT,
     pm.UPDATE_ENDPOINT,
+    pm.DESCRIBE_ENDPOINT,
     pm.PREDICT,
 )
 
@@ -111,14 +112,16 @@ def test_success_path_visits_every_step_in_order(asl: dict[str, Any]) -> None:
         path.append(name)
         state = states[name]
         if state["Type"] == "Choice":
-            name = state["Choices"][0]["Next"] if name == pm.CHECK_METRIC else state["Default"]
+            first = name in (pm.CHECK_METRIC, pm.ENDPOINT_READY)
+            name = state["Choices"][0]["Next"] if first else state["Default"]
         elif state.get("End") or state["Type"] in ("Succeed", "Fail"):
             break
         else:
             name = state["Next"]
     assert path == [
         pm.PREPARE, pm.TRAIN, pm.CREATE_MODEL, pm.TRANSFORM, pm.EVALUATE, pm.CHECK_METRIC,
-        pm.ENDPOINT_CONFIG, pm.ENDPOINT_EXISTS, pm.CREATE_ENDPOINT, pm.PREDICT, pm.DONE,
+        pm.ENDPOINT_CONFIG, pm.ENDPOINT_EXISTS, pm.CREATE_ENDPOINT, pm.DESCRIBE_ENDPOINT,
+        pm.ENDPOINT_READY, pm.PREDICT, pm.DONE,
     ]  # fmt: skip
     assert states[pm.DONE]["Type"] == "Succeed"
 
@@ -129,7 +132,7 @@ def test_every_task_is_caught_and_ends_in_fail_with_the_original_error(
 ) -> None:
     states = asl["States"]
     assert states[task]["Type"] == "Task"
-    assert states[task]["Catch"] == [
+    assert states[task]["Catch"][-1:] == [
         {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": pm.RECORD_FAILURE}
     ]
     record = states[pm.RECORD_FAILURE]
@@ -238,6 +241,38 @@ def test_metric_gate_is_numeric_with_a_default_that_explains_the_rejection(
         "ErrorPath": "$.rejection.Error",
         "CausePath": "$.rejection.Cause",
         "Type": "Fail",
+    }
+
+
+def test_create_endpoint_tolerates_a_concurrent_creator(asl: dict[str, Any]) -> None:
+    """An endpoint created meanwhile (CreateEndpoint refused) is updated instead, the update
+    retried while that endpoint is still in progress; then DescribeEndpoint waits for it."""
+    states = asl["States"]
+    assert states[pm.CREATE_ENDPOINT]["Catch"][0] == {
+        "ErrorEquals": list(pm.ENDPOINT_BUSY_ERRORS),
+        "ResultPath": "$.endpoint_exists",
+        "Next": pm.UPDATE_ENDPOINT,
+    }
+    assert states[pm.UPDATE_ENDPOINT]["Retry"][0]["ErrorEquals"] == list(pm.ENDPOINT_BUSY_ERRORS)
+    for task in (pm.CREATE_ENDPOINT, pm.UPDATE_ENDPOINT):
+        assert states[task]["Next"] == pm.DESCRIBE_ENDPOINT
+    describe = states[pm.DESCRIBE_ENDPOINT]
+    assert describe["Resource"] == "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint"
+    ready = states[describe["Next"]]
+    assert [(c["StringEquals"], c["Next"]) for c in ready["Choices"]] == [
+        ("InService", pm.PREDICT),
+        ("Failed", pm.ENDPOINT_FAILED),
+    ]
+    assert states[ready["Default"]] == {
+        "Type": "Wait",
+        "Seconds": pm.ENDPOINT_POLL_SECONDS,
+        "Next": pm.DESCRIBE_ENDPOINT,
+    }
+    assert states[pm.ENDPOINT_FAILED] == {
+        "Type": "Fail",
+        "Comment": "The endpoint could not be deployed: fail with its FailureReason.",
+        "Error": pm.ENDPOINT_FAILED_ERROR,
+        "CausePath": "$.endpoint_status.FailureReason",
     }
 
 

@@ -270,6 +270,9 @@ def mock_config(roc_auc: float) -> dict[str, Any]:
         "EndpointCreated": {
             "0": {"Return": {"EndpointArn": "arn:aws:sagemaker:us-east-1:123456789012:endpoint/e"}}
         },
+        "EndpointInService": {
+            "0": {"Return": {"EndpointName": "e", "EndpointStatus": "InService"}}
+        },
         "Predicted": {"0": lambda_result({"count": 1, "predictions": [{"score": 0.01}]})},
         "EndpointNotReadyThenPredicted": {
             "0": {"Throw": {"Error": "EndpointError", "Cause": "endpoint is Creating"}},
@@ -280,6 +283,7 @@ def mock_config(roc_auc: float) -> dict[str, Any]:
         pm.ENDPOINT_CONFIG: "ConfigCreated",
         pm.CREATE_ENDPOINT: "EndpointCreated",
         pm.UPDATE_ENDPOINT: "EndpointCreated",
+        pm.DESCRIBE_ENDPOINT: "EndpointInService",
         pm.PREDICT: "Predicted",
     }
     happy = {
@@ -354,7 +358,8 @@ def test_mocked_happy_path_creates_the_endpoint_and_predicts(
     assert output["predict"]["Payload"]["predictions"] == [{"score": 0.01}]
     assert [name for name, _ in visited(tmp_path)] == [
         pm.PREPARE, pm.TRAIN, pm.CREATE_MODEL, pm.TRANSFORM, pm.EVALUATE, pm.CHECK_METRIC,
-        pm.ENDPOINT_CONFIG, pm.ENDPOINT_EXISTS, pm.CREATE_ENDPOINT, pm.PREDICT, pm.DONE,
+        pm.ENDPOINT_CONFIG, pm.ENDPOINT_EXISTS, pm.CREATE_ENDPOINT, pm.DESCRIBE_ENDPOINT,
+        pm.ENDPOINT_READY, pm.PREDICT, pm.DONE,
     ]  # fmt: skip
 
 

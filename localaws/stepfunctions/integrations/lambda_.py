@@ -40,6 +40,13 @@ PARAMETERS = frozenset(
 )
 INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 ERROR_UNKNOWN = "Lambda.Unknown"
+# An invocation in flight when the runtime died: an infrastructure failure, which AWS's
+# Step Functions reports as Lambda.ServiceException (covered by the usual Retry).
+ERROR_SERVICE = "Lambda.ServiceException"
+INTERRUPTED_CAUSE = (
+    "The local runtime stopped while this Lambda invocation was in flight; its result is "
+    "lost. Retry Lambda.ServiceException to invoke it again."
+)
 UNKNOWN_CAUSE = "The cause could not be determined because Lambda did not return an error type. Returned payload: {}"
 
 
@@ -78,6 +85,8 @@ class LambdaIntegration(Integration):
         return problems
 
     def run(self, request: TaskRequest) -> Any:
+        if request.resumed:
+            raise StateFailure(ERROR_SERVICE, INTERRUPTED_CAUSE)
         if request.action == "legacy":
             payload = request.parameters
             result = self._invoke(request, request.resource, None, payload, "RequestResponse")

@@ -136,6 +136,12 @@ class SageMakerIntegration(Integration):
     def run(self, request: TaskRequest) -> Any:
         params = request.parameters if isinstance(request.parameters, dict) else {}
         operation = operation_name(request.action)
+        if request.resumed and request.pattern is Pattern.SYNC and request.action in JOBS:
+            # The execution continues after a crash: the job it started (same name) goes on.
+            describe, name_key, _, _ = JOBS[request.action]
+            with contextlib.suppress(StateFailure):
+                self._call(describe, {name_key: params.get(name_key)})
+                return self._wait(request, params)
         response = self._call(operation, dict(params))
         if request.pattern is not Pattern.SYNC or request.action not in JOBS:
             return to_json(response)

@@ -1,0 +1,94 @@
+"""kill -9 of `serve` at several points of a small workflow; the restarted server finishes
+the execution by itself, with the resources of an uninterrupted run and no orphan process."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import pytest
+from crash_support import (
+    ENDPOINT,
+    Serve,
+    alive,
+    open_gate,
+    resources,
+    set_up,
+    started,
+    wait_until,
+)
+
+
+def dead(pid: int) -> bool:
+    return not alive(pid)
+
+
+GATES = ("invoke", "train", "map", "deploy")
+ITEMS = [1, 2, 3]
+
+
+def expected_output(gates: Path) -> dict[str, object]:
+    return {
+        "items": ITEMS,
+        "invoke": {"out": {"gate": "invoke", "value": 1}},
+        "train": {"model": "s3://models/crash/crash-train/output/model.tar.gz"},
+        "fan": [{"v": i} for i in ITEMS],
+        "endpoint": {"status": "InService"},
+    }
+
+
+EXPECTED_RESOURCES = {
+    "training": [("crash-train", "Completed")],
+    "model_b": "crash-model-b",
+    "endpoints": [(ENDPOINT, "InService")],
+    "endpoint_config": "crash-config-b",
+    "executions": [("run", "SUCCEEDED")],
+}
+
+
+@pytest.mark.parametrize("kill_at", [None, *GATES], ids=["uninterrupted", *GATES])
+def test_execution_survives_kill_9(tmp_path: Path, kill_at: str | None) -> None:
+    state, gates = tmp_path / "state", tmp_path / "gates"
+    gates.mkdir()
+    serve = Serve(state).start()
+    try:
+        machine = set_up(serve, gates)
+        sfn = serve.client("stepfunctions")
+        arn = sfn.start_execution(
+            stateMachineArn=machine, name="run", input=json.dumps({"items": ITEMS})
+        )["executionArn"]
+        for gate in GATES:
+            if gate == kill_at:
+                break
+            wait_until(functools.partial(started, gates, gate), 120, f"the {gate} gate")
+            open_gate(gates, gate)
+        if kill_at is not None:
+            # the work at this gate is in flight: kill the server under it
+            pids = wait_until(lambda: started(gates, kill_at), 120, f"the {kill_at} gate")
+            serve.kill()
+            for pid in pids:  # the runtime's children die with it
+                wait_until(functools.partial(dead, pid), 10, f"process {pid} to die")
+            serve = Serve(state).start()
+            for gate in GATES:
+                open_gate(gates, gate)
+        sfn = serve.client("stepfunctions")
+        done = wait_until(
+            lambda: (d := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and d,
+            180,
+            "the execution to end",
+        )
+        assert done["status"] == "SUCCEEDED", done
+        assert json.loads(done["output"]) == expected_output(gates)
+        assert resources(serve) == EXPECTED_RESOURCES
+        events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        types = [e["type"] for e in events]
+        assert types.count("ExecutionStarted") == 1
+        assert "ExecutionRedriven" not in types and "ExecutionFailed" not in types
+        if kill_at in ("invoke", "map"):  # the interrupted invocation was retried
+            failed = [e["taskFailedEventDetails"] for e in events if e["type"] == "TaskFailed"]
+            assert [f["error"] for f in failed] and {f["error"] for f in failed} == {
+                "Lambda.ServiceException"
+            }
+    finally:
+        serve.stop()
