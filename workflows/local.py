@@ -111,6 +111,16 @@ def upload_raw(target: Target, uri_prefix: str, body: bytes) -> str:
     return uri
 
 
+def upload_featurizer(target: Target, settings: Settings) -> str:
+    """Put the featurizer job's script where the FeaturizeData state reads it."""
+    from workflows import predictive_maintenance_pipeline as pipeline
+
+    uri = pipeline.code_uri(settings)
+    target.ensure_bucket(settings.data.bucket)
+    target.storage.write(uri, pipeline.FEATURIZER_SCRIPT.read_bytes())
+    return uri
+
+
 def endpoint_exists(target: Target, name: str) -> bool:
     try:
         target.sagemaker.describe_endpoint(EndpointName=name)
@@ -208,6 +218,8 @@ def run_workflow(
     )
     phase(f"uploading {len(body):,} bytes of raw data")
     upload_raw(target, execution_input["RawDataUri"], body)
+    if pm.pipeline_mode(settings):
+        upload_featurizer(target, settings)
     timings["data"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
