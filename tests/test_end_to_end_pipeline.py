@@ -1,0 +1,199 @@
+"""The inference-pipeline variant of predictive maintenance, end to end through the CLI.
+
+``python -m workflows run predictive-maintenance --json`` with ``featurizer.mode: pipeline``
+on generated AI4I data given as a file the way the real one is published (a UTF-8 byte-order
+mark, units in brackets in the header): a real scikit-learn processing job, XGBoost
+training, a two-container model for batch transform and the endpoint, the baseline and the
+monitoring schedule; then the endpoint with raw readings against the featurizer and the
+booster applied in this process, and the drift demo.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import io
+import json
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import xgboost as xgb
+
+from localaws.runtime import Runtime
+from workflows import ai4i_data, cli
+from workflows import predictive_maintenance as pm
+from workflows import predictive_maintenance_pipeline as pipeline
+from workflows import settings as settings_module
+from workflows.errors import ExitCode
+from workflows.jobs import featurizer
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("end-to-end-pipeline")]
+
+RUN = "e2e-pipeline"
+EXAMPLE = "L,298.4,308.2,1582,70.7,216"
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "pipeline.yaml"
+    path.write_text("featurizer:\n  mode: pipeline\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def settings(config: Path) -> settings_module.Settings:
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv(settings_module.ENV_CONFIG, raising=False)
+        return settings_module.load(config)
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("e2e-pipeline") / "state"
+
+
+def run_cli(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(list(argv))
+    return code, out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def published_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10,000 generated rows written as the UCI file is: BOM, bracketed units."""
+    path = tmp_path_factory.mktemp("data") / "ai4i2020.csv"
+    frame = ai4i_data.generate(10_000, 42)
+    path.write_bytes(codecs.BOM_UTF8 + frame.to_csv(index=False).encode())
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(state_dir: Path, config: Path, published_file: Path) -> dict[str, Any]:
+    code, printed = run_cli(
+        "run", "predictive-maintenance", "--json", "--config", str(config),
+        "--data", str(published_file), "--state-dir", str(state_dir), "--run-id", RUN,
+    )  # fmt: skip
+    assert code == ExitCode.OK, printed
+    result: dict[str, Any] = json.loads(printed)
+    return result
+
+
+@contextlib.contextmanager
+def runtime(state_dir: Path) -> Iterator[Runtime]:
+    with Runtime(state_dir) as rt:
+        yield rt
+
+
+def in_process_scores(rt: Runtime, settings: settings_module.Settings, lines: list[str],
+                      tmp_path: Path) -> np.ndarray:  # fmt: skip
+    """The fitted featurizer and the trained booster applied here, without any server."""
+    prepared = pm.example_input(settings, RUN)["PreparedDataUri"]
+    with tarfile.open(
+        fileobj=io.BytesIO(rt.storage.read(prepared + pipeline.FEATURIZER_MODEL))
+    ) as tar:
+        tar.extractall(tmp_path / "featurizer", filter="data")
+    fitted = joblib.load(tmp_path / "featurizer" / featurizer.MODEL_FILE)
+    model = pm.example_input(settings, RUN)["TrainingJobName"]
+    artifact = f"{settings.data.uri(settings.data.models_prefix)}{model}/output/model.tar.gz"
+    with tarfile.open(fileobj=io.BytesIO(rt.storage.read(artifact))) as tar:
+        tar.extractall(tmp_path / "model", filter="data")
+    booster = xgb.Booster()
+    booster.load_model(bytearray((tmp_path / "model" / "xgboost-model").read_bytes()))
+    features = fitted.transform(featurizer.parse_readings("\n".join(lines)))
+    return np.asarray(booster.predict(xgb.DMatrix(features, feature_names=booster.feature_names)))
+
+
+def test_run_json_reports_the_pipeline_run(run: dict[str, Any], state_dir: Path,
+                                           settings: settings_module.Settings) -> None:  # fmt: skip
+    assert run["status"] == "SUCCEEDED"
+    assert run["featurizer"] == "pipeline"
+    assert run["metrics"]["roc_auc"] >= 0.95, run["metrics"]
+    assert run["endpoint"] == settings.endpoint.name
+    assert run["monitoring_schedule"] == settings.monitoring.schedule
+    assert run["sample_prediction"]["features"][0] in featurizer.TYPES
+    with runtime(state_dir) as rt:
+        manifest = json.loads(
+            rt.storage.read(pm.example_input(settings, RUN)["PreparedDataUri"] + pipeline.MANIFEST)
+        )
+        model = rt.sagemaker.describe_model(ModelName=run["model_name"])
+        schedule = rt.sagemaker.describe_monitoring_schedule(
+            MonitoringScheduleName=settings.monitoring.schedule
+        )
+    assert manifest["rows"] == {"train": 7000, "validation": 1500, "test": 1500}
+    assert manifest["dropped_rows"] == 0
+    images = [c["Image"] for c in model["Containers"]]
+    assert "sagemaker-scikit-learn" in images[0] and "sagemaker-xgboost" in images[1]
+    assert schedule["MonitoringScheduleConfig"]["ScheduleConfig"]["ScheduleExpression"] == (
+        "cron(0 * ? * * *)"
+    )
+
+
+def test_endpoint_takes_raw_readings_with_the_in_process_scores(
+    run: dict[str, Any], state_dir: Path, settings: settings_module.Settings, tmp_path: Path
+) -> None:
+    with runtime(state_dir) as rt:
+        prepared = pm.example_input(settings, RUN)["PreparedDataUri"]
+        lines = [
+            EXAMPLE,
+            *rt.storage.read(prepared + pipeline.SAMPLES_FILE).decode().splitlines()[:200],
+        ]
+        answer = rt.sagemaker_runtime.invoke_endpoint(
+            EndpointName=settings.endpoint.name, ContentType="text/csv",
+            Body="\n".join(lines).encode(),
+        )["Body"]  # fmt: skip
+        served = np.array([float(v) for v in answer.decode().replace("\n", ",").split(",") if v])
+        expected = in_process_scores(rt, settings, lines, tmp_path)
+    assert served.shape == (len(lines),)
+    np.testing.assert_allclose(served, expected, rtol=0, atol=1e-6)
+
+
+def test_batch_transform_scored_the_raw_test_set_with_the_same_pipeline(
+    run: dict[str, Any], state_dir: Path, settings: settings_module.Settings, tmp_path: Path
+) -> None:
+    execution = pm.example_input(settings, RUN)
+    with runtime(state_dir) as rt:
+        test = rt.storage.read(execution["PreparedDataUri"] + pipeline.TEST_FILE).decode()
+        out = rt.storage.read(execution["TransformOutputUri"] + "test.csv.out").decode()
+        readings = [line.split(",", 1)[1] for line in test.splitlines()]
+        expected = in_process_scores(rt, settings, readings, tmp_path)
+    scored = pd.read_csv(io.StringIO(out), header=None, names=["label", "score"])
+    assert list(scored["label"]) == [int(line.split(",", 1)[0]) for line in test.splitlines()]
+    np.testing.assert_allclose(scored["score"].to_numpy(), expected, rtol=0, atol=1e-6)
+
+
+def test_monitor_flags_the_drifted_sensors_and_nothing_on_normal_traffic(
+    run: dict[str, Any], state_dir: Path, config: Path
+) -> None:
+    base = ("monitor", "predictive-maintenance", "--json", "--config", str(config),
+            "--state-dir", str(state_dir))  # fmt: skip
+    code, printed = run_cli(*base)
+    assert code == ExitCode.OK, printed
+    normal = json.loads(printed)
+    assert normal["status"] == "Completed", normal
+    assert normal["violations"] == []
+    code, printed = run_cli(*base, "--drift")
+    assert code == ExitCode.OK, printed
+    drifted = json.loads(printed)
+    assert drifted["status"] == "CompletedWithViolations", drifted
+    assert {v["feature"] for v in drifted["violations"]} == {
+        "Air temperature", "Rotational speed", "Tool wear",
+    }  # fmt: skip
+    assert {v["check"] for v in drifted["violations"]} == {"baseline_drift_check"}
+    assert all("exceeds threshold" in v["description"] for v in drifted["violations"])
+
+
+def test_monitor_prints_the_violations_table(run: dict[str, Any], state_dir: Path,
+                                             config: Path) -> None:  # fmt: skip
+    code, printed = run_cli("monitor", "predictive-maintenance", "--drift", "--rows", "500",
+                            "--config", str(config), "--state-dir", str(state_dir))  # fmt: skip
+    assert code == ExitCode.OK, printed
+    assert "CompletedWithViolations" in printed
+    for text in ("feature", "check", "description", "Tool wear", "baseline_drift_check"):
+        assert text in printed
