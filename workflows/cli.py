@@ -293,8 +293,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         progress.update(result.view)
     write_console_example(args.state_dir, settings, raw_data_uri=result.input["RawDataUri"])
+    api_url = None
+    if result.api is not None:
+        api_url = result.api.url(_served_url(target))
     if args.json:
-        print(json.dumps(run_summary(result.view, settings, result.input), default=str))
+        summary = run_summary(result.view, settings, result.input)
+        summary["api_url"] = api_url
+        print(json.dumps(summary, default=str))
         return result.view.exit_code
     print_summary(
         console,
@@ -304,7 +309,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         total=time.perf_counter() - started,
         phases=result.seconds,
     )
+    if api_url is not None:
+        console.print(
+            f"HTTP API: POST a reading to {api_url}"
+            + ("" if getattr(target, "url", None) else " (while `python -m workflows serve` runs)"),
+            highlight=False,
+        )
     return result.view.exit_code
+
+
+def _served_url(target: Any) -> str:
+    """The local server's URL: the target's, else where `serve` listens by default."""
+    from localaws import config
+
+    return getattr(target, "url", None) or f"http://{config.DEFAULT_HOST}:{config.DEFAULT_PORT}"
 
 
 def run_summary(view: ExecutionView, settings: Any, input: dict[str, Any]) -> dict[str, Any]:
@@ -371,6 +389,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from workflows.local import prepare_console
         from workflows.target import LocalTarget
 
+        print_api_urls(runtime, f"http://{host}:{port}")
         prepare_console(LocalTarget(runtime=runtime), settings)
 
     serve(
@@ -382,6 +401,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         on_start=shipped_use_cases,
     )
     return ExitCode.OK
+
+
+def print_api_urls(runtime: Any, url: str) -> None:
+    """``serve``: each HTTP API stage's local URL (the workflow's own with its route)."""
+    from workflows.http_api import ROUTE_PATH, invoke_url
+
+    console = _console(stderr=True)
+    try:
+        apis = runtime.apigatewayv2.get_apis().get("Items", [])
+    except ServiceError:
+        return
+    for api in apis:
+        if api.get("ProtocolType", "HTTP") != "HTTP":
+            continue
+        for stage in runtime.apigatewayv2.get_stages(ApiId=api["ApiId"]).get("Items", []):
+            routes = runtime.apigatewayv2.get_routes(ApiId=api["ApiId"]).get("Items", [])
+            path = ROUTE_PATH if any(r["RouteKey"].endswith(ROUTE_PATH) for r in routes) else "/"
+            console.print(
+                f"HTTP API {api.get('Name', '')}: {invoke_url(url, api['ApiId'], stage['StageName'])}{path}",
+                highlight=False,
+            )
 
 
 def api_stages(apigateway: Any, apigatewayv2: Any) -> list[tuple[str, str, str, str]]:

@@ -173,6 +173,7 @@ class RunResult:
     input: dict[str, Any]
     view: ExecutionView
     seconds: dict[str, float]  # setup phases: register, upload, execute
+    api: Any = None  # workflows.http_api.HttpApi of a pipeline run
 
     @property
     def succeeded(self) -> bool:
@@ -205,6 +206,12 @@ def run_workflow(
     phase("registering the Lambda functions")
     register_lambdas(target)
     ensure_predictions_table(target, settings.prediction.table)
+    api = None
+    if pm.pipeline_mode(settings):
+        from workflows.http_api import ensure_http_api
+
+        phase("creating the HTTP API")
+        api = ensure_http_api(target, settings)
     timings["deploy"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -226,4 +233,4 @@ def run_workflow(
     execution_arn = target.start(arn, execution_input, name=run_id)
     view = target.follow(execution_arn, on_update)
     timings["execution"] = time.perf_counter() - t0
-    return RunResult(run_id, execution_arn, execution_input, view, timings)
+    return RunResult(run_id, execution_arn, execution_input, view, timings, api)
