@@ -2,8 +2,9 @@
 
 ``ensure_http_api`` creates, or finds, the API named after the workflow with one route
 ``ANY /predict`` proxied (payload format 2.0) to the ``api`` Lambda of lambdas/functions.yaml,
-and the ``$default`` stage with automatic deployment; the Lambda itself answers OPTIONS
-(CORS) and refuses other methods.  The same shape as the CloudFormation stack's API.  Locally
+and the ``$default`` stage with automatic deployment.  The API's CORS configuration answers
+browsers' preflights; the Lambda answers a plain OPTIONS, adds the CORS headers to its
+answers and refuses other methods.  The same shape as the CloudFormation stack's API.  Locally
 the stage is served at :func:`invoke_url` while ``python -m workflows serve`` runs.
 """
 
@@ -19,6 +20,14 @@ ROUTE_PATH = "/predict"
 ROUTE_KEY = f"ANY {ROUTE_PATH}"
 STAGE = "$default"
 API_ROLE = "api"  # the handler module of the Lambda behind the API (lambdas/functions.yaml)
+# Who may call the API from a web page: any origin, as the sample's blueprint allows (the API
+# answers predictions only; the technicians' page is served from elsewhere, S3 on AWS).
+CORS = {
+    "AllowOrigins": ["*"],
+    "AllowMethods": ["POST", "OPTIONS"],
+    "AllowHeaders": ["content-type"],
+    "MaxAge": 600,
+}
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,7 @@ def ensure_http_api(target: Any, settings: Settings) -> HttpApi:
         Name=name,
         ProtocolType="HTTP",
         Description="Predictive maintenance: POST a raw sensor reading, get its failure probability",
+        CorsConfiguration=CORS,
     )["ApiId"]
     lambda_arn = target.arn("lambda", f"function:{function_name()}")
     integration = v2.create_integration(
