@@ -19,6 +19,7 @@ import copy
 import csv
 import io
 import json
+import math
 import random
 import time
 from dataclasses import dataclass, field
@@ -68,8 +69,22 @@ def run_schedule_now(
 
 
 def _offset(since: datetime) -> str:
-    seconds = max(int((datetime.now(UTC) - since).total_seconds()) + 1, 1)
+    """``since`` as a NOW schedule's start offset, rounded up and one second earlier: the
+    server places it before its own clock's now, which is later than ours."""
+    seconds = max(math.ceil((datetime.now(UTC) - since).total_seconds()) + 1, 1)
     return f"-PT{seconds}S"
+
+
+def window_start() -> datetime:
+    """The start of a window holding only the traffic sent from now on.
+
+    Captured events carry their inferenceTime to the second, so earlier traffic (the previous
+    demo's, a moment ago) is kept out by starting at a whole second at least two seconds after
+    the last second it can carry; this waits until that second has begun."""
+    now = datetime.now(UTC)
+    start = now.replace(microsecond=0) + timedelta(seconds=2)
+    time.sleep(max((start - datetime.now(UTC)).total_seconds(), 0.0))
+    return start
 
 
 # -- the predictive-maintenance drift demo ---------------------------------------------------
@@ -162,12 +177,16 @@ def drift_demo(
     endpoint = settings.endpoint.name
     uri = latest_readings_uri(target, settings)
     rows = readings(target.storage.read(uri).decode(), drift=drift, limit=limit, seed=seed)
-    since = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
+    since = window_start()
     for start in range(0, len(rows), BATCH):
         body = "\n".join(",".join(r) for r in rows[start : start + BATCH]).encode()
         target.sagemaker_runtime.invoke_endpoint(
             EndpointName=endpoint, ContentType="text/csv", Accept="text/csv", Body=body
         )
+    # The analyzer's window ends before the second in which the schedule runs (its times are
+    # to the second, the end excluded): let the second of the last request pass first.
+    last = datetime.now(UTC)
+    time.sleep(max((last.replace(microsecond=0) + timedelta(seconds=1) - last).total_seconds(), 0))
     execution = run_schedule_now(target, settings.monitoring.schedule, since=since)
     report = MonitorReport(endpoint, settings.monitoring.schedule, drift, len(rows), execution)
     job_arn = execution.get("ProcessingJobArn")
