@@ -75,9 +75,9 @@ def published_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run(state_dir: Path, config: Path, published_file: Path) -> dict[str, Any]:
+def run(state_dir: Path, published_file: Path) -> dict[str, Any]:
     code, printed = run_cli(
-        "run", "predictive-maintenance", "--json", "--config", str(config),
+        "run", "predictive-maintenance", "--json", "--featurizer", "pipeline",
         "--data", str(published_file), "--state-dir", str(state_dir), "--run-id", RUN,
     )  # fmt: skip
     assert code == ExitCode.OK, printed

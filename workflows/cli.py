@@ -93,6 +93,12 @@ def make_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the summary as one JSON object (predictive-maintenance: progress on stderr)",
     )
+    p.add_argument(
+        "--featurizer",
+        choices=("pipeline", "lambda"),
+        help="pipeline: scikit-learn featurizer job and an inference-pipeline endpoint taking raw "
+        "readings; lambda: the prepare Lambda encodes (default: featurizer.mode)",
+    )
     source = p.add_mutually_exclusive_group()
     source.add_argument(
         "--data",
@@ -272,7 +278,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from workflows.local import run_workflow
     from workflows.target import open_target
 
-    settings = _settings(args, threshold=args.threshold)
+    settings = _settings(args, threshold=args.threshold, featurizer=args.featurizer)
     if args.data is not None and not Path(args.data).is_file():
         raise UserError(
             f"--data {args.data}: no such file; pass the AI4I CSV, or leave --data out to generate rows"
@@ -845,7 +851,10 @@ class _Progress:
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
     from workflows import settings
 
-    dotted = {"evaluation.threshold": overrides.get("threshold")}
+    dotted = {
+        "evaluation.threshold": overrides.get("threshold"),
+        "featurizer.mode": overrides.get("featurizer"),
+    }
     return settings.load(getattr(args, "config", None), overrides=dotted)
 
 
