@@ -14,6 +14,7 @@ import codecs
 import contextlib
 import io
 import json
+import re
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -197,3 +198,126 @@ def test_monitor_prints_the_violations_table(run: dict[str, Any], state_dir: Pat
     assert "CompletedWithViolations" in printed
     for text in ("feature", "check", "description", "Tool wear", "baseline_drift_check"):
         assert text in printed
+
+
+# -- the HTTP API at its local URL, and the technicians' page in a browser ---------------------
+
+
+@pytest.fixture(scope="module")
+def served(run: dict[str, Any], state_dir: Path) -> Iterator[Any]:
+    """The run's state directory behind a real server (API Gateway's URLs served)."""
+    from localaws.server.serve import LocalServer
+
+    with LocalServer(state_dir) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api_url(run: dict[str, Any], served: Any) -> str:
+    from workflows.http_api import ROUTE_PATH, invoke_url
+
+    api_id = run["api_url"].split("/restapis/", 1)[1].split("/", 1)[0]
+    return invoke_url(served.url, api_id, "$default") + ROUTE_PATH
+
+
+def test_run_prints_the_api_url(run: dict[str, Any]) -> None:
+    assert re.fullmatch(
+        r"http://127\.0\.0\.1:\d+/restapis/\w+/\$default/_user_request_/predict", run["api_url"]
+    ), run["api_url"]
+
+
+def test_http_api_answers_post_options_bad_rows_and_other_methods(
+    api_url: str, served: Any, settings: settings_module.Settings
+) -> None:
+    import httpx
+
+    ok = httpx.post(api_url, content=EXAMPLE, headers={"Content-Type": "text/plain"}, timeout=60)
+    assert ok.status_code == 200, ok.text
+    body = ok.json()
+    direct = served.runtime.sagemaker_runtime.invoke_endpoint(
+        EndpointName=settings.endpoint.name, ContentType="text/csv", Body=EXAMPLE.encode()
+    )["Body"]
+    assert body["probability"] == pytest.approx(float(direct.decode()), abs=1e-6)
+    assert body["label"] in ("failure likely: inspect the machine", "no failure expected")
+    as_csv = httpx.post(api_url, content=EXAMPLE, headers={"Content-Type": "text/csv"}, timeout=60)
+    assert as_csv.json()["probability"] == body["probability"]
+
+    bad = httpx.post(api_url, content="L,298.4,hot,1582,70.7,216",
+                     headers={"Content-Type": "text/csv"}, timeout=60)  # fmt: skip
+    assert bad.status_code == 400
+    assert bad.json()["message"] == "Process temperature 'hot' is not a number"
+
+    options = httpx.options(api_url, timeout=60)
+    assert options.status_code == 204
+    assert options.headers["access-control-allow-methods"] == "POST,OPTIONS"
+    preflight = httpx.options(api_url, timeout=60, headers={
+        "Origin": "http://127.0.0.1:9", "Access-Control-Request-Method": "POST"})  # fmt: skip
+    assert preflight.status_code == 204
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+
+    for method in ("GET", "PUT", "DELETE"):
+        other = httpx.request(method, api_url, content=EXAMPLE, timeout=60)
+        assert other.status_code == 405, (method, other.text)
+        assert other.headers["allow"] == "POST,OPTIONS"
+
+
+WEB_PAGE = Path(__file__).resolve().parents[1] / "web" / "predictive-maintenance"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def page_url() -> Iterator[str]:
+    """The static page served as S3 would serve it: plain files over HTTP."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(WEB_PAGE))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_technicians_page_shows_the_failure_probability(
+    api_url: str, page_url: str, served: Any, settings: settings_module.Settings
+) -> None:
+    from urllib.parse import quote
+
+    from playwright.sync_api import expect, sync_playwright
+
+    worn = "L,298.4,308.2,1582,70.7,216"
+    direct = served.runtime.sagemaker_runtime.invoke_endpoint(
+        EndpointName=settings.endpoint.name, ContentType="text/csv", Body=worn.encode()
+    )["Body"]
+    expected = f"{float(direct.decode()) * 100:.1f} %"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{page_url}?api={quote(api_url, safe='')}")
+            page.get_by_role("button", name="Worn tool, high torque").click()
+            expect(page.locator("#probability")).to_have_text(expected, timeout=60_000)
+            label = page.locator("#label").inner_text()
+            assert label in ("failure likely: inspect the machine", "no failure expected")
+            page.fill("#air", "298.4")
+            page.select_option("#type", "H")
+            page.fill("#wear", "3")
+            page.get_by_role("button", name="Check the machine").click()
+            expect(page.locator("#detail")).to_have_text(
+                "reading H,298.4,308.2,1582,70.7,3", timeout=60_000
+            )
+            assert page.locator("#probability").inner_text().endswith(" %")
+            page.fill("#torque", "")
+            page.evaluate("document.getElementById('torque').removeAttribute('required')")
+            page.get_by_role("button", name="Check the machine").click()
+            expect(page.locator("#probability")).to_have_text("Reading refused", timeout=60_000)
+            expect(page.locator("#label")).to_contain_text("Torque")
+        finally:
+            browser.close()
