@@ -347,8 +347,8 @@ for drifted in (False, True):
         """## 11. The HTTP API
 
 An API Gateway HTTP API sends `POST /predict` with a reading as its body to a Lambda, which
-checks the reading and forwards it to the endpoint. Here the Lambda is called with the event
-API Gateway sends it (`lambdas/events/api.json`, payload format 2.0).""",
+checks the reading and forwards it to the endpoint. First the Lambda is called with the event
+API Gateway sends it (`lambdas/events/api.json`, payload format 2.0), then the API's URL.""",
     ),
     (
         "code",
@@ -360,8 +360,37 @@ for body in ("L,298.4,308.2,1582,70.7,216", "L,298.4,hot,1582,70.7,216"):
     )
     answer = json.loads(reply["Payload"].read())
     print(f"POST {body!r}: {answer['statusCode']} {answer['body']}")
-if pipeline_run.api is not None:
-    print("API URL while the server runs:", pipeline_run.api.url(LOCAL_URL))""",
+if pipeline_run.api is not None:  # the local server serves the API's URL
+    import urllib.request
+
+    api_url = pipeline_run.api.url(LOCAL_URL)
+    request = urllib.request.Request(api_url, data=b"H,302.1,311.0,1300,65.2,230",
+                                     headers={"Content-Type": "text/plain"}, method="POST")
+    with urllib.request.urlopen(request, timeout=60) as reply:
+        print(f"POST {api_url}: {reply.status} {reply.read().decode()}")""",
+    ),
+    (
+        "md",
+        """## 12. Explore the raw data with SQL
+
+A Glue crawler reads the raw prefix and writes the table to the Data Catalog: every run's
+upload is a partition (`partition_0` = the run id), the header's names as Glue writes them.
+Athena then answers SQL over the same files.""",
+    ),
+    (
+        "code",
+        """from workflows import exploration
+
+print("tables:", exploration.crawl_raw(backend, settings))
+this_run = pipeline_run.run_id
+display(exploration.query(backend, settings,
+    f"SELECT count(*) AS readings FROM raw WHERE partition_0 = '{this_run}'"))
+display(exploration.query(backend, settings,
+    "SELECT type, count(*) AS machines, round(avg(machine_failure), 4) AS failure_rate "
+    f"FROM raw WHERE partition_0 = '{this_run}' GROUP BY type ORDER BY type"))
+exploration.query(backend, settings,
+    "SELECT type, air_temperature__k_, rotational_speed__rpm_, torque__nm_, tool_wear__min_, "
+    f"machine_failure FROM raw WHERE partition_0 = '{this_run}' LIMIT 5")""",
     ),
     (
         "md",
