@@ -321,3 +321,44 @@ def test_the_technicians_page_shows_the_failure_probability(
             expect(page.locator("#label")).to_contain_text("Torque")
         finally:
             browser.close()
+
+
+def test_the_run_registers_a_version_with_its_metrics_and_deploys_the_newest_approved(
+    run: dict[str, Any], served: Any, settings: settings_module.Settings
+) -> None:
+    execution = pm.example_input(settings, RUN)
+    with contextlib.nullcontext(served.runtime) as rt:
+        packages = rt.sagemaker.list_model_packages(
+            ModelPackageGroupName=settings.registry.group, SortBy="CreationTime",
+            SortOrder="Descending",
+        )["ModelPackageSummaryList"]  # fmt: skip
+        package = rt.sagemaker.describe_model_package(
+            ModelPackageName=packages[0]["ModelPackageArn"]
+        )
+        config = rt.sagemaker.describe_endpoint_config(
+            EndpointConfigName=execution["EndpointConfigName"]
+        )
+        deployed = rt.sagemaker.describe_model(ModelName=execution["DeployModelName"])
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["CustomerMetadataProperties"]["RunId"] == RUN
+    assert float(package["CustomerMetadataProperties"]["roc_auc"]) == run["metrics"]["roc_auc"]
+    statistics = package["ModelMetrics"]["ModelQuality"]["Statistics"]
+    assert statistics["S3Uri"] == execution["EvaluationUri"] + "evaluation.json"
+    assert len(package["InferenceSpecification"]["Containers"]) == 2
+    assert config["ProductionVariants"][0]["ModelName"] == execution["DeployModelName"]
+    assert [c["Image"] for c in deployed["Containers"]] == [
+        c["Image"] for c in package["InferenceSpecification"]["Containers"]
+    ]
+
+
+def test_deployment_asks_the_registry_for_the_newest_approved_version(
+    settings: settings_module.Settings,
+) -> None:
+    states = pm.definition(settings)["States"]
+    assert states[pipeline.LATEST_APPROVED]["Parameters"] == {
+        "ModelPackageGroupName": settings.registry.group, "ModelApprovalStatus": "Approved",
+        "SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": 1,
+    }  # fmt: skip
+    assert states[pipeline.CREATE_DEPLOY_MODEL]["Parameters"]["PrimaryContainer"] == {
+        "ModelPackageName.$": pipeline.APPROVED
+    }

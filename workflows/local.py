@@ -111,6 +111,20 @@ def upload_raw(target: Target, uri_prefix: str, body: bytes) -> str:
     return uri
 
 
+def ensure_model_package_group(target: Target, name: str) -> None:
+    """Create the model registry's group when missing (on AWS the stack creates it)."""
+    try:
+        target.sagemaker.describe_model_package_group(ModelPackageGroupName=name)
+        return
+    except ServiceError as e:
+        if e.code != "ValidationException":
+            raise
+    target.sagemaker.create_model_package_group(
+        ModelPackageGroupName=name,
+        ModelPackageGroupDescription="Predictive maintenance: featurizer + XGBoost pipelines",
+    )
+
+
 def upload_featurizer(target: Target, settings: Settings) -> str:
     """Put the featurizer job's script where the FeaturizeData state reads it."""
     from workflows import predictive_maintenance_pipeline as pipeline
@@ -212,6 +226,7 @@ def run_workflow(
 
         phase("creating the HTTP API")
         api = ensure_http_api(target, settings)
+        ensure_model_package_group(target, settings.registry.group)
     timings["deploy"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -291,7 +291,12 @@ def _build_chain(sdk: Any, settings: Settings) -> Any:
     train, create_model = _training_steps(parts)
     transform = _transform_step(parts)
     evaluate = _evaluate_step(parts)
-    check = _metric_gate(parts, deploy=_deployment_steps(parts))
+    deploy = _deployment_steps(parts)
+    if pipeline_mode(settings):
+        from workflows import predictive_maintenance_pipeline as pipeline
+
+        deploy = pipeline.registry_steps(parts, _task, deploy)
+    check = _metric_gate(parts, deploy=deploy)
     return parts.sdk.steps.Chain([prepare, train, create_model, transform, evaluate, check])
 
 
@@ -545,7 +550,7 @@ def _deployment_steps(parts: _Parts) -> Any:
     endpoint_config = steps.EndpointConfigStep(
         ENDPOINT_CONFIG,
         endpoint_config_name=ei["EndpointConfigName"],
-        model_name=ei["ModelName"],
+        model_name=ei["DeployModelName"] if pipeline else ei["ModelName"],
         initial_instance_count=ep.initial_instance_count,
         instance_type=ep.instance_type,
         result_path="$.endpoint_config",
@@ -568,7 +573,7 @@ def _deployment_steps(parts: _Parts) -> Any:
         "predict",
         {
             "endpoint_name": ei["EndpointName"],
-            "model_name": ei["ModelName"],
+            "model_name": ei["DeployModelName"] if pipeline else ei["ModelName"],
             "records_uri.$": samples,
             "max_records": p.sample_records,
             "table_name": p.table,

@@ -4,7 +4,9 @@
 
     FeaturizeData (scikit-learn processing .sync) -> TrainModel -> CreateModel (Containers:
       featurizer, XGBoost) -> BatchTransform (raw test readings) -> EvaluateModel -> CheckMetric?
-        -> CreateEndpointConfig (100 % data capture) -> Create/UpdateEndpoint -> PredictSamples
+        -> RegisterModel (a version in the model package group, with its evaluation)
+        -> LatestApproved (the newest approved version)? none: AwaitingApproval (Succeed)
+        -> CreateDeployModel (from that version) -> CreateEndpointConfig (100 % data capture) -> Create/UpdateEndpoint -> PredictSamples
         -> SuggestBaseline (Model Monitor analyzer .sync, training readings)
         -> ScheduleMonitoring (hourly data quality; UpdateMonitoring when it exists) -> Done
 
@@ -25,6 +27,12 @@ from workflows.settings import Settings
 FEATURIZE = "FeaturizeData"
 BASELINE = "SuggestBaseline"
 SCHEDULE_MONITORING = "ScheduleMonitoring"
+REGISTER_MODEL = "RegisterModel"
+LATEST_APPROVED = "LatestApproved"
+HAS_APPROVED = "HasApprovedVersion"
+CREATE_DEPLOY_MODEL = "CreateDeployModel"
+AWAITING_APPROVAL = "AwaitingApproval"
+APPROVED = "$.approved.ModelPackageSummaryList[0].ModelPackageArn"
 UPDATE_MONITORING = "UpdateMonitoring"
 
 FEATURIZER_SCRIPT = Path(__file__).with_name("jobs") / "featurizer.py"
@@ -36,6 +44,7 @@ PIPELINE_INPUT: dict[str, type] = {
     "FeaturizerCodeUri": str,
     "BaselineJobName": str,
     "BaselineUri": str,
+    "DeployModelName": str,
 }
 
 # Where the featurizer job writes, relative to PreparedDataUri.
@@ -67,6 +76,7 @@ def example_input(settings: Settings, run_id: str) -> dict[str, Any]:
         "FeaturizerCodeUri": code_uri(settings),
         "BaselineJobName": f"{base}-baseline-{run_id}",
         "BaselineUri": d.uri(settings.monitoring.reports_prefix, "baseline", run_id) + "/",
+        "DeployModelName": f"{base}-deploy-{run_id}",
     }
 
 
@@ -159,35 +169,106 @@ def featurize_step(parts: Any) -> Any:
     return step
 
 
+def containers(parts: Any) -> list[dict[str, Any]]:
+    """The inference pipeline's containers: the fitted featurizer, then XGBoost."""
+    s = parts.settings
+    return [
+        {
+            "Image": images(parts.sdk, s)["sklearn"],
+            "ModelDataUrl.$": prepared(FEATURIZER_MODEL),
+            "Environment": {
+                "SAGEMAKER_PROGRAM": FEATURIZER_PROGRAM,
+                "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
+                "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
+                "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+            },
+        },
+        {
+            "Image": parts.image,
+            "ModelDataUrl.$": "$.train.ModelArtifacts.S3ModelArtifacts",
+        },
+    ]
+
+
 def create_model_step(parts: Any) -> Any:
     """CreateModel with two containers: the fitted featurizer, then XGBoost."""
-    s = parts.settings
     return parts.sdk.steps.Task(
         "CreateModel",
         resource="arn:aws:states:::sagemaker:createModel",
         comment="Inference pipeline: raw reading -> featurizer container -> XGBoost container.",
         parameters={
             "ModelName.$": "$$.Execution.Input.ModelName",
-            "ExecutionRoleArn": s.roles.sagemaker,
-            "Containers": [
-                {
-                    "Image": images(parts.sdk, s)["sklearn"],
-                    "ModelDataUrl.$": prepared(FEATURIZER_MODEL),
-                    "Environment": {
-                        "SAGEMAKER_PROGRAM": FEATURIZER_PROGRAM,
-                        "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code",
-                        "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT": "text/csv",
-                        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
-                    },
-                },
-                {
-                    "Image": parts.image,
-                    "ModelDataUrl.$": "$.train.ModelArtifacts.S3ModelArtifacts",
-                },
-            ],
+            "ExecutionRoleArn": parts.settings.roles.sagemaker,
+            "Containers": containers(parts),
         },
         result_path="$.model",
     )
+
+
+def registry_steps(parts: Any, task: Any, deploy: Any) -> Any:
+    """RegisterModel -> LatestApproved -> HasApprovedVersion? -> CreateDeployModel -> ``deploy``."""
+    steps, s = parts.sdk.steps, parts.settings
+    register = steps.Task(
+        REGISTER_MODEL,
+        resource="arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
+        comment="A new version in the model package group, with its evaluation metrics.",
+        parameters={
+            "ModelPackageGroupName": s.registry.group,
+            "ModelPackageDescription.$": "States.Format('run {}', $$.Execution.Input.RunId)",
+            "InferenceSpecification": {
+                "Containers": containers(parts),
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+            "ModelMetrics": {
+                "ModelQuality": {
+                    "Statistics": {
+                        "ContentType": "application/json",
+                        "S3Uri.$": "$.evaluate.Payload.evaluation_uri",
+                    }
+                }
+            },
+            "CustomerMetadataProperties": {
+                "RunId.$": "$$.Execution.Input.RunId",
+                "roc_auc.$": "States.Format('{}', $.evaluate.Payload.roc_auc)",
+                "pr_auc.$": "States.Format('{}', $.evaluate.Payload.pr_auc)",
+                "f1.$": "States.Format('{}', $.evaluate.Payload.f1)",
+            },
+            "ModelApprovalStatus": s.registry.approval,
+        },
+        result_path="$.package",
+    )
+    latest = steps.Task(
+        LATEST_APPROVED,
+        resource="arn:aws:states:::aws-sdk:sagemaker:listModelPackages",
+        comment="Deployment takes the newest approved version, this run's or an earlier one.",
+        parameters={
+            "ModelPackageGroupName": s.registry.group,
+            "ModelApprovalStatus": "Approved",
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "MaxResults": 1,
+        },
+        result_path="$.approved",
+    )
+    create = steps.Task(
+        CREATE_DEPLOY_MODEL,
+        resource="arn:aws:states:::sagemaker:createModel",
+        comment="The model the endpoint serves: the approved version's containers.",
+        parameters={
+            "ModelName.$": "$$.Execution.Input.DeployModelName",
+            "ExecutionRoleArn": s.roles.sagemaker,
+            "PrimaryContainer": {"ModelPackageName.$": APPROVED},
+        },
+        result_path="$.deploy_model",
+    )
+    has = steps.Choice(HAS_APPROVED, comment="Deploy only an approved version.")
+    has.add_choice(steps.ChoiceRule.IsPresent(APPROVED, True), task(parts, create))
+    has.default_choice(steps.Succeed(AWAITING_APPROVAL, comment="No approved version yet."))
+    create.next(deploy)
+    task(parts, register).next(task(parts, latest))
+    latest.next(has)
+    return register
 
 
 def data_capture(parts: Any) -> Any:

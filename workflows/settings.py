@@ -119,6 +119,12 @@ class Monitoring:
 
 
 @dataclass(frozen=True)
+class Registry:
+    group: str
+    approval: str  # REGISTRY_APPROVALS
+
+
+@dataclass(frozen=True)
 class Prediction:
     sample_records: int
     table: str
@@ -139,6 +145,7 @@ class Settings:
     prediction: Prediction
     featurizer: Featurizer
     monitoring: Monitoring
+    registry: Registry
     source: tuple[str, ...] = ()  # files the settings were read from, defaults first
 
     def replace(self, **changes: Any) -> Settings:
@@ -155,6 +162,7 @@ METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall")
 # pipeline: a scikit-learn processing job fits the featurizer and the endpoint is an inference
 # pipeline (featurizer, then XGBoost) taking raw readings; lambda: the prepare Lambda encodes.
 FEATURIZER_MODES = ("pipeline", "lambda")
+REGISTRY_APPROVALS = ("Approved", "PendingManualApproval")
 
 
 def load(
@@ -272,6 +280,7 @@ _NESTED: dict[str, type] = {
         Prediction,
         Featurizer,
         Monitoring,
+        Registry,
     )
 }
 
@@ -304,6 +313,10 @@ def _check(s: Settings) -> None:
         raise ConfigError(
             f"featurizer.mode: {s.featurizer.mode!r} is not a featurizer; use one of "
             f"{', '.join(FEATURIZER_MODES)}"
+        )
+    if s.registry.approval not in REGISTRY_APPROVALS:
+        raise ConfigError(
+            f"registry.approval: {s.registry.approval!r}; use {' or '.join(REGISTRY_APPROVALS)}"
         )
     for key, value in (
         ("featurizer.code_prefix", s.featurizer.code_prefix),
