@@ -8,6 +8,9 @@ Event (``events/predict.json``)::
      "records_uri": "s3://bucket/prepared/<run id>/test-features/test_features.csv",
                  # a headerless features-only CSV (prepare's sample_uri)
      "max_records": 5,            # optional: rows taken from records_uri (default 5)
+     "readings": false,           # optional: true when records_uri holds raw readings whose
+                                  # fields may be categories (``L,298.4,...``: an inference
+                                  # pipeline's input), sent as they are
      "table_name": "predictions"}  # optional: default $PREDICTIONS_TABLE, then "predictions"
 
 Sends the records as one ``text/csv`` request, stores one item per record (input, score,
@@ -40,6 +43,7 @@ class PredictRequest:
     records_uri: str | None
     max_records: int
     table_name: str | None
+    readings: bool = False
 
     @classmethod
     def from_event(cls, event: dict[str, Any]) -> PredictRequest:
@@ -72,10 +76,19 @@ class PredictRequest:
                 "records, records_uri: give exactly one: records (a list of feature lists) or "
                 "records_uri (an s3:// URI of a headerless features-only CSV)"
             )
+        readings = event.get("readings", False)
+        if not isinstance(readings, bool):
+            raise InvalidEventError(f"readings: expected true or false, got {readings!r}")
         if has_uri:
             uri = objects.require_uri(event, "records_uri")
             return cls(
-                names["endpoint_name"], names["model_name"], None, uri, max_records, table_name
+                names["endpoint_name"],
+                names["model_name"],
+                None,
+                uri,
+                max_records,
+                table_name,
+                readings,
             )
         records = check_records(event["records"], "records")
         return cls(
@@ -117,11 +130,39 @@ def check_records(raw: Any, where: str) -> list[list[float]]:
     return records
 
 
-def read_records(store: Any, uri: str, limit: int) -> list[list[float]]:
-    """The first ``limit`` rows of a headerless numeric CSV."""
+MAX_CATEGORY = 64  # characters of a categorical field of a raw reading
+
+
+def reading_field(field: str, where: str) -> float | str:
+    """A raw reading's field: a number, else a short category (``L``)."""
+    text = field.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if not text or len(text) > MAX_CATEGORY or '"' in text:
+        raise InvalidEventError(
+            f"{where}: {text[:20]!r} is neither a number nor a category of at most "
+            f"{MAX_CATEGORY} characters"
+        )
+    return text
+
+
+def read_records(store: Any, uri: str, limit: int, *, readings: bool = False) -> list[list[Any]]:
+    """The first ``limit`` rows of a headerless numeric CSV (or of raw readings)."""
     rows: list[Any] = []
     for number, line in enumerate(objects.read_text(store, uri).splitlines(), start=1):
         if not line.strip():
+            continue
+        if readings:
+            where = f"records_uri: {uri} line {number}"
+            rows.append([reading_field(f, where) for f in line.split(",")])
+            if len(rows[-1]) != len(rows[0]):
+                raise InvalidEventError(
+                    f"{where}: {len(rows[-1])} fields, but line 1 has {len(rows[0])}"
+                )
+            if len(rows) == limit:
+                break
             continue
         try:
             rows.append([float(field) for field in line.split(",")])
@@ -131,11 +172,18 @@ def read_records(store: Any, uri: str, limit: int) -> list[list[float]]:
             ) from e
         if len(rows) == limit:
             break
+    if readings:
+        if not rows:
+            raise InvalidEventError(f"records_uri ({uri}): no readings")
+        return rows
     return check_records(rows, f"records_uri ({uri})")
 
 
-def to_csv(records: list[list[float]]) -> str:
-    return "\n".join(",".join(repr(v) for v in row) for row in records) + "\n"
+def to_csv(records: list[list[Any]]) -> str:
+    return (
+        "\n".join(",".join(v if isinstance(v, str) else repr(v) for v in row) for row in records)
+        + "\n"
+    )
 
 
 def parse_scores(body: bytes, endpoint_name: str, expected: int) -> list[float]:
@@ -168,7 +216,7 @@ def predictions_table(name: str | None) -> PredictionsTable:
     return table_from_env(name)
 
 
-def invoke(client: Any, endpoint_name: str, records: list[list[float]]) -> list[float]:
+def invoke(client: Any, endpoint_name: str, records: list[list[Any]]) -> list[float]:
     from botocore.exceptions import ClientError
 
     try:
@@ -195,6 +243,7 @@ def predict(
             store if store is not None else objects.storage(),
             request.records_uri,
             request.max_records,
+            readings=request.readings,
         )
     scores = invoke(client, request.endpoint_name, records)
     timestamp = datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -297,6 +297,103 @@ history.head(20)""",
     ),
     (
         "md",
+        """## 9. The inference pipeline: raw readings in
+
+With `featurizer.mode: pipeline` the workflow fits the features in a scikit-learn processing
+job (stratified split, `StandardScaler` on the five sensors, `OneHotEncoder` on `Type`) and
+deploys a two-container model: the fitted featurizer, then XGBoost. The endpoint then takes a
+raw reading as a technician would read it off the machine. The run also registers the
+endpoint's data capture, a data-quality baseline of the training readings, an hourly monitoring
+schedule and the HTTP API. (It replaces the state machine and the endpoint of the runs above.)""",
+    ),
+    (
+        "code",
+        """pipeline_settings = settings.replace(**{"featurizer.mode": "pipeline"})
+pipeline_run = local.run_workflow(backend, pipeline_settings, rows=ROWS, seed=SEED)
+print(f"pipeline run: {pipeline_run.view.status}")
+pipeline_metrics = pipeline_run.view.output["evaluate"]["Payload"]
+print(f"pipeline ROC AUC: {pipeline_metrics['roc_auc']:.4f}")
+featurized = nh.read_json(backend.storage, pipeline_run.input["PreparedDataUri"] + "manifest.json")
+print("split:", featurized["rows"], "features:", featurized["features"])
+model = backend.sagemaker.describe_model(ModelName=pipeline_run.input["ModelName"])
+print("containers:", [c["Image"].rsplit("/", 1)[1] for c in model["Containers"]])
+for reading in ["L,298.4,308.2,1582,70.7,216", "H,302.1,311.0,1300,65.2,230",
+                "M,297.5,308.6,1650,35.0,20"]:
+    answer = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=reading)
+    print(f"{reading:<30} failure probability {float(answer['Body'].read()):.4f}")""",
+    ),
+    (
+        "md",
+        """## 10. Drift
+
+The endpoint captures every request. `python -m workflows monitor predictive-maintenance`
+sends the test readings, runs the monitoring schedule over exactly that traffic and reads its
+violations; `--drift` first shifts air temperature, rotational speed and tool wear, as a hotter
+hall, faster spindles and tools run past their life would.""",
+    ),
+    (
+        "code",
+        """from workflows.monitoring import drift_demo
+
+for drifted in (False, True):
+    report = drift_demo(backend, pipeline_settings, drift=drifted, limit=1000)
+    kind = "drifted" if drifted else "normal"
+    print(f"{kind} traffic: {report.execution['MonitoringExecutionStatus']}, "
+          f"{len(report.violations)} violations")
+    display(pd.DataFrame(report.violations, columns=["feature", "check", "description"]))""",
+    ),
+    (
+        "md",
+        """## 11. The HTTP API
+
+An API Gateway HTTP API sends `POST /predict` with a reading as its body to a Lambda, which
+checks the reading and forwards it to the endpoint. First the Lambda is called with the event
+API Gateway sends it (`lambdas/events/api.json`, payload format 2.0), then the API's URL.""",
+    ),
+    (
+        "code",
+        """api_event = json.loads((ROOT / "lambdas" / "events" / "api.json").read_text())
+for body in ("L,298.4,308.2,1582,70.7,216", "L,298.4,hot,1582,70.7,216"):
+    api_event["body"] = body
+    reply = backend.lambda_.invoke(
+        FunctionName="predictive-maintenance-api", Payload=json.dumps(api_event).encode()
+    )
+    answer = json.loads(reply["Payload"].read())
+    print(f"POST {body!r}: {answer['statusCode']} {answer['body']}")
+if pipeline_run.api is not None:  # the local server serves the API's URL
+    import urllib.request
+
+    api_url = pipeline_run.api.url(LOCAL_URL)
+    request = urllib.request.Request(api_url, data=b"H,302.1,311.0,1300,65.2,230",
+                                     headers={"Content-Type": "text/plain"}, method="POST")
+    with urllib.request.urlopen(request, timeout=60) as reply:
+        print(f"POST {api_url}: {reply.status} {reply.read().decode()}")""",
+    ),
+    (
+        "md",
+        """## 12. Explore the raw data with SQL
+
+A Glue crawler reads the raw prefix and writes the table to the Data Catalog: every run's
+upload is a partition (`partition_0` = the run id), the header's names as Glue writes them.
+Athena then answers SQL over the same files.""",
+    ),
+    (
+        "code",
+        """from workflows import exploration
+
+print("tables:", exploration.crawl_raw(backend, settings))
+this_run = pipeline_run.run_id
+display(exploration.query(backend, settings,
+    f"SELECT count(*) AS readings FROM raw WHERE partition_0 = '{this_run}'"))
+display(exploration.query(backend, settings,
+    "SELECT type, count(*) AS machines, round(avg(machine_failure), 4) AS failure_rate "
+    f"FROM raw WHERE partition_0 = '{this_run}' GROUP BY type ORDER BY type"))
+exploration.query(backend, settings,
+    "SELECT type, air_temperature__k_, rotational_speed__rpm_, torque__nm_, tool_wear__min_, "
+    f"machine_failure FROM raw WHERE partition_0 = '{this_run}' LIMIT 5")""",
+    ),
+    (
+        "md",
         """## Where next
 
 * Run `python -m workflows run` for the same workflow from the command line, with a summary.

@@ -89,7 +89,15 @@ def make_parser() -> argparse.ArgumentParser:
         "workflow", nargs="?", choices=WORKFLOWS, default=WORKFLOWS[0], help="which workflow"
     )
     p.add_argument(
-        "--json", action="store_true", help="movie-recommender: print the summary as JSON"
+        "--json",
+        action="store_true",
+        help="print the summary as one JSON object (predictive-maintenance: progress on stderr)",
+    )
+    p.add_argument(
+        "--featurizer",
+        choices=("pipeline", "lambda"),
+        help="pipeline: scikit-learn featurizer job and an inference-pipeline endpoint taking raw "
+        "readings; lambda: the prepare Lambda encodes (default: featurizer.mode)",
     )
     source = p.add_mutually_exclusive_group()
     source.add_argument(
@@ -145,9 +153,20 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "monitor",
         parents=[common],
-        help="run a Model Monitor schedule now over the last hour; print the execution",
+        help="run a Model Monitor schedule now over the last hour; print the execution. "
+        "With the use case's name (predictive-maintenance): send readings to its endpoint, "
+        "run its data-quality schedule over them, print the violations",
     )
-    p.add_argument("schedule", help="monitoring schedule name")
+    p.add_argument("schedule", help="monitoring schedule name, or the use case's name")
+    p.add_argument(
+        "--drift",
+        action="store_true",
+        help="use case: shift air temperature, rotational speed and tool wear of the readings",
+    )
+    p.add_argument(
+        "--rows", type=int, default=2000, help="use case: readings to send (default: 2000)"
+    )
+    p.add_argument("--json", action="store_true", help="use case: print the report as JSON")
     p.set_defaults(func=cmd_monitor)
 
     p = sub.add_parser(
@@ -266,12 +285,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from workflows.local import run_workflow
     from workflows.target import open_target
 
-    settings = _settings(args, threshold=args.threshold)
+    settings = _settings(args, threshold=args.threshold, featurizer=args.featurizer)
     if args.data is not None and not Path(args.data).is_file():
         raise UserError(
             f"--data {args.data}: no such file; pass the AI4I CSV, or leave --data out to generate rows"
         )
-    console = _console()
+    console = _console(stderr=args.json)
     started = time.perf_counter()
     pending = states_every_success_passes(pm.definition(settings))
     with open_target(args.state_dir) as target, _Progress(console, pending) as progress:
@@ -287,6 +306,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         progress.update(result.view)
     write_console_example(args.state_dir, settings, raw_data_uri=result.input["RawDataUri"])
+    api_url = None
+    if result.api is not None:
+        api_url = result.api.url(_served_url(target))
+    if args.json:
+        summary = run_summary(result.view, settings, result.input)
+        summary["api_url"] = api_url
+        print(json.dumps(summary, default=str))
+        return result.view.exit_code
     print_summary(
         console,
         result.view,
@@ -295,7 +322,47 @@ def cmd_run(args: argparse.Namespace) -> int:
         total=time.perf_counter() - started,
         phases=result.seconds,
     )
+    if api_url is not None:
+        console.print(
+            f"HTTP API: POST a reading to {api_url}"
+            + ("" if getattr(target, "url", None) else " (while `python -m workflows serve` runs)"),
+            highlight=False,
+        )
     return result.view.exit_code
+
+
+def _served_url(target: Any) -> str:
+    """The local server's URL: the target's, else where `serve` listens by default."""
+    from localaws import config
+
+    return getattr(target, "url", None) or f"http://{config.DEFAULT_HOST}:{config.DEFAULT_PORT}"
+
+
+def run_summary(view: ExecutionView, settings: Any, input: dict[str, Any]) -> dict[str, Any]:
+    """What ``run --json`` prints: status, metrics, model, endpoint and a sample prediction."""
+    from workflows import predictive_maintenance as pm
+
+    evaluation = _dig(view.output_of(pm.EVALUATE), "evaluate", "Payload") or {}
+    predictions = _dig(view.output_of(pm.PREDICT), "predict", "Payload", "predictions") or []
+    deployed = view.state(pm.PREDICT) is not None
+    return {
+        "status": view.status,
+        "run_id": input.get("RunId"),
+        "execution_arn": view.arn,
+        "featurizer": settings.featurizer.mode,
+        "error": view.error,
+        "cause": view.cause,
+        "metrics": {k: evaluation[k] for k in METRICS if k in evaluation},
+        "model_name": input.get("ModelName"),
+        "model_artifact": _dig(
+            view.output_of(pm.TRAIN), "train", "ModelArtifacts", "S3ModelArtifacts"
+        ),
+        "endpoint": input.get("EndpointName") if deployed else None,
+        "monitoring_schedule": settings.monitoring.schedule
+        if deployed and pm.pipeline_mode(settings)
+        else None,
+        "sample_prediction": predictions[0] if predictions else None,
+    }
 
 
 def write_console_example(state_dir: str | None, settings: Any, *, raw_data_uri: str) -> None:
@@ -338,6 +405,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from workflows.local import prepare_console
         from workflows.target import LocalTarget
 
+        print_api_urls(runtime, f"http://{host}:{port}")
         prepare_console(LocalTarget(runtime=runtime), settings)
 
     serve(
@@ -349,6 +417,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
         on_start=shipped_use_cases,
     )
     return ExitCode.OK
+
+
+def print_api_urls(runtime: Any, url: str) -> None:
+    """``serve``: each HTTP API stage's local URL (the workflow's own with its route)."""
+    from workflows.http_api import ROUTE_PATH, invoke_url
+
+    console = _console(stderr=True)
+    try:
+        apis = runtime.apigatewayv2.get_apis().get("Items", [])
+    except ServiceError:
+        return
+    for api in apis:
+        if api.get("ProtocolType", "HTTP") != "HTTP":
+            continue
+        for stage in runtime.apigatewayv2.get_stages(ApiId=api["ApiId"]).get("Items", []):
+            routes = runtime.apigatewayv2.get_routes(ApiId=api["ApiId"]).get("Items", [])
+            path = ROUTE_PATH if any(r["RouteKey"].endswith(ROUTE_PATH) for r in routes) else "/"
+            console.print(
+                f"HTTP API {api.get('Name', '')}: {invoke_url(url, api['ApiId'], stage['StageName'])}{path}",
+                highlight=False,
+            )
 
 
 def api_stages(apigateway: Any, apigatewayv2: Any) -> list[tuple[str, str, str, str]]:
@@ -478,10 +567,49 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     from workflows.monitoring import run_schedule_now
     from workflows.target import open_target
 
+    settings = _settings(args)
+    if args.schedule == settings.name:
+        return _monitor_use_case(args, settings)
     with open_target(args.state_dir) as target:
         execution = run_schedule_now(target, args.schedule)
     print(json.dumps(execution, indent=2, default=str))
     failed = execution["MonitoringExecutionStatus"] == "Failed"
+    return ExitCode.FAILED if failed else ExitCode.OK
+
+
+def _monitor_use_case(args: argparse.Namespace, settings: Any) -> int:
+    from rich.table import Table
+
+    from workflows.monitoring import drift_demo
+    from workflows.target import open_target
+
+    if args.rows < 1:
+        raise UserError(f"--rows {args.rows}: send at least one reading")
+    with open_target(args.state_dir) as target:
+        report = drift_demo(target, settings, drift=args.drift, limit=args.rows)
+    if args.json:
+        print(json.dumps(report.as_dict(), default=str))
+    else:
+        console = _console()
+        status = report.execution.get("MonitoringExecutionStatus")
+        kind = "drifted" if report.drifted else "normal"
+        console.print(
+            f"sent {report.readings} {kind} readings to {report.endpoint}; "
+            f"schedule {report.schedule}: {status}",
+            highlight=False,
+        )
+        if report.violations:
+            table = Table(title="violations", title_justify="left")
+            for column in ("feature", "check", "description"):
+                table.add_column(column, overflow="fold")
+            for v in report.violations:
+                table.add_row(v["feature"], v["check"], v["description"])
+            console.print(table)
+        else:
+            console.print("no violations", highlight=False)
+        if report.execution.get("FailureReason"):
+            console.print(f"[red]{report.execution['FailureReason']}[/]", highlight=False)
+    failed = report.execution.get("MonitoringExecutionStatus") == "Failed"
     return ExitCode.FAILED if failed else ExitCode.OK
 
 
@@ -748,7 +876,10 @@ class _Progress:
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
     from workflows import settings
 
-    dotted = {"evaluation.threshold": overrides.get("threshold")}
+    dotted = {
+        "evaluation.threshold": overrides.get("threshold"),
+        "featurizer.mode": overrides.get("featurizer"),
+    }
     return settings.load(getattr(args, "config", None), overrides=dotted)
 
 

@@ -111,6 +111,30 @@ def upload_raw(target: Target, uri_prefix: str, body: bytes) -> str:
     return uri
 
 
+def ensure_model_package_group(target: Target, name: str) -> None:
+    """Create the model registry's group when missing (on AWS the stack creates it)."""
+    try:
+        target.sagemaker.describe_model_package_group(ModelPackageGroupName=name)
+        return
+    except ServiceError as e:
+        if e.code != "ValidationException":
+            raise
+    target.sagemaker.create_model_package_group(
+        ModelPackageGroupName=name,
+        ModelPackageGroupDescription="Predictive maintenance: featurizer + XGBoost pipelines",
+    )
+
+
+def upload_featurizer(target: Target, settings: Settings) -> str:
+    """Put the featurizer job's script where the FeaturizeData state reads it."""
+    from workflows import predictive_maintenance_pipeline as pipeline
+
+    uri = pipeline.code_uri(settings)
+    target.ensure_bucket(settings.data.bucket)
+    target.storage.write(uri, pipeline.FEATURIZER_SCRIPT.read_bytes())
+    return uri
+
+
 def endpoint_exists(target: Target, name: str) -> bool:
     try:
         target.sagemaker.describe_endpoint(EndpointName=name)
@@ -163,6 +187,7 @@ class RunResult:
     input: dict[str, Any]
     view: ExecutionView
     seconds: dict[str, float]  # setup phases: register, upload, execute
+    api: Any = None  # workflows.http_api.HttpApi of a pipeline run
 
     @property
     def succeeded(self) -> bool:
@@ -195,6 +220,13 @@ def run_workflow(
     phase("registering the Lambda functions")
     register_lambdas(target)
     ensure_predictions_table(target, settings.prediction.table)
+    api = None
+    if pm.pipeline_mode(settings):
+        from workflows.http_api import ensure_http_api
+
+        phase("creating the HTTP API")
+        api = ensure_http_api(target, settings)
+        ensure_model_package_group(target, settings.registry.group)
     timings["deploy"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -208,10 +240,12 @@ def run_workflow(
     )
     phase(f"uploading {len(body):,} bytes of raw data")
     upload_raw(target, execution_input["RawDataUri"], body)
+    if pm.pipeline_mode(settings):
+        upload_featurizer(target, settings)
     timings["data"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     execution_arn = target.start(arn, execution_input, name=run_id)
     view = target.follow(execution_arn, on_update)
     timings["execution"] = time.perf_counter() - t0
-    return RunResult(run_id, execution_arn, execution_input, view, timings)
+    return RunResult(run_id, execution_arn, execution_input, view, timings, api)

@@ -12,6 +12,10 @@
            otherwise:    ExplainRejection (Pass) -> ModelRejected (Fail, cause names the metric)
       any task fails:    RecordFailure (Pass) -> WorkflowFailed (Fail, the original error)
 
+With ``featurizer.mode: pipeline`` a scikit-learn processing job replaces PrepareData, the model
+is an inference pipeline taking raw readings, and monitoring follows PredictSamples: see
+:mod:`workflows.predictive_maintenance_pipeline`.
+
 The state's data starts as the execution input (see :func:`example_input`) and every task
 puts its result under its own key (``$.prepare``, ``$.train``, ``$.model``, ``$.transform``,
 ``$.evaluation``, ``$.endpoint_config``, ``$.endpoint``, ``$.predict``), so each later state
@@ -93,6 +97,20 @@ EXECUTION_INPUT: dict[str, type] = {
     "MetricThreshold": float,
 }
 
+
+def execution_input_schema(settings: Settings) -> dict[str, type]:
+    """The execution input members of the definition these settings build."""
+    if pipeline_mode(settings):
+        from workflows.predictive_maintenance_pipeline import PIPELINE_INPUT
+
+        return {**EXECUTION_INPUT, **PIPELINE_INPUT}
+    return dict(EXECUTION_INPUT)
+
+
+def pipeline_mode(settings: Settings) -> bool:
+    return settings.featurizer.mode == "pipeline"
+
+
 # The Lambda functions the workflow calls, by handler module (lambdas/functions.yaml).
 FUNCTION_ROLES = ("prepare", "evaluate", "predict")
 
@@ -115,7 +133,7 @@ def build_workflow(settings: Settings, *, client: Any = None) -> Any:
         name=settings.name,
         definition=chain,
         role=settings.roles.state_machine,
-        execution_input=sdk.ExecutionInput(schema=EXECUTION_INPUT),
+        execution_input=sdk.ExecutionInput(schema=execution_input_schema(settings)),
         client=client,
     )
 
@@ -130,6 +148,13 @@ def definition(settings: Settings) -> dict[str, Any]:
         "Predictive maintenance: prepare AI4I data, train XGBoost, evaluate, deploy when "
         f"{settings.evaluation.metric} >= the execution input's MetricThreshold, predict samples."
     )
+    if pipeline_mode(settings):
+        body["Comment"] = (
+            "Predictive maintenance, inference pipeline: fit a scikit-learn featurizer, train "
+            "XGBoost, deploy featurizer + model when "
+            f"{settings.evaluation.metric} >= the execution input's MetricThreshold, predict "
+            "raw readings, baseline and schedule data-quality monitoring."
+        )
     return {"Comment": body.pop("Comment"), **body}
 
 
@@ -161,6 +186,11 @@ def example_input(
     _check_run_id(settings, run_id)
     d = settings.data
     base = settings.name
+    extra: dict[str, Any] = {}
+    if pipeline_mode(settings):
+        from workflows import predictive_maintenance_pipeline as pipeline
+
+        extra = pipeline.example_input(settings, run_id)
     return {
         "RunId": run_id,
         "TrainingJobName": f"{base}-train-{run_id}",
@@ -175,6 +205,7 @@ def example_input(
         "TransformOutputUri": d.uri(d.transform_prefix, run_id) + "/",
         "EvaluationUri": d.uri(d.evaluation_prefix, run_id) + "/",
         "MetricThreshold": settings.evaluation.threshold,
+        **extra,
     }
 
 
@@ -184,7 +215,7 @@ def example_input(
 def _check_run_id(settings: Settings, run_id: str) -> None:
     import re
 
-    longest = f"{settings.name}-transform-{run_id}"
+    longest = f"{settings.name}-featurize-{run_id}"
     if not re.fullmatch(r"[A-Za-z0-9](-*[A-Za-z0-9])*", run_id):
         raise ConfigError(
             f"run id {run_id!r}: use letters, digits and single hyphens, e.g. 20240101-120000-ab12"
@@ -257,7 +288,7 @@ def _build_chain(sdk: Any, settings: Settings) -> Any:
     parts = _Parts(
         sdk=sdk,
         settings=settings,
-        ei=sdk.ExecutionInput(schema=EXECUTION_INPUT),
+        ei=sdk.ExecutionInput(schema=execution_input_schema(settings)),
         session=_sagemaker_session(settings),
         image=sdk.sagemaker.image_uris.retrieve(
             "xgboost", settings.region, version=settings.training.xgboost_version
@@ -265,11 +296,21 @@ def _build_chain(sdk: Any, settings: Settings) -> Any:
         functions=_function_names(),
         on_failure=_failure_states(sdk),
     )
-    prepare = _prepare_step(parts)
+    if pipeline_mode(settings):
+        from workflows import predictive_maintenance_pipeline as pipeline
+
+        prepare = _task(parts, pipeline.featurize_step(parts))
+    else:
+        prepare = _prepare_step(parts)
     train, create_model = _training_steps(parts)
     transform = _transform_step(parts)
     evaluate = _evaluate_step(parts)
-    check = _metric_gate(parts, deploy=_deployment_steps(parts))
+    deploy = _deployment_steps(parts)
+    if pipeline_mode(settings):
+        from workflows import predictive_maintenance_pipeline as pipeline
+
+        deploy = pipeline.registry_steps(parts, _task, deploy)
+    check = _metric_gate(parts, deploy=deploy)
     return parts.sdk.steps.Chain([prepare, train, create_model, transform, evaluate, check])
 
 
@@ -372,24 +413,39 @@ def _training_steps(parts: _Parts) -> tuple[Any, Any]:
         hyperparameters={k: _hp(v) for k, v in t.hyperparameters.items()},
         debugger_hook_config=False,  # would pin a static S3 path; the built-in algorithm needs none
     )
+    pipeline = pipeline_mode(parts.settings)
+    if pipeline:
+        from workflows.predictive_maintenance_pipeline import TRAIN as TRAIN_DIR
+        from workflows.predictive_maintenance_pipeline import VALIDATION, prepared
+
+        channels = [
+            _channel("train", prepared(TRAIN_DIR)),
+            _channel("validation", prepared(VALIDATION)),
+        ]
+        dynamic_hyperparameters: dict[str, str] = {}
+    else:
+        channels = [
+            _channel("train", f"{PREPARED}.train_uri"),
+            _channel("validation", f"{PREPARED}.validation_uri"),
+        ]
+        dynamic_hyperparameters = {
+            # The class balance prepare measured on the training split: negatives / positives.
+            "scale_pos_weight.$": f"States.Format('{{}}', {PREPARED}.scale_pos_weight)",
+        }
     train = steps.TrainingStep(
         TRAIN,
         estimator=estimator,
         job_name=parts.ei["TrainingJobName"],
         output_data_config_path=parts.ei["ModelOutputUri"],
-        hyperparameters={
-            # The class balance prepare measured on the training split: negatives / positives.
-            "scale_pos_weight.$": f"States.Format('{{}}', {PREPARED}.scale_pos_weight)",
-        },
+        hyperparameters=dynamic_hyperparameters,
         result_path="$.train",
         comment="Built-in XGBoost, binary:logistic, early stopping on the validation AUC.",
-        parameters={
-            "InputDataConfig": [
-                _channel("train", f"{PREPARED}.train_uri"),
-                _channel("validation", f"{PREPARED}.validation_uri"),
-            ],
-        },
+        parameters={"InputDataConfig": channels},
     )
+    if pipeline:
+        from workflows.predictive_maintenance_pipeline import create_model_step
+
+        return _task(parts, train), _task(parts, create_model_step(parts))
     # The SDK's expected model reads $['ModelArtifacts'] from its state input, so CreateModel
     # looks at $.train only, and puts its result beside it.
     with _quiet("sagemaker.estimator"):  # "No finished training job found": expected here
@@ -433,20 +489,28 @@ def _transform_step(parts: _Parts) -> Any:
         parameters={"TransformOutput": {"S3OutputPath": parts.ei["TransformOutputUri"]}},
         comment="Score the test set; each output line is label,score.",
     )
-    _set_path(
-        transform, ("TransformInput", "DataSource", "S3DataSource", "S3Uri"), f"{PREPARED}.test_uri"
-    )
+    test_path = f"{PREPARED}.test_uri"
+    if pipeline_mode(parts.settings):
+        from workflows.predictive_maintenance_pipeline import TEST, prepared
+
+        test_path = prepared(TEST)
+    _set_path(transform, ("TransformInput", "DataSource", "S3DataSource", "S3Uri"), test_path)
     return _task(parts, transform)
 
 
 def _evaluate_step(parts: _Parts) -> Any:
+    labels = f"{PREPARED}.test_uri"
+    if pipeline_mode(parts.settings):
+        from workflows.predictive_maintenance_pipeline import TEST_FILE, prepared
+
+        labels = prepared(TEST_FILE)
     return _lambda_step(
         parts,
         EVALUATE,
         "evaluate",
         {
             "predictions_uri": parts.ei["TransformOutputUri"],
-            "labels_uri.$": f"{PREPARED}.test_uri",
+            "labels_uri.$": labels,
             "output_uri": parts.ei["EvaluationUri"],
             "threshold": parts.settings.evaluation.decision_threshold,
         },
@@ -489,13 +553,22 @@ def _metric_gate(parts: _Parts, *, deploy: Any) -> Any:
 def _deployment_steps(parts: _Parts) -> Any:
     """CreateEndpointConfig -> EndpointExists? -> Create/UpdateEndpoint -> PredictSamples -> Done."""
     steps, ei, ep = parts.sdk.steps, parts.ei, parts.settings.endpoint
+    pipeline = pipeline_mode(parts.settings)
+    capture: dict[str, Any] = {}
+    samples = f"{PREPARED}.test_features_uri"
+    if pipeline:
+        from workflows import predictive_maintenance_pipeline as pm_pipeline
+
+        capture = {"data_capture_config": pm_pipeline.data_capture(parts)}
+        samples = pm_pipeline.prepared(pm_pipeline.SAMPLES_FILE)
     endpoint_config = steps.EndpointConfigStep(
         ENDPOINT_CONFIG,
         endpoint_config_name=ei["EndpointConfigName"],
-        model_name=ei["ModelName"],
+        model_name=ei["DeployModelName"] if pipeline else ei["ModelName"],
         initial_instance_count=ep.initial_instance_count,
         instance_type=ep.instance_type,
         result_path="$.endpoint_config",
+        **capture,
     )
     endpoint = {
         update: steps.EndpointStep(
@@ -514,10 +587,11 @@ def _deployment_steps(parts: _Parts) -> Any:
         "predict",
         {
             "endpoint_name": ei["EndpointName"],
-            "model_name": ei["ModelName"],
-            "records_uri.$": f"{PREPARED}.test_features_uri",
+            "model_name": ei["DeployModelName"] if pipeline else ei["ModelName"],
+            "records_uri.$": samples,
             "max_records": p.sample_records,
             "table_name": p.table,
+            **({"readings": True} if pipeline else {}),
         },
         comment="Send sample test records to the endpoint and store the predictions.",
         timeout=300,
@@ -525,7 +599,10 @@ def _deployment_steps(parts: _Parts) -> Any:
         # up answers EndpointError, retried.
         retries=(_retry(parts, ("EndpointError",), p.endpoint_retry),),
     )
-    predict.next(steps.Succeed(DONE))
+    if pipeline:
+        predict.next(pm_pipeline.monitoring_steps(parts, _task))
+    else:
+        predict.next(steps.Succeed(DONE))
     # A concurrent run may have created the endpoint between EndpointExists and here: the
     # create's refusal goes on to the update, which waits while that endpoint is in progress.
     endpoint[False].add_catch(

@@ -102,6 +102,29 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class Featurizer:
+    mode: str  # FEATURIZER_MODES
+    sklearn_version: str
+    instance_type: str
+    code_prefix: str
+
+
+@dataclass(frozen=True)
+class Monitoring:
+    schedule: str
+    schedule_expression: str
+    capture_prefix: str
+    reports_prefix: str
+    instance_type: str
+
+
+@dataclass(frozen=True)
+class Registry:
+    group: str
+    approval: str  # REGISTRY_APPROVALS
+
+
+@dataclass(frozen=True)
 class Prediction:
     sample_records: int
     table: str
@@ -120,6 +143,9 @@ class Settings:
     evaluation: Evaluation
     endpoint: Endpoint
     prediction: Prediction
+    featurizer: Featurizer
+    monitoring: Monitoring
+    registry: Registry
     source: tuple[str, ...] = ()  # files the settings were read from, defaults first
 
     def replace(self, **changes: Any) -> Settings:
@@ -133,6 +159,10 @@ class Settings:
 
 
 METRICS = ("roc_auc", "pr_auc", "f1", "precision", "recall")
+# pipeline: a scikit-learn processing job fits the featurizer and the endpoint is an inference
+# pipeline (featurizer, then XGBoost) taking raw readings; lambda: the prepare Lambda encodes.
+FEATURIZER_MODES = ("pipeline", "lambda")
+REGISTRY_APPROVALS = ("Approved", "PendingManualApproval")
 
 
 def load(
@@ -248,6 +278,9 @@ _NESTED: dict[str, type] = {
         Evaluation,
         Endpoint,
         Prediction,
+        Featurizer,
+        Monitoring,
+        Registry,
     )
 }
 
@@ -275,6 +308,24 @@ def _check(s: Settings) -> None:
         if not value.endswith("/") or value.startswith("/"):
             raise ConfigError(
                 f"data.{key}: {value!r} must be a relative prefix ending in '/', e.g. 'raw/'"
+            )
+    if s.featurizer.mode not in FEATURIZER_MODES:
+        raise ConfigError(
+            f"featurizer.mode: {s.featurizer.mode!r} is not a featurizer; use one of "
+            f"{', '.join(FEATURIZER_MODES)}"
+        )
+    if s.registry.approval not in REGISTRY_APPROVALS:
+        raise ConfigError(
+            f"registry.approval: {s.registry.approval!r}; use {' or '.join(REGISTRY_APPROVALS)}"
+        )
+    for key, value in (
+        ("featurizer.code_prefix", s.featurizer.code_prefix),
+        ("monitoring.capture_prefix", s.monitoring.capture_prefix),
+        ("monitoring.reports_prefix", s.monitoring.reports_prefix),
+    ):
+        if not value.endswith("/") or value.startswith("/"):
+            raise ConfigError(
+                f"{key}: {value!r} must be a relative prefix ending in '/', e.g. 'code/'"
             )
     fractions = s.prepare.validation_fraction + s.prepare.test_fraction
     if not 0 < fractions < 1:

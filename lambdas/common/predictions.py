@@ -36,7 +36,7 @@ class PredictionRecord:
     endpoint_name: str
     timestamp: str
     score: float
-    features: list[float] = field(default_factory=list)
+    features: list[Any] = field(default_factory=list)  # numbers; a raw reading's category too
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -104,7 +104,9 @@ class DynamoDbTable:
             endpoint_name=item["endpoint_name"]["S"],
             timestamp=item["timestamp"]["S"],
             score=float(item["score"]["N"]),
-            features=[float(x) for x in json.loads(item["features"]["S"])],
+            features=[
+                x if isinstance(x, str) else float(x) for x in json.loads(item["features"]["S"])
+            ],
         )
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:

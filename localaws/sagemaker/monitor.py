@@ -218,7 +218,63 @@ class MonitoringApi:
     def create_monitoring_schedule(self, **request: Any) -> dict[str, Any]:
         req = self._request("CreateMonitoringSchedule", request)
         name = req["MonitoringScheduleName"]
-        config = req["MonitoringScheduleConfig"]
+        endpoint, monitoring_type, expression = self._check_schedule_config(
+            req["MonitoringScheduleConfig"]
+        )
+        req.pop("Tags", None)
+        now = time.time()
+        record = {
+            **req,
+            "MonitoringScheduleArn": self.runtime.arn(
+                "sagemaker", f"monitoring-schedule/{name.lower()}"
+            ),
+            "MonitoringScheduleStatus": "Scheduled",
+            "MonitoringType": monitoring_type,
+            "EndpointName": endpoint,
+            "CreationTime": now,
+            "LastModifiedTime": now,
+        }
+        if not self.records.insert_new(SCHEDULE, name, record, now):
+            raise ServiceError(
+                "ResourceInUse", f"Monitoring Schedule {name} already exists in this account"
+            )
+        self._schedule_changed(name, expression)
+        return {"MonitoringScheduleArn": record["MonitoringScheduleArn"]}
+
+    def update_monitoring_schedule(self, **request: Any) -> dict[str, Any]:
+        """Replace a schedule's configuration (its baseline, job definition or expression)."""
+        req = self._request("UpdateMonitoringSchedule", request)
+        name = req["MonitoringScheduleName"]
+        endpoint, monitoring_type, expression = self._check_schedule_config(
+            req["MonitoringScheduleConfig"]
+        )
+        with self._lock:
+            record = self._schedule(name)
+            record.update(
+                MonitoringScheduleConfig=req["MonitoringScheduleConfig"],
+                MonitoringType=monitoring_type,
+                EndpointName=endpoint,
+                MonitoringScheduleStatus="Scheduled",
+                LastModifiedTime=time.time(),
+            )
+            self.records.put(SCHEDULE, name, record, record["CreationTime"])
+        self._schedule_changed(name, expression)
+        return {"MonitoringScheduleArn": record["MonitoringScheduleArn"]}
+
+    def _schedule_changed(self, name: str, expression: str) -> None:
+        if expression == NOW:
+            threading.Thread(
+                target=self._run_logged,
+                args=(name, datetime.now(UTC)),
+                name=f"monitoring-{name}",
+                daemon=True,
+            ).start()
+        else:
+            self._monitor_scheduler().wake()
+
+    def _check_schedule_config(self, config: dict[str, Any]) -> tuple[str, str, str]:
+        """(endpoint, monitoring type, schedule expression) of a MonitoringScheduleConfig,
+        refused when it cannot run; fills in the default MonitoringType."""
         monitoring_type = config.get("MonitoringType", DATA_QUALITY)
         if monitoring_type not in DEFINITION_KINDS:
             raise ServiceError(
@@ -251,33 +307,7 @@ class MonitoringApi:
                 parse_offset(schedule.get(member, ""), f"ScheduleConfig.{member}")
         else:
             cron_iter(expression, datetime.now(UTC))
-        req.pop("Tags", None)
-        now = time.time()
-        record = {
-            **req,
-            "MonitoringScheduleArn": self.runtime.arn(
-                "sagemaker", f"monitoring-schedule/{name.lower()}"
-            ),
-            "MonitoringScheduleStatus": "Scheduled",
-            "MonitoringType": monitoring_type,
-            "EndpointName": endpoint,
-            "CreationTime": now,
-            "LastModifiedTime": now,
-        }
-        if not self.records.insert_new(SCHEDULE, name, record, now):
-            raise ServiceError(
-                "ResourceInUse", f"Monitoring Schedule {name} already exists in this account"
-            )
-        if expression == NOW:
-            threading.Thread(
-                target=self._run_logged,
-                args=(name, datetime.now(UTC)),
-                name=f"monitoring-{name}",
-                daemon=True,
-            ).start()
-        else:
-            self._monitor_scheduler().wake()
-        return {"MonitoringScheduleArn": record["MonitoringScheduleArn"]}
+        return str(endpoint), monitoring_type, expression
 
     def describe_monitoring_schedule(self, **request: Any) -> dict[str, Any]:
         req = self._request("DescribeMonitoringSchedule", request)

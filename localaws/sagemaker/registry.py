@@ -300,6 +300,16 @@ class RegistryApi:
 
     # -- CreateModel from a package ----------------------------------------------------
 
+    def _package_pipeline(self, name: str) -> list[dict[str, Any]] | None:
+        """The containers of a multi-container package (an inference pipeline), as the model
+        that PrimaryContainer.ModelPackageName creates runs them; None for one container."""
+        package = self._package(name)
+        containers = (package.get("InferenceSpecification") or {}).get("Containers") or []
+        if len(containers) < 2:
+            return None
+        keep = ("Image", "ModelDataUrl", "ModelDataSource", "Environment")
+        return [{k: c[k] for k in keep if k in c} for c in containers]
+
     def resolve_package_containers(self, request: dict[str, Any]) -> dict[str, Any]:
         """A CreateModel request whose containers name a model package, with each such
         container completed from the package's inference specification (image, model data,
@@ -331,6 +341,13 @@ class RegistryApi:
             return {**resolved, **{k: v for k, v in container.items() if k != "Environment"}}
 
         out = dict(request)
+        primary = out.get("PrimaryContainer")
+        if primary and primary.get("ModelPackageName") and not out.get("Containers"):
+            pipeline = self._package_pipeline(primary["ModelPackageName"])
+            if pipeline is not None:  # an inference pipeline's package: every container, in order
+                out.pop("PrimaryContainer")
+                out["Containers"] = pipeline
+                return out
         if out.get("PrimaryContainer"):
             out["PrimaryContainer"] = resolve(out["PrimaryContainer"], "PrimaryContainer")
         if out.get("Containers"):

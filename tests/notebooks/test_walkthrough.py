@@ -88,6 +88,21 @@ def test_walkthrough_runs_top_to_bottom(tmp_path: Path, monkeypatch: pytest.Monk
     assert f"{ROWS:,} rows" in text
     assert re.search(r"\d+ predictions in table 'predictions'", text)
     assert re.search(r"score 0\.\d{4}", text)  # the endpoint answered
+    # The inference pipeline: raw readings, drift on the three shifted sensors, the HTTP API.
+    assert "pipeline run: SUCCEEDED" in text
+    assert re.search(r"L,298\.4,308\.2,1582,70\.7,216 +failure probability 0\.\d{4}", text)
+    assert "normal traffic: Completed, 0 violations" in text
+    assert "drifted traffic: CompletedWithViolations, 3 violations" in text
+    assert "baseline_drift_check" in text and "Tool wear" in text
+    assert "POST 'L,298.4,308.2,1582,70.7,216': 200" in text
+    assert "POST 'L,298.4,hot,1582,70.7,216': 400" in text
+    assert re.search(
+        r"POST http://127\.0\.0\.1:\d+/restapis/\w+/\$default/_user_request_/predict: 200 \{", text
+    )
+    # Exploration: the crawled table and Athena's answers over this run's partition.
+    assert "tables: ['raw']" in text
+    assert re.search(rf"readings\s+0\s+{ROWS}", text), text[-2000:]
+    assert re.search(r"type\s+machines\s+failure_rate", text)
     # Plots (class balance, features, ROC and importance) and our own SVG graphs.
     assert len(_outputs_of(nb, "image/png")) >= 3
     graphs = _outputs_of(nb, "image/svg+xml")

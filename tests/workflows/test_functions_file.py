@@ -8,16 +8,20 @@ import pytest
 from workflows.functions import LAMBDAS_DIR, FunctionsFileError, function, load_functions
 
 
-def test_the_three_functions_and_their_handlers():
+def test_the_four_functions_and_their_handlers():
     specs = load_functions()
-    assert [s.role for s in specs] == ["prepare", "evaluate", "predict"]
-    assert [s.handler for s in specs] == ["prepare.handler", "evaluate.handler", "predict.handler"]
+    assert [s.role for s in specs] == ["prepare", "evaluate", "predict", "api"]
+    assert [s.handler for s in specs] == [
+        "prepare.handler", "evaluate.handler", "predict.handler", "api.handler",
+    ]  # fmt: skip
     for spec in specs:
         assert spec.name.startswith("predictive-maintenance-")
         assert 1 <= spec.timeout <= 900 and 128 <= spec.memory <= 10240
         assert spec.code_dir == LAMBDAS_DIR and spec.runtime == "python3.12"
     assert function("predict").environment == {"PREDICTIONS_TABLE": "predictions"}
     assert function("predictive-maintenance-prepare").permissions == ("s3_read", "s3_write")
+    assert function("api").environment == {"ENDPOINT_NAME": "predictive-maintenance"}
+    assert function("api").permissions == ("sagemaker_invoke",)
 
 
 def test_every_handler_is_importable_from_the_code_dir(monkeypatch):

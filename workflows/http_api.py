@@ -1,0 +1,90 @@
+"""The predictive-maintenance HTTP API: API Gateway (HTTP API) -> the api Lambda -> the endpoint.
+
+``ensure_http_api`` creates, or finds, the API named after the workflow with one route
+``ANY /predict`` proxied (payload format 2.0) to the ``api`` Lambda of lambdas/functions.yaml,
+and the ``$default`` stage with automatic deployment.  The API's CORS configuration answers
+browsers' preflights; the Lambda answers a plain OPTIONS, adds the CORS headers to its
+answers and refuses other methods.  The same shape as the CloudFormation stack's API.  Locally
+the stage is served at :func:`invoke_url` while ``python -m workflows serve`` runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from workflows.settings import Settings
+
+ROUTE_PATH = "/predict"
+ROUTE_KEY = f"ANY {ROUTE_PATH}"
+STAGE = "$default"
+API_ROLE = "api"  # the handler module of the Lambda behind the API (lambdas/functions.yaml)
+# Who may call the API from a web page: any origin, as the sample's blueprint allows (the API
+# answers predictions only; the technicians' page is served from elsewhere, S3 on AWS).
+CORS = {
+    "AllowOrigins": ["*"],
+    "AllowMethods": ["POST", "OPTIONS"],
+    "AllowHeaders": ["content-type"],
+    "MaxAge": 600,
+}
+
+
+@dataclass(frozen=True)
+class HttpApi:
+    api_id: str
+    name: str
+    path: str = ROUTE_PATH
+    stage: str = STAGE
+
+    def url(self, base: str) -> str:
+        return invoke_url(base, self.api_id, self.stage) + self.path
+
+
+def invoke_url(base: str, api_id: str, stage: str) -> str:
+    """The local server's URL of an API's stage (API Gateway's invoke URL, served locally)."""
+    from localaws.apigateway.proxy import invoke_url as served_url
+
+    return served_url(base, api_id, stage)
+
+
+def function_name() -> str:
+    from workflows.functions import load_functions
+
+    for spec in load_functions():
+        if spec.role == API_ROLE:
+            return spec.name
+    raise LookupError(f"lambdas/functions.yaml: no function with handler module {API_ROLE!r}")
+
+
+def ensure_http_api(target: Any, settings: Settings) -> HttpApi:
+    """The workflow's HTTP API, created with its route, integration and stage when missing."""
+    v2 = target.backend("apigatewayv2")
+    name = settings.name
+    for api in v2.get_apis().get("Items", []):
+        if api.get("Name") == name and api.get("ProtocolType", "HTTP") == "HTTP":
+            return HttpApi(api["ApiId"], name)
+    api_id = v2.create_api(
+        Name=name,
+        ProtocolType="HTTP",
+        Description="Predictive maintenance: POST a raw sensor reading, get its failure probability",
+        CorsConfiguration=CORS,
+    )["ApiId"]
+    lambda_arn = target.arn("lambda", f"function:{function_name()}")
+    integration = v2.create_integration(
+        ApiId=api_id,
+        IntegrationType="AWS_PROXY",
+        IntegrationUri=lambda_arn,
+        IntegrationMethod="POST",
+        PayloadFormatVersion="2.0",
+        TimeoutInMillis=30000,
+    )["IntegrationId"]
+    v2.create_route(ApiId=api_id, RouteKey=ROUTE_KEY, Target=f"integrations/{integration}")
+    v2.create_stage(ApiId=api_id, StageName=STAGE, AutoDeploy=True)
+    return HttpApi(api_id, name)
+
+
+def record(api: HttpApi) -> bytes:
+    """What ``run`` leaves in the state directory for ``serve`` and the console's page."""
+    return json.dumps({"api_id": api.api_id, "name": api.name, "path": api.path,
+                       "stage": api.stage}).encode()  # fmt: skip
