@@ -1,0 +1,1 @@
+"""Scripts SageMaker jobs run (uploaded as the job's code); each is also importable."""
