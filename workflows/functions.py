@@ -35,6 +35,7 @@ PERMISSIONS = (
     "dynamodb_write",
     "dynamodb_read",
     "kinesis_write",
+    "sqs_send",
 )
 RUNTIME = "python3.12"
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
