@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -155,7 +156,10 @@ def target_input(target: dict[str, Any], event: dict[str, Any]) -> str:
 def transform(transformer: dict[str, Any], event: dict[str, Any]) -> str:
     """``InputTemplate`` with each ``<name>`` replaced by the value of its ``InputPathsMap``
     path: a string value quoted inside a JSON template's quotes stays text, any other value
-    goes in as JSON; ``<aws.events.event>`` is the whole event."""
+    goes in as JSON; ``<aws.events.event>`` is the whole event.  In a JSON template (one
+    that starts with ``{`` or ``[``) an unquoted placeholder of a string value goes in as a
+    JSON string (``{"id": <id>}`` -> ``{"id": "i-123"}``), as AWS does; in a text template
+    it is the bare text."""
     from jsonpath_ng.ext import parse
 
     template = str(transformer.get("InputTemplate", ""))
@@ -167,18 +171,47 @@ def transform(transformer: dict[str, Any], event: dict[str, Any]) -> str:
     for name, path in (transformer.get("InputPathsMap") or {}).items():
         found = parse(path).find(event)
         values[name] = found[0].value if found else None
-    out = template
-    for name, value in values.items():
-        token = f"<{name}>"
-        if token not in out:
+    if not template.lstrip().startswith(("{", "[")):
+        out = template
+        for name, value in values.items():
+            token = f"<{name}>"
+            if token in out:
+                out = out.replace(token, value if isinstance(value, str) else json.dumps(value))
+        return out
+    return _fill_json_template(template, values)
+
+
+_PLACEHOLDER = re.compile(r"<([A-Za-z0-9_.\-]+)>")
+
+
+def _fill_json_template(template: str, values: dict[str, Any]) -> str:
+    """A JSON template's placeholders: inside a JSON string a value goes in as text (escaped
+    for the string), outside one as a JSON value (a string value quoted)."""
+    out: list[str] = []
+    in_string = False
+    i = 0
+    while i < len(template):
+        ch = template[i]
+        if in_string and ch == "\\":
+            out.append(template[i : i + 2])
+            i += 2
             continue
-        if isinstance(value, str):
-            quoted = f'"{token}"'
-            out = out.replace(quoted, json.dumps(value))
-            out = out.replace(token, value)
-        else:
-            out = out.replace(token, json.dumps(value))
-    return out
+        if ch == '"':
+            in_string = not in_string
+        elif ch == "<":
+            m = _PLACEHOLDER.match(template, i)
+            if m and m.group(1) in values:
+                value = values[m.group(1)]
+                if in_string:
+                    text = value if isinstance(value, str) else json.dumps(value)
+                    out.append(json.dumps(text)[1:-1])
+                else:
+                    out.append(json.dumps(value))
+                i = m.end()
+                continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
 
 
 def send(runtime: Runtime, target: dict[str, Any], text: str) -> None:
