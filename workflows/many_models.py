@@ -928,10 +928,6 @@ def _package(p: _Parts) -> dict[str, Any]:
         "ModelMetrics": {
             "ModelQuality": pair("model-quality"),
             "ModelDataQuality": pair("data-quality"),
-            "ModelStatistics": {
-                "ContentType": CONTENT_JSON,
-                "S3Uri.$": p.uri("evaluation", "evaluation.json"),
-            },
         },
         "DriftCheckBaselines": {
             "ModelQuality": pair("model-quality"),
