@@ -17,12 +17,18 @@ from typing import Any
 
 from localaws.asl.fold import Visit
 from localaws.errors import ServiceError, UserError
+from workflows import many_models_cli
 from workflows.errors import ExitCode, exit_code, one_line, translate
 from workflows.settings import METRICS
 from workflows.target import STATUS_MARK, ExecutionView, Target
 
-# The workflows `run` and `build` know; the first is the default.
-WORKFLOWS = ("predictive-maintenance", "movie-recommender")
+# The shipped workflows, by the name `run`, `build` and `list` use; the first is the default.
+WORKFLOWS = {
+    "predictive-maintenance": "AI4I predictive maintenance: prepare, train, evaluate, deploy, predict",
+    "movie-recommender": "MovieLens recommender",
+    many_models_cli.NAME: many_models_cli.DESCRIPTION,
+}
+DEFAULT_WORKFLOW = "predictive-maintenance"
 
 STATUS_STYLE = {
     "succeeded": "green",
@@ -74,7 +80,7 @@ def make_parser() -> argparse.ArgumentParser:
         help="write the ASL definition, a CloudFormation snippet and an example input",
     )
     p.add_argument(
-        "workflow", nargs="?", choices=WORKFLOWS, default=WORKFLOWS[0], help="which workflow"
+        "workflow", nargs="?", choices=WORKFLOWS, default=DEFAULT_WORKFLOW, help="which workflow"
     )
     p.add_argument("--target", choices=("local", "aws"), default="local")
     p.add_argument(
@@ -82,11 +88,14 @@ def make_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_build)
 
+    p = sub.add_parser("list", parents=[common], help="the shipped workflows")
+    p.set_defaults(func=cmd_list)
+
     p = sub.add_parser(
         "run", parents=[common], help="run the workflow on the local runtime (the default command)"
     )
     p.add_argument(
-        "workflow", nargs="?", choices=WORKFLOWS, default=WORKFLOWS[0], help="which workflow"
+        "workflow", nargs="?", choices=WORKFLOWS, default=DEFAULT_WORKFLOW, help="which workflow"
     )
     p.add_argument(
         "--json",
@@ -102,8 +111,8 @@ def make_parser() -> argparse.ArgumentParser:
     source = p.add_mutually_exclusive_group()
     source.add_argument(
         "--data",
-        help="the raw AI4I CSV (movie-recommender: the folder of MovieLens CSVs) to use "
-        "instead of generated data",
+        help="the raw AI4I CSV (movie-recommender: the folder of MovieLens CSVs; many-models: "
+        "a directory of training-dataset/ and inference-dataset/) to use instead of generated data",
     )
     source.add_argument("--rows", type=int, help="rows of generated data (default: data.rows)")
     p.add_argument("--seed", type=int, help="seed of the generated data (default: data.seed)")
@@ -115,6 +124,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--run-id", help="run id ending every resource name (default: timestamp and random suffix)"
     )
+    many_models_cli.add_run_arguments(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser(
@@ -245,12 +255,21 @@ def _add_common(parser: argparse.ArgumentParser, *, default: Any) -> None:
 # -- commands ---------------------------------------------------------------------------
 
 
+def cmd_list(args: argparse.Namespace) -> int:
+    """Name every shipped workflow, one a line."""
+    for name, description in WORKFLOWS.items():
+        print(f"{name}  {description}")
+    return ExitCode.OK
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     """Write definition.json, state-machine.cfn.yaml and example-input.json."""
-    if getattr(args, "workflow", WORKFLOWS[0]) == "movie-recommender":
+    if getattr(args, "workflow", DEFAULT_WORKFLOW) == "movie-recommender":
         from workflows import movie_cli
 
         return movie_cli.cmd_build(args)
+    if getattr(args, "workflow", DEFAULT_WORKFLOW) == many_models_cli.NAME:
+        return many_models_cli.cmd_build(args)
     if args.target == "aws":
         from workflows import aws
 
@@ -277,10 +296,17 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the workflow locally with live progress; exit 0 only when it succeeded."""
-    if getattr(args, "workflow", WORKFLOWS[0]) == "movie-recommender":
+    if getattr(args, "workflow", DEFAULT_WORKFLOW) == "movie-recommender":
         from workflows import movie_cli
 
         return movie_cli.cmd_run(args)
+    if getattr(args, "workflow", DEFAULT_WORKFLOW) == many_models_cli.NAME:
+        return many_models_cli.cmd_run(args)
+    for option in ("dimensions", "fan_out"):
+        if getattr(args, option, None):
+            raise UserError(
+                f"--{option.replace('_', '-')}: only `run many-models` takes it; drop it"
+            )
     from workflows import predictive_maintenance as pm
     from workflows.local import run_workflow
     from workflows.target import open_target
