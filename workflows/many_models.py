@@ -727,7 +727,9 @@ def _training(p: _Parts) -> tuple[Any, Any]:
     params = tune.fields["parameters"]
     params.pop("HyperParameterTuningJobName", None)
     # Tuning job names: at most 32 characters.
-    params["HyperParameterTuningJobName.$"] = "States.Format('{}-{}', $.run.dimension, $.run.id)"
+    params["HyperParameterTuningJobName.$"] = (
+        f"States.Format('{p.s.job_prefix}-tune-{{}}', $.run.id)"
+    )
     params["TrainingJobDefinition"]["InputDataConfig"] = channel_config
     params["TrainingJobDefinition"]["OutputDataConfig"] = {"S3OutputPath.$": p.uri("model")}
     best = _sdk_task(
