@@ -59,8 +59,8 @@ def dimension_names(count: int) -> list[str]:
 
 def generate(dimension: str, rows: int, seed: int) -> pd.DataFrame:
     """``rows`` raw churn rows of one dimension (seeded by ``seed`` and the name)."""
-    if rows < 20:
-        raise UserError(f"--rows {rows}: give at least 20 rows per dimension (70/20/10 split)")
+    if rows < 1:
+        raise UserError(f"rows {rows}: give at least 1")
     rng = np.random.default_rng([seed, *dimension.encode()])
     n = rows
     day = rng.gamma(9.0, 20.0, n).clip(0, 400)
@@ -137,6 +137,8 @@ def write_tree(
     root: Path, dimensions: list[str], rows: int, seed: int, *, inference_rows: int | None = None
 ) -> list[Dimension]:
     """Generate both trees under ``root``; return what was written, per dimension."""
+    if rows < 20:
+        raise UserError(f"--rows {rows}: give at least 20 rows per dimension (70/20/10 split)")
     written = []
     inference_rows = inference_rows or max(10, rows // 10)
     for name in dimensions:
