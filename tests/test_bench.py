@@ -64,6 +64,11 @@ def test_bench_runs_quick_and_prints_its_table(
             ["--rows", "2000", "--points", "TrainModel"],
             ["(uninterrupted)", "TrainModel"],
         ),
+        (
+            "many_models",
+            ["--dimensions", "2", "--rows", "300"],
+            ["plain loop: preprocess + xgboost.train", "fan-out workflow"],
+        ),
     ],
     ids=[
         "endpoint_server",
@@ -75,6 +80,7 @@ def test_bench_runs_quick_and_prints_its_table(
         "athena",
         "movie_lake",
         "crash_resume",
+        "many_models",
     ],
 )
 def test_user_path_bench_runs_small_and_prints_its_table(
