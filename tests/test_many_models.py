@@ -196,3 +196,33 @@ def _one_feature_row(target: LocalTarget, settings: ManyModels, dimension: str) 
     ddb = mmr.clients(target)("dynamodb")
     items = ddb.scan(TableName=settings.inference.table)["Items"]
     return next(i["features"]["S"] for i in items if i["dimension"]["S"] == dimension)
+
+
+def test_tuning_when_configured_on_the_samples_folder_shape(
+    tmp_path: Path, settings: ManyModels
+) -> None:
+    """``--data DIR`` shaped as the AWS sample's dataset/ (an inference header with stray
+    quotes, a dimension named like a region), trained by a tuning job when configured."""
+    data = tmp_path / "dataset"
+    churn_data.write_tree(data, ["Region-A"], 400, seed=4)
+    path = data / "inference-dataset" / "Region-A" / "Region-A.csv"
+    header, _, rest = path.read_text().partition("\n")
+    path.write_text(",".join(f' "{name}"' for name in header.split(",")) + "\n" + rest)
+    config = tmp_path / "config.yaml"
+    config.write_text("many_models:\n  tuning:\n    enabled: true\n    max_jobs: 2\n")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(
+            ["run", "many-models", "--data", str(data), "--json", "--config", str(config),
+             "--state-dir", str(tmp_path / "state")]
+        )  # fmt: skip
+    summary = json.loads(out.getvalue())
+    assert code == 0, summary
+    result = summary["dimensions"]["Region-A"]
+    assert result["rows_scored"] == result["rows_sent"] == 40
+    with LocalTarget(tmp_path / "state") as target:
+        [view] = _training_execution(target, settings, "Region-A")
+        visited = {v.name for v in view.states}
+        assert {mm.TUNE, mm.DESCRIBE_BEST} <= visited and mm.TRAIN not in visited
+        tuning = target.sagemaker.list_hyper_parameter_tuning_jobs()
+        assert len(tuning["HyperParameterTuningJobSummaries"]) == 1
