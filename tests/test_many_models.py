@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -226,3 +227,41 @@ def test_tuning_when_configured_on_the_samples_folder_shape(
         assert {mm.TUNE, mm.DESCRIBE_BEST} <= visited and mm.TRAIN not in visited
         tuning = target.sagemaker.list_hyper_parameter_tuning_jobs()
         assert len(tuning["HyperParameterTuningJobSummaries"]) == 1
+
+
+def test_rows_of_a_dimension_without_an_endpoint_go_to_the_dead_letter_queue(
+    tmp_path: Path,
+) -> None:
+    """The score Lambda reports each failed row; SQS moves it to the DLQ after 2 receives,
+    and the uploaded file still moves to processed/."""
+    config = tmp_path / "config.yaml"
+    config.write_text("many_models:\n  inference:\n    visibility_timeout_seconds: 1\n")
+    settings = load(str(config))
+    data = tmp_path / "data"
+    [dim] = churn_data.write_tree(data, ["nowhere"], 100, seed=1)
+    with LocalTarget(tmp_path / "state") as target:
+        deployed = mmr.deploy(target, settings)
+        c = mmr.clients(target)
+        sent = mmr.send_inference(c, settings, [dim])
+        sqs, s3 = c("sqs"), c("s3")
+        deadline = time.monotonic() + 300
+        while True:
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=deployed.dead_letter_url, AttributeNames=["ApproximateNumberOfMessages"]
+            )["Attributes"]
+            dead = int(attrs["ApproximateNumberOfMessages"])
+            if dead >= sent["nowhere"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert dead == sent["nowhere"] == 10
+        messages = sqs.receive_message(
+            QueueUrl=deployed.dead_letter_url,
+            MaxNumberOfMessages=1,
+            AttributeNames=["ApproximateReceiveCount"],
+        )["Messages"]
+        assert json.loads(messages[0]["Body"])["dimension"] == "nowhere"
+        moved = s3.list_objects_v2(
+            Bucket=settings.data.bucket, Prefix=settings.data.processed_prefix
+        )
+        assert [o["Key"] for o in moved["Contents"]] == ["processed/nowhere/nowhere.csv"]
+        assert c("dynamodb").scan(TableName=settings.inference.table)["Count"] == 0
