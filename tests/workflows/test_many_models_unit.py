@@ -180,3 +180,30 @@ def test_fanout_reads_the_prefix_and_writes_results(settings: ManyModels) -> Non
     assert state["ResultWriter"]["Parameters"]["Prefix"] == settings.data.results_prefix
     child = state["ItemProcessor"]["States"][mm.TRAIN_DIMENSION]
     assert child["Resource"] == "arn:aws:states:::states:startExecution.sync:2"
+
+
+def test_cli_lists_workflows_and_refuses_misplaced_options(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workflows import cli
+    from workflows.errors import ExitCode
+
+    assert cli.main(["list"]) == ExitCode.OK
+    names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert names == ["predictive-maintenance", "many-models"]
+    assert cli.main(["run", "--dimensions", "3", "--state-dir", str(tmp_path)]) == ExitCode.USAGE
+    assert "--dimensions: only `run many-models` takes it" in capsys.readouterr().err
+    code = cli.main(["run", "many-models", "--data", str(tmp_path / "missing")])
+    assert code == ExitCode.USAGE
+    assert "--data" in (err := capsys.readouterr().err) and "not a directory" in err
+
+
+def test_cli_builds_both_definitions(tmp_path: Path) -> None:
+    from workflows import cli
+
+    assert cli.main(["build", "many-models", "--out", str(tmp_path)]) == 0
+    training = json.loads((tmp_path / "training.asl.json").read_text())
+    assert training["StartAt"] == mm.INPUT
+    fanout = json.loads((tmp_path / "fanout.asl.json").read_text())
+    assert mm.FANOUT in fanout["States"]
+    assert json.loads((tmp_path / "example-input.json").read_text())["dimension"] == "dim01"
