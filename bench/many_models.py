@@ -121,14 +121,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{base_seconds:.1f}",
                 f"{base_seconds / n:.2f}",
                 f"{base_peak:.0f}",
-                "1.00",
+                "1.00x",
             ],
             [
                 "fan-out workflow (whole pipeline)",
                 f"{flow_seconds:.1f}",
                 f"{flow_seconds / n:.2f}",
                 f"{flow_peak:.0f}",
-                f"{flow_seconds / base_seconds:.2f}",
+                f"{flow_seconds / base_seconds:.2f}x",
             ],
         ],
     )
