@@ -190,7 +190,7 @@ def test_cli_lists_workflows_and_refuses_misplaced_options(
 
     assert cli.main(["list"]) == ExitCode.OK
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert names == ["predictive-maintenance", "many-models"]
+    assert names[0] == "predictive-maintenance" and "many-models" in names
     assert cli.main(["run", "--dimensions", "3", "--state-dir", str(tmp_path)]) == ExitCode.USAGE
     assert "--dimensions: only `run many-models` takes it" in capsys.readouterr().err
     code = cli.main(["run", "many-models", "--data", str(tmp_path / "missing")])
