@@ -51,26 +51,34 @@ def register_lambdas(target: Target, *, functions_file: str | Path | None = None
     code = lambda_zip()
     names = []
     for spec in load_functions(functions_file):
-        config: dict[str, Any] = {
-            "Runtime": spec.runtime,
-            "Role": LAMBDA_ROLE,
-            "Handler": spec.handler,
-            "Description": spec.description,
-            "Timeout": spec.timeout,
-            "MemorySize": spec.memory,
-            "Environment": {"Variables": dict(spec.environment)},
-        }
-        try:
-            target.lambda_.get_function(FunctionName=spec.name)
-        except ServiceError as e:
-            if e.code != "ResourceNotFoundException":
-                raise
-            target.lambda_.create_function(FunctionName=spec.name, Code={"ZipFile": code}, **config)
-        else:
-            target.lambda_.update_function_code(FunctionName=spec.name, ZipFile=code)
-            target.lambda_.update_function_configuration(FunctionName=spec.name, **config)
+        put_function(target, spec, code, LAMBDA_ROLE, dict(spec.environment))
         names.append(spec.name)
     return names
+
+
+def put_function(
+    target: Target, spec: Any, code: bytes, role: str, environment: dict[str, str]
+) -> None:
+    """Create the function of ``spec`` (a :class:`workflows.functions.FunctionSpec`) with
+    this code, or update its code and configuration when it exists."""
+    config: dict[str, Any] = {
+        "Runtime": spec.runtime,
+        "Role": role,
+        "Handler": spec.handler,
+        "Description": spec.description,
+        "Timeout": spec.timeout,
+        "MemorySize": spec.memory,
+        "Environment": {"Variables": environment},
+    }
+    try:
+        target.lambda_.get_function(FunctionName=spec.name)
+    except ServiceError as e:
+        if e.code != "ResourceNotFoundException":
+            raise
+        target.lambda_.create_function(FunctionName=spec.name, Code={"ZipFile": code}, **config)
+    else:
+        target.lambda_.update_function_code(FunctionName=spec.name, ZipFile=code)
+        target.lambda_.update_function_configuration(FunctionName=spec.name, **config)
 
 
 PREDICTIONS_KEY = "prediction_id"  # the predict Lambda's key (lambdas/common/predictions.py)

@@ -1,0 +1,1 @@
+"""The Lambdas of the hotel-cluster use case: ingestion, training set, streaming inference."""

@@ -1,0 +1,1 @@
+"""Scripts the hotel-cluster use case runs as SageMaker processing jobs (uploaded as code)."""
