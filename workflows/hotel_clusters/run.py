@@ -305,6 +305,7 @@ def run(
     phase("registering the Lambdas, the table, the stream and the state machines")
     register_lambdas(target, s)
     ensure_table(target, s.table)
+    wiring = ensure_stream(target, s, wf.function_names()["stream"])
     ingestion_arn = target.put_state_machine(s.ingestion_name, wf.ingestion_definition(s), s.state_machine_role)
     training_arn = target.put_state_machine(s.training_name, wf.training_definition(s), s.state_machine_role)
     seconds["setup"] = time.perf_counter() - t0
@@ -341,7 +342,6 @@ def run(
     t0 = time.perf_counter()
     phase("streaming the test sample through Kinesis")
     wait_in_service(target, s.endpoint)
-    wiring = ensure_stream(target, s, wf.function_names()["stream"])
     events = test_events(target, output["training_set"]["Payload"]["test_events_uri"], stream_limit)
     result.stream = stream_events(target, s, events, wiring)
     seconds["stream"] = time.perf_counter() - t0
