@@ -22,11 +22,13 @@ from workflows.errors import ExitCode, exit_code, one_line, translate
 from workflows.settings import METRICS
 from workflows.target import STATUS_MARK, ExecutionView, Target
 
+HOTEL_CLUSTERS = "hotel-clusters"
 # The shipped workflows, by the name `run`, `build` and `list` use; the first is the default.
 WORKFLOWS = {
     "predictive-maintenance": "AI4I predictive maintenance: prepare, train, evaluate, deploy, predict",
     "movie-recommender": "MovieLens recommender",
     many_models_cli.NAME: many_models_cli.DESCRIPTION,
+    HOTEL_CLUSTERS: "hotel clusters: feature store, Athena training set, streaming inference, lineage",
 }
 DEFAULT_WORKFLOW = "predictive-maintenance"
 
@@ -112,7 +114,8 @@ def make_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--data",
         help="the raw AI4I CSV (movie-recommender: the folder of MovieLens CSVs; many-models: "
-        "a directory of training-dataset/ and inference-dataset/) to use instead of generated data",
+        "a directory of training-dataset/ and inference-dataset/; hotel-clusters: a directory "
+        "holding train.csv and destinations.csv) to use instead of generated data",
     )
     source.add_argument("--rows", type=int, help="rows of generated data (default: data.rows)")
     p.add_argument("--seed", type=int, help="seed of the generated data (default: data.seed)")
@@ -126,6 +129,13 @@ def make_parser() -> argparse.ArgumentParser:
     )
     many_models_cli.add_run_arguments(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser(
+        "lineage", parents=[common], help="the lineage of a use case's deployed endpoint"
+    )
+    p.add_argument("workflow", choices=(HOTEL_CLUSTERS,), help="the use case")
+    p.add_argument("--svg", metavar="FILE", help="also draw the graph as an SVG file")
+    p.set_defaults(func=cmd_lineage)
 
     p = sub.add_parser(
         "status", parents=[common], help="past executions, or one execution's summary"
@@ -270,6 +280,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         return movie_cli.cmd_build(args)
     if getattr(args, "workflow", DEFAULT_WORKFLOW) == many_models_cli.NAME:
         return many_models_cli.cmd_build(args)
+    if getattr(args, "workflow", DEFAULT_WORKFLOW) == HOTEL_CLUSTERS:
+        from workflows.hotel_clusters import cli as hotel
+
+        return hotel.cmd_build(args, _console())
     if args.target == "aws":
         from workflows import aws
 
@@ -300,6 +314,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from workflows import movie_cli
 
         return movie_cli.cmd_run(args)
+    if getattr(args, "workflow", DEFAULT_WORKFLOW) == HOTEL_CLUSTERS:
+        from workflows.hotel_clusters import cli as hotel
+
+        return hotel.cmd_run(args, _console())
     if getattr(args, "workflow", DEFAULT_WORKFLOW) == many_models_cli.NAME:
         return many_models_cli.cmd_run(args)
     for option in ("dimensions", "fan_out"):
@@ -408,6 +426,12 @@ def write_console_example(state_dir: str | None, settings: Any, *, raw_data_uri:
     layout = StateDir(config.state_dir(state_dir))
     atomic_write(layout.example(settings.name), json.dumps(example, indent=2).encode())
     atomic_write(layout.example_per_run(settings.name), json.dumps(pm.PER_RUN).encode())
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from workflows.hotel_clusters import cli as hotel
+
+    return hotel.cmd_lineage(args, _console())
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -91,7 +91,9 @@ class HotelData:
 def generate(rows: int, seed: int = 42, *, destinations: int = 150) -> HotelData:
     """``rows`` events over ``destinations`` destinations, reproducible from ``seed``."""
     if rows < 1:
-        raise UserError(f"rows: {rows} is not a positive number of events; pass --rows 1000 or more")
+        raise UserError(
+            f"rows: {rows} is not a positive number of events; pass --rows 1000 or more"
+        )
     if destinations < TYPES:
         raise UserError(f"destinations: {destinations} is fewer than the {TYPES} types; use 150")
     rng = np.random.default_rng(seed)
@@ -138,7 +140,9 @@ def _events(rng: np.random.Generator, rows: int, d: _Destinations) -> pd.DataFra
     user_country = rng.integers(0, 240, users)
     user_region = rng.integers(0, 1_000, users)
     user_city = rng.integers(0, 56_000, users)
-    user_site = rng.choice([2, 11, 37, 24, 8, 13, 34], users, p=[0.4, 0.15, 0.1, 0.1, 0.1, 0.1, 0.05])
+    user_site = rng.choice(
+        [2, 11, 37, 24, 8, 13, 34], users, p=[0.4, 0.15, 0.1, 0.1, 0.1, 0.1, 0.05]
+    )
     user_posa = rng.choice([3, 1, 2, 4, 0], users, p=[0.8, 0.1, 0.05, 0.03, 0.02])
     who = rng.integers(0, users, rows)
     where = rng.integers(0, len(d.ids), rows)
@@ -211,13 +215,19 @@ def read(directory: str | Path) -> HotelData:
         if not path.is_file() and (root / f"{name}.gz").is_file():
             path = root / f"{name}.gz"
         if not path.is_file():
-            raise UserError(f"--data {directory}: {name} is missing; the directory needs both "
-                            f"{EVENTS_FILE} and {DESTINATIONS_FILE} (Expedia's file names)")
+            raise UserError(
+                f"--data {directory}: {name} is missing; the directory needs both "
+                f"{EVENTS_FILE} and {DESTINATIONS_FILE} (Expedia's file names)"
+            )
         found[name] = path
-    events = pd.read_csv(found[EVENTS_FILE], dtype={"srch_ci": str, "srch_co": str, "date_time": str})
+    events = pd.read_csv(
+        found[EVENTS_FILE], dtype={"srch_ci": str, "srch_co": str, "date_time": str}
+    )
     destinations = pd.read_csv(found[DESTINATIONS_FILE])
     _check_columns(events, EVENT_COLUMNS, found[EVENTS_FILE])
-    _check_columns(destinations, ("srch_destination_id", *DESTINATION_FEATURES), found[DESTINATIONS_FILE])
+    _check_columns(
+        destinations, ("srch_destination_id", *DESTINATION_FEATURES), found[DESTINATIONS_FILE]
+    )
     return HotelData(events=events[list(EVENT_COLUMNS)], destinations=destinations)
 
 

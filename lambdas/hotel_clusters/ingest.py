@@ -126,8 +126,8 @@ def derive(frame: pd.DataFrame) -> pd.DataFrame:
     booked = out["_when"].dt.tz_localize(None).dt.normalize()
     out["duration"] = (out["_co"] - out["_ci"]).dt.days
     out["days_to_trip"] = (out["_ci"] - booked).dt.days.clip(lower=0)
-    out["start_of_trip_weekend"] = (out["_ci"].dt.dayofweek >= 5).astype(int)
-    out["end_of_trip_weekend"] = (out["_co"].dt.dayofweek >= 5).astype(int)
+    out["start_of_trip_weekend"] = (out["_ci"].dt.day_of_week >= 5).astype(int)
+    out["end_of_trip_weekend"] = (out["_co"].dt.day_of_week >= 5).astype(int)
     return out[list(schema.CUSTOMER_COLUMNS)].reset_index(drop=True)
 
 

@@ -142,7 +142,9 @@ def components(featurestore: Any, group: str, destinations: list[int]) -> dict[i
         )
         for record in reply.get("Records", []):
             values = {f["FeatureName"]: f["ValueAsString"] for f in record["Record"]}
-            found[int(values[schema.DESTINATION_ID])] = [values.get(c, "") for c in schema.COMPONENTS]
+            found[int(values[schema.DESTINATION_ID])] = [
+                values.get(c, "") for c in schema.COMPONENTS
+            ]
     return found
 
 

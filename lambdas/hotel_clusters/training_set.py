@@ -99,7 +99,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def training_query(database: str, customers: str, destinations: str) -> str:
-    """Latest customer record per user joined with the latest destination record (Trino)."""
+    """Latest customer record per user joined with the latest destination record (Trino);
+    an id whose latest record is a deletion is left out."""
     features = ", ".join(
         f"d.{c}" if c in schema.COMPONENTS else f"c.{c}" for c in schema.MODEL_FEATURES
     )
@@ -109,18 +110,16 @@ WITH customers AS (
         PARTITION BY {schema.CUSTOMER_ID}
         ORDER BY {schema.EVENT_TIME} DESC, api_invocation_time DESC, write_time DESC) AS row_rank
     FROM "{database}"."{customers}"
-    WHERE NOT is_deleted
 ), destinations AS (
     SELECT *, row_number() OVER (
         PARTITION BY {schema.DESTINATION_ID}
         ORDER BY {schema.DESTINATION_EVENT_TIME} DESC, api_invocation_time DESC, write_time DESC) AS row_rank
     FROM "{database}"."{destinations}"
-    WHERE NOT is_deleted
 )
 SELECT c.{schema.LABEL}, {features}, c.{schema.CUSTOMER_ID}
 FROM customers c
 JOIN destinations d ON c.{schema.DESTINATION_ID} = d.{schema.DESTINATION_ID}
-WHERE c.row_rank = 1 AND d.row_rank = 1
+WHERE c.row_rank = 1 AND d.row_rank = 1 AND NOT c.is_deleted AND NOT d.is_deleted
 ORDER BY c.{schema.CUSTOMER_ID}
 """.strip()
 
@@ -178,7 +177,9 @@ def wait_for_rows(
 # -- the splits -------------------------------------------------------------------------
 
 
-def split(frame: pd.DataFrame, seed: int, validation: float, test: float) -> dict[str, pd.DataFrame]:
+def split(
+    frame: pd.DataFrame, seed: int, validation: float, test: float
+) -> dict[str, pd.DataFrame]:
     if not 0 < validation < 1 or not 0 < test < 1 or validation + test >= 1:
         raise InvalidEventError(
             f"validation_fraction {validation}, test_fraction {test}: each in (0, 1), sum below 1"
@@ -206,7 +207,9 @@ def write_splits(frame: pd.DataFrame, prefix: str, request: dict[str, Any]) -> d
     out: dict[str, Any] = {}
     for key, (folder, name) in FILES.items():
         part = parts[folder][columns]
-        store.write(objects.join(prefix, folder, name), part.to_csv(index=False, header=False).encode())
+        store.write(
+            objects.join(prefix, folder, name), part.to_csv(index=False, header=False).encode()
+        )
         out[key] = objects.join(prefix, folder) + "/"
     lines = []
     for row in parts["test"].to_dict("records"):
@@ -239,7 +242,10 @@ def record_lineage(
     qid = execution["QueryExecutionId"]
     action = sm.create_action(
         ActionName=f"hotel-training-set-query-{qid}"[:120],
-        Source={"SourceUri": execution["ResultConfiguration"]["OutputLocation"], "SourceType": "Athena"},
+        Source={
+            "SourceUri": execution["ResultConfiguration"]["OutputLocation"],
+            "SourceType": "Athena",
+        },
         ActionType="AthenaQuery",
         Description=execution["Query"][:3000],
         Status="Completed",
@@ -253,7 +259,9 @@ def record_lineage(
         found = sm.list_contexts(SourceUri=arn).get("ContextSummaries", [])
         for context in found:
             sm.add_association(
-                SourceArn=context["ContextArn"], DestinationArn=action, AssociationType="ContributedTo"
+                SourceArn=context["ContextArn"],
+                DestinationArn=action,
+                AssociationType="ContributedTo",
             )
             contexts.append(context["ContextArn"])
     artifacts = []

@@ -84,7 +84,9 @@ def lineage_lines(graph: Lineage) -> list[str]:
     def name(arn: str) -> str:
         return f"{kinds.get(arn, '?')} {graph.labels.get(arn, arn)}"
 
-    ordered = sorted(graph.edges, key=lambda e: (column.get(e["SourceArn"], 0), name(e["SourceArn"])))
+    ordered = sorted(
+        graph.edges, key=lambda e: (column.get(e["SourceArn"], 0), name(e["SourceArn"]))
+    )
     return [
         f"{name(e['SourceArn'])} -[{e.get('AssociationType', '')}]-> {name(e['DestinationArn'])}"
         for e in ordered
@@ -218,7 +220,11 @@ def ingest_shifted(
             FeatureGroupName=s.customers_group,
             Record=[
                 {"FeatureName": k, "ValueAsString": str(v)}
-                for k, v in {**fields, "date_time": now, "hotel_cluster": event["hotel_cluster"]}.items()
+                for k, v in {
+                    **fields,
+                    "date_time": now,
+                    "hotel_cluster": event["hotel_cluster"],
+                }.items()
                 if v is not None
             ],
         )

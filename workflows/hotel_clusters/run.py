@@ -8,7 +8,6 @@ end-to-end test call it.
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from collections.abc import Callable
@@ -52,7 +51,9 @@ class HotelRun:
             "ingestion": self.ingestion.status,
             "training": None if self.training is None else self.training.status,
             "error": _first_error(self.ingestion, self.training),
-            "ingested": {k: self.ingest.get(k) for k in ("raw_rows", "customers", "users", "destinations")},
+            "ingested": {
+                k: self.ingest.get(k) for k in ("raw_rows", "customers", "users", "destinations")
+            },
             "test_accuracy": self.metrics.get("accuracy"),
             "test_top5_accuracy": self.metrics.get("top5_accuracy"),
             "stream": self.stream,
@@ -200,7 +201,11 @@ def stream_events(
 ) -> dict[str, Any]:
     """Put the events on the stream (with one poisoned record in the middle), wait until
     the table holds an item per event and the poisoned record reached the failure queue."""
-    kinesis, dynamodb, sqs = target.backend("kinesis"), target.backend("dynamodb"), target.backend("sqs")
+    kinesis, dynamodb, sqs = (
+        target.backend("kinesis"),
+        target.backend("dynamodb"),
+        target.backend("sqs"),
+    )
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     payloads = [json.dumps(e["event"]).encode() for e in events]
     if poison:
@@ -209,9 +214,7 @@ def stream_events(
         chunk = payloads[start : start + 500]
         kinesis.put_records(
             StreamName=s.stream,
-            Records=[
-                {"Data": p, "PartitionKey": str(start + i)} for i, p in enumerate(chunk)
-            ],
+            Records=[{"Data": p, "PartitionKey": str(start + i)} for i, p in enumerate(chunk)],
         )
     wanted = {int(e["event"]["user_id"]) for e in events}
     deadline = time.monotonic() + timeout
@@ -249,7 +252,11 @@ def scan(dynamodb: Any, table: str, since: str) -> list[dict[str, Any]]:
 
 
 def summarize(
-    events: list[dict[str, Any]], items: list[dict[str, Any]], failures: list[dict[str, Any]], *, poisoned: int
+    events: list[dict[str, Any]],
+    items: list[dict[str, Any]],
+    failures: list[dict[str, Any]],
+    *,
+    poisoned: int,
 ) -> dict[str, Any]:
     import numpy as np
 
@@ -259,7 +266,9 @@ def summarize(
     for item in items:
         user = int(item["user_id"]["N"])
         per_user[user] = per_user.get(user, 0) + 1
-        written = datetime.strptime(item["date_time"]["S"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        written = datetime.strptime(item["date_time"]["S"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+            tzinfo=UTC
+        )
         latencies.append(written.timestamp() - float(item["arrival_time"]["N"]))
         correct += int(item["hotel_cluster_predicted"]["N"]) == labels.get(user)
     batch_sizes = []
@@ -271,8 +280,12 @@ def summarize(
         "items": len(items),
         "users_with_one_item": sum(1 for n in per_user.values() if n == 1),
         "stream_accuracy": round(correct / len(items), 4) if items else None,
-        "latency_p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 1) if latencies else None,
-        "latency_p99_ms": round(float(np.percentile(latencies, 99)) * 1000, 1) if latencies else None,
+        "latency_p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 1)
+        if latencies
+        else None,
+        "latency_p99_ms": round(float(np.percentile(latencies, 99)) * 1000, 1)
+        if latencies
+        else None,
         "poisoned_records": poisoned,
         "failure_destination_messages": len(failures),
         "failed_batch_sizes": batch_sizes,
@@ -306,12 +319,20 @@ def run(
     register_lambdas(target, s)
     ensure_table(target, s.table)
     wiring = ensure_stream(target, s, wf.function_names()["stream"])
-    ingestion_arn = target.put_state_machine(s.ingestion_name, wf.ingestion_definition(s), s.state_machine_role)
-    training_arn = target.put_state_machine(s.training_name, wf.training_definition(s), s.state_machine_role)
+    ingestion_arn = target.put_state_machine(
+        s.ingestion_name, wf.ingestion_definition(s), s.state_machine_role
+    )
+    training_arn = target.put_state_machine(
+        s.training_name, wf.training_definition(s), s.state_machine_role
+    )
     seconds["setup"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    data = hotel_data.read(data_dir) if data_dir is not None else hotel_data.generate(rows or s.rows, s.seed)
+    data = (
+        hotel_data.read(data_dir)
+        if data_dir is not None
+        else hotel_data.generate(rows or s.rows, s.seed)
+    )
     phase(f"uploading {len(data.events):,} events and {len(data.destinations):,} destinations")
     inputs = upload_data(target, s, run_id, data)
     seconds["data"] = time.perf_counter() - t0

@@ -27,7 +27,9 @@ from typing import Any
 from workflows.settings import ConfigError
 
 NAME = "hotel-clusters"
-FUNCTIONS_FILE = Path(__file__).resolve().parents[2] / "lambdas" / "hotel_clusters" / "functions.yaml"
+FUNCTIONS_FILE = (
+    Path(__file__).resolve().parents[2] / "lambdas" / "hotel_clusters" / "functions.yaml"
+)
 JOBS_DIR = Path(__file__).resolve().parent / "jobs"
 
 INGEST = "IngestFeatures"
@@ -187,17 +189,23 @@ def ingestion_definition(s: HotelSettings) -> dict[str, Any]:
             comment="Clean, derive, sample users, PCA of d1..d149; ingest both feature groups.",
         )
         ingest.next(sdk.steps.Succeed(DONE))
-        return _asl(sdk, ingest, "Hotel clusters: ingest bookings and destinations into the feature store.")
+        return _asl(
+            sdk, ingest, "Hotel clusters: ingest bookings and destinations into the feature store."
+        )
 
 
 def training_definition(s: HotelSettings) -> dict[str, Any]:
     from workflows import sdk
 
     with sdk.region(s.region):
-        return _asl(sdk, _training_chain(sdk, s), (
-            "Hotel clusters: training set by Athena over the offline stores, XGBoost multi:softmax, "
-            "accuracy and top-5 on the test split, deploy when accuracy >= MinAccuracy."
-        ))
+        return _asl(
+            sdk,
+            _training_chain(sdk, s),
+            (
+                "Hotel clusters: training set by Athena over the offline stores, XGBoost multi:softmax, "
+                "accuracy and top-5 on the test split, deploy when accuracy >= MinAccuracy."
+            ),
+        )
 
 
 # ResultSelector of the states that keep only part of their result (the SDK 2.3.0 has no
@@ -220,7 +228,13 @@ def _asl(sdk: Any, chain: Any, comment: str) -> dict[str, Any]:
 
 
 def _lambda(
-    sdk: Any, state_id: str, function: str, payload: dict[str, Any], *, result_path: str, comment: str
+    sdk: Any,
+    state_id: str,
+    function: str,
+    payload: dict[str, Any],
+    *,
+    result_path: str,
+    comment: str,
 ) -> Any:
     step = sdk.steps.LambdaStep(
         state_id,
@@ -263,7 +277,14 @@ def _training_chain(sdk: Any, s: HotelSettings) -> Any:
         result_path="$.training_set",
         comment="Athena: latest customer and destination records joined; split 70/20/10.",
     )
-    build.add_retry(sdk.Retry(error_equals=["OfflineStoreNotReady"], interval_seconds=30, max_attempts=10, backoff_rate=1.5))
+    build.add_retry(
+        sdk.Retry(
+            error_equals=["OfflineStoreNotReady"],
+            interval_seconds=30,
+            max_attempts=10,
+            backoff_rate=1.5,
+        )
+    )
     image = sdk.sagemaker.image_uris.retrieve("xgboost", s.region, version=s.xgboost_version)
     hyper = {k: str(v) for k, v in s.hyperparameters.items()}
     train = steps.Task(
@@ -283,7 +304,11 @@ def _training_chain(sdk: Any, s: HotelSettings) -> Any:
                 _channel("validation", f"{ts}.validation_uri"),
             ],
             "OutputDataConfig": {"S3OutputPath.$": "$.ModelOutputUri"},
-            "ResourceConfig": {"InstanceCount": 1, "InstanceType": s.instance_type, "VolumeSizeInGB": 10},
+            "ResourceConfig": {
+                "InstanceCount": 1,
+                "InstanceType": s.instance_type,
+                "VolumeSizeInGB": 10,
+            },
             "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
         },
         result_path="$.train",
@@ -294,7 +319,10 @@ def _training_chain(sdk: Any, s: HotelSettings) -> Any:
         parameters={
             "ModelName.$": "$.ModelName",
             "ExecutionRoleArn": s.sagemaker_role,
-            "PrimaryContainer": {"Image": image, "ModelDataUrl.$": "$.train.ModelArtifacts.S3ModelArtifacts"},
+            "PrimaryContainer": {
+                "Image": image,
+                "ModelDataUrl.$": "$.train.ModelArtifacts.S3ModelArtifacts",
+            },
         },
         result_path="$.model",
     )
@@ -328,7 +356,11 @@ def _training_chain(sdk: Any, s: HotelSettings) -> Any:
                 ]
             },
             "ProcessingResources": {
-                "ClusterConfig": {"InstanceCount": 1, "InstanceType": s.instance_type, "VolumeSizeInGB": 10}
+                "ClusterConfig": {
+                    "InstanceCount": 1,
+                    "InstanceType": s.instance_type,
+                    "VolumeSizeInGB": 10,
+                }
             },
             "StoppingCondition": {"MaxRuntimeInSeconds": 1800},
         },
@@ -347,7 +379,9 @@ def _training_chain(sdk: Any, s: HotelSettings) -> Any:
     )
     check = steps.Choice(CHECK, comment="Deploy only when accuracy >= MinAccuracy.")
     check.add_choice(
-        steps.ChoiceRule.NumericGreaterThanEqualsPath("$.evaluation.metrics.accuracy", "$.MinAccuracy"),
+        steps.ChoiceRule.NumericGreaterThanEqualsPath(
+            "$.evaluation.metrics.accuracy", "$.MinAccuracy"
+        ),
         _deployment(sdk, s),
     )
     check.default_choice(rejected)
@@ -378,7 +412,10 @@ def _deployment(sdk: Any, s: HotelSettings) -> Any:
         endpoint[update] = steps.Task(
             UPDATE_ENDPOINT if update else CREATE_ENDPOINT,
             resource=f"arn:aws:states:::sagemaker:{'updateEndpoint' if update else 'createEndpoint'}",
-            parameters={"EndpointName.$": "$.EndpointName", "EndpointConfigName.$": "$.EndpointConfigName"},
+            parameters={
+                "EndpointName.$": "$.EndpointName",
+                "EndpointConfigName.$": "$.EndpointConfigName",
+            },
             result_path="$.endpoint",
         )
         endpoint[update].next(done)

@@ -29,7 +29,9 @@ def evaluate(model_dir: Path, test_dir: Path) -> dict[str, float | int]:
     frames = [pd.read_csv(p, header=None) for p in sorted(test_dir.glob("*.csv"))]
     test = pd.concat(frames, ignore_index=True)
     labels = test.iloc[:, 0].to_numpy(dtype=int)
-    features = xgb.DMatrix(test.iloc[:, 1:].to_numpy(dtype=float), feature_names=booster.feature_names)
+    features = xgb.DMatrix(
+        test.iloc[:, 1:].to_numpy(dtype=float), feature_names=booster.feature_names
+    )
     margins = booster.predict(features, output_margin=True)
     margins = margins.reshape(len(labels), -1)
     top5 = np.argsort(-margins, axis=1)[:, :5]

@@ -39,7 +39,13 @@ def profile(frame: pd.DataFrame) -> dict[str, dict[str, float | int | None]]:
         }
         if pd.api.types.is_numeric_dtype(column):
             described = column.astype(float).describe()
-            for key, source in (("mean", "mean"), ("std", "std"), ("min", "min"), ("p50", "50%"), ("max", "max")):
+            for key, source in (
+                ("mean", "mean"),
+                ("std", "std"),
+                ("min", "min"),
+                ("p50", "50%"),
+                ("max", "max"),
+            ):
                 value = described.get(source)
                 stats[key] = None if value is None or pd.isna(value) else float(value)
         out[name] = stats
