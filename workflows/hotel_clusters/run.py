@@ -271,10 +271,10 @@ def summarize(
         )
         latencies.append(written.timestamp() - float(item["arrival_time"]["N"]))
         correct += int(item["hotel_cluster_predicted"]["N"]) == labels.get(user)
-    batch_sizes = []
+    batches = []
     for message in failures:
         info = json.loads(message["Body"]).get("KinesisBatchInfo") or {}
-        batch_sizes.append(info.get("batchSize"))
+        batches.append({k: info.get(k) for k in ("shardId", "startSequenceNumber", "batchSize")})
     return {
         "events": len(events),
         "items": len(items),
@@ -288,7 +288,7 @@ def summarize(
         else None,
         "poisoned_records": poisoned,
         "failure_destination_messages": len(failures),
-        "failed_batch_sizes": batch_sizes,
+        "failed_batches": batches,
     }
 
 
