@@ -69,6 +69,7 @@ def test_bench_runs_quick_and_prints_its_table(
             ["--dimensions", "2", "--rows", "300"],
             ["plain loop: preprocess + xgboost.train", "fan-out workflow"],
         ),
+        ("hotel_stream", ["--quick"], ["stream (ESM + Lambda worker)", "plain loop", "GetRecord"]),
     ],
     ids=[
         "endpoint_server",
@@ -81,6 +82,7 @@ def test_bench_runs_quick_and_prints_its_table(
         "movie_lake",
         "crash_resume",
         "many_models",
+        "hotel_stream",
     ],
 )
 def test_user_path_bench_runs_small_and_prints_its_table(
