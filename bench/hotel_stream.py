@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import importlib
 import json
 import os
 import sys
@@ -62,7 +63,7 @@ def plain_loop(target: LocalTarget, events: list[dict[str, Any]]) -> dict[str, f
     conf = target.lambda_.get_function_configuration(FunctionName=name)
     os.environ.update(target.lambda_.worker_environment(conf, LAMBDAS, "bench"))
     sys.path.insert(0, str(LAMBDAS))
-    from hotel_clusters import stream  # the same code the worker runs
+    stream = importlib.import_module("hotel_clusters.stream")  # the code the worker runs
 
     def batch_of(chunk: list[dict[str, Any]], arrival: float) -> dict[str, Any]:
         return {
@@ -136,9 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         setup = hotel.run(target, s, rows=rows, stream_limit=10)
         if not setup.succeeded:
             raise SystemExit(f"setup failed: {setup.report()}")
-        template = hotel.test_events(
-            target, setup.training.output["training_set"]["Payload"]["test_events_uri"], 10_000
-        )  # type: ignore[union-attr]
+        template = hotel.test_events(target, setup.test_events_uri, 10_000)
         wiring = hotel.ensure_stream(target, s, wf.function_names()["stream"])
         streamed = through_stream(target, s, _events(template, n, 0), wiring)
         looped = plain_loop(target, _events(template, n, n))

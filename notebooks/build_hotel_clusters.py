@@ -147,7 +147,7 @@ shows the shift and flags it.""",
         """profile = lambda label: insight.profile(
     target, settings, settings.customers_group, label=label, id_column="user_id", time_column="date_time")
 before = profile("before")
-test_events = run.test_events(target, result.training.output["training_set"]["Payload"]["test_events_uri"], 10_000)
+test_events = run.test_events(target, result.test_events_uri, 10_000)
 insight.ingest_shifted(target, settings, test_events)
 after = profile("after")
 drift = pd.DataFrame(insight.drift(before, after)).set_index("column")

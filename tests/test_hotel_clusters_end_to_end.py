@@ -111,9 +111,7 @@ def test_profiles_flag_the_shifted_column(target: LocalTarget, result: run.Hotel
         target, s, s.customers_group, label="before", id_column="user_id", time_column="date_time"
     )
     assert before["rows"] == result.ingest["users"]
-    events = run.test_events(
-        target, result.training.output["training_set"]["Payload"]["test_events_uri"], 10_000
-    )
+    events = run.test_events(target, result.test_events_uri, 10_000)
     insight.ingest_shifted(target, s, events)
     after = insight.profile(
         target, s, s.customers_group, label="after", id_column="user_id", time_column="date_time"

@@ -217,7 +217,7 @@ def _functions() -> dict[str, Any]:
             _function_statements(module),
             skip=[("CKV_AWS_111", XRAY)],
         )
-        environment = dict(spec.environment)
+        environment: dict[str, Any] = dict(spec.environment)
         if module == "stream":
             environment = {
                 "PREDICTIONS_TABLE": ref("PredictionsTable"),

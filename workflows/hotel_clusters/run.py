@@ -45,6 +45,13 @@ class HotelRun:
             and self.stream.get("items") == self.stream.get("events")
         )
 
+    @property
+    def test_events_uri(self) -> str:
+        """Where the training set's test split is, as streamed events (a succeeded training)."""
+        if self.training is None or not isinstance(self.training.output, dict):
+            raise ValueError(f"run {self.run_id}: no training output")
+        return str(self.training.output["training_set"]["Payload"]["test_events_uri"])
+
     def report(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
