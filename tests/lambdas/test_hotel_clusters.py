@@ -18,7 +18,7 @@ EVENTS = Path(__file__).resolve().parents[2] / "lambdas" / "events"
 
 
 def _raw(**overrides: object) -> pd.DataFrame:
-    row = {c: 1 for c in hotel_data.EVENT_COLUMNS}
+    row: dict[str, object] = {c: 1 for c in hotel_data.EVENT_COLUMNS}
     row.update(
         date_time="2014-08-01 10:00:00",  # a Friday
         srch_ci="2014-08-09",  # Saturday
