@@ -45,7 +45,7 @@ def test_a_destination_mostly_books_its_three_clusters() -> None:
 def test_read_names_the_missing_file(tmp_path: Path) -> None:
     hotel_data.generate(100).write(tmp_path)
     (tmp_path / "destinations.csv").unlink()
-    with pytest.raises(UserError, match="destinations.csv is missing"):
+    with pytest.raises(UserError, match=r"destinations\.csv is missing"):
         hotel_data.read(tmp_path)
 
 
