@@ -61,28 +61,38 @@ def test_the_poisoned_record_is_isolated_by_bisection(
     assert record["Data"] == run.POISON
 
 
-def _payload(reply: dict[str, Any]) -> Any:
-    body = reply["Payload"]
-    return json.loads(body.read() if hasattr(body, "read") else body)
+def test_the_http_api_answers_one_event_synchronously(
+    target: LocalTarget, result: run.HotelRun
+) -> None:
+    """POST /predict on the HTTP API (API Gateway serving, payload format 2.0) runs the same
+    Lambda, which answers the item it wrote; a bad body is a 400 naming the problem."""
+    import requests
+
+    search = json.loads((EVENTS / "hotel_stream_http.json").read_text())["body"]
+    reply = requests.post(result.predict_url, data=search, timeout=120)
+    assert reply.status_code == 200, reply.text
+    item = reply.json()
+    assert item["user_id"] == json.loads(search)["user_id"]
+    assert isinstance(item["hotel_cluster_predicted"], int)
+    stored = target.backend("dynamodb").get_item(
+        TableName=wf.HotelSettings().table,
+        Key={"user_id": {"N": str(item["user_id"])}, "date_time": {"S": item["date_time"]}},
+    )["Item"]
+    assert int(stored["hotel_cluster_predicted"]["N"]) == item["hotel_cluster_predicted"]
+    bad = requests.post(result.predict_url, data=b"{not json", timeout=120)
+    assert bad.status_code == 400 and "not JSON" in bad.json()["message"]
 
 
-def test_the_http_event_is_answered_synchronously(
+def test_the_lambda_answers_the_example_http_event(
     target: LocalTarget, result: run.HotelRun
 ) -> None:
     event = json.loads((EVENTS / "hotel_stream_http.json").read_text())
     reply = target.lambda_.invoke(
         FunctionName=wf.function_names()["stream"], Payload=json.dumps(event).encode()
     )
-    payload = _payload(reply)
+    body = reply["Payload"]
+    payload = json.loads(body.read() if hasattr(body, "read") else body)
     assert payload["statusCode"] == 200, payload
-    item = json.loads(payload["body"])
-    assert item["user_id"] == json.loads(event["body"])["user_id"]
-    assert isinstance(item["hotel_cluster_predicted"], int)
-    bad = {**event, "body": "{not json"}
-    reply = target.lambda_.invoke(
-        FunctionName=wf.function_names()["stream"], Payload=json.dumps(bad).encode()
-    )
-    assert _payload(reply)["statusCode"] == 400
 
 
 def test_lineage_runs_from_the_feature_groups_to_the_endpoint(

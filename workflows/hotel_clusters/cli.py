@@ -76,6 +76,8 @@ def report_lines(report: dict[str, Any]) -> list[str]:
             f"p99 {stream['latency_p99_ms']} ms; {stream['poisoned_records']} poisoned record -> "
             f"{stream['failure_destination_messages']} failure-destination message(s)"
         )
+    if report.get("predict_url"):
+        lines.append(f"one event at a time: POST {report['predict_url']}")
     lines.append("seconds: " + ", ".join(f"{k} {v}" for k, v in report["seconds"].items()))
     return lines
 

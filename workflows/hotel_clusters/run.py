@@ -35,6 +35,7 @@ class HotelRun:
     metrics: dict[str, Any] = field(default_factory=dict)  # accuracy, top5_accuracy (test split)
     stream: dict[str, Any] = field(default_factory=dict)  # events, items, latency, failures
     seconds: dict[str, float] = field(default_factory=dict)
+    predict_url: str = ""  # the HTTP API's POST /predict (one event, answered synchronously)
 
     @property
     def succeeded(self) -> bool:
@@ -65,6 +66,7 @@ class HotelRun:
             "test_top5_accuracy": self.metrics.get("top5_accuracy"),
             "stream": self.stream,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+            "predict_url": self.predict_url,
         }
 
 
@@ -148,6 +150,37 @@ def ensure_stream(target: Target, s: HotelSettings, function: str) -> dict[str, 
             DestinationConfig={"OnFailure": {"Destination": queue_arn}},
         )
     return {"stream_arn": stream_arn, "queue_url": queue_url, "queue_arn": queue_arn}
+
+
+def ensure_http_api(target: Target, s: HotelSettings, function: str) -> str:
+    """An HTTP API whose ``POST /predict`` runs the stream Lambda (payload format 2.0), as the
+    stack has it; created once.  Returns its invoke URL."""
+    gw = target.backend("apigatewayv2")
+    name = f"{wf.NAME}-predict"
+    found = [a for a in gw.get_apis().get("Items", []) if a["Name"] == name]
+    if found:
+        api = found[0]["ApiId"]
+    else:
+        api = gw.create_api(Name=name, ProtocolType="HTTP")["ApiId"]
+        arn = target.lambda_.get_function(FunctionName=function)["Configuration"]["FunctionArn"]
+        integration = gw.create_integration(
+            ApiId=api, IntegrationType="AWS_PROXY", IntegrationUri=arn, PayloadFormatVersion="2.0"
+        )["IntegrationId"]
+        gw.create_route(ApiId=api, RouteKey="POST /predict", Target=f"integrations/{integration}")
+        gw.create_stage(ApiId=api, StageName="$default", AutoDeploy=True)
+    return f"{invoke_base(target, api)}/predict"
+
+
+def invoke_base(target: Target, api: str) -> str:
+    """Where an HTTP API's default stage answers: the local server's API Gateway serving,
+    or execute-api on AWS."""
+    from localaws.apigateway.proxy import invoke_url
+
+    runtime = getattr(target, "runtime", None)
+    base = runtime.api_url() if runtime is not None else getattr(target, "url", None)
+    if base:
+        return invoke_url(base, api, "$default")
+    return f"https://{api}.execute-api.{target.region}.amazonaws.com"
 
 
 def upload_data(target: Target, s: HotelSettings, run_id: str, data: Any) -> dict[str, Any]:
@@ -326,6 +359,7 @@ def run(
     register_lambdas(target, s)
     ensure_table(target, s.table)
     wiring = ensure_stream(target, s, wf.function_names()["stream"])
+    predict_url = ensure_http_api(target, s, wf.function_names()["stream"])
     ingestion_arn = target.put_state_machine(
         s.ingestion_name, wf.ingestion_definition(s), s.state_machine_role
     )
@@ -348,7 +382,7 @@ def run(
     phase("ingesting the feature groups")
     ingestion = target.follow(target.start(ingestion_arn, inputs, name=run_id), on_update)
     seconds["ingestion"] = time.perf_counter() - t0
-    result = HotelRun(run_id, ingestion, seconds=seconds)
+    result = HotelRun(run_id, ingestion, seconds=seconds, predict_url=predict_url)
     if ingestion.status != "SUCCEEDED":
         return result
     result.ingest = ingestion.output["ingest"]["Payload"]
