@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # mypy over the whole tree.  The test directories are checked one at a time, each on its own
 # path, as pytest imports them (their helper modules and conftest.py share names across
 # directories); lambdas/ is on the path as in a Lambda package (`from common import ...`).
-MYPY_TREE ?= localaws workflows lambdas bench notebooks/build_walkthrough.py notebooks/build_movie_walkthrough.py $(wildcard tests/*.py)
+MYPY_TREE ?= localaws workflows lambdas bench notebooks/build_walkthrough.py notebooks/build_movie_walkthrough.py notebooks/build_hotel_clusters.py $(wildcard tests/*.py)
 # Script-mode and Glue job code, each directory on its own path (as its container runs it).
 MYPY_JOBS ?= $(wildcard jobs/*/)
 
