@@ -462,6 +462,8 @@ def _state_machine_role() -> dict[str, Any]:
                 "sagemaker:CreateEndpoint",
                 "sagemaker:UpdateEndpoint",
                 "sagemaker:AddTags",
+                "sagemaker:CreateModelPackage",
+                "sagemaker:CreateModelPackageGroup",
             ],
             [
                 _sm_arn("training-job", "${ProjectName}-*"),
@@ -469,6 +471,8 @@ def _state_machine_role() -> dict[str, Any]:
                 _sm_arn("model", "${ProjectName}-*"),
                 _sm_arn("endpoint-config", "${ProjectName}-*"),
                 _sm_arn("endpoint", "${EndpointName}"),
+                _sm_arn("model-package-group", "${ProjectName}"),
+                _sm_arn("model-package", "${ProjectName}/*"),
             ],
         ),
         _statement(

@@ -10,7 +10,8 @@ Training::
       -> TrainModel (XGBoost multi:softmax, num_class from the data, .sync) -> CreateModel
       -> EvaluateModel (processing job .sync: accuracy, top-5 accuracy on the test split)
       -> ReadEvaluation (aws-sdk s3:getObject) -> CheckAccuracy?
-           >= MinAccuracy: CreateEndpointConfig -> EndpointExists? Create/UpdateEndpoint -> Done
+           >= MinAccuracy: EnsureModelPackageGroup -> RegisterModel (model package, Approved) -> CreateEndpointConfig
+                           -> EndpointExists? Create/UpdateEndpoint -> Done
            otherwise:      ModelRejected (Fail)
 
 Every name and location comes from the execution input (:func:`training_input`), so one
@@ -39,6 +40,10 @@ CREATE_MODEL = "CreateModel"
 EVALUATE = "EvaluateModel"
 READ_EVALUATION = "ReadEvaluation"
 CHECK = "CheckAccuracy"
+ENSURE_GROUP = "EnsureModelPackageGroup"
+REGISTER = "RegisterModel"
+# What CreateModelPackageGroup answers when the group exists (AWS: ValidationException).
+GROUP_EXISTS_ERRORS = ("SageMaker.ValidationException", "SageMaker.ResourceInUse")
 ENDPOINT_CONFIG = "CreateEndpointConfig"
 ENDPOINT_EXISTS = "EndpointExists"
 CREATE_ENDPOINT = "CreateEndpoint"
@@ -66,6 +71,7 @@ class HotelSettings:
     customers_group: str = "hotel-customers"
     destinations_group: str = "hotel-destinations"
     endpoint: str = "hotel-clusters"
+    model_package_group: str = "hotel-clusters"
     table: str = "hotel-cluster-predictions"
     stream: str = "hotel-searches"
     failures_queue: str = "hotel-searches-failed"
@@ -148,6 +154,7 @@ def training_input(
         "EndpointConfigName": f"{NAME}-epc-{run_id}",
         "EndpointName": s.endpoint,
         "EndpointExists": endpoint_exists,
+        "ModelPackageGroupName": s.model_package_group,
         "MinAccuracy": s.min_accuracy,
         "Seed": s.seed,
     }
@@ -390,6 +397,25 @@ def _training_chain(sdk: Any, s: HotelSettings) -> Any:
 
 def _deployment(sdk: Any, s: HotelSettings) -> Any:
     steps = sdk.steps
+    image = sdk.sagemaker.image_uris.retrieve("xgboost", s.region, version=s.xgboost_version)
+    register = steps.Task(
+        REGISTER,
+        resource="arn:aws:states:::aws-sdk:sagemaker:createModelPackage",
+        comment="A version of the model in the registry, approved by the accuracy gate.",
+        parameters={
+            "ModelPackageGroupName.$": "$.ModelPackageGroupName",
+            "ModelPackageDescription.$": "States.Format('run {}: test accuracy {}, top-5 {}', $.RunId, $.evaluation.metrics.accuracy, $.evaluation.metrics.top5_accuracy)",
+            "ModelApprovalStatus": "Approved",
+            "InferenceSpecification": {
+                "Containers": [
+                    {"Image": image, "ModelDataUrl.$": "$.train.ModelArtifacts.S3ModelArtifacts"}
+                ],
+                "SupportedContentTypes": ["text/csv"],
+                "SupportedResponseMIMETypes": ["text/csv"],
+            },
+        },
+        result_path="$.model_package",
+    )
     config = steps.Task(
         ENDPOINT_CONFIG,
         resource="arn:aws:states:::sagemaker:createEndpointConfig",
@@ -423,7 +449,22 @@ def _deployment(sdk: Any, s: HotelSettings) -> Any:
     exists.add_choice(steps.ChoiceRule.BooleanEquals("$.EndpointExists", True), endpoint[True])
     exists.default_choice(endpoint[False])
     config.next(exists)
-    return config
+    register.next(config)
+    group = steps.Task(
+        ENSURE_GROUP,
+        resource="arn:aws:states:::aws-sdk:sagemaker:createModelPackageGroup",
+        comment="The registry's group of this use case; an existing group is fine.",
+        parameters={
+            "ModelPackageGroupName.$": "$.ModelPackageGroupName",
+            "ModelPackageGroupDescription": "Hotel-cluster models that passed the accuracy gate",
+        },
+        result_path=None,
+    )
+    group.add_catch(
+        steps.Catch(error_equals=list(GROUP_EXISTS_ERRORS), next_step=register, result_path=None)
+    )
+    group.next(register)
+    return group
 
 
 def _channel(name: str, path: str) -> dict[str, Any]:
