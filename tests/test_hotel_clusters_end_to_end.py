@@ -129,3 +129,20 @@ def test_profiles_flag_the_shifted_column(target: LocalTarget, result: run.Hotel
     assert after["rows"] == before["rows"]
     flagged = {row["column"] for row in insight.drift(before, after) if row["drifted"]}
     assert flagged == {"days_to_trip"}
+
+
+def test_the_deployed_model_is_registered_approved(
+    target: LocalTarget, result: run.HotelRun
+) -> None:
+    s = wf.HotelSettings()
+    packages = target.sagemaker.list_model_packages(ModelPackageGroupName=s.model_package_group)[
+        "ModelPackageSummaryList"
+    ]
+    assert [p["ModelApprovalStatus"] for p in packages] == ["Approved"]
+    described = target.sagemaker.describe_model_package(
+        ModelPackageName=packages[0]["ModelPackageArn"]
+    )
+    [container] = described["InferenceSpecification"]["Containers"]
+    assert result.training is not None
+    artifact = result.training.output["train"]["ModelArtifacts"]["S3ModelArtifacts"]
+    assert container["ModelDataUrl"] == artifact
