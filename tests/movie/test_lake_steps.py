@@ -28,6 +28,10 @@ from workflows import movielens_data as ml
 BUCKET = "movie-lake"
 
 
+# The load, stream and ETL tests share one lake, in this order: one worker runs them all.
+pytestmark = pytest.mark.xdist_group("movie_lake_steps")
+
+
 @pytest.fixture(scope="module")
 def settings() -> dict[str, Any]:
     return mr.load_settings()
