@@ -26,7 +26,9 @@ HOTEL_CLUSTERS = "hotel-clusters"
 # The shipped workflows, by the name `run`, `build` and `list` use; the first is the default.
 WORKFLOWS = {
     "predictive-maintenance": "AI4I predictive maintenance: prepare, train, evaluate, deploy, predict",
-    "movie-recommender": "MovieLens recommender",
+    "movie-recommender": (
+        "movie-ratings data lake: DynamoDB load, Kinesis -> Firehose, Glue, Athena, recommender"
+    ),
     many_models_cli.NAME: many_models_cli.DESCRIPTION,
     HOTEL_CLUSTERS: "hotel clusters: feature store, Athena training set, streaming inference, lineage",
 }
@@ -267,8 +269,9 @@ def _add_common(parser: argparse.ArgumentParser, *, default: Any) -> None:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Name every shipped workflow, one a line."""
+    width = max(len(name) for name in WORKFLOWS)
     for name, description in WORKFLOWS.items():
-        print(f"{name}  {description}")
+        print(f"{name:<{width}}  {description}")
     return ExitCode.OK
 
 
