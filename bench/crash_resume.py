@@ -75,7 +75,16 @@ class Serve:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         log = open(self.state.parent / "serve.log", "ab")  # noqa: SIM115 - the child keeps it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workflows", "serve", "--state-dir", str(self.state)],
+            [
+                sys.executable,
+                "-m",
+                "workflows",
+                "serve",
+                "--port",
+                "0",
+                "--state-dir",
+                str(self.state),
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

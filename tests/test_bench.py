@@ -60,11 +60,6 @@ def test_bench_runs_quick_and_prints_its_table(
             ["full load", "BatchWriteItem loop", "ETL job script", "pandas on local files"],
         ),
         (
-            "crash_resume",
-            ["--rows", "2000", "--points", "TrainModel"],
-            ["(uninterrupted)", "TrainModel"],
-        ),
-        (
             "many_models",
             ["--dimensions", "2", "--rows", "300"],
             ["plain loop: preprocess + xgboost.train", "fan-out workflow"],
@@ -80,7 +75,6 @@ def test_bench_runs_quick_and_prints_its_table(
         "console_page",
         "athena",
         "movie_lake",
-        "crash_resume",
         "many_models",
         "hotel_stream",
     ],

@@ -177,8 +177,13 @@ def serve(
 def _run_on_start(hook: Callable[[Runtime], None], runtime: Runtime) -> None:
     try:
         hook(runtime)
-    except Exception:  # the server serves on; the operator sees why the extras are missing
-        log.exception("the start hook %s failed", getattr(hook, "__qualname__", hook))
+    except Exception as e:  # the server serves on; the operator sees why the extras are missing
+        log.warning(
+            "the start hook %s failed (the server serves on without it): %s: %s",
+            getattr(hook, "__qualname__", hook),
+            type(e).__name__,
+            e,
+        )
 
 
 def _secrets(credentials: Path | None) -> dict[str, str] | None:

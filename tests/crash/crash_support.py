@@ -234,7 +234,16 @@ class Serve:
     def start(self, timeout: float = 120) -> Serve:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "workflows", "serve", "--state-dir", str(self.state_dir)],
+            [
+                sys.executable,
+                "-m",
+                "workflows",
+                "serve",
+                "--port",
+                "0",
+                "--state-dir",
+                str(self.state_dir),
+            ],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
