@@ -6,11 +6,10 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-import nbformat
+import notebook_kit
 
 NOTEBOOK = Path(__file__).resolve().parent / "hotel_clusters.ipynb"
 
@@ -160,44 +159,8 @@ print("drifted:", sorted(drift.index[drift["drifted"]]))""",
 ]
 
 
-def build() -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata = {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    }
-    for i, (kind, source) in enumerate(CELLS):
-        cell = (
-            nbformat.v4.new_markdown_cell(source)
-            if kind == "md"
-            else nbformat.v4.new_code_cell(source)
-        )
-        cell["id"] = f"cell-{i:02d}"
-        nb.cells.append(cell)
-    return nb
-
-
-def render() -> str:
-    return nbformat.writes(build()) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 when the notebook is stale")
-    args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = NOTEBOOK.read_text(encoding="utf-8") if NOTEBOOK.exists() else ""
-        if current != text:
-            print(
-                f"{NOTEBOOK} is stale: run python notebooks/build_hotel_clusters.py",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    NOTEBOOK.write_text(text, encoding="utf-8")
-    print(f"wrote {NOTEBOOK}")
-    return 0
+    return notebook_kit.main(argv, CELLS, NOTEBOOK, __file__, __doc__ or "")
 
 
 if __name__ == "__main__":
