@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from notebook_support import assert_built_from_its_builder
+from notebook_support import outputs_of as _outputs_of
+from notebook_support import text_of as _text
 
 from localaws.server.serve import LocalServer
 
@@ -22,34 +23,8 @@ NOTEBOOK = NOTEBOOKS / "many_models.ipynb"
 ARTIFACTS = ROOT / "test-artifacts" / "notebooks"
 
 
-def _text(nb: nbformat.NotebookNode) -> str:
-    parts = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream":
-                parts.append(out.get("text", ""))
-            elif "data" in out:
-                parts.append(out["data"].get("text/plain", ""))
-    return "\n".join(parts)
-
-
-def _outputs_of(nb: nbformat.NotebookNode, mime: str) -> list[str]:
-    return [
-        out["data"][mime]
-        for cell in nb.cells
-        for out in cell.get("outputs", [])
-        if mime in out.get("data", {})
-    ]
-
-
 def test_notebook_is_built_from_the_generator() -> None:
-    result = subprocess.run(
-        [sys.executable, str(NOTEBOOKS / "build_many_models.py"), "--check"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    assert_built_from_its_builder("build_many_models.py")
 
 
 def test_many_models_notebook_runs_top_to_bottom(

@@ -4,13 +4,13 @@ server the test starts (60 users, 300 movies)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from notebook_support import assert_built_from_its_builder
+from notebook_support import text_of as _text
 
 from localaws.server.serve import LocalServer
 
@@ -22,23 +22,8 @@ NOTEBOOK = NOTEBOOKS / "movie_recommender.ipynb"
 ARTIFACTS = ROOT / "test-artifacts" / "notebooks"
 
 
-def _text(nb: nbformat.NotebookNode) -> str:
-    parts = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "stream":
-                parts.append(out.get("text", ""))
-            elif "data" in out:
-                parts.append(out["data"].get("text/plain", ""))
-    return "\n".join(parts)
-
-
 def test_notebook_is_built_from_the_generator() -> None:
-    result = subprocess.run(
-        [sys.executable, str(NOTEBOOKS / "build_movie_walkthrough.py"), "--check"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    assert_built_from_its_builder("build_movie_walkthrough.py")
 
 
 def test_movie_walkthrough_runs_top_to_bottom(
