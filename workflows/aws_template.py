@@ -415,15 +415,22 @@ def _table_resource() -> dict[str, Any]:
     }
 
 
-def _sagemaker_role() -> dict[str, Any]:
-    bucket_arn = get_att("DataBucket", "Arn")
-    statements = [
-        _statement("ListDataBucket", ["s3:ListBucket", "s3:GetBucketLocation"], [bucket_arn]),
-        _statement("ReadWriteData", ["s3:GetObject", "s3:PutObject"], [sub("${DataBucket.Arn}/*")]),
+# checkov's finding on what sagemaker_job_statements must grant on "*", and why.
+SAGEMAKER_JOB_SKIP = (
+    "CKV_AWS_111",
+    "ecr:GetAuthorizationToken and cloudwatch:PutMetricData do not support "
+    "resource-level permissions; PutMetricData is limited by namespace condition.",
+)
+
+
+def sagemaker_job_statements(pull_sid: str, repositories: list[Any]) -> list[dict[str, Any]]:
+    """What every SageMaker job role needs besides its data: pull its images from
+    ``repositories``, the ECR token, its log groups and its metrics (by namespace)."""
+    return [
         _statement(
-            "PullBuiltInAlgorithmImages",
+            pull_sid,
             ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-            [sub("arn:${AWS::Partition}:ecr:${AWS::Region}:*:repository/sagemaker-xgboost")],
+            repositories,
         ),
         _statement("EcrAuthorizationToken", ["ecr:GetAuthorizationToken"], ["*"]),
         _statement(
@@ -447,19 +454,25 @@ def _sagemaker_role() -> dict[str, Any]:
             {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
         ),
     ]
+
+
+def _sagemaker_role() -> dict[str, Any]:
+    bucket_arn = get_att("DataBucket", "Arn")
+    statements = [
+        _statement("ListDataBucket", ["s3:ListBucket", "s3:GetBucketLocation"], [bucket_arn]),
+        _statement("ReadWriteData", ["s3:GetObject", "s3:PutObject"], [sub("${DataBucket.Arn}/*")]),
+        *sagemaker_job_statements(
+            "PullBuiltInAlgorithmImages",
+            [sub("arn:${AWS::Partition}:ecr:${AWS::Region}:*:repository/sagemaker-xgboost")],
+        ),
+    ]
     return {
         "SageMakerExecutionRole": _role(
             "Assumed by the training, transform and hosting jobs the state machine starts.",
             "sagemaker.amazonaws.com",
             "sagemaker-jobs",
             statements,
-            skip=[
-                (
-                    "CKV_AWS_111",
-                    "ecr:GetAuthorizationToken and cloudwatch:PutMetricData do not support "
-                    "resource-level permissions; PutMetricData is limited by namespace condition.",
-                ),
-            ],
+            skip=[SAGEMAKER_JOB_SKIP],
         )
     }
 

@@ -25,12 +25,14 @@ from typing import Any
 
 from workflows.aws_template import (
     LAMBDA_PACKAGE_RELATIVE,
+    SAGEMAKER_JOB_SKIP,
     _checkov_skip,
     _role,
     _statement,
     dump_template,
     get_att,
     ref,
+    sagemaker_job_statements,
     sub,
 )
 from workflows.many_models_settings import ManyModels
@@ -399,32 +401,7 @@ def _sagemaker_role() -> dict[str, Any]:
             [get_att("DataBucket", "Arn")],
         ),
         _statement("ReadWriteData", ["s3:GetObject", "s3:PutObject"], [sub("${DataBucket.Arn}/*")]),
-        _statement(
-            "PullImages",
-            ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
-            repositories,
-        ),
-        _statement("EcrAuthorizationToken", ["ecr:GetAuthorizationToken"], ["*"]),
-        _statement(
-            "JobLogs",
-            [
-                "logs:CreateLogGroup",
-                "logs:CreateLogStream",
-                "logs:PutLogEvents",
-                "logs:DescribeLogStreams",
-            ],
-            [
-                sub(
-                    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/sagemaker/*"
-                )
-            ],
-        ),
-        _statement(
-            "JobMetrics",
-            ["cloudwatch:PutMetricData"],
-            ["*"],
-            {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
-        ),
+        *sagemaker_job_statements("PullImages", repositories),
     ]
     return {
         "SageMakerExecutionRole": _role(
@@ -432,13 +409,7 @@ def _sagemaker_role() -> dict[str, Any]:
             "sagemaker.amazonaws.com",
             "sagemaker-jobs",
             statements,
-            skip=[
-                (
-                    "CKV_AWS_111",
-                    "ecr:GetAuthorizationToken and cloudwatch:PutMetricData do not support "
-                    "resource-level permissions; PutMetricData is limited by namespace condition.",
-                )
-            ],
+            skip=[SAGEMAKER_JOB_SKIP],
         )
     }
 
