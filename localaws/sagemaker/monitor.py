@@ -84,7 +84,11 @@ def cron_iter(expression: str, start: datetime) -> Any:
 
 
 def _iso(when: datetime) -> str:
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``when`` in UTC, with its fraction of a second when it has one: captures stamp their
+    inferenceTime to the second, so a capture at 12:00:05.3 (stamped 12:00:05) falls before a
+    window's end at 12:00:05.6 and after none that starts within 12:00:05."""
+    when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if when.microsecond else "%Y-%m-%dT%H:%M:%SZ")
 
 
 class MonitoringApi:

@@ -495,3 +495,68 @@ def test_now_schedule_runs_once_and_reports_an_empty_window(
     )
     described = sm.describe_monitoring_schedule(MonitoringScheduleName="once")
     assert described["LastMonitoringExecutionSummary"]["MonitoringExecutionStatus"] == "Failed"
+
+
+def test_window_ending_within_a_captures_second_includes_it(
+    client: Callable[..., Any], server: Any, endpoint: str
+) -> None:
+    """Captures stamp inferenceTime to the second; a window ending 0.5 s into that second (a NOW
+    schedule created right after the traffic) must still see them, one starting then must not."""
+    from datetime import UTC, datetime, timedelta
+
+    before = set(capture_files(server))
+    client("sagemaker-runtime").invoke_endpoint(
+        EndpointName=endpoint, Body=b"0,0,0,0", ContentType="text/csv"
+    )
+    [new] = sorted(set(capture_files(server)) - before)
+    stamp = json.loads(new.read_text())["eventMetadata"]["inferenceTime"]
+    second = datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC)
+    sm = client("sagemaker")
+    sm.create_monitoring_schedule(
+        MonitoringScheduleName="same-second",
+        MonitoringScheduleConfig={
+            "ScheduleConfig": {"ScheduleExpression": "cron(0 0 ? * * *)"},
+            "MonitoringType": "DataQuality",
+            "MonitoringJobDefinition": {
+                "MonitoringInputs": [
+                    {
+                        "EndpointInput": {
+                            "EndpointName": endpoint,
+                            "LocalPath": "/opt/ml/processing/input/endpoint",
+                        }
+                    }
+                ],
+                "MonitoringOutputConfig": {
+                    "MonitoringOutputs": [
+                        {
+                            "S3Output": {
+                                "S3Uri": f"s3://{BUCKET}/same-second",
+                                "LocalPath": "/opt/ml/processing/output",
+                            }
+                        }
+                    ]
+                },
+                "MonitoringResources": {
+                    "ClusterConfig": {
+                        "InstanceCount": 1,
+                        "InstanceType": "ml.m5.large",
+                        "VolumeSizeInGB": 20,
+                    }
+                },
+                "MonitoringAppSpecification": {
+                    "ImageUri": "156813124566.dkr.ecr.us-east-1.amazonaws.com/sagemaker-model-monitor-analyzer"
+                },
+                "RoleArn": ROLE,
+            },
+        },
+    )
+    run = server.runtime.sagemaker.run_monitoring_schedule
+    half = second + timedelta(milliseconds=500)
+    ending = run("same-second", DataAnalysisStartTime=second, DataAnalysisEndTime=half)
+    assert ending["MonitoringExecutionStatus"] == "Completed", ending
+    starting = run(
+        "same-second", DataAnalysisStartTime=half, DataAnalysisEndTime=half + timedelta(seconds=1)
+    )
+    assert starting["MonitoringExecutionStatus"] == "Failed", starting
+    assert "no records to analyze" in starting["FailureReason"]
+    sm.delete_monitoring_schedule(MonitoringScheduleName="same-second")

@@ -206,8 +206,9 @@ def ingest_shifted(
     timeout: float = 120.0,
 ) -> int:
     """Put a newer record for each event's user with ``column`` shifted by ``add``; wait
-    until the offline store has written them (a new Parquet object appears). Returns the
-    number of records."""
+    until the offline store has written them all (its new Parquet objects hold as many rows:
+    the store flushes on its own clock, so one new object may hold only the first few).
+    Returns the number of records."""
     fs = target.backend("sagemaker-featurestore-runtime")
     described = target.sagemaker.describe_feature_group(FeatureGroupName=s.customers_group)
     offline = described["OfflineStoreConfig"]["S3StorageConfig"]["ResolvedOutputS3Uri"] + "/"
@@ -229,11 +230,26 @@ def ingest_shifted(
             ],
         )
     deadline = time.monotonic() + timeout
-    while set(target.storage.list(offline)) == before:
+    counted: dict[str, int] = {}
+    while True:
+        for uri in set(target.storage.list(offline)) - before - counted.keys():
+            if uri.endswith(".parquet"):
+                counted[uri] = _parquet_rows(target.storage.read(uri))
+        if sum(counted.values()) >= len(events):
+            return len(events)
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{offline}: no new offline-store object after {timeout:.0f} s")
+            raise RuntimeError(
+                f"{offline}: {sum(counted.values())} of {len(events)} records written "
+                f"to the offline store after {timeout:.0f} s"
+            )
         time.sleep(0.2)
-    return len(events)
+
+
+def _parquet_rows(data: bytes) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    return int(pq.read_metadata(pa.BufferReader(data)).num_rows)
 
 
 def drift(
