@@ -36,6 +36,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from workflows import step_kit
 from workflows.many_models_settings import ManyModels
 
 # State names, in the order a run visits them.
@@ -77,8 +78,8 @@ DONE = "Done"
 MODEL_REJECTED = "ModelRejected"
 DATA_REJECTED = "DataQualityViolations"
 ENDPOINT_FAILED = "EndpointFailed"
-RECORD_FAILURE = "RecordFailure"
-WORKFLOW_FAILED = "WorkflowFailed"
+RECORD_FAILURE = step_kit.RECORD_FAILURE
+WORKFLOW_FAILED = step_kit.WORKFLOW_FAILED
 FANOUT = "TrainEveryDimension"
 TRAIN_DIMENSION = "TrainDimension"
 
@@ -450,26 +451,11 @@ def _input_choice(p: _Parts, names: Any) -> Any:
 
 
 def _failure_states(sdk: Any) -> Any:
-    record = sdk.steps.Pass(
-        RECORD_FAILURE,
-        parameters={"Error.$": "$.error.Error", "Cause.$": "$.error.Cause"},
-        result_path="$.failure",
-    )
-    record.next(
-        sdk.FailFromPaths(
-            WORKFLOW_FAILED, error_path="$.failure.Error", cause_path="$.failure.Cause"
-        )
-    )
-    return record
+    return step_kit.failure_states(sdk, execution=False)
 
 
 def _catch(p: _Parts, step: Any) -> Any:
-    step.add_catch(
-        p.sdk.steps.Catch(
-            error_equals=["States.ALL"], next_step=p.on_failure, result_path="$.error"
-        )
-    )
-    return step
+    return step_kit.catch_all(p.sdk, step, p.on_failure)
 
 
 def _sdk_task(

@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from workflows import step_kit
 from workflows.settings import ConfigError
 
 DEFAULTS_FILE = Path(__file__).with_name("movie_recommender.yaml")
@@ -68,8 +69,8 @@ RECOMMEND = "Recommend"
 DONE = "Done"
 COUNT_MISMATCH = "CountMismatch"
 MODEL_REJECTED = "ModelRejected"
-RECORD_FAILURE = "RecordFailure"
-WORKFLOW_FAILED = "WorkflowFailed"
+RECORD_FAILURE = step_kit.RECORD_FAILURE
+WORKFLOW_FAILED = step_kit.WORKFLOW_FAILED
 
 TRANSIENT_LAMBDA_ERRORS = (
     "Lambda.ServiceException",
@@ -302,21 +303,10 @@ def _chain(sdk: Any, s: Mapping[str, Any]) -> Any:
     failure = _failure_states(sdk)
 
     def task(step: Any, *retries: Any) -> Any:
-        for retry in retries:
-            step.add_retry(retry)
-        step.add_catch(
-            steps.Catch(error_equals=["States.ALL"], next_step=failure, result_path="$.error")
-        )
-        return step
+        return step_kit.catch_all(sdk, step, failure, retries)
 
     def retry(errors: tuple[str, ...], policy: Mapping[str, Any]) -> Any:
-        return sdk.Retry(
-            error_equals=list(errors),
-            interval_seconds=policy["interval_seconds"],
-            max_attempts=policy["max_attempts"],
-            backoff_rate=policy["backoff_rate"],
-            max_delay_seconds=policy.get("max_delay_seconds") or None,
-        )
+        return step_kit.retrier(sdk, errors, policy)
 
     transient = sdk.Retry(
         error_equals=list(TRANSIENT_LAMBDA_ERRORS),
@@ -501,23 +491,7 @@ def _chain(sdk: Any, s: Mapping[str, Any]) -> Any:
 
 
 def _failure_states(sdk: Any) -> Any:
-    record = sdk.steps.Pass(
-        RECORD_FAILURE,
-        comment="Keep the caught error, and the execution it belongs to.",
-        parameters={
-            "Error.$": "$.error.Error",
-            "Cause.$": "$.error.Cause",
-            "ExecutionId.$": "$$.Execution.Id",
-            "RunId.$": "$$.Execution.Input.RunId",
-        },
-        result_path="$.failure",
-    )
-    record.next(
-        sdk.FailFromPaths(
-            WORKFLOW_FAILED, error_path="$.failure.Error", cause_path="$.failure.Cause"
-        )
-    )
-    return record
+    return step_kit.failure_states(sdk, execution=True)
 
 
 def _training_step(sdk: Any, s: Mapping[str, Any], ei: Any, task: Any) -> Any:

@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from workflows import step_kit
 from workflows.settings import ConfigError, RetryPolicy, Settings
 
 # State names, in the order a successful run visits them, then the failure branches.
@@ -57,8 +58,8 @@ PREDICT = "PredictSamples"
 DONE = "Done"
 EXPLAIN_REJECTION = "ExplainRejection"
 MODEL_REJECTED = "ModelRejected"
-RECORD_FAILURE = "RecordFailure"
-WORKFLOW_FAILED = "WorkflowFailed"
+RECORD_FAILURE = step_kit.RECORD_FAILURE
+WORKFLOW_FAILED = step_kit.WORKFLOW_FAILED
 
 # The error a rejected model ends the execution with.
 REJECTED_ERROR = "ModelBelowThreshold"
@@ -316,47 +317,15 @@ def _build_chain(sdk: Any, settings: Settings) -> Any:
 
 def _failure_states(sdk: Any) -> Any:
     """RecordFailure (keeps the caught error) -> WorkflowFailed (fails with it)."""
-    record = sdk.steps.Pass(
-        RECORD_FAILURE,
-        comment="Keep the caught error, and the execution it belongs to.",
-        parameters={
-            "Error.$": "$.error.Error",
-            "Cause.$": "$.error.Cause",
-            "ExecutionId.$": "$$.Execution.Id",
-            "RunId.$": "$$.Execution.Input.RunId",
-        },
-        result_path="$.failure",
-    )
-    record.next(
-        sdk.FailFromPaths(
-            WORKFLOW_FAILED,
-            comment="Fail with the original error and cause.",
-            error_path="$.failure.Error",
-            cause_path="$.failure.Cause",
-        )
-    )
-    return record
+    return step_kit.failure_states(sdk, execution=True, comments=True)
 
 
 def _task(parts: Any, step: Any, *retries: Any) -> Any:
-    for retry in retries:
-        step.add_retry(retry)
-    step.add_catch(
-        parts.sdk.steps.Catch(
-            error_equals=["States.ALL"], next_step=parts.on_failure, result_path="$.error"
-        )
-    )
-    return step
+    return step_kit.catch_all(parts.sdk, step, parts.on_failure, retries)
 
 
 def _retry(parts: _Parts, errors: tuple[str, ...], policy: RetryPolicy) -> Any:
-    return parts.sdk.Retry(
-        error_equals=list(errors),
-        interval_seconds=policy.interval_seconds,
-        max_attempts=policy.max_attempts,
-        backoff_rate=policy.backoff_rate,
-        max_delay_seconds=policy.max_delay_seconds or None,
-    )
+    return step_kit.retrier(parts.sdk, errors, policy)
 
 
 def _lambda_step(
