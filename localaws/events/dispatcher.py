@@ -15,7 +15,8 @@ A delivery computes the target's input as EventBridge does (``Input`` verbatim,
 Lambda asynchronous ``Invoke``, SQS ``SendMessage`` (``SqsParameters.MessageGroupId``), SNS
 ``Publish``.  A failed delivery is retried with a backoff up to the target's
 ``RetryPolicy.MaximumRetryAttempts`` (default 185), then sent to its
-``DeadLetterConfig.Arn`` queue when it has one, as on AWS.
+``DeadLetterConfig.Arn`` queue when it has one, as on AWS.  Every attempt's outcome is
+recorded in the rule's bounded delivery history (:mod:`.deliveries`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from localaws.errors import ServiceError
+from localaws.events.deliveries import DeliveryLog
 from localaws.outbox import Outbox
 
 if TYPE_CHECKING:
@@ -52,6 +54,7 @@ class EventsDispatcher:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self.outbox = Outbox(runtime.db, CHANNEL, self._deliver, workers=2)
+        self.deliveries = DeliveryLog(runtime.db)
 
     # -- matching (under the bridge's lock) ------------------------------------------------
 
@@ -105,6 +108,11 @@ class EventsDispatcher:
 
     def _deliver(self, item: dict[str, Any], attempt: int) -> float | None:
         target, event = item["target"], item["event"]
+
+        def record(outcome: str, error: ServiceError | None = None) -> None:
+            text = None if error is None else f"{error.code}: {error.message}"[:500]
+            self.deliveries.record(item["rule"], target["Arn"], event["id"], attempt, outcome, text)
+
         try:
             send(self.runtime, target, target_input(target, event))
         except ServiceError as e:
@@ -112,6 +120,7 @@ class EventsDispatcher:
                 (target.get("RetryPolicy") or {}).get("MaximumRetryAttempts", DEFAULT_RETRIES)
             )
             if attempt < retries:
+                record("Retrying", e)
                 return min(2.0**attempt, MAX_RETRY_DELAY_S)
             dead_letter = (target.get("DeadLetterConfig") or {}).get("Arn")
             if dead_letter:
@@ -135,6 +144,9 @@ class EventsDispatcher:
                     attempt + 1,
                     e,
                 )
+            record("DeadLettered" if dead_letter else "Dropped", e)
+            return None
+        record("Delivered")
         return None
 
 
