@@ -23,7 +23,11 @@ AWS's own console computes server-side:
   by NameField exists now); the example input is served freshened the same way;
 * ``GET /console/api/stages?executionArn=...&visit=N`` - the data of visit N of the fold
   stage by stage (input, InputPath, Parameters as sent, result, ResultSelector,
-  ResultPath, OutputPath), from the state's definition and the history.
+  ResultPath, OutputPath), from the state's definition and the history;
+* ``GET /console/api/apis`` - API Gateway REST and HTTP APIs with their stages' local
+  serving URLs (:func:`localaws.apigateway.proxy.invoke_url`) next to the AWS ones;
+* ``GET /console/api/rule-deliveries?rule=<name>&bus=<bus>`` - an EventBridge rule's last
+  deliveries (target, time, attempt, outcome), as the dispatcher recorded them.
 
 The server (:mod:`localaws.server.app`) hands this app every request that is not an AWS
 API call (no signature, no ``X-Amz-Target``), so S3's ``GET /`` stays ListBuckets.
@@ -44,6 +48,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from localaws.apigateway.proxy import invoke_url
 from localaws.asl.fold import Visit, fold
 from localaws.asl.graph import render_execution, render_svg
 from localaws.errors import MAX_MESSAGE_CHARS, ServiceError, UserError, excerpt
@@ -102,6 +107,7 @@ def console_routes(runtime: Runtime) -> list[Route]:
             ("/console/api/stages", console.stages),
             ("/console/api/feature-record", console.feature_record),
             ("/console/api/apis", console.apis),
+            ("/console/api/rule-deliveries", console.rule_deliveries),
             ("/console/api/made-by", console.made_by),
         )
     ]
@@ -397,34 +403,60 @@ class Console:
         return await _guarded(body)
 
     async def apis(self, request: Request) -> Response:
-        """API Gateway REST (v1) and HTTP (v2) APIs with their stages' invoke URLs."""
+        """API Gateway REST (v1) and HTTP (v2) APIs, one row per stage: the local URL this
+        server answers it at (at the host the page was loaded from) and the AWS URL."""
+        base = str(request.base_url)
 
         def body() -> Response:
             region = self.runtime.region
             found: list[dict[str, Any]] = []
             v1 = self.runtime.apigateway
             for api in v1.get_rest_apis(limit=500).get("items", []):
-                stages = v1.get_stages(restApiId=api["id"]).get("item", [])
-                found.append(
-                    {
-                        "name": api.get("name", api["id"]),
-                        "kind": "REST",
-                        "urls": [
-                            f"https://{api['id']}.execute-api.{region}.amazonaws.com/{s['stageName']}/"
-                            for s in stages
-                        ],
-                    }
-                )
+                for s in v1.get_stages(restApiId=api["id"]).get("item", []):
+                    found.append(
+                        {
+                            "name": api.get("name", api["id"]),
+                            "id": api["id"],
+                            "kind": "REST",
+                            "stage": s["stageName"],
+                            "localUrl": invoke_url(base, api["id"], s["stageName"]) + "/",
+                            "awsUrl": f"https://{api['id']}.execute-api.{region}.amazonaws.com/"
+                            f"{s['stageName']}/",
+                        }
+                    )
             v2 = self.runtime.apigatewayv2
             for api in v2.get_apis(MaxResults="500").get("Items", []):
-                found.append(
-                    {
-                        "name": api.get("Name", api["ApiId"]),
-                        "kind": api.get("ProtocolType", "HTTP"),
-                        "urls": [api["ApiEndpoint"]] if api.get("ApiEndpoint") else [],
-                    }
-                )
+                endpoint = str(api.get("ApiEndpoint") or "")
+                for s in v2.get_stages(ApiId=api["ApiId"]).get("Items", []):
+                    stage = s["StageName"]
+                    found.append(
+                        {
+                            "name": api.get("Name", api["ApiId"]),
+                            "id": api["ApiId"],
+                            "kind": api.get("ProtocolType", "HTTP"),
+                            "stage": stage,
+                            "localUrl": invoke_url(base, api["ApiId"], stage) + "/",
+                            "awsUrl": endpoint + ("/" if stage == "$default" else f"/{stage}/"),
+                        }
+                    )
             return JSONResponse({"apis": found}, headers={"Cache-Control": "no-store"})
+
+        return await _guarded(body)
+
+    async def rule_deliveries(self, request: Request) -> Response:
+        """The last deliveries of ``?rule=<name>`` on ``?bus=<name>`` (default bus)."""
+        rule = request.query_params.get("rule")
+        bus = request.query_params.get("bus") or "default"
+
+        def body() -> Response:
+            if not rule:
+                return _error(400, "ValidationException", "rule: required (a rule name)")
+            described = self.runtime.events.describe_rule(Name=rule, EventBusName=bus)
+            deliveries = self.runtime.events.dispatcher.deliveries.recent(described["Arn"])
+            return JSONResponse(
+                {"rule": _plain(described), "deliveries": deliveries},
+                headers={"Cache-Control": "no-store"},
+            )
 
         return await _guarded(body)
 

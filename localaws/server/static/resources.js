@@ -80,6 +80,7 @@ function resourceRoute(kind, arg) {
   if (kind === "sqs" && arg) return queuePage(arg);
   if (kind === "logs" && arg) return logGroupPage(arg);
   if (kind === "glue" && arg) return gluePage(arg);
+  if (kind === "rule" && arg.includes("/")) return rulePage(...arg.split("/"));
   return null;
 }
 
@@ -259,11 +260,18 @@ const DETAILS = {
   },
   async modelPackageGroup(g) {
     const list = await aws("SageMaker.ListModelPackages", { ModelPackageGroupName: g.ModelPackageGroupName, MaxResults: 100 });
-    const rows = (list.ModelPackageSummaryList || []).map((p) => [esc(p.ModelPackageVersion), badge(p.ModelApprovalStatus), when(p.CreationTime),
-      `<button type="button" class="secondary approve" data-arn="${esc(p.ModelPackageArn)}" data-to="Approved">Approve</button>
-       <button type="button" class="secondary approve" data-arn="${esc(p.ModelPackageArn)}" data-to="Rejected">Reject</button>`]);
+    const rows = await Promise.all((list.ModelPackageSummaryList || []).map(async (p) => {
+      const d = await aws("SageMaker.DescribeModelPackage", { ModelPackageName: p.ModelPackageArn }).catch(() => ({}));
+      const props = Object.entries(d.CustomerMetadataProperties || {}).map(([k, v]) => `<span class="metric">${esc(k)} = ${esc(v)}</span>`);
+      const reports = Object.entries(d.ModelMetrics || {}).flatMap(([kind, parts]) => Object.entries(parts || {})
+        .filter(([, r]) => r && r.S3Uri).map(([part, r]) => `<a target="_blank" href="/console/api/object?uri=${encodeURIComponent(r.S3Uri)}">${esc(kind)} ${esc(part)}</a>`));
+      const status = p.ModelApprovalStatus;
+      return [esc(p.ModelPackageVersion), `<span class="approval">${badge(status)}</span>`, [...props, ...reports].join("<br>") || '<span class="muted">none</span>', when(p.CreationTime),
+        `<button type="button" class="secondary approve" data-arn="${esc(p.ModelPackageArn)}" data-to="Approved"${status === "Approved" ? " disabled" : ""}>Approve</button>
+         <button type="button" class="secondary approve" data-arn="${esc(p.ModelPackageArn)}" data-to="Rejected"${status === "Rejected" ? " disabled" : ""}>Reject</button>`];
+    }));
     return [kv([["Description", esc(g.ModelPackageGroupDescription)], ["Created", when(g.CreationTime)]])
-      + `<h3>Versions</h3>${table("model-packages", ["Version", "Approval", "Created", ""], rows, "no versions")}`, ""];
+      + `<h3>Versions</h3>${table("model-packages", ["Version", "Approval", "Metrics", "Created", ""], rows, "no versions")}`, "", ""];
   },
   async featureGroup(f) {
     const features = (f.FeatureDefinitions || []).map((d) => [esc(d.FeatureName), esc(d.FeatureType)]);
@@ -303,7 +311,7 @@ const AFTER = {
     consoleApi(`/console/api/lineage?model=${encodeURIComponent(m.ModelName)}`, "text")
       .then((svg) => { $("#lineage").className = ""; $("#lineage").innerHTML = svg; }).catch(() => {});
   },
-  modelPackageGroup() {
+  modelPackageGroup() { // (DETAILS returns an extra, even empty, so that this runs)
     $("#res-main").addEventListener("click", async (ev) => {
       const b = ev.target.closest("button.approve");
       if (!b) return;
@@ -416,14 +424,17 @@ async function servicesPage() {
       const r = await aws("AWSEvents.ListRules", {});
       const rows = await Promise.all((r.Rules || []).map(async (rule) => {
         const t = await aws("AWSEvents.ListTargetsByRule", { Rule: rule.Name, EventBusName: rule.EventBusName }).catch(() => ({}));
-        return [esc(rule.Name), badge(rule.State), `<span class="mono">${esc(rule.ScheduleExpression || rule.EventPattern || "")}</span>`,
+        const link = `<a href="#/rule/${encodeURIComponent(rule.EventBusName || "default")}/${encodeURIComponent(rule.Name)}">${esc(rule.Name)}</a>`;
+        return [link, badge(rule.State), `<span class="mono">${esc(rule.ScheduleExpression || rule.EventPattern || "")}</span>`,
           (t.Targets || []).map((x) => `<span class="mono">${esc(x.Arn)}</span>`).join("<br>")];
       }));
       return table("event-rules", ["Rule", "State", "Pattern / schedule", "Targets"], rows, "no rules");
     }),
     fill("apigateway", async () => {
       const apis = await consoleApi("/console/api/apis");
-      return table("apis", ["API", "Kind", "URL"], apis.apis.map((a) => [esc(a.name), esc(a.kind), a.urls.map((u) => `<span class="mono">${esc(u)}</span>`).join("<br>")]), "no APIs");
+      return table("apis", ["API", "Kind", "Stage", "Local URL (served here)", "On AWS"], apis.apis.map((a) => [esc(a.name), esc(a.kind), esc(a.stage),
+        `<a class="mono local-url" target="_blank" href="${esc(a.localUrl)}">${esc(a.localUrl)}</a>`, `<span class="mono muted">${esc(a.awsUrl)}</span>`]),
+      "no API has a stage yet");
     }),
     fill("glue", async () => {
       const d = await aws("AWSGlue.GetDatabases", {});
@@ -522,6 +533,7 @@ async function gluePage(database) {
   $("#athena-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const status = $("#athena-status");
+    status.className = "muted";
     $("#athena-result").innerHTML = "";
     try {
       const started = await aws("AmazonAthena.StartQueryExecution", {
@@ -544,5 +556,28 @@ async function gluePage(database) {
       const body = head.length && rows.length && rows[0].join() === head.join() ? rows.slice(1) : rows;
       $("#athena-result").innerHTML = table("athena-rows", head, body.map((x) => x.map(esc)), "no rows");
     } catch (e) { status.className = "error"; status.textContent = e.message; }
+  });
+}
+
+
+async function rulePage(bus, name) {
+  $("#view").innerHTML = `<div class="crumbs"><a href="#/services">Services</a> / EventBridge / ${esc(bus)} /</div>
+    <div class="pagehead"><h1>${esc(name)}</h1><span id="rule-state"></span></div><p id="problem" class="error"></p>
+    <div class="grid"><div class="card"><h2>Rule</h2><div id="rule-main"></div></div>
+      <div class="card"><h2>Targets</h2><div id="rule-targets"></div></div></div>
+    <div class="card"><h2>Last deliveries</h2><div id="rule-deliveries" class="muted">…</div></div>`;
+  const targets = await aws("AWSEvents.ListTargetsByRule", { Rule: name, EventBusName: bus }).catch(() => ({}));
+  $("#rule-targets").innerHTML = table("rule-target-table", ["Id", "Target", "Retries", "Dead-letter queue"], (targets.Targets || []).map((t) =>
+    [esc(t.Id), `<span class="mono">${esc(t.Arn)}</span>`, esc(((t.RetryPolicy || {}).MaximumRetryAttempts) ?? 185), `<span class="mono">${esc((t.DeadLetterConfig || {}).Arn || "")}</span>`]), "no targets");
+  poll(async () => {
+    const r = await consoleApi(`/console/api/rule-deliveries?bus=${encodeURIComponent(bus)}&rule=${encodeURIComponent(name)}`);
+    $("#rule-state").innerHTML = badge(r.rule.State);
+    $("#rule-main").innerHTML = kv([["ARN", `<span class="mono">${esc(r.rule.Arn)}</span>`], ["Description", esc(r.rule.Description)],
+      ["Pattern", r.rule.EventPattern ? `<pre>${esc(pretty(r.rule.EventPattern))}</pre>` : ""], ["Schedule", r.rule.ScheduleExpression ? `<span class="mono">${esc(r.rule.ScheduleExpression)}</span>` : ""]]);
+    $("#rule-deliveries").className = "";
+    $("#rule-deliveries").innerHTML = table("rule-delivery-table", ["Time", "Target", "Event", "Attempt", "Outcome", "Error"], r.deliveries.map((d) =>
+      [when(d.time), `<span class="mono">${esc(d.target)}</span>`, `<span class="mono">${esc(d.eventId)}</span>`, esc(d.attempt),
+        `<span class="outcome outcome-${esc(d.outcome)}">${esc(d.outcome)}</span>`, d.error ? `<span class="error">${esc(d.error)}</span>` : ""]),
+    "no deliveries yet");
   });
 }
