@@ -6,8 +6,12 @@ API Gateway's local serving URLs.  Screenshots: ``test-artifacts/console/``."""
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -16,11 +20,14 @@ import pytest
 from browser_support import launch, open_page, shot
 from playwright.sync_api import Browser, Page, expect
 
+from localaws.events.deliveries import DeliveryLog
+from localaws.runtime import read_owner
 from localaws.server.serve import LocalServer
 
 pytestmark = pytest.mark.slow
 
 ROLE = "arn:aws:iam::123456789012:role/console-test"
+ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 
 
@@ -30,18 +37,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
         yield running
 
 
+def boto_client(url: str, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
 @pytest.fixture(scope="module")
 def client(server: LocalServer) -> Callable[[str], Any]:
-    def make(service: str) -> Any:
-        return boto3.client(
-            service,
-            endpoint_url=server.url,
-            region_name="us-east-1",
-            aws_access_key_id="test",
-            aws_secret_access_key="test",
-        )
-
-    return make
+    return lambda service: boto_client(server.url, service)
 
 
 @pytest.fixture(scope="module")
@@ -185,17 +193,67 @@ def test_rule_page_shows_failed_deliveries_and_the_dead_letter(
     shot(page, "22-rule-dead-lettered")
 
 
-def test_rule_delivery_history_is_bounded_and_durable(server: LocalServer) -> None:
-    from localaws.events.deliveries import DeliveryLog
-
+def test_rule_delivery_history_is_bounded(server: LocalServer) -> None:
     log = DeliveryLog(server.runtime.db, keep=3)
     rule = "arn:aws:events:us-east-1:123456789012:rule/bounded"
     for i in range(5):
         log.record(rule, "arn:aws:sqs:us-east-1:123456789012:q", f"e{i}", 0, "Delivered")
-    again = DeliveryLog(server.runtime.db, keep=3)  # a new handle reads what was committed
-    assert [d["eventId"] for d in again.recent(rule)] == ["e4", "e3", "e2"]
+    assert [d["eventId"] for d in log.recent(rule)] == ["e4", "e3", "e2"]
     with pytest.raises(ValueError, match="outcome 'Lost': one of Delivered"):
         log.record(rule, "t", "e", 0, "Lost")
+
+
+def start_serve(state_dir: Path) -> tuple[subprocess.Popen[str], str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workflows", "serve", "--state-dir", str(state_dir), "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        owner = until(
+            "the server's URL",
+            lambda: (o := read_owner(state_dir)) and o.get("pid") == process.pid and o.get("url"),
+            timeout=120,
+        )
+    except AssertionError:
+        process.kill()
+        raise
+    return process, str(owner)
+
+
+def test_rule_deliveries_survive_kill_9(tmp_path: Path) -> None:
+    process, url = start_serve(tmp_path)
+    try:
+        sqs, events = boto_client(url, "sqs"), boto_client(url, "events")
+        queue = sqs.create_queue(QueueName="orders")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events.put_rule(Name="orders", EventPattern=json.dumps({"source": ["shop"]}))
+        events.put_targets(Rule="orders", Targets=[{"Id": "q", "Arn": arn}])
+        put = events.put_events(Entries=[{"Source": "shop", "DetailType": "Order", "Detail": "{}"}])
+        assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=20).get("Messages")
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    process, url = start_serve(tmp_path)
+    try:
+        answer = httpx.get(
+            f"{url}/console/api/rule-deliveries",
+            params={"rule": "orders"},
+            headers={"X-Localaws-Console": "1"},
+            timeout=120,  # the first call after a restart opens the services bridge
+        )
+        answer.raise_for_status()
+        deliveries = answer.json()["deliveries"]
+        assert [(d["eventId"], d["target"], d["outcome"]) for d in deliveries] == [
+            (put["Entries"][0]["EventId"], arn, "Delivered")
+        ]
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
 
 
 def test_athena_query_typed_over_a_crawled_table(
