@@ -251,3 +251,66 @@ def test_labels_and_containers_in_place() -> None:
         assert box["x"] <= node["x"] and node["x"] + node["w"] <= box["x"] + box["w"]
     # The next edge after the Parallel leaves from its join, below its branches.
     assert ("Both#end", "Gate") in labels
+
+
+def chain(prefix: str, length: int) -> dict[str, Any]:
+    names = [f"{prefix}{i}" for i in range(length)]
+    return {
+        "StartAt": names[0],
+        "States": {
+            name: {"Type": "Pass", **({"Next": names[i + 1]} if i + 1 < length else {"End": True})}
+            for i, name in enumerate(names)
+        },
+    }
+
+
+def parallel_of(*lengths: int) -> dict[str, Any]:
+    """Start -> a Parallel of chains of these lengths -> Done."""
+    return {
+        "StartAt": "Start",
+        "States": {
+            "Start": {"Type": "Pass", "Next": "Fan"},
+            "Fan": {
+                "Type": "Parallel",
+                "Branches": [chain(f"B{i}_", n) for i, n in enumerate(lengths)],
+                "Next": "Done",
+            },
+            "Done": {"Type": "Succeed"},
+        },
+    }
+
+
+def branches_out_of_order(layout: dict[str, Any]) -> list[str]:
+    """Each Parallel whose branch clusters are not drawn left to right in definition order."""
+    by_parallel: dict[str, list[tuple[int, float]]] = {}
+    for c in layout["clusters"]:
+        if c["kind"] == "branch":
+            index = int(c["id"].removesuffix("#c").rsplit("/", 1)[1])
+            by_parallel.setdefault(c["node"], []).append((index, c["x"]))
+    found = []
+    for parallel, branches in by_parallel.items():
+        drawn = [index for index, _ in sorted(branches, key=lambda b: b[1])]
+        if drawn != sorted(drawn):
+            found.append(f"{parallel}: branches drawn in the order {drawn}")
+    return found
+
+
+def test_parallel_branches_are_drawn_in_definition_order() -> None:
+    machines = {
+        "2": parallel_of(1, 1),
+        "4-mixed": parallel_of(3, 1, 2, 1),
+        "6-mixed": parallel_of(1, 3, 1, 3, 1, 2),
+        "flow": FLOW,
+        **shipped(),
+        **small_generated(24),
+    }
+    layouts = lay_out(machines)
+    assert {
+        name: found for name, layout in layouts.items() if (found := branches_out_of_order(layout))
+    } == {}
+    # The checker sees a swapped pair.
+    two = layouts["2"]
+    swapped = [{**c, "x": -c["x"]} if c["kind"] == "branch" else c for c in two["clusters"]]
+    assert branches_out_of_order({**two, "clusters": swapped}) == [
+        "Fan: branches drawn in the order [1, 0]"
+    ]

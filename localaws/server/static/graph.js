@@ -123,6 +123,8 @@ const SfnGraph = (() => {
     return { nodes, clusters, edges };
   }
 
+  const definitionOf = (m, id) => m.nodes.get(id).state || {};
+
   function size(node) {
     if (node.kind === "join") return [JOIN, JOIN];
     if (node.kind === "start" || node.kind === "end") return [TERMINAL_W, TERMINAL_H];
@@ -151,7 +153,15 @@ const SfnGraph = (() => {
         : {};
       g.setEdge(e.from, e.to, attrs, `e${i}`);
     });
-    dagre.layout(g);
+    // Parallel branches left to right in definition order: dagre's ordering sweeps keep
+    // each branch cluster left of the next (its own crossing heuristic would not).
+    const constraints = [];
+    for (const c of m.clusters.values()) {
+      if (c.type !== "Parallel") continue;
+      const n = (definitionOf(m, c.node).Branches || []).length;
+      for (let i = 1; i < n; i += 1) constraints.push({ left: `${c.node}/${i - 1}#c`, right: `${c.node}/${i}#c` });
+    }
+    dagre.layout(g, { constraints });
 
     const box = (id) => {
       const n = g.node(id);
