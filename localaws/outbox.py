@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -67,10 +68,20 @@ class Outbox:
     def put(self, body: dict[str, Any], *, delay: float = 0.0) -> None:
         """Queue ``body`` durably (committed when this returns)."""
         with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO outbox(channel, body, due) VALUES (?, ?, ?)",
-                (self.channel, json.dumps(body, default=str), time.time() + delay),
-            )
+            self.put_in(conn, body, delay=delay)
+        self.wake()
+
+    def put_in(self, conn: sqlite3.Connection, body: dict[str, Any], *, delay: float = 0.0) -> None:
+        """Queue ``body`` in the caller's transaction ``conn`` (of this outbox's database):
+        it commits, or rolls back, with the caller's own writes. Call :meth:`wake` after the
+        commit."""
+        conn.execute(
+            "INSERT INTO outbox(channel, body, due) VALUES (?, ?, ?)",
+            (self.channel, json.dumps(body, default=str), time.time() + delay),
+        )
+
+    def wake(self) -> None:
+        """Tell the workers a row is queued."""
         with self._wake:
             self._wake.notify()
 

@@ -115,22 +115,45 @@ class JsonRecords:
         self.db = db
         db.ensure_schema("records", self.DDL)
 
-    def put(self, kind: str, name: str, body: dict[str, Any], created: float) -> None:
-        with self.db.transaction() as conn:
-            conn.execute(
-                "INSERT INTO records(kind, name, created, body) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT(kind, name) DO UPDATE SET body = excluded.body",
-                (kind, name, created, json.dumps(body, default=str)),
-            )
+    def put(
+        self,
+        kind: str,
+        name: str,
+        body: dict[str, Any],
+        created: float,
+        *,
+        conn: sqlite3.Connection | None = None,
+    ) -> None:
+        """Insert or replace; in the caller's transaction ``conn`` when given."""
+        if conn is None:
+            with self.db.transaction() as conn:
+                self.put(kind, name, body, created, conn=conn)
+            return
+        conn.execute(
+            "INSERT INTO records(kind, name, created, body) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(kind, name) DO UPDATE SET body = excluded.body",
+            (kind, name, created, json.dumps(body, default=str)),
+        )
 
-    def insert_new(self, kind: str, name: str, body: dict[str, Any], created: float) -> bool:
-        """Insert; return False (and change nothing) when the name is taken."""
-        with self.db.transaction() as conn:
-            cur = conn.execute(
-                "INSERT OR IGNORE INTO records(kind, name, created, body) VALUES (?, ?, ?, ?)",
-                (kind, name, created, json.dumps(body, default=str)),
-            )
-            return cur.rowcount == 1
+    def insert_new(
+        self,
+        kind: str,
+        name: str,
+        body: dict[str, Any],
+        created: float,
+        *,
+        conn: sqlite3.Connection | None = None,
+    ) -> bool:
+        """Insert; return False (and change nothing) when the name is taken. In the caller's
+        transaction ``conn`` when given."""
+        if conn is None:
+            with self.db.transaction() as conn:
+                return self.insert_new(kind, name, body, created, conn=conn)
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO records(kind, name, created, body) VALUES (?, ?, ?, ?)",
+            (kind, name, created, json.dumps(body, default=str)),
+        )
+        return cur.rowcount == 1
 
     def get(self, kind: str, name: str) -> dict[str, Any] | None:
         row = self.db.query_one(

@@ -22,6 +22,7 @@ the EventBridge dispatcher matches it against rules, as for every other AWS even
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -77,18 +78,22 @@ class RegistryApi:
         """SageMaker's own events on their way to the default bus (one worker: in order)."""
         return Outbox(self.runtime.db, EVENT_CHANNEL, self._put_event, workers=1)
 
-    def emit_event(self, detail_type: str, detail: dict[str, Any]) -> None:
-        """Queue an EventBridge event from SageMaker (committed when this returns); the
-        outbox's thread puts it on the default bus."""
+    def emit_event(
+        self, detail_type: str, detail: dict[str, Any], *, conn: sqlite3.Connection
+    ) -> None:
+        """Queue an EventBridge event from SageMaker in the transaction ``conn`` that writes
+        the change it reports (both commit or neither); after the commit, ``event_outbox``'s
+        thread (woken by ``event_outbox.wake()``) puts it on the default bus."""
         resources = [detail["ModelPackageArn"]] if "ModelPackageArn" in detail else []
-        self.event_outbox.put(
+        self.event_outbox.put_in(
+            conn,
             {
                 "Source": EVENT_SOURCE,
                 "DetailType": detail_type,
                 "Resources": resources,
                 "Time": datetime.now(UTC).isoformat(),
                 "Detail": json.dumps(_epoch_ms(detail), default=str),
-            }
+            },
         )
 
     def _put_event(self, entry: dict[str, Any], attempt: int) -> float | None:
@@ -197,13 +202,14 @@ class RegistryApi:
             "ModelPackageStatus": "Completed",
             "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
         }
-        with self._lock:
+        outbox = self.event_outbox  # its schema exists before the transaction opens
+        with self._lock, self.runtime.db.transaction() as conn:
             if group_name:
                 group = self._group(group_name)
                 name = group["ModelPackageGroupName"]
                 version = group["NextVersion"]
                 group["NextVersion"] = version + 1
-                self.records.put(GROUP, name.lower(), group, group["CreationTime"])
+                self.records.put(GROUP, name.lower(), group, group["CreationTime"], conn=conn)
                 key = f"{name.lower()}/{version}"
                 record.update(
                     ModelPackageName=name,
@@ -215,13 +221,14 @@ class RegistryApi:
             else:
                 key = req["ModelPackageName"].lower()
             record["ModelPackageArn"] = self.runtime.arn("sagemaker", f"model-package/{key}")
-            if not self.records.insert_new(PACKAGE, key, record, now):
-                raise ServiceError(
+            if not self.records.insert_new(PACKAGE, key, record, now, conn=conn):
+                raise ServiceError(  # rolls back the group's version counter too
                     "ValidationException",
                     f"Model Package already exists: {record['ModelPackageArn']}",
                 )
+            self.emit_event(STATE_CHANGE, self._out("DescribeModelPackage", record), conn=conn)
+        outbox.wake()
         self._keep_tags(record["ModelPackageArn"], tags)
-        self.emit_event(STATE_CHANGE, self._out("DescribeModelPackage", record))
         self.record_lineage(PACKAGE, key)
         return {"ModelPackageArn": record["ModelPackageArn"]}
 
@@ -251,9 +258,13 @@ class RegistryApi:
             record["LastModifiedTime"] = time.time()
             record["LastModifiedBy"] = {}
             key = _resource(record["ModelPackageArn"], "model-package")
-            self.records.put(PACKAGE, key, record, record["CreationTime"])
-        if record.get("ModelApprovalStatus") != before:
-            self.emit_event(STATE_CHANGE, self._out("DescribeModelPackage", record))
+            outbox = self.event_outbox
+            with self.runtime.db.transaction() as conn:
+                self.records.put(PACKAGE, key, record, record["CreationTime"], conn=conn)
+                if record.get("ModelApprovalStatus") != before:
+                    described = self._out("DescribeModelPackage", record)
+                    self.emit_event(STATE_CHANGE, described, conn=conn)
+        outbox.wake()
         return {"ModelPackageArn": record["ModelPackageArn"]}
 
     def delete_model_package(self, **request: Any) -> dict[str, Any]:

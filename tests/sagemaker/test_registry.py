@@ -135,6 +135,33 @@ def test_package_state_change_events_are_queued_in_order(rt: Runtime) -> None:
         assert isinstance(detail["CreationTime"], int)
 
 
+def test_a_package_and_its_event_commit_together(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The package, the group's version counter and the state-change event are one
+    transaction: when queueing the event fails, nothing of the three is left."""
+    rt.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    first = register(rt)
+    outbox = rt.sagemaker.event_outbox
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(outbox, "put_in", broken)
+    with pytest.raises(OSError):
+        register(rt)
+    with pytest.raises(OSError):
+        rt.sagemaker.update_model_package(ModelPackageArn=first, ModelApprovalStatus="Approved")
+    monkeypatch.undo()
+    listed = rt.sagemaker.list_model_packages(ModelPackageGroupName=GROUP)
+    assert [p["ModelPackageArn"] for p in listed["ModelPackageSummaryList"]] == [first]
+    described = rt.sagemaker.describe_model_package(ModelPackageName=first)
+    assert described["ModelApprovalStatus"] == "PendingManualApproval"
+    assert register(rt).endswith("/2")  # the failed one did not use up version 2
+    rows = rt.db.query("SELECT body FROM outbox WHERE channel = ?", (registry.EVENT_CHANNEL,))
+    assert len(rows) == 2
+
+
 def test_create_model_from_a_package(rt: Runtime) -> None:
     rt.sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
     arn = register(rt)
