@@ -623,6 +623,11 @@ def _outputs() -> dict[str, Any]:
             )
         },
         "SageMakerExecutionRoleArn": {"Value": get_att("SageMakerExecutionRole", "Arn")},
+        # What `execute hotel-clusters --target aws` checks the settings against.
+        "ProjectName": {"Value": ref("ProjectName")},
+        "EndpointName": {"Value": ref("EndpointName")},
+        "CustomersFeatureGroupName": {"Value": ref("CustomersFeatureGroup")},
+        "DestinationsFeatureGroupName": {"Value": ref("DestinationsFeatureGroup")},
     }
 
 
