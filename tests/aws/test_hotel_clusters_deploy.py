@@ -11,6 +11,7 @@ import dataclasses
 import json
 import threading
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -64,23 +65,14 @@ def test_deploy_creates_the_stack_with_the_settings_as_parameters(
 
 
 def test_execute_uploads_the_data_and_follows_ingestion(
-    moto: Any, deployed: dict[str, str]
+    moto: Any,
+    deployed: dict[str, str],
+    stop_when_started: Callable[[Any, str], threading.Thread],
 ) -> None:
     sfn = moto.client("stepfunctions")
     ingestion = deployed["IngestionStateMachineArn"]
 
-    def stop_when_started() -> None:  # moto never finishes an execution by itself
-        for _ in range(600):
-            executions = sfn.list_executions(stateMachineArn=ingestion)["executions"]
-            if executions:
-                sfn.stop_execution(
-                    executionArn=executions[0]["executionArn"], error="Test", cause="stopped"
-                )
-                return
-            threading.Event().wait(0.05)
-
-    stopper = threading.Thread(target=stop_when_started)
-    stopper.start()
+    stopper = stop_when_started(sfn, ingestion)
     lines: list[str] = []
     code = aws_deploy.execute(
         moto, SMALL, stack_name=STACK, run_id="r1", poll_seconds=0.1, timeout=60, out=lines.append

@@ -134,3 +134,14 @@ def test_run_hotel_clusters_refuses_a_bad_config_before_any_work(
     assert "hotel_clusters.min_acuracy: unknown setting; known here:" in err
     assert "min_accuracy" in err
     assert not (tmp_path / "state").exists()
+
+
+def test_run_options_override_the_file(tmp_path: Path) -> None:
+    from workflows.hotel_clusters import cli as hotel_cli
+
+    path = _config(tmp_path, "hotel_clusters:\n  rows: 500\n  seed: 3\n  min_accuracy: 0.3\n")
+    args = cli.make_parser().parse_args(
+        ["run", "hotel-clusters", "--config", str(path), "--rows", "900", "--threshold", "0.5"]
+    )
+    s = hotel_cli.settings(args)
+    assert (s.rows, s.seed, s.min_accuracy) == (900, 3, 0.5)
