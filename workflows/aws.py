@@ -11,6 +11,8 @@
 * ``execute --target aws`` -> :func:`execute` uploads the raw data, starts an execution with
   :func:`workflows.predictive_maintenance.example_input` and follows it through
   :class:`workflows.target.AwsTarget` (the CLI's own start / follow / summary path).
+* ``deploy hotel-clusters`` / ``execute hotel-clusters --target aws``: the same through
+  :mod:`workflows.hotel_clusters.aws_deploy` (every stack deploys by :func:`deploy_template`).
 
 Credentials and region come from boto3's standard chain (environment, profile, instance
 role); ``--region`` / ``--profile`` pick among them.  Nothing is written but the template,
@@ -257,14 +259,39 @@ def deploy_stack(
     waiter_delay: int = 10,
 ) -> dict[str, str]:
     """Package, upload, then create or update the stack and wait; returns the stack's outputs."""
+    return deploy_template(
+        session,
+        render(settings),
+        stack_name=stack_name,
+        project_name=settings.name,
+        parameters=stack_parameters(settings, parameters),
+        code_bucket=code_bucket,
+        out=out,
+        waiter_delay=waiter_delay,
+    )
+
+
+def deploy_template(
+    session: Any,
+    template: Mapping[str, Any],
+    *,
+    stack_name: str,
+    project_name: str,
+    parameters: Mapping[str, str],
+    code_bucket: str | None = None,
+    out: Printer = print,
+    waiter_delay: int = 10,
+) -> dict[str, str]:
+    """Any use case's stack: the Lambda package uploaded to the code bucket (default
+    ``<project>-deploy-<account>-<region>``), then the stack created or updated with
+    ``parameters`` and waited for; returns its outputs."""
     from botocore.exceptions import ClientError, WaiterError
 
     region = _region(session)
     cfn, s3 = session.client("cloudformation"), session.client("s3")
-    template = render(settings)
     package = build_lambda_package(BUILD_DIR / "lambda.zip")
     digest = hashlib.sha256(package.read_bytes()).hexdigest()
-    bucket = code_bucket or default_code_bucket(session, settings.name)
+    bucket = code_bucket or default_code_bucket(session, project_name)
     ensure_bucket(s3, bucket, region)
     code_key = f"{stack_name}/lambda-{digest[:20]}.zip"
     s3.put_object(Bucket=bucket, Key=code_key, Body=package.read_bytes())
@@ -273,12 +300,9 @@ def deploy_stack(
     body = tpl.dump_template(with_code_location(template, bucket, code_key))
     request: dict[str, Any] = {
         "StackName": stack_name,
-        "Parameters": [
-            {"ParameterKey": k, "ParameterValue": v}
-            for k, v in stack_parameters(settings, parameters).items()
-        ],
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         "Capabilities": STACK_CAPABILITIES,
-        "Tags": [{"Key": "project", "Value": settings.name}],
+        "Tags": [{"Key": "project", "Value": project_name}],
     }
     if len(body.encode()) > TEMPLATE_BODY_LIMIT:
         template_key = (
@@ -470,6 +494,11 @@ def execute(
 # --- the command line -----------------------------------------------------------------------
 
 
+HOTEL_CLUSTERS = "hotel-clusters"
+# The use cases `deploy` and `execute --target aws` take (the first is the default).
+DEPLOYABLE = ("predictive-maintenance", HOTEL_CLUSTERS)
+
+
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     """Options that ``build``/``execute``/``deploy`` take for the AWS target."""
     group = parser.add_argument_group("AWS (standard credential chain)")
@@ -487,6 +516,9 @@ def add_commands(subparsers: Any, common: argparse.ArgumentParser | None = None)
         help="package the Lambdas, upload them and create or update the CloudFormation stack",
         description="Create or update the stack of cfn/template.yaml (or, with --sdk, only the "
         "state machine). Credentials and region come from the standard AWS chain.",
+    )
+    deploy.add_argument(
+        "workflow", nargs="?", choices=DEPLOYABLE, default=DEPLOYABLE[0], help="which use case"
     )
     add_target_arguments(deploy)
     deploy.add_argument(
@@ -513,11 +545,16 @@ def add_commands(subparsers: Any, common: argparse.ArgumentParser | None = None)
         parents=parents,
         help="start an execution of the deployed state machine and follow it",
     )
+    execute_parser.add_argument(
+        "workflow", nargs="?", choices=DEPLOYABLE, default=DEPLOYABLE[0], help="which use case"
+    )
     execute_parser.add_argument("--target", choices=("aws",), default="aws")
     add_target_arguments(execute_parser)
     execute_parser.add_argument(
         "--data",
-        help="raw AI4I CSV to upload (default: generated data when the raw prefix is empty)",
+        help="raw AI4I CSV to upload (default: generated data when the raw prefix is empty); "
+        "hotel-clusters: a directory holding train.csv and destinations.csv (default: "
+        "generated rows)",
     )
     execute_parser.add_argument("--run-id", help="run id (default: timestamp + random suffix)")
     execute_parser.add_argument(
@@ -560,7 +597,9 @@ def cmd_build(args: argparse.Namespace, out: Printer = print) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace, out: Printer = print) -> int:
-    """``deploy`` / ``deploy --sdk``."""
+    """``deploy`` / ``deploy --sdk`` / ``deploy hotel-clusters``."""
+    if getattr(args, "workflow", DEPLOYABLE[0]) == HOTEL_CLUSTERS:
+        return _deploy_hotel_clusters(args, out)
     settings = _load_settings(args)
     session = boto_session(args.region, args.profile)
     stack_name = args.stack_name or settings.name
@@ -579,7 +618,9 @@ def cmd_deploy(args: argparse.Namespace, out: Printer = print) -> int:
 
 
 def cmd_execute(args: argparse.Namespace, out: Printer = print) -> int:
-    """``execute --target aws``; exits as :class:`workflows.errors.ExitCode` says."""
+    """``execute [hotel-clusters] --target aws``; exits as :class:`workflows.errors.ExitCode` says."""
+    if getattr(args, "workflow", DEPLOYABLE[0]) == HOTEL_CLUSTERS:
+        return _execute_hotel_clusters(args, out)
     settings = _load_settings(args)
     session = boto_session(getattr(args, "region", None), getattr(args, "profile", None))
     data = getattr(args, "data", None)
@@ -590,6 +631,53 @@ def cmd_execute(args: argparse.Namespace, out: Printer = print) -> int:
         data=Path(data) if data else None,
         run_id=getattr(args, "run_id", None),
         follow=not getattr(args, "no_follow", False),
+        timeout=getattr(args, "timeout", None),
+        out=out,
+    )
+
+
+def _deploy_hotel_clusters(args: argparse.Namespace, out: Printer) -> int:
+    from workflows.hotel_clusters import aws_deploy
+    from workflows.hotel_clusters import workflow as wf
+
+    if getattr(args, "sdk", False):
+        raise UserError(
+            "deploy hotel-clusters --sdk: the hotel-cluster stack is deployed whole; drop --sdk"
+        )
+    settings = wf.load_settings(getattr(args, "config", None))
+    aws_deploy.deploy(
+        boto_session(args.region, args.profile),
+        settings,
+        stack_name=args.stack_name or wf.NAME,
+        code_bucket=args.code_bucket,
+        parameters=_parse_parameters(args.parameter),
+        out=out,
+    )
+    return ExitCode.OK
+
+
+def _execute_hotel_clusters(args: argparse.Namespace, out: Printer) -> int:
+    from workflows.hotel_clusters import aws_deploy
+    from workflows.hotel_clusters import workflow as wf
+
+    if getattr(args, "no_follow", False):
+        raise UserError(
+            "execute hotel-clusters --no-follow: training starts from ingestion's result, so "
+            "the command follows both executions; drop --no-follow (--timeout bounds the wait)"
+        )
+    data = getattr(args, "data", None)
+    if data is not None and not Path(data).is_dir():
+        raise UserError(
+            f"--data {data}: no such directory; pass a directory holding train.csv and "
+            "destinations.csv, or leave --data out to generate rows"
+        )
+    settings = wf.load_settings(getattr(args, "config", None))
+    return aws_deploy.execute(
+        boto_session(getattr(args, "region", None), getattr(args, "profile", None)),
+        settings,
+        stack_name=getattr(args, "stack_name", None) or wf.NAME,
+        run_id=getattr(args, "run_id", None),
+        data_dir=data,
         timeout=getattr(args, "timeout", None),
         out=out,
     )

@@ -1,22 +1,19 @@
 """Settings of the many-models use case: ``workflows/many_models.yaml``, merged with the
 ``many_models:`` section of the user's file (``--config FILE`` or ``WORKFLOWS_CONFIG``).
 
-Resolution order as in :mod:`workflows.settings`: explicit overrides, then the user's file,
-then the shipped defaults.
+Loaded by the shared typed loader (:mod:`workflows.settings_loader`): explicit overrides,
+then the user's file, then the shipped defaults.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
-import yaml
-
-from workflows.settings import ENV_CONFIG, ConfigError
+from workflows import settings_loader as loader
+from workflows.settings_loader import ConfigError
 
 DEFAULTS_FILE = Path(__file__).with_name("many_models.yaml")
 SECTION = "many_models"
@@ -152,75 +149,16 @@ class ManyModels:
 def load(config_file: str | None = None, **overrides: Any) -> ManyModels:
     """Defaults, then the user's file's ``many_models:`` section, then ``overrides``
     (dotted keys: ``fanout.max_concurrency=4``)."""
-    merged = _read(DEFAULTS_FILE)
-    user = config_file or os.environ.get(ENV_CONFIG)
-    if user:
-        body = _read(Path(user))
-        section = body.get(SECTION) or {}
-        if not isinstance(section, dict):
-            raise ConfigError(f"{user}: `{SECTION}` must be a mapping of settings")
-        merged = _merge(merged, section, "")
-    nested: dict[str, Any] = {}
-    for dotted, value in overrides.items():
-        if value is None:
-            continue
-        node = nested
-        *parents, last = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    merged = _merge(merged, nested, "")
-    settings = _coerce(ManyModels, merged, "")
+    settings, _ = loader.load(
+        ManyModels,
+        loader.read_yaml(DEFAULTS_FILE),
+        config_file,
+        overrides,
+        section=SECTION,
+        replaced_maps=("hyperparameters", "ranges"),
+    )
     _check(settings)
-    return settings  # type: ignore[no-any-return]
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        body = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(f"configuration file {path}: no such file") from e
-    except yaml.YAMLError as e:
-        raise ConfigError(f"configuration file {path}: not valid YAML ({e})") from e
-    if not isinstance(body, dict):
-        raise ConfigError(f"configuration file {path}: expected a mapping of settings")
-    return body
-
-
-def _merge(base: dict[str, Any], extra: Mapping[str, Any], where: str) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        dotted = f"{where}{key}"
-        if key not in base:
-            raise ConfigError(f"{SECTION}.{dotted}: unknown setting; see {DEFAULTS_FILE.name}")
-        if isinstance(base[key], dict) and key not in ("hyperparameters", "ranges"):
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{SECTION}.{dotted}: expected a mapping, got {value!r}")
-            out[key] = _merge(base[key], value, f"{dotted}.")
-        else:
-            out[key] = value
-    return out
-
-
-def _coerce(cls: type, body: Mapping[str, Any], where: str) -> Any:
-    hints = get_type_hints(cls)
-    values = {}
-    for f in dataclasses.fields(cls):
-        value, hint, dotted = body[f.name], hints[f.name], f"{where}{f.name}"
-        if dataclasses.is_dataclass(hint):
-            values[f.name] = _coerce(hint, value, f"{dotted}.")  # type: ignore[arg-type]
-        elif hint in (int, float, str, bool):
-            ok = isinstance(value, hint) and not (hint is not bool and isinstance(value, bool))
-            if hint is float and isinstance(value, int) and not isinstance(value, bool):
-                value, ok = float(value), True
-            if not ok:
-                raise ConfigError(
-                    f"{SECTION}.{dotted}: {value!r} is not a {hint.__name__}; fix it in your config"
-                )
-            values[f.name] = value
-        else:
-            values[f.name] = value
-    return cls(**values)
+    return settings
 
 
 def _check(s: ManyModels) -> None:

@@ -5,7 +5,11 @@ command line), then the environment, then the user's configuration file, then th
 shipped in ``workflows/defaults.yaml`` (read relative to this module, so every command
 works from any working directory).
 
-Environment variables read here (nothing else in ``workflows`` reads ``os.environ``):
+The typed loading (unknown keys, types, missing keys, the user's file) is
+:mod:`workflows.settings_loader`, shared with the other use cases' settings; this module
+adds the checks that span settings (:func:`_check`).
+
+Environment variables (named in :mod:`workflows.settings_loader`):
 
 * ``WORKFLOWS_CONFIG`` - path of a YAML file merged over the defaults.
 * ``LOCALAWS_STATE_DIR`` - the local runtime's state directory (read by ``localaws.config``).
@@ -20,16 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from workflows import settings_loader as loader
+from workflows.settings_loader import ENV_CONFIG, ConfigError  # noqa: F401 (re-exported)
 
-from localaws.errors import UserError
-
-ENV_CONFIG = "WORKFLOWS_CONFIG"
 DEFAULTS_FILE = Path(__file__).with_name("defaults.yaml")
-
-
-class ConfigError(UserError):
-    """The configuration file or an override is malformed; the message names the key."""
+OPEN_MAPS = ("hyperparameters",)  # any hyperparameter name may be added
 
 
 @dataclass(frozen=True)
@@ -150,7 +149,8 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some settings changed, by dotted key: ``replace(**{"evaluation.threshold": 0.8})``."""
-        return _build(_merge(self.as_dict(), _nest(changes), ""), self.source)
+        merged = loader.Merger(open_maps=OPEN_MAPS).merge(self.as_dict(), loader.nest(changes))
+        return _build(merged, self.source)
 
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -175,118 +175,21 @@ def load(
     ``overrides`` maps dotted keys to values (``{"evaluation.threshold": 0.95}``); ``None``
     values are ignored so that unset command-line options can be passed straight through.
     """
-    sources = [str(DEFAULTS_FILE)]
-    merged = _read(DEFAULTS_FILE)
-    user = path if path is not None else os.environ.get(ENV_CONFIG) or None
-    if user is not None:
-        user_path = Path(user)
-        if not user_path.is_file():
-            where = "--config" if path is not None else f"${ENV_CONFIG}"
-            raise ConfigError(f"{where}: no configuration file at {user_path}; check the path")
-        merged = _merge(merged, _read(user_path), "")
-        sources.append(str(user_path.resolve()))
-    if overrides:
-        merged = _merge(merged, _nest({k: v for k, v in overrides.items() if v is not None}), "")
-    return _build(merged, tuple(sources))
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        body = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from e
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise ConfigError(
-            f"{path}: the top level must be a mapping of settings, got {type(body).__name__}"
-        )
-    return body
-
-
-def _nest(dotted: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in dotted.items():
-        node = out
-        *parents, last = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[last] = value
-    return out
-
-
-def _merge(base: dict[str, Any], extra: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """``extra`` over ``base``; a key ``base`` lacks is refused (a typo would be ignored)."""
-    out = dict(base)
-    for key, value in extra.items():
-        dotted = f"{where}{key}"
-        if key not in base:
-            raise ConfigError(f"{dotted}: unknown setting; known here: {', '.join(sorted(base))}")
-        if key == "hyperparameters":
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{dotted}: must be a mapping of hyperparameter names to values")
-            out[key] = {**base[key], **value}  # any hyperparameter name may be added
-        elif isinstance(base[key], dict):
-            if not isinstance(value, Mapping):
-                raise ConfigError(f"{dotted}: must be a mapping, got {value!r}")
-            out[key] = _merge(base[key], value, f"{dotted}.")
-        else:
-            out[key] = value
-    return out
-
-
-def _coerce(cls: type, body: Mapping[str, Any], where: str) -> Any:
-    kwargs: dict[str, Any] = {}
-    hints = {f.name: f for f in dataclasses.fields(cls)}
-    for name, f in hints.items():
-        if name == "source":
-            continue
-        dotted = f"{where}{name}"
-        if name not in body and f.default is not dataclasses.MISSING:
-            continue
-        if name not in body:
-            raise ConfigError(f"{dotted}: missing; add it to the configuration file")
-        value = body[name]
-        kind = f.type if isinstance(f.type, str) else f.type.__name__
-        sub = _NESTED.get(kind)
-        if sub is not None:
-            kwargs[name] = _coerce(sub, value, f"{dotted}.")
-        elif kind in ("int", "float"):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"{dotted}: must be a number, got {value!r}")
-            if kind == "int" and not float(value).is_integer():
-                raise ConfigError(f"{dotted}: must be a whole number, got {value!r}")
-            kwargs[name] = int(value) if kind == "int" else float(value)
-        elif kind == "str":
-            if not isinstance(value, str) or not value:
-                raise ConfigError(f"{dotted}: must be a non-empty string, got {value!r}")
-            kwargs[name] = value
-        else:
-            kwargs[name] = dict(value)
-    return cls(**kwargs)
-
-
-_NESTED: dict[str, type] = {
-    c.__name__: c
-    for c in (
-        Roles,
-        Data,
-        RetryPolicy,
-        Prepare,
-        Training,
-        Transform,
-        Evaluation,
-        Endpoint,
-        Prediction,
-        Featurizer,
-        Monitoring,
-        Registry,
+    settings, sources = loader.load(
+        Settings,
+        loader.read_yaml(DEFAULTS_FILE),
+        path,
+        overrides,
+        open_maps=OPEN_MAPS,
     )
-}
+    settings = dataclasses.replace(settings, source=(str(DEFAULTS_FILE), *sources))
+    _check(settings)
+    return settings
 
 
 def _build(body: Mapping[str, Any], source: tuple[str, ...]) -> Settings:
-    settings: Settings = dataclasses.replace(_coerce(Settings, body, ""), source=source)
+    body = {k: v for k, v in body.items() if k != "source"}
+    settings = dataclasses.replace(loader.coerce(Settings, body), source=source)
     _check(settings)
     return settings
 

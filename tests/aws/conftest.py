@@ -6,7 +6,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +110,27 @@ def moto(aws_env: None) -> Iterator[Any]:
 
     with mock_aws():
         yield aws.boto_session(REGION)
+
+
+@pytest.fixture
+def stop_when_started() -> Callable[[Any, str], threading.Thread]:
+    """``stop_when_started(sfn, state_machine_arn)``: a started thread that stops the state
+    machine's first execution as soon as it is listed (moto never finishes an execution by
+    itself); join it after the call."""
+    return _stop_when_started
+
+
+def _stop_when_started(sfn: Any, state_machine_arn: str) -> threading.Thread:
+    def stop() -> None:
+        for _ in range(600):
+            executions = sfn.list_executions(stateMachineArn=state_machine_arn)["executions"]
+            if executions:
+                sfn.stop_execution(
+                    executionArn=executions[0]["executionArn"], error="Test", cause="stopped"
+                )
+                return
+            threading.Event().wait(0.05)
+
+    thread = threading.Thread(target=stop)
+    thread.start()
+    return thread

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -137,27 +138,18 @@ def test_deploy_sdk_without_a_stack_names_the_fix(moto: Any, settings: Any) -> N
 
 
 def test_execute_starts_an_execution_and_follows_it(
-    moto: Any, deployed: dict[str, str], settings: Any, tmp_path: Path
+    moto: Any,
+    deployed: dict[str, str],
+    settings: Any,
+    tmp_path: Path,
+    stop_when_started: Callable[[Any, str], threading.Thread],
 ) -> None:
     data = tmp_path / "ai4i.csv"
     data.write_text("UDI,Product ID\n1,L47181\n", encoding="utf-8")
     sfn = moto.client("stepfunctions")
     lines: list[str] = []
 
-    def stop_when_started() -> None:  # moto never finishes an execution by itself
-        for _ in range(200):
-            executions = sfn.list_executions(stateMachineArn=deployed["StateMachineArn"])[
-                "executions"
-            ]
-            if executions:
-                sfn.stop_execution(
-                    executionArn=executions[0]["executionArn"], error="Test", cause="stopped"
-                )
-                return
-            threading.Event().wait(0.05)
-
-    stopper = threading.Thread(target=stop_when_started)
-    stopper.start()
+    stopper = stop_when_started(sfn, deployed["StateMachineArn"])
     code = aws.execute(
         moto,
         settings,

@@ -384,25 +384,9 @@ def _http_api() -> dict[str, Any]:
 def _sagemaker_role() -> dict[str, Any]:
     statements = [
         *_data(read=True, write=True),
-        _statement(
+        *tpl.sagemaker_job_statements(
             "PullAlgorithmImage",
-            ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
             [sub("arn:${AWS::Partition}:ecr:${AWS::Region}:*:repository/sagemaker-xgboost")],
-        ),
-        _statement("EcrAuthorizationToken", ["ecr:GetAuthorizationToken"], ["*"]),
-        _statement(
-            "JobLogs",
-            [
-                "logs:CreateLogGroup",
-                "logs:CreateLogStream",
-                "logs:DescribeLogStreams",
-                "logs:PutLogEvents",
-            ],
-            [
-                sub(
-                    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/sagemaker/*"
-                )
-            ],
         ),
         _statement(
             "OfflineStoreCatalog",
@@ -430,12 +414,7 @@ def _sagemaker_role() -> dict[str, Any]:
             "sagemaker.amazonaws.com",
             "hotel-clusters-sagemaker",
             statements,
-            skip=[
-                (
-                    "CKV_AWS_111",
-                    "ecr:GetAuthorizationToken does not support resource-level permissions.",
-                )
-            ],
+            skip=[tpl.SAGEMAKER_JOB_SKIP],
         )
     }
 
@@ -644,6 +623,11 @@ def _outputs() -> dict[str, Any]:
             )
         },
         "SageMakerExecutionRoleArn": {"Value": get_att("SageMakerExecutionRole", "Arn")},
+        # What `execute hotel-clusters --target aws` checks the settings against.
+        "ProjectName": {"Value": ref("ProjectName")},
+        "EndpointName": {"Value": ref("EndpointName")},
+        "CustomersFeatureGroupName": {"Value": ref("CustomersFeatureGroup")},
+        "DestinationsFeatureGroupName": {"Value": ref("DestinationsFeatureGroup")},
     }
 
 

@@ -1,11 +1,15 @@
 """The hotel-cluster commands of ``python -m workflows``:
 
-* ``run hotel-clusters [--rows N | --data DIR] [--json]``: ingestion, training, deployment,
-  then a test sample streamed through Kinesis; prints accuracy, stream-to-table latency and
-  item counts (exit 0 only when every streamed event became one item);
+* ``run hotel-clusters [--rows N | --data DIR] [--seed N] [--threshold X] [--json]``:
+  ingestion, training, deployment, then a test sample streamed through Kinesis; prints
+  accuracy, stream-to-table latency and item counts (exit 0 only when every streamed event
+  became one item);
 * ``build hotel-clusters [--target aws]``: the two ASL definitions, or the CloudFormation
   stack ``cfn/hotel-clusters.yaml``;
 * ``lineage hotel-clusters [--svg FILE]``: the deployed endpoint's lineage.
+
+Every command reads :class:`~workflows.hotel_clusters.workflow.HotelSettings` from the
+``hotel_clusters:`` section of ``--config FILE`` (:func:`settings`).
 """
 
 from __future__ import annotations
@@ -23,7 +27,14 @@ USE_CASE = wf.NAME
 
 
 def settings(args: argparse.Namespace) -> wf.HotelSettings:
-    return wf.HotelSettings()
+    """The ``hotel_clusters:`` section of ``--config FILE`` (else ``$WORKFLOWS_CONFIG``) over
+    the defaults; ``run``'s ``--rows``, ``--seed`` and ``--threshold`` over both."""
+    overrides = {
+        "rows": getattr(args, "rows", None),
+        "seed": getattr(args, "seed", None),
+        "min_accuracy": getattr(args, "threshold", None),
+    }
+    return wf.load_settings(getattr(args, "config", None), overrides)
 
 
 def cmd_run(args: argparse.Namespace, console: Any) -> int:
@@ -43,9 +54,7 @@ def cmd_run(args: argparse.Namespace, console: Any) -> int:
             console.print(f"[dim]{text}[/]", highlight=False)
 
     with open_target(args.state_dir) as target:
-        result = run(
-            target, s, rows=args.rows, data_dir=args.data, run_id=args.run_id, on_phase=phase
-        )
+        result = run(target, s, rows=s.rows, data_dir=args.data, run_id=args.run_id, on_phase=phase)
     report = result.report()
     if quiet:
         print(json.dumps(report, indent=2, default=str))

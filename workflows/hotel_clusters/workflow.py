@@ -21,13 +21,17 @@ definition serves every run; building makes no AWS call.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from workflows.settings import ConfigError
+from workflows import settings_loader as loader
+from workflows.settings_loader import ConfigError
 
 NAME = "hotel-clusters"
+SECTION = "hotel_clusters"  # the key of the user's configuration file holding these settings
 FUNCTIONS_FILE = (
     Path(__file__).resolve().parents[2] / "lambdas" / "hotel_clusters" / "functions.yaml"
 )
@@ -107,6 +111,51 @@ class HotelSettings:
     @property
     def training_name(self) -> str:
         return f"{NAME}-training"
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> HotelSettings:
+    """:class:`HotelSettings`: its defaults, then the ``hotel_clusters:`` section of the
+    user's file (``--config FILE``, else ``$WORKFLOWS_CONFIG``), then ``overrides`` (dotted
+    keys; ``None`` values ignored). Typed as every use case's settings are
+    (:mod:`workflows.settings_loader`)."""
+    settings, _ = loader.load(
+        HotelSettings,
+        loader.dataclass_defaults(HotelSettings),
+        path,
+        overrides,
+        section=SECTION,
+        open_maps=("hyperparameters",),
+    )
+    _check_settings(settings)
+    return settings
+
+
+def _check_settings(s: HotelSettings) -> None:
+    where = f"{SECTION}."
+    if not 0 <= s.min_accuracy <= 1:
+        raise ConfigError(
+            f"{where}min_accuracy: {s.min_accuracy} is not an accuracy; give a number from 0 to 1"
+        )
+    for key in ("rows", "max_users"):
+        if getattr(s, key) < 1:
+            raise ConfigError(f"{where}{key}: {getattr(s, key)}; give at least 1")
+    if s.prefix.startswith("/") or s.prefix.endswith("/"):
+        raise ConfigError(
+            f"{where}prefix: {s.prefix!r} must be a key prefix without leading or trailing '/', "
+            "e.g. 'hotel-clusters'"
+        )
+    if s.hyperparameters.get("objective", "multi:softmax") != "multi:softmax":
+        raise ConfigError(
+            f"{where}hyperparameters.objective: {s.hyperparameters['objective']!r}; the "
+            "workflow predicts one cluster per event: use multi:softmax or leave it out"
+        )
+    if "num_class" in s.hyperparameters:
+        raise ConfigError(
+            f"{where}hyperparameters.num_class: set by the workflow from the clusters in the "
+            "training set; remove it from the configuration"
+        )
 
 
 def function_names() -> dict[str, str]:
