@@ -396,7 +396,7 @@ class ServedModel:
 
 # -- HTTP -----------------------------------------------------------------------------------
 
-_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+_REASONS = {200: "OK", 204: "No Content", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
             406: "Not Acceptable", 411: "Length Required", 413: "Payload Too Large",
             415: "Unsupported Media Type", 500: "Internal Server Error"}  # fmt: skip
 
@@ -427,6 +427,7 @@ class _Handler(socketserver.StreamRequestHandler):
             method, target, version = parts
             length = 0
             content_type = accept = None
+            foreign: str | None = None
             keep_alive = version == b"HTTP/1.1"
             while True:
                 header = rfile.readline(MAX_HEADER_LINE)
@@ -440,6 +441,10 @@ class _Handler(socketserver.StreamRequestHandler):
                     content_type = value.strip().decode("latin-1")
                 elif name == b"accept":
                     accept = value.strip().decode("latin-1")
+                elif name == b"origin":  # a browser's request: only the runtime may call
+                    foreign = foreign or "Origin"
+                elif name == b"host" and not _loopback_host(value.strip()):
+                    foreign = foreign or "Host"  # a DNS-rebound name
                 elif name == b"connection":
                     token = value.strip().lower()
                     keep_alive = token == b"keep-alive" or (keep_alive and token != b"close")
@@ -452,6 +457,9 @@ class _Handler(socketserver.StreamRequestHandler):
                     )
                     return
             body = rfile.read(length) if length else b""
+            if foreign is not None:
+                self._send(403, _REFUSED[foreign], "text/plain", close=True)
+                return
             server = self.server
             server.begin()
             try:
@@ -472,6 +480,22 @@ class _Handler(socketserver.StreamRequestHandler):
             f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n"
         ).encode("latin-1")
         self.connection.sendall(head + body)
+
+
+_REFUSED = {
+    "Origin": b"refused: a request from a web page (it has an Origin header); this model server "
+    b"takes requests from the local runtime only: call InvokeEndpoint on the runtime's port",
+    "Host": b"refused: the Host header does not name 127.0.0.1 or localhost; this model server "
+    b"takes requests from the local runtime only: call InvokeEndpoint on the runtime's port",
+}
+
+
+def _loopback_host(value: bytes) -> bool:
+    """``Host`` names this machine's loopback (``127.0.0.1``, ``localhost``, ``[::1]``,
+    with or without a port)."""
+    host = value.strip().lower()
+    host = host[: host.find(b"]") + 1] if host.startswith(b"[") else host.split(b":", 1)[0]
+    return host in (b"127.0.0.1", b"localhost", b"[::1]")
 
 
 class ModelHTTPServer(socketserver.ThreadingTCPServer):

@@ -284,3 +284,28 @@ def test_pipeline_featurizer_then_xgboost(tmp_path, data, serve):
     np.testing.assert_allclose(scores, expected, rtol=1e-5)
     # the first container's error is the pipeline's
     assert invoke(server, b'{"x": 1}', content_type="application/json")[0] == 500
+
+
+@pytest.mark.parametrize(
+    ("headers", "named"),
+    [
+        ({"Origin": "http://evil.example"}, b"Origin"),
+        ({"Origin": "null"}, b"Origin"),
+        ({"Host": "evil.example:8080"}, b"Host"),
+        ({"Host": "127.0.0.1.evil.example"}, b"Host"),
+    ],
+)
+def test_requests_from_web_pages_are_refused(builtin, data, headers, named):
+    """A page in the user's browser can reach 127.0.0.1: a cross-origin POST (it carries
+    Origin) or a DNS-rebound name (its Host) is refused before the model runs."""
+    row = ",".join(str(v) for v in data[0][0]).encode()
+    status, body, _ = request(
+        builtin, "POST", "/invocations", row, {"Content-Type": "text/csv", **headers}
+    )
+    assert status == 403
+    assert named in body and b"InvokeEndpoint" in body
+    for host in ("localhost:1", "127.0.0.1", "[::1]:8080"):
+        status, _, _ = request(
+            builtin, "POST", "/invocations", row, {"Content-Type": "text/csv", "Host": host}
+        )
+        assert status == 200, host
