@@ -17,6 +17,7 @@ builds one: they ask a :class:`StateDir`.
       transform/                  batch transform work directories
       featurestore/online.db      the Feature Store's online store and offline queue
       examples/<machine>.json     example execution inputs shown by the console
+      web/<site>/                 static pages served next to the console (server.sites)
       services/journal.db         the journal of calls to the services moto serves: motobridge
       services/snapshot.pickle    a snapshot of moto's backends (motobridge.snapshot)
       athena/<query id>.parquet   a query's result rows, paged by GetQueryResults (athena.queries)
@@ -125,6 +126,10 @@ class StateDir:
         """Which fields of the example input a new run renames (the console's freshening):
         ``{"runIdField": "RunId", "fields": ["TrainingJobName", ...]}``."""
         return self.root / "examples" / f"{state_machine}.per-run.json"
+
+    def web_site(self, site: str) -> Path:
+        """``web/<site>/``: a use case's static page, served at ``/web/<site>/``."""
+        return self.root / "web" / site
 
     # -- the services moto serves (localaws/motobridge) -------------------------------
 

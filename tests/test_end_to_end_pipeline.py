@@ -224,6 +224,7 @@ def test_run_prints_the_api_url(run: dict[str, Any]) -> None:
     assert re.fullmatch(
         r"http://127\.0\.0\.1:\d+/restapis/\w+/\$default/_user_request_/predict", run["api_url"]
     ), run["api_url"]
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/web/predictive-maintenance/", run["page_url"])
 
 
 def test_http_api_answers_post_options_bad_rows_and_other_methods(
@@ -261,7 +262,6 @@ def test_http_api_answers_post_options_bad_rows_and_other_methods(
         assert other.headers["allow"] == "POST,OPTIONS"
 
 
-WEB_PAGE = Path(__file__).resolve().parents[1] / "web" / "predictive-maintenance"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -269,27 +269,17 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 
 @pytest.fixture(scope="module")
-def page_url() -> Iterator[str]:
-    """The static page served as S3 would serve it: plain files over HTTP."""
-    import functools
-    import threading
-    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-
-    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(WEB_PAGE))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/index.html"
-    finally:
-        server.shutdown()
-        server.server_close()
+def page_url(run: dict[str, Any], served: Any) -> str:
+    """The page as ``serve`` offers it, next to the console; ``run`` published it with the
+    API's URL in its config.js (the URL printed names the default port: this server's differs)."""
+    path = "/" + run["page_url"].split("/", 3)[3]
+    assert path == "/web/predictive-maintenance/", run["page_url"]
+    return f"{served.url}{path}"
 
 
 def test_the_technicians_page_shows_the_failure_probability(
-    api_url: str, page_url: str, served: Any, settings: settings_module.Settings
+    page_url: str, served: Any, settings: settings_module.Settings
 ) -> None:
-    from urllib.parse import quote
-
     from playwright.sync_api import expect, sync_playwright
 
     worn = "L,298.4,308.2,1582,70.7,216"
@@ -301,7 +291,7 @@ def test_the_technicians_page_shows_the_failure_probability(
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page()
-            page.goto(f"{page_url}?api={quote(api_url, safe='')}")
+            page.goto(page_url)  # no ?api=: the served config.js names the API
             page.get_by_role("button", name="Worn tool, high torque").click()
             expect(page.locator("#probability")).to_have_text(expected, timeout=60_000)
             label = page.locator("#label").inner_text()

@@ -35,6 +35,7 @@ from typing import Any
 
 from localaws.errors import UserError
 from workflows import aws_template as tpl
+from workflows import aws_template_pipeline as pipeline_stack
 from workflows.errors import AwsCredentialsError, DeployError, ExitCode
 from workflows.functions import build_lambda_package
 from workflows.settings import Settings
@@ -116,7 +117,7 @@ def render(settings: Settings, functions: Sequence[tpl.LambdaSpec] | None = None
 
     functions = lambda_specs() if functions is None else functions
     version = settings.training.xgboost_version
-    return tpl.render_template(
+    template = tpl.render_template(
         pm.definition(sentinel_settings(settings)),
         functions,
         project_name=settings.name,
@@ -124,6 +125,8 @@ def render(settings: Settings, functions: Sequence[tpl.LambdaSpec] | None = None
         image_uri=sdk.sagemaker.image_uris.retrieve("xgboost", settings.region, version=version),
         defaults=stack_parameters(settings),
     )
+    pipeline_stack.add_to(template, settings)
+    return template
 
 
 def build(

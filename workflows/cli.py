@@ -353,12 +353,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
         progress.update(result.view)
     write_console_example(args.state_dir, settings, raw_data_uri=result.input["RawDataUri"])
-    api_url = None
+    api_url = page_url = None
     if result.api is not None:
+        from localaws import config
+        from workflows.http_api import publish_page
+
         api_url = result.api.url(_served_url(target))
+        page = publish_page(config.state_dir(args.state_dir), result.api)
+        page_url = _served_url(target).rstrip("/") + page
     if args.json:
         summary = run_summary(result.view, settings, result.input)
         summary["api_url"] = api_url
+        summary["page_url"] = page_url
         print(json.dumps(summary, default=str))
         return result.view.exit_code
     print_summary(
@@ -370,11 +376,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         phases=result.seconds,
     )
     if api_url is not None:
-        console.print(
-            f"HTTP API: POST a reading to {api_url}"
-            + ("" if getattr(target, "url", None) else " (while `python -m workflows serve` runs)"),
-            highlight=False,
-        )
+        later = "" if getattr(target, "url", None) else " (while `python -m workflows serve` runs)"
+        console.print(f"HTTP API: POST a reading to {api_url}{later}", highlight=False)
+        console.print(f"Technicians' page: {page_url}{later}", highlight=False)
     return result.view.exit_code
 
 
@@ -459,6 +463,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from workflows.target import LocalTarget
 
         print_api_urls(runtime, f"http://{host}:{port}")
+        publish_technicians_page(runtime, settings, f"http://{host}:{port}")
         prepare_console(LocalTarget(runtime=runtime), settings)
 
     serve(
@@ -491,6 +496,16 @@ def print_api_urls(runtime: Any, url: str) -> None:
                 f"HTTP API {api.get('Name', '')}: {invoke_url(url, api['ApiId'], stage['StageName'])}{path}",
                 highlight=False,
             )
+
+
+def publish_technicians_page(runtime: Any, settings: Any, url: str) -> None:
+    """``serve``: the technicians' page next to the console, when a run made its API."""
+    from workflows.http_api import find_http_api, publish_page
+
+    api = find_http_api(runtime.apigatewayv2, settings)
+    if api is not None:
+        page = publish_page(runtime.state_dir, api)
+        _console(stderr=True).print(f"Technicians' page: {url}{page}", highlight=False)
 
 
 def api_stages(apigateway: Any, apigatewayv2: Any) -> list[tuple[str, str, str, str]]:

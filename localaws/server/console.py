@@ -21,6 +21,8 @@ AWS's own console computes server-side:
   ``{"runIdField": "RunId", "fields": [...], "endpointExists": {"Field": "NameField"}}``:
   a new run id replaces the old one in each field; Field says whether the endpoint named
   by NameField exists now); the example input is served freshened the same way;
+* ``GET /web/<site>/<file>`` - a use case's static page published into the state
+  directory (:mod:`localaws.server.sites`), served as its own assets are;
 * ``GET /console/api/stages?executionArn=...&visit=N`` - the data of visit N of the fold
   stage by stage (input, InputPath, Parameters as sent, result, ResultSelector,
   ResultPath, OutputPath), from the state's definition and the history;
@@ -60,6 +62,7 @@ from localaws.server.console_inspect import (
     state_definition,
 )
 from localaws.server.lineage_svg import render_lineage_svg
+from localaws.server.sites import SITE_PREFIX, site_file
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
@@ -96,6 +99,8 @@ def console_routes(runtime: Runtime) -> list[Route]:
         for path, endpoint in (
             ("/", console.index),
             ("/console/static/{file}", console.static),
+            (SITE_PREFIX + "{site}/", console.site),
+            (SITE_PREFIX + "{site}/{file}", console.site),
             ("/console/api/graph", console.graph),
             ("/console/api/execution", console.execution),
             ("/console/api/example/{name}", console.example),
@@ -145,6 +150,15 @@ class Console:
         return FileResponse(
             STATIC_DIR / name, media_type=STATIC_FILES[name], headers={"Cache-Control": "no-cache"}
         )
+
+    async def site(self, request: Request) -> Response:
+        """A file of a published site (``/web/<site>/`` is its index page)."""
+        site = request.path_params["site"]
+        found = site_file(self.runtime.state_dir, site, request.path_params.get("file", ""))
+        if found is None:
+            return _error(404, "NotFound", f"no such file in the web site {site[:80]!r}")
+        path, media_type = found
+        return FileResponse(path, media_type=media_type, headers={"Cache-Control": "no-cache"})
 
     async def graph(self, request: Request) -> Response:
         machine_arn = request.query_params.get("stateMachineArn")

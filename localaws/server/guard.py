@@ -29,6 +29,10 @@ the API's own CORS configuration, applied by the proxy before the function behin
 runs (the guard tells it whether the origin is the console's, ``TRUSTED_ORIGIN``).  Such a
 request can only invoke what the API routes to.
 
+A use case's published page (``GET /web/<site>/...``, :mod:`localaws.server.sites`) is
+served like the console's own assets: static files, no signature, a foreign ``Origin``
+refused.
+
 A refusal has the protocol's error shape (JSON 1.0/1.1, REST-JSON, S3's XML) and status 403
 (413 for a large body).  Every error response leaving the server has the state directory's
 path replaced, so no error tells a caller where the data lives.
@@ -55,6 +59,7 @@ from localaws.apigateway.proxy import INVOKE_PATH
 from localaws.errors import ServiceError, excerpt
 from localaws.server import protocols, sigv4
 from localaws.server.app import json_services, rest_services
+from localaws.server.sites import SITE_PREFIX
 
 CONSOLE_API_PREFIX = "/console/api/"
 CONSOLE_HEADER = "x-localaws-console"  # sent by static/app.js on every fetch
@@ -225,6 +230,8 @@ def route(request: Inbound) -> Route:
         _PAGE_PREFIX
     ):
         return Route("page", "console")
+    if request.method in ("GET", "HEAD") and request.path.startswith(SITE_PREFIX):
+        return Route("page", "console")  # a published page's files (localaws.server.sites)
     return Route("aws", "s3")  # anything else unsigned is S3's (path-style /bucket/key)
 
 

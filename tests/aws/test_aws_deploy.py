@@ -72,6 +72,29 @@ def test_deploy_creates_bucket_roles_functions_table_and_state_machine(
     assert json.loads(machine["definition"])["StartAt"] == "PrepareData"
 
 
+def test_deploy_creates_the_processing_role_the_web_bucket_and_the_apis_permission(
+    moto: Any, deployed: dict[str, str], settings: Any
+) -> None:
+    """What moto's CloudFormation makes of the pipeline's part (it skips AWS::ApiGatewayV2::*
+    with a warning, and does not apply a bucket's public access block: the template tests
+    check those)."""
+    s3, iam, lam = moto.client("s3"), moto.client("iam"), moto.client("lambda")
+    role = iam.get_role(RoleName=deployed["ProcessingJobRoleArn"].rsplit("/", 1)[1])["Role"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+        "Service": "sagemaker.amazonaws.com"
+    }
+    web = deployed["WebBucketName"]
+    assert web == f"{settings.name}-web-123456789012-us-east-1"
+    assert web in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert s3.get_bucket_encryption(Bucket=web)["ServerSideEncryptionConfiguration"]["Rules"]
+    api_function = f"{settings.name}-api"
+    policy = json.loads(lam.get_policy(FunctionName=api_function)["Policy"])
+    [grant] = policy["Statement"]
+    assert grant["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert grant["Action"] == "lambda:InvokeFunction"
+    assert deployed["HttpApiUrl"].endswith(".execute-api.us-east-1.amazonaws.com/predict")
+
+
 def test_the_lambda_package_holds_the_handlers_and_localaws_subset(tmp_path: Path) -> None:
     import zipfile
 

@@ -48,3 +48,23 @@ def test_serve_prints_the_api_url(target: LocalTarget, capsys: pytest.CaptureFix
     api = http_api.ensure_http_api(target, settings)
     cli.print_api_urls(target.runtime, "http://127.0.0.1:9999")
     assert api.url("http://127.0.0.1:9999") in capsys.readouterr().err
+
+
+def test_serve_publishes_the_technicians_page_pointing_at_the_api(
+    target: LocalTarget, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workflows import cli
+
+    settings = settings_module.load(overrides={"featurizer.mode": "pipeline"})
+    cli.publish_technicians_page(target.runtime, settings, "http://127.0.0.1:9999")
+    assert not target.runtime.layout.web_site(http_api.WEB_SITE).exists()  # no API, no page
+    api = http_api.ensure_http_api(target, settings)
+    cli.publish_technicians_page(target.runtime, settings, "http://127.0.0.1:9999")
+    assert "Technicians' page: http://127.0.0.1:9999/web/predictive-maintenance/" in (
+        capsys.readouterr().err
+    )
+    site = target.runtime.layout.web_site(http_api.WEB_SITE)
+    assert (site / "index.html").read_bytes() == (http_api.WEB_PAGE / "index.html").read_bytes()
+    assert (site / "config.js").read_text() == (
+        f'window.PREDICT_URL = "/restapis/{api.api_id}/$default/_user_request_/predict";\n'
+    )
