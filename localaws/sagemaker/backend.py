@@ -920,7 +920,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
                     if kind == TRAINING:
                         self._transition(rec, "Starting", RESTART_MESSAGE)
                 self._start(kind, name, functools.partial(runners[kind], name))
-        if resumes:  # (a tuning job's supervisor is not resumed: it fails, see tuning.py)
+        if resumes:  # after the training jobs: a tuning job's supervisor follows its trials
             self._recover_tuning()
         threads = []
         for record in self.records.list(ENDPOINT):

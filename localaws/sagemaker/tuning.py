@@ -31,6 +31,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from localaws.errors import ServiceError, UserError
@@ -387,8 +388,10 @@ class TuningApi:
             search.grid_size(space) if strategy_name == "Grid" else DEFAULT_MAX_JOBS
         )
         parallel = limits["MaxParallelTrainingJobs"]
-        deadline = (
-            time.monotonic() + limits["MaxRuntimeInSeconds"]
+        deadline = (  # counted from the creation, so a resumed job keeps its budget
+            time.monotonic()
+            + limits["MaxRuntimeInSeconds"]
+            - (time.time() - record["CreationTime"])
             if limits.get("MaxRuntimeInSeconds")
             else None
         )
@@ -404,7 +407,10 @@ class TuningApi:
         )
         criteria = config.get("TuningJobCompletionCriteria") or {}
         observed = self._warm_start_observations(record, space, sign)
-        trials: list[_Trial] = []
+        trials = self._recorded_trials(record, space, sign, observed)
+        if strategy_name == "Grid":  # the grid goes on after the points already launched
+            for _ in trials:
+                strategy.suggest(observed, [])
         exhausted = False
         stop_reason: str | None = None
 
@@ -474,6 +480,31 @@ class TuningApi:
             )
         else:
             self._publish(name, trials, "Completed")
+
+    def _recorded_trials(
+        self,
+        record: dict[str, Any],
+        space: list[search.Parameter],
+        sign: float,
+        observed: list[tuple[search.Point, float]],
+    ) -> list[_Trial]:
+        """The trials a resumed tuning job had launched (none for a new one): ended ones keep
+        their status and objective (added to ``observed``); the others are the training jobs
+        the restart runs again under the same name, followed by :meth:`_refresh`."""
+        trials = []
+        for stored in record.get("Trials") or []:
+            tuned = stored["TunedHyperParameters"]
+            point = {p.name: p.parse(tuned.get(p.name, "")) for p in space}
+            trial = _Trial(stored["TrainingJobName"], point, tuned)
+            job = self.records.get(TRAINING, trial.name) or {}
+            status = job.get("TrainingJobStatus", "Failed")
+            if status in TERMINAL:
+                trial.status = status
+                trial.objective = stored.get("Objective")
+                if trial.objective is not None:
+                    observed.append((point, sign * trial.objective))
+            trials.append(trial)
+        return trials
 
     @staticmethod
     def _hyperband_keeps(trial: _Trial, trials: list[_Trial], rungs: list[int]) -> bool:
@@ -569,20 +600,22 @@ class TuningApi:
         return observed
 
     def _recover_tuning(self) -> None:
-        """After a restart: tuning jobs that were running fail (their supervisor is gone)."""
+        """After a restart: a tuning job that was running goes on under the same record (its
+        ended training jobs kept, the interrupted ones already restarted by ``recover``, the
+        remaining ones launched as before); one that was Stopping finishes its stop."""
         for record in self.records.list(TUNING):
             if record["HyperParameterTuningJobStatus"] not in ("InProgress", "Stopping"):
                 continue
             name = record["HyperParameterTuningJobName"]
-            with self._edit(TUNING, name) as rec:
-                stopping = rec["HyperParameterTuningJobStatus"] == "Stopping"
-                rec["HyperParameterTuningJobStatus"] = "Stopped" if stopping else "Failed"
-                rec["HyperParameterTuningEndTime"] = time.time()
-                if not stopping:
-                    rec["FailureReason"] = (
-                        "InternalServerError: the local runtime that ran this tuning job stopped "
-                        "before it finished; create the tuning job again under a new name"
-                    )
+            if (TUNING, name) in self._running:
+                continue
+            stopping = record["HyperParameterTuningJobStatus"] == "Stopping"
+            self._start(TUNING, name, partial(self._resume_tuning, name, stopping))
+
+    def _resume_tuning(self, name: str, stopping: bool, running: Any) -> None:
+        if stopping:
+            running.cancelled.set()
+        self._run_tuning(name, running)
 
 
 # -- request helpers ------------------------------------------------------------------------
