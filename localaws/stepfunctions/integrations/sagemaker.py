@@ -70,6 +70,14 @@ JOBS: dict[str, tuple[str, str, str, str]] = {
         "StopHyperParameterTuningJob",
     ),
 }
+# Request-response creates a resumed task repeats safely: (Describe operation, name member,
+# ARN member).  The resource its first attempt made is accepted when it matches the request.
+CREATES: dict[str, tuple[str, str, str]] = {
+    "createModel": ("DescribeModel", "ModelName", "ModelArn"),
+    "createEndpointConfig": ("DescribeEndpointConfig", "EndpointConfigName", "EndpointConfigArn"),
+    "createEndpoint": ("DescribeEndpoint", "EndpointName", "EndpointArn"),
+}
+UNDESCRIBED = ("Tags",)  # request members a Describe does not return
 FAILED_STATES = ("Failed", "Stopped")
 POLL_SECONDS = 0.2
 HEARTBEAT_SECONDS = 5.0
@@ -91,6 +99,22 @@ def to_json(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return value
+
+
+def matches(requested: Any, described: Any) -> bool:
+    """Whether a described resource is what ``requested`` asked for: every requested member
+    has the same value (the Describe may add defaults the request left out)."""
+    if isinstance(requested, dict):
+        return isinstance(described, dict) and all(
+            key in described and matches(value, described[key]) for key, value in requested.items()
+        )
+    if isinstance(requested, list):
+        return (
+            isinstance(described, list)
+            and len(requested) == len(described)
+            and all(matches(r, d) for r, d in zip(requested, described, strict=True))
+        )
+    return bool(requested == described)
 
 
 def static_view(parameters: Any) -> Any:
@@ -142,12 +166,29 @@ class SageMakerIntegration(Integration):
             with contextlib.suppress(StateFailure):
                 self._call(describe, {name_key: params.get(name_key)})
                 return self._wait(request, params)
+        if request.resumed and request.action in CREATES:
+            # The crash may have come after the create and before its result was recorded:
+            # the resource it made, if it is the one asked for, is this task's result.
+            made = self._made(request.action, params)
+            if made is not None:
+                return made
         response = self._call(operation, dict(params))
         if request.pattern is not Pattern.SYNC or request.action not in JOBS:
             return to_json(response)
         if request.submitted is not None:  # TaskSubmitted: the job's ARN while it runs
             request.submitted(to_json(response))
         return self._wait(request, params)
+
+    def _made(self, action: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The create's response when the resource it names exists as requested, else None
+        (not there: create it; different: the create refuses it as AWS would)."""
+        describe, name_key, arn_key = CREATES[action]
+        try:
+            described = self._call(describe, {name_key: params.get(name_key)})
+        except StateFailure:
+            return None
+        wanted = {k: v for k, v in params.items() if k not in UNDESCRIBED}
+        return {arn_key: described[arn_key]} if matches(wanted, to_json(described)) else None
 
     def _wait(self, request: TaskRequest, params: dict[str, Any]) -> Any:
         describe, name_key, status_key, stop = JOBS[request.action]
