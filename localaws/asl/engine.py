@@ -60,6 +60,8 @@ INTERRUPTED_CAUSE = (
 
 # The resource type of an activity Task (its events are Activity*, not Task*).
 ACTIVITY = "activity"
+# Progress-memo keys of task tokens (``token:<frame prefix><state name>``).
+TOKEN_MEMO = "token:"
 
 _NOT_MATCHED_BY_TASK_FAILED = NOT_MATCHED_BY_ALL | {StatesError.TIMEOUT.value}
 
@@ -285,6 +287,18 @@ class ExecutionRun:
         self._memo_clear = False
         self._memo_dirty = bool(memo)  # memo entries exist (stored or pending)
         self._flush_lock = threading.Lock()
+        # Tokens of interrupted tasks whose message went out before the crash (TaskSubmitted
+        # recorded): the resumed task only waits.  They are open again from now on, so an
+        # answer sent while the execution gets back to its task is kept.
+        self._submitted_tokens: set[str] = set()
+        if continued:
+            for key, kept in self._redrive_memo.items():
+                if (
+                    key.startswith(TOKEN_MEMO)
+                    and isinstance(kept, dict)
+                    and self._in_flight.get(kept.get("state", ""), 0) > 0
+                ):
+                    tokens.reserve(str(kept["token"]))
         # Runs a Distributed Map state (set by the Step Functions service, which owns child
         # executions and S3): (state, frame, effective input, retry count) -> the Map's result.
         self.map_runner: Callable[..., Any] | None = None
@@ -329,9 +343,24 @@ class ExecutionRun:
             self._in_flight[state_name] = left - 1
             return True
 
-    def new_task_token(self) -> str:
+    def new_task_token(self, frame: Frame, state_name: str) -> str:
+        """The task token of a ``.waitForTaskToken`` task, kept in the progress memo so that
+        a task in flight when the execution was interrupted gets its original token back
+        (a worker holding it can still answer after the restart)."""
+        key = f"{TOKEN_MEMO}{frame.prefix}{state_name}"
+        with self._progress_lock:
+            in_flight = self._in_flight.get(state_name, 0) > 0
+        if in_flight:
+            found, kept = self.memo_take(key)
+            if found and isinstance(kept, dict) and isinstance(kept.get("token"), str):
+                token = str(kept["token"])
+                self.tokens.reserve(token)
+                if kept.get("submitted"):
+                    self._submitted_tokens.add(token)
+                return token
         token = secrets.token_urlsafe(48)
         self.tokens.reserve(token)
+        self.memo_put(key, {"token": token, "state": state_name, "submitted": False})
         return token
 
     def memo_take(self, key: str) -> tuple[bool, Any]:
@@ -699,7 +728,12 @@ class ExecutionRun:
         started = time.monotonic()
         try:
             request.resumed = self._resumed_task(task.name)
-            threading.Thread(target=work, name=f"task {task.name}", daemon=True).start()
+            submitted = token is not None and request.resumed and token in self._submitted_tokens
+            if submitted:  # its message went out before the crash: only the wait is left
+                self._submitted_tokens.discard(token)
+                done[0] = True
+            else:
+                threading.Thread(target=work, name=f"task {task.name}", daemon=True).start()
             try:
                 self._await(
                     lambda: done[0], wake, scope, request, started, timeout, heartbeat, last_beat
@@ -719,7 +753,7 @@ class ExecutionRun:
                     ) from exc
                 if slot is None:
                     return done[1]
-                if resource_type != ACTIVITY:
+                if resource_type != ACTIVITY and not submitted:
                     frame.emit(
                         E.TASK_SUBMITTED,
                         {
@@ -728,6 +762,10 @@ class ExecutionRun:
                             "output": to_json(done[1]),
                             "outputDetails": {"truncated": False},
                         },
+                    )
+                    self.memo_put(
+                        f"{TOKEN_MEMO}{frame.prefix}{task.name}",
+                        {"token": token, "state": task.name, "submitted": True},
                     )
                 self._await(
                     lambda: slot.finished,

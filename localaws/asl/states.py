@@ -424,7 +424,7 @@ class TaskState(State):
         return value
 
     def execute(self, run: ExecutionRun, frame: Frame, data: Any, retry_count: int) -> Result:
-        token = run.new_task_token() if self.token_pattern else None
+        token = run.new_task_token(frame, self.name) if self.token_pattern else None
         ctx = run.context(self.name, frame, retry_count, token) if self.needs_context else None
         variables = frame.variables
         if self.jsonata:
