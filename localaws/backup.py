@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 HEADER = b"SQLite format 3\x00"
 # The SQLite files of a state directory, relative to it.
-FILES = ("runtime.db", "services/journal.db")
+JOURNAL = "services/journal.db"
+FILES = ("runtime.db", JOURNAL)
 
 
 class StateCorrupt(PlatformError):
@@ -46,6 +47,7 @@ class StateCorrupt(PlatformError):
             fix = "no backup of it exists: move it aside to start fresh (its state is lost)"
         super().__init__(f"{path}: {problem}; {fix}")
         self.path = path
+        self.problem = problem
 
 
 def path_state_dir(path: Path) -> Path:
@@ -82,12 +84,24 @@ def problem(path: Path) -> str | None:
     return None
 
 
+def corrupt(path: Path, problem: str) -> StateCorrupt:
+    """The error for a state file found damaged while in use (``problem`` says where)."""
+    state_dir = path_state_dir(path)
+    return StateCorrupt(
+        path, problem, backup_path(StateDir(state_dir), str(path.relative_to(state_dir)))
+    )
+
+
 def check(state_dir: Path) -> None:
     """Raise :class:`StateCorrupt` for the first damaged SQLite file of the state directory."""
     layout = StateDir(state_dir)
     for relative in FILES:
         path = state_dir / relative
         found = problem(path)
+        if found is None and relative == JOURNAL and path.exists():
+            from localaws.motobridge.journal import tail_problem  # its rows' format
+
+            found = tail_problem(path)
         if found is not None:
             raise StateCorrupt(path, found, backup_path(layout, relative))
 

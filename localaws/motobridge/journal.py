@@ -19,7 +19,9 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from localaws import backup
 from localaws.errors import PlatformError
 
 SCHEMA = """
@@ -47,6 +49,50 @@ class Call:
     body: bytes
     seed: int
     at: float
+
+
+def _call(path: Path, seq: int, *row: Any) -> Call:
+    """A journal row -> the call; a row that does not decode is a damaged journal, named."""
+    service, method, url, headers, body, seed, at = row
+    try:
+        decoded = json.loads(headers)
+        if not (
+            isinstance(service, str)
+            and isinstance(method, str)
+            and isinstance(url, str)
+            and isinstance(decoded, dict)
+            and isinstance(body, bytes | str)
+            and isinstance(seed, int)
+            and isinstance(at, float | int)
+        ):
+            raise TypeError("a member has the wrong type")
+    except (TypeError, ValueError) as e:
+        raise backup.corrupt(path, f"journal entry {seq} is damaged ({e})") from e
+    body = body.encode() if isinstance(body, str) else body
+    return Call(service, method, url, decoded, body, seed, float(at))
+
+
+def tail_problem(path: Path) -> str | None:
+    """What is wrong with the journal's last entry (where a crash would leave damage), read
+    before the journal is used; None when it decodes (or the journal is empty)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            row = conn.execute(
+                "SELECT seq, service, method, url, headers, body, seed, at FROM calls "
+                "ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as e:
+        return f"the journal cannot be read ({e})"
+    if row is None:
+        return None
+    try:
+        _call(path, *row)
+    except backup.StateCorrupt as e:
+        return e.problem
+    return None
 
 
 class Journal:
@@ -92,13 +138,18 @@ class Journal:
 
     def since(self, seq: int) -> Iterator[Call]:
         """The calls after sequence number ``seq``, in order."""
-        cur = self._conn.execute(
-            "SELECT service, method, url, headers, body, seed, at FROM calls WHERE seq > ? "
-            "ORDER BY seq",
-            (seq,),
-        )
-        for service, method, url, headers, body, seed, at in cur:
-            yield Call(service, method, url, json.loads(headers), bytes(body), seed, at)
+        try:
+            cur = self._conn.execute(
+                "SELECT seq, service, method, url, headers, body, seed, at FROM calls "
+                "WHERE seq > ? ORDER BY seq",
+                (seq,),
+            )
+            for at_seq, service, method, url, headers, body, seed, at in cur:
+                yield _call(self.path, at_seq, service, method, url, headers, body, seed, at)
+        except sqlite3.DatabaseError as e:  # pages damaged after the check at start
+            raise backup.corrupt(
+                self.path, f"the journal cannot be read after entry {seq} ({e})"
+            ) from e
 
     def last_seq(self) -> int:
         return int(self._conn.execute("SELECT coalesce(max(seq), 0) FROM calls").fetchone()[0])

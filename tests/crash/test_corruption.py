@@ -91,3 +91,61 @@ def test_restore_without_a_backup_says_so(
 ) -> None:
     assert main(["restore", "--state-dir", str(tmp_path)]) == ExitCode.PLATFORM
     assert "no backup to restore" in capsys.readouterr().err
+
+
+def bad_entry(path: Path) -> None:
+    """A sound SQLite file whose last journal entry does not decode (its headers)."""
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    with con:
+        con.execute("UPDATE calls SET headers = '{\"cut' WHERE seq = (SELECT max(seq) FROM calls)")
+    con.close()
+
+
+@pytest.fixture
+def services_state(tmp_path: Path) -> Path:
+    """A state directory whose services journal holds queues and messages, closed (backed up)."""
+    state = tmp_path / "state"
+    with Runtime(state) as rt:
+        sqs = rt.backend("sqs")
+        url = sqs.create_queue(QueueName="kept")["QueueUrl"]
+        for i in range(60):  # enough pages that half a file misses some
+            sqs.send_message(QueueUrl=url, MessageBody=f"{i:04d}" * 250)
+    assert (state / "backup" / "services-journal.db").is_file()
+    return state
+
+
+@pytest.mark.parametrize(
+    "damage", [empty, half, garbage_header, bad_entry], ids=lambda f: f.__name__
+)
+@pytest.mark.parametrize("command", ["status", "serve"])
+def test_damaged_services_journal_is_named_and_restored(
+    services_state: Path,
+    damage: Callable[[Path], None],
+    command: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    journal = services_state / "services" / "journal.db"
+    for leftover in ("-wal", "-shm"):
+        Path(f"{journal}{leftover}").unlink(missing_ok=True)
+    damage(journal)
+    damaged = journal.read_bytes()
+    code = main([command, "--state-dir", str(services_state)])
+    err = capsys.readouterr().err
+    assert code == ExitCode.STATE_CORRUPT, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert str(journal) in lines[0] and "python -m workflows restore" in lines[0]
+    assert "serving on" not in err
+    assert journal.read_bytes() == damaged  # never silently reset
+
+    assert main(["restore", "--state-dir", str(services_state)]) == ExitCode.OK
+    capsys.readouterr()
+    with Runtime(services_state) as rt:
+        sqs = rt.backend("sqs")
+        url = sqs.get_queue_url(QueueName="kept")["QueueUrl"]
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "60"
