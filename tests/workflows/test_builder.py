@@ -56,6 +56,11 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/aws-config")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/aws-credentials")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # The SageMaker SDK's estimators make a client from boto3's default session; one left by
+    # an earlier test keeps the credential chain (instance metadata included) it was built with.
+    import boto3
+
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     sent: list[Any] = []
 
     def refuse(self: Any, request: Any) -> Any:
