@@ -305,6 +305,10 @@ def open_gate(gates: Path, gate: str) -> None:
     (gates / f"{gate}.go").touch()
 
 
+def dead(pid: int) -> bool:
+    return not alive(pid)
+
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

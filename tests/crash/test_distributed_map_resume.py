@@ -11,7 +11,7 @@ from pathlib import Path
 from crash_support import (
     ROLE,
     Serve,
-    alive,
+    dead,
     handler_zip,
     lambda_task,
     open_gate,
@@ -85,7 +85,7 @@ def test_distributed_map_survives_kill_9(tmp_path: Path) -> None:
         [map_run] = sfn.list_map_runs(executionArn=arn)["mapRuns"]
         serve.kill()
         for pid in pids:
-            wait_until(lambda pid=pid: not alive(pid), 10, f"process {pid} to die")
+            wait_until(functools.partial(dead, pid), 10, f"process {pid} to die")
 
         serve = Serve(state).start()
         open_gate(gates, "item")

@@ -11,18 +11,13 @@ import pytest
 from crash_support import (
     ENDPOINT,
     Serve,
-    alive,
+    dead,
     open_gate,
     resources,
     set_up,
     started,
     wait_until,
 )
-
-
-def dead(pid: int) -> bool:
-    return not alive(pid)
-
 
 GATES = ("invoke", "train", "map", "deploy")
 ITEMS = [1, 2, 3]

@@ -15,7 +15,7 @@ from crash_support import (
     ROLE,
     SKLEARN_IMAGE,
     Serve,
-    alive,
+    dead,
     open_gate,
     started,
     tar_gz,
@@ -124,7 +124,7 @@ def test_tuning_job_survives_kill_9(tmp_path: Path) -> None:
         ]
         serve.kill()
         for pid in interrupted:  # the trials die with the runtime
-            wait_until(lambda pid=pid: not alive(pid), 10, f"process {pid} to die")
+            wait_until(functools.partial(dead, pid), 10, f"process {pid} to die")
 
         serve = Serve(state).start()
         for x in VALUES:
