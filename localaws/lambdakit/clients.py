@@ -67,6 +67,10 @@ class LocalEndpoints:
         self._records[name] = (mtime, record)
         return record
 
+    def forget(self, name: str) -> None:
+        """Drop the cached record: the next call re-reads the registry file."""
+        self._records.pop(name, None)
+
     @staticmethod
     def choose_variant(record: dict[str, Any], target_variant: str | None) -> dict[str, Any]:
         variants = record.get("variants") or [

@@ -452,35 +452,44 @@ class SageMakerRuntimeBackend:
                 EndpointName, body, ContentType, Accept, TargetVariant
             )
         except EndpointNotFound:
-            if TargetVariant is not None and self._has_record(EndpointName):
-                raise ServiceError(
-                    "ValidationError",
-                    f"Variant {TargetVariant} not found for endpoint {EndpointName}.",
-                ) from None
-            raise ServiceError(
-                "ValidationError", not_found_message(EndpointName, self.runtime.account_id)
-            ) from None
+            raise self.not_found(EndpointName, TargetVariant) from None
         except OSError as e:
-            raise ServiceError(
-                "ServiceUnavailable",
-                f"endpoint {EndpointName}: its model server does not answer ({e})",
-                status=503,
-                sender_fault=False,
-            ) from e
+            raise self.unavailable(EndpointName, e) from e
         if status >= 300:
-            message = data.decode("utf-8", "replace")
-            raise ModelError(
-                model_error_message(status, message, EndpointName, record),
-                original_status=status,
-                original_message=message,
-                log_stream_arn=self.runtime.arn(
-                    "logs", f"log-group:/aws/sagemaker/Endpoints/{EndpointName}"
-                ),
-            )
+            raise self.model_error(EndpointName, record, status, data)
         record_invocation(
             self.runtime, EndpointName, variant, (ContentType, body), (ctype, data), InferenceId
         )
         return {"Body": data, "ContentType": ctype, "InvokedProductionVariant": variant}
+
+    # The answers InvokeEndpoint gives, shared with the event-loop path (invoke_async).
+
+    def not_found(self, name: str, target_variant: str | None) -> ServiceError:
+        if target_variant is not None and self._has_record(name):
+            return ServiceError(
+                "ValidationError", f"Variant {target_variant} not found for endpoint {name}."
+            )
+        return ServiceError("ValidationError", not_found_message(name, self.runtime.account_id))
+
+    @staticmethod
+    def unavailable(name: str, error: OSError) -> ServiceError:
+        return ServiceError(
+            "ServiceUnavailable",
+            f"endpoint {name}: its model server does not answer ({error})",
+            status=503,
+            sender_fault=False,
+        )
+
+    def model_error(
+        self, name: str, record: dict[str, Any], status: int, data: bytes
+    ) -> ServiceError:
+        message = data.decode("utf-8", "replace")
+        return ModelError(
+            model_error_message(status, message, name, record),
+            original_status=status,
+            original_message=message,
+            log_stream_arn=self.runtime.arn("logs", f"log-group:/aws/sagemaker/Endpoints/{name}"),
+        )
 
     def _has_record(self, endpoint_name: str) -> bool:
         try:

@@ -37,6 +37,7 @@ from localaws.botocore_model import validate_request as validate_against_model
 from localaws.errors import PlatformError, ServiceError, UserError
 from localaws.motobridge.services import route as mounted_service
 from localaws.registry import BY_ATTRIBUTE, SERVICES
+from localaws.sagemaker import invoke_async
 from localaws.server import protocols
 from localaws.server.console import create_console
 from localaws.server.s3_protocol import S3Api
@@ -114,6 +115,12 @@ class AwsApi:
         if not target and signing_service(request) == "s3":
             return await self.s3(request)
         body = await request.body()
+        if not target:
+            endpoint = invoke_async.plain_request(
+                request.method, request.url.path, dict(request.headers), body
+            )
+            if endpoint is not None:
+                return await self._invoke_endpoint(request, endpoint, body)
         try:
             if target:
                 resp = await self._json(target, body)
@@ -125,6 +132,22 @@ class AwsApi:
                 if target
                 else protocols.rest_error(e)
             )
+        return HttpResponse(resp.body, status_code=resp.status, headers=resp.headers)
+
+    async def _invoke_endpoint(self, request: Request, endpoint: str, body: bytes) -> HttpResponse:
+        """InvokeEndpoint on the event loop (:mod:`localaws.sagemaker.invoke_async`)."""
+        try:
+            result = await invoke_async.invoke(
+                self.runtime.sagemaker_runtime,
+                endpoint,
+                body,
+                request.headers.get("content-type"),
+                request.headers.get("accept"),
+            )
+        except ServiceError as e:
+            resp = protocols.rest_error(e)
+        else:
+            resp = protocols.encode_rest_response(_invoke_endpoint_model(), result)
         return HttpResponse(resp.body, status_code=resp.status, headers=resp.headers)
 
     async def _mounted(self, service: str, request: Request) -> HttpResponse:
@@ -223,6 +246,11 @@ class AwsApi:
                 status=500,
                 sender_fault=False,
             ) from e
+
+
+@cache
+def _invoke_endpoint_model() -> Any:
+    return protocols.service_model("sagemaker-runtime").operation_model("InvokeEndpoint")
 
 
 def _content_type(target: str | None) -> str:

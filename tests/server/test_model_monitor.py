@@ -3,10 +3,8 @@ SageMaker SDK, monitoring schedules and their executions, drift and model qualit
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import tarfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,82 +14,22 @@ import boto3
 import botocore.exceptions
 import numpy as np
 import pytest
-import xgboost as xgb
+from endpoint_support import FEATURES, ROLE, csv_text, deploy_endpoint, features, wait_for
 
 from localaws.sagemaker import monitor_analyzer
 
-ROLE = "arn:aws:iam::123456789012:role/monitor"
-XGB_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-FEATURES = ["f0", "f1", "f2", "f3"]
 DRIFTED = {"f1", "f3"}
 BUCKET = "monitor"
-
-
-def features(rows: int, seed: int, drifted: set[str] = frozenset()) -> np.ndarray:  # type: ignore[assignment]
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(rows, len(FEATURES)))
-    for i, name in enumerate(FEATURES):
-        if name in drifted:
-            X[:, i] += 3.0
-    return X
-
-
-def csv_text(X: np.ndarray) -> str:
-    return "\n".join(",".join(f"{v:.6f}" for v in row) for row in X)
-
-
-def model_tar(X: np.ndarray) -> bytes:
-    y = (X[:, 0] > 0).astype(float)
-    booster = xgb.train(
-        {"objective": "binary:logistic", "max_depth": 2, "nthread": 1}, xgb.DMatrix(X, label=y), 5
-    )
-    raw = bytes(booster.save_raw(raw_format="ubj"))
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        info = tarfile.TarInfo("xgboost-model")
-        info.size = len(raw)
-        tar.addfile(info, io.BytesIO(raw))
-    return buffer.getvalue()
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
 def endpoint(server: Any) -> Iterator[str]:
     """A capturing XGBoost endpoint, built with boto3 through the server."""
-    kwargs = {
-        "endpoint_url": server.url,
-        "region_name": "us-east-1",
-        "aws_access_key_id": "test",
-        "aws_secret_access_key": "test",
-    }
-    s3, sm = boto3.client("s3", **kwargs), boto3.client("sagemaker", **kwargs)
-    s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key="model/model.tar.gz", Body=model_tar(features(300, 0)))
-    sm.create_model(
-        ModelName="monitored",
-        PrimaryContainer={"Image": XGB_IMAGE, "ModelDataUrl": f"s3://{BUCKET}/model/model.tar.gz"},
-        ExecutionRoleArn=ROLE,
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName="monitored",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": "monitored",
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-            }
-        ],
-        DataCaptureConfig={
+    yield deploy_endpoint(
+        server,
+        "monitored",
+        BUCKET,
+        capture={
             "EnableCapture": True,
             "InitialSamplingPercentage": 100,
             "DestinationS3Uri": f"s3://{BUCKET}/capture",
@@ -99,12 +37,6 @@ def endpoint(server: Any) -> Iterator[str]:
             "CaptureContentTypeHeader": {"CsvContentTypes": ["text/csv"]},
         },
     )
-    sm.create_endpoint(EndpointName="monitored", EndpointConfigName="monitored")
-    wait_for(
-        lambda: sm.describe_endpoint(EndpointName="monitored")["EndpointStatus"] == "InService",
-        "the endpoint",
-    )
-    yield "monitored"
 
 
 def capture_files(server: Any) -> list[Path]:
