@@ -1,4 +1,5 @@
-"""Running executions: one thread per execution, and one thread that flushes their history.
+"""Running executions: one thread per execution (parked threads reused), and one thread that
+flushes their history.
 
 An :class:`~localaws.asl.engine.ExecutionRun` buffers its history events; the flusher hands
 them to the run's writer every :data:`FLUSH_INTERVAL_SECONDS`, and the run hands the rest
@@ -21,6 +22,70 @@ from localaws.asl.history import EventType
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_SECONDS = 0.2
+IDLE_WORKERS = 8  # parked execution threads kept for the next StartExecution
+
+
+class _Workers:
+    """Threads for executions, reused.  Starting a thread costs about a millisecond (``start``
+    waits until the new thread runs), most of StartExecution's time; a parked thread takes
+    the next execution at once.  At most :data:`IDLE_WORKERS` stay parked."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[_Worker] = []
+        self._closed = False
+
+    def submit(self, name: str, job: Callable[[], None]) -> None:
+        with self._lock:
+            worker = self._idle.pop() if self._idle else None
+        if worker is None:
+            worker = _Worker(self)
+            worker.give(name, job)
+            worker.thread.start()
+        else:
+            worker.give(name, job)
+
+    def park(self, worker: _Worker) -> bool:
+        """Keep ``worker`` for later (False: there are enough parked, it ends)."""
+        with self._lock:
+            if self._closed or len(self._idle) >= IDLE_WORKERS:
+                return False
+            self._idle.append(worker)
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.give("", None)
+
+
+class _Worker:
+    def __init__(self, pool: _Workers) -> None:
+        self.pool = pool
+        self.thread = threading.Thread(target=self._loop, name="execution", daemon=True)
+        self._ready = threading.Event()
+        self._name = ""
+        self._job: Callable[[], None] | None = None
+
+    def give(self, name: str, job: Callable[[], None] | None) -> None:
+        self._name, self._job = name, job
+        self._ready.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._ready.wait()
+            self._ready.clear()
+            job = self._job
+            if job is None:
+                return
+            self._job = None
+            self.thread.name = self._name
+            job()
+            self.thread.name = "execution (parked)"
+            if not self.pool.park(self):
+                return
 
 
 class ExecutionRunner:
@@ -32,7 +97,7 @@ class ExecutionRunner:
         # Held by the backend around check-then-launch sequences (start, redrive).
         self.lock = threading.RLock()
         self._active: dict[str, ExecutionRun] = {}
-        self._threads: dict[str, threading.Thread] = {}
+        self._workers = _Workers()
         self._closing = threading.Event()
         self._flusher: threading.Thread | None = None
 
@@ -56,27 +121,22 @@ class ExecutionRunner:
                 del self._active[run.arn]
 
     def launch(self, run: ExecutionRun) -> None:
-        thread = threading.Thread(
-            target=self._run_thread, args=(run,), name=f"execution {run.arn}", daemon=True
-        )
-        self._track(run, thread)
-        thread.start()
+        self._track(run)
+        self._workers.submit(f"execution {run.arn}", lambda: self._run_thread(run))
 
     def run_here(self, run: ExecutionRun) -> Outcome:
         """Run in the calling thread (a Distributed Map's child), tracked like the others."""
-        self._track(run, None)
+        self._track(run)
         self._run_thread(run)
         assert run.outcome is not None or run.done.is_set()
         return run.outcome or Outcome("FAILED", error=StatesError.RUNTIME.value)
 
-    def _track(self, run: ExecutionRun, thread: threading.Thread | None) -> None:
+    def _track(self, run: ExecutionRun) -> None:
         run.map_runner = self.map_runner
         with self.lock:
             if self._closing.is_set():
                 run.root.cancel(SHUTDOWN)
             self._active[run.arn] = run
-            if thread is not None:
-                self._threads[run.arn] = thread
             if self._flusher is None:
                 self._flusher = threading.Thread(
                     target=self._flush_loop, name="sfn history flusher", daemon=True
@@ -106,7 +166,6 @@ class ExecutionRunner:
             finally:
                 with self.lock:
                     self._active.pop(run.arn, None)
-                    self._threads.pop(run.arn, None)
                 run.done.set()
 
     def _flush_loop(self) -> None:
@@ -122,10 +181,11 @@ class ExecutionRunner:
         self._closing.set()
         with self.lock:
             runs = list(self._active.values())
-            threads = list(self._threads.values())
         for run in runs:
             run.root.cancel(SHUTDOWN)
-        for thread in threads:
-            thread.join(30)
+        deadline = time.monotonic() + 30
+        for run in runs:
+            run.done.wait(max(0.0, deadline - time.monotonic()))
+        self._workers.close()
         if self._flusher is not None:
             self._flusher.join(5)
