@@ -177,7 +177,9 @@ class TransformPlan:
                 job.get("BatchStrategy") or "MultiRecord", BATCH_STRATEGIES, "BatchStrategy"
             ),
             max_payload=int(job.get("MaxPayloadInMB", DEFAULT_MAX_PAYLOAD_MB)) * MB,
-            concurrency=max(1, int(job.get("MaxConcurrentTransforms") or 1)),
+            # Unset or 0: what the container's GET /execution-parameters says (AWS's rule);
+            # the local model server says one per CPU.
+            concurrency=max(1, int(job.get("MaxConcurrentTransforms") or os.cpu_count() or 1)),
             accept=tout.get("Accept"),
             assemble_with=_choice(
                 tout.get("AssembleWith") or "None", ASSEMBLE_WITH, "TransformOutput.AssembleWith"
