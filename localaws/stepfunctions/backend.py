@@ -634,28 +634,48 @@ class StepFunctionsBackend:
             now = time.time()
             count = row["redrive_count"] + 1
             self.store.mark_redriven(executionArn, count, now)
-            run = ExecutionRun(
-                arn=executionArn,
-                name=row["name"],
-                state_machine_arn=row["state_machine_arn"],
-                state_machine_name=row["state_machine_name"],
-                role_arn=row["role_arn"],
-                machine=machine,
-                input_text=row["input"],
-                start_time=row["start"],
-                region=self.runtime.region,
-                buffer=EventBuffer(last + 1),
-                tokens=self.tokens,
-                flush=self._write,
-                mocks=self._session(row["state_machine_name"], row["test_case"]),
+            run = self._stored_run(
+                row,
+                machine,
+                memo,
+                last,
+                checkpoint,
                 redrive_count=count,
                 redrive_time=now,
-                resume=checkpoint,
-                memo=memo,
-                last_event_id=last,
             )
             self.runner.launch(run)
         return {"redriveDate": _dt(now)}
+
+    def _stored_run(
+        self,
+        row: Any,
+        machine: Any,
+        memo: Any,
+        last: int,
+        checkpoint: dict[str, Any] | None,
+        **more: Any,
+    ) -> ExecutionRun:
+        """The run of a stored execution (redriven or resumed), its history continuing at
+        event ``last + 1`` from ``checkpoint``."""
+        return ExecutionRun(
+            arn=row["arn"],
+            name=row["name"],
+            state_machine_arn=row["state_machine_arn"],
+            state_machine_name=row["state_machine_name"],
+            role_arn=row["role_arn"],
+            machine=machine,
+            input_text=row["input"],
+            start_time=row["start"],
+            region=self.runtime.region,
+            buffer=EventBuffer(last + 1),
+            tokens=self.tokens,
+            flush=self._write,
+            mocks=self._session(row["state_machine_name"], row["test_case"]),
+            resume=checkpoint,
+            memo=memo,
+            last_event_id=last,
+            **more,
+        )
 
     def start_sync_execution(
         self,
@@ -1035,25 +1055,14 @@ class StepFunctionsBackend:
             if checkpoint is not None
             else {}
         )
-        run = ExecutionRun(
-            arn=arn,
-            name=row["name"],
-            state_machine_arn=row["state_machine_arn"],
-            state_machine_name=row["state_machine_name"],
-            role_arn=row["role_arn"],
-            machine=machine,
-            input_text=row["input"],
-            start_time=row["start"],
-            region=self.runtime.region,
-            buffer=EventBuffer(last + 1),
-            tokens=self.tokens,
-            flush=self._write,
-            mocks=self._session(row["state_machine_name"], row["test_case"]),
+        run = self._stored_run(
+            row,
+            machine,
+            memo,
+            last,
+            checkpoint,
             redrive_count=row["redrive_count"],
             redrive_time=row["redrive_date"],
-            resume=checkpoint,
-            memo=memo,
-            last_event_id=last,
             continued=checkpoint is not None,
             in_flight=in_flight,
         )
