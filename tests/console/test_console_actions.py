@@ -318,9 +318,18 @@ def test_map_iterations_and_parallel_branches_in_place(page: Page, server: Local
 
 
 def test_long_history_tables_show_more(page: Page, server: LocalServer) -> None:
-    # 260 Map items: 261 state visits and 1,046 events, more than the 200 rows drawn at first.
-    open_execution(page, server, "many", "long", {"items": [{"i": i} for i in range(260)]})
+    # 260 Map items: 261 state visits and 1,046 events, more than the 200 rows drawn at first;
+    # more Map iterations than a picker lists as options.
+    items = [{"i": i, "note": "n" * 60} for i in range(260)]
+    open_execution(page, server, "many", "long", {"items": items})
     expect(page.locator("#exec-status .badge").first).to_have_text("SUCCEEDED")
+    # The input (about 27,000 characters pretty-printed) shows its head, then all of it.
+    shown_input = page.locator("#exec-input")
+    expect(shown_input).to_contain_text('"i": 0,')
+    expect(shown_input).not_to_contain_text('"i": 259,')
+    page.locator("#exec-input + button.text-more").click()
+    expect(shown_input).to_contain_text('"i": 259,')
+    expect(page.locator("#exec-input + button.text-more")).to_have_count(0)
     events = page.locator("#events tbody tr:not(.more-row)")
     expect(page.locator("#events")).to_have_attribute("data-total", "1046")
     expect(events).to_have_count(200)
@@ -343,7 +352,7 @@ def test_long_history_tables_show_more(page: Page, server: LocalServer) -> None:
     expect(states).to_have_count(261)
     expect(states.last).to_contain_text("Each[259]")
     states.last.click()
-    expect(page.locator('#pickers select[data-map="Each"]')).to_have_value("259")
+    expect(page.locator('#pickers input[data-map="Each"]')).to_have_value("259")
     shot(page, "17-long-history")
 
 

@@ -39,6 +39,27 @@ function pretty(text) {
   catch { return String(text); }
 }
 
+// A long text (an execution's input or output of thousands of items) shows its first
+// TEXT_CHARS and a button for the rest: laying out megabytes of wrapped text is slow.
+const TEXT_CHARS = 16000;
+function showText(pre, text) {
+  let more = pre.nextElementSibling;
+  if (!more || !more.classList.contains("text-more")) more = null;
+  if (text.length <= TEXT_CHARS || pre.dataset.whole) {
+    pre.textContent = text;
+    if (more) more.remove();
+    return;
+  }
+  const cut = text.lastIndexOf("\n", TEXT_CHARS);
+  pre.textContent = `${text.slice(0, cut > 0 ? cut : TEXT_CHARS)}\n…`;
+  if (!more) {
+    pre.insertAdjacentHTML("afterend", '<button type="button" class="secondary text-more"></button>');
+    more = pre.nextElementSibling;
+  }
+  more.textContent = `Show all (${text.length.toLocaleString()} characters)`;
+  more.onclick = () => { pre.dataset.whole = "1"; showText(pre, text); };
+}
+
 // The server answers the console's own calls only when they carry this header, which a page
 // of another site cannot send (the browser would ask first, and the server never agrees).
 const CONSOLE_HEADERS = { "X-Localaws-Console": "1" };
@@ -166,6 +187,7 @@ function layoutOf(definitionText) {
 
 const EXEC_STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"];
 const PAGE_ROWS = 25;
+const PICKER_OPTIONS = 200; // a Map with more iterations is picked by a number field
 const TABLE_ROWS = 200; // rows of an execution's states and events tables drawn at first
 
 async function machinePage(arn) {
@@ -444,8 +466,8 @@ async function executionPage(arn) {
     select(tr.dataset.node);
   });
   $("#pickers").addEventListener("change", (ev) => {
-    const sel = ev.target.closest("select[data-map]");
-    if (!sel) return;
+    const sel = ev.target.closest("[data-map]");
+    if (!sel || sel.value === "" || !Number.isInteger(Number(sel.value))) return;
     picks[sel.dataset.map] = Number(sel.value);
     renderGraph();
     if (selected) select(selected);
@@ -492,8 +514,11 @@ async function executionPage(arn) {
         const failed = view.states.find((s) => s.status === "failed" && nodeAndPicks(s)[1][map] !== undefined);
         picks[map] = failed ? nodeAndPicks(failed)[1][map] : indexes[0];
       }
-      return `<label>${esc(map.replaceAll("/*/", " › "))} iteration
-        <select data-map="${esc(map)}">${indexes.map((i) => `<option value="${i}"${i === picks[map] ? " selected" : ""}>${i}</option>`).join("")}</select>
+      // A long Map gets a number field: a list of thousands of options is slow to lay out.
+      const field = indexes.length > PICKER_OPTIONS
+        ? `<input type="number" data-map="${esc(map)}" min="${indexes[0]}" max="${indexes[indexes.length - 1]}" step="1" value="${picks[map]}">`
+        : `<select data-map="${esc(map)}">${indexes.map((i) => `<option value="${i}"${i === picks[map] ? " selected" : ""}>${i}</option>`).join("")}</select>`;
+      return `<label>${esc(map.replaceAll("/*/", " › "))} iteration ${field}
         <span class="muted">of ${indexes.length}</span></label>`;
     }).join("");
     $("#graph").innerHTML = SfnGraph.render(lay, view.states, { picks, notes });
@@ -617,15 +642,15 @@ async function executionPage(arn) {
     renderStates();
     if (selected) select(selected);
     renderEvents();
-    $("#exec-input").textContent = pretty(x.input);
+    showText($("#exec-input"), pretty(x.input));
     if (x.error || x.cause) {
       $("#exec-result-title").textContent = "Execution error";
       $("#exec-output").className = "errorbox";
-      $("#exec-output").textContent = `${x.error || ""}\n${pretty(x.cause)}`.trim();
+      showText($("#exec-output"), `${x.error || ""}\n${pretty(x.cause)}`.trim());
     } else {
       $("#exec-result-title").textContent = "Execution output";
       $("#exec-output").className = "";
-      $("#exec-output").textContent = done ? pretty(x.output) : "(running)";
+      showText($("#exec-output"), done ? pretty(x.output) : "(running)");
     }
     const pending = await renderResources(view, shown, done);
     showProblem(null);
