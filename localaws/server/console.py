@@ -211,16 +211,13 @@ class Console:
                 return _error(400, "ValidationException", "executionArn: required")
             desc = self.runtime.stepfunctions.describe_execution(executionArn=arn)
             events = self._events(arn)
-            return JSONResponse(
-                _plain(
-                    {
-                        "execution": desc,
-                        "states": state_visits(events),
-                        "resources": resources(events),
-                        "events": events,
-                    }
-                ),
-                headers={"Cache-Control": "no-store"},
+            return _json(
+                {
+                    "execution": desc,
+                    "states": state_visits(events),
+                    "resources": resources(events),
+                    "events": events,
+                }
             )
 
         return await _guarded(body)
@@ -322,10 +319,7 @@ class Console:
                     continue
                 matched.append(item)
             page = matched[offset : offset + limit]
-            return JSONResponse(
-                _plain({"executions": page, "total": len(matched), "offset": offset}),
-                headers={"Cache-Control": "no-store"},
-            )
+            return _json({"executions": page, "total": len(matched), "offset": offset})
 
         return await _guarded(body)
 
@@ -467,10 +461,7 @@ class Console:
                 return _error(400, "ValidationException", "rule: required (a rule name)")
             described = self.runtime.events.describe_rule(Name=rule, EventBusName=bus)
             deliveries = self.runtime.events.dispatcher.deliveries.recent(described["Arn"])
-            return JSONResponse(
-                {"rule": _plain(described), "deliveries": deliveries},
-                headers={"Cache-Control": "no-store"},
-            )
+            return _json({"rule": described, "deliveries": deliveries})
 
         return await _guarded(body)
 
@@ -593,14 +584,22 @@ def resources(events: list[dict[str, Any]]) -> dict[str, Any]:
     return found
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready: datetimes become epoch seconds, as on the AWS JSON protocols."""
+def _json_default(value: Any) -> Any:
+    """What json cannot encode itself: datetimes become epoch seconds, as on the AWS JSON
+    protocols; bytes are decoded."""
     if isinstance(value, datetime):
         return value.timestamp()
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
     if isinstance(value, bytes):
         return value.decode(errors="replace")
-    return value
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _json(value: Any) -> Response:
+    """``value`` as a JSON response that is never cached, encoded in one pass by json's C
+    encoder (a 10,000-event history is about 3 MB)."""
+    body = json.dumps(
+        value, default=_json_default, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    )
+    return Response(
+        body.encode("utf-8"), media_type="application/json", headers={"Cache-Control": "no-store"}
+    )

@@ -89,6 +89,21 @@ MACHINES = {
     "flaky": sleep_then(0.1, FAIL),
     "quick": {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}},
     "mapper": MAP_MACHINE,
+    "many": {
+        "StartAt": "Each",
+        "States": {
+            "Each": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "StartAt": "Score",
+                    "States": {"Score": {"Type": "Pass", "End": True}},
+                },
+                "ResultPath": None,
+                "End": True,
+            }
+        },
+    },
     "per-run": {"StartAt": "Echo", "States": {"Echo": {"Type": "Pass", "End": True}}},
     "distributed": {
         "StartAt": "Fan",
@@ -300,6 +315,45 @@ def test_map_iterations_and_parallel_branches_in_place(page: Page, server: Local
     page.locator('#states tr[data-node="Each/*/Two"]').click()
     expect(page.locator("#state-panel h2")).to_contain_text("Two")
     expect(page.locator("#state-panel")).to_contain_text("Each[1]")
+
+
+def test_long_history_tables_show_more(page: Page, server: LocalServer) -> None:
+    # 260 Map items: 261 state visits and 1,046 events, more than the 200 rows drawn at first;
+    # more Map iterations than a picker lists as options.
+    items = [{"i": i, "note": "n" * 60} for i in range(260)]
+    open_execution(page, server, "many", "long", {"items": items})
+    expect(page.locator("#exec-status .badge").first).to_have_text("SUCCEEDED")
+    # The input (about 27,000 characters pretty-printed) shows its head, then all of it.
+    shown_input = page.locator("#exec-input")
+    expect(shown_input).to_contain_text('"i": 0,')
+    expect(shown_input).not_to_contain_text('"i": 259,')
+    page.locator("#exec-input + button.text-more").click()
+    expect(shown_input).to_contain_text('"i": 259,')
+    expect(page.locator("#exec-input + button.text-more")).to_have_count(0)
+    events = page.locator("#events tbody tr:not(.more-row)")
+    expect(page.locator("#events")).to_have_attribute("data-total", "1046")
+    expect(events).to_have_count(200)
+    expect(page.locator("#events .more-row")).to_contain_text("200 of 1046 shown")
+    page.locator("#events button.show-more").click()
+    expect(events).to_have_count(400)
+    expect(events.nth(399).locator("td").first).to_have_text("400")
+    # An event's details are drawn when opened.
+    opened = events.nth(1).locator("details")
+    opened.locator("summary").click()
+    expect(opened.locator("pre")).to_contain_text('"name": "Each"')
+    page.locator("#events button.show-all").click()
+    expect(events).to_have_count(1046)
+    expect(events.last.locator("td").nth(1)).to_have_text("ExecutionSucceeded")
+    expect(page.locator("#events .more-row")).to_have_count(0)
+    # The states table: the Map, then its first 199 iterations; the rest on demand.
+    states = page.locator("#states tbody tr[data-node]")
+    expect(states).to_have_count(200)
+    page.locator("#states button.show-more").click()
+    expect(states).to_have_count(261)
+    expect(states.last).to_contain_text("Each[259]")
+    states.last.click()
+    expect(page.locator('#pickers input[data-map="Each"]')).to_have_value("259")
+    shot(page, "17-long-history")
 
 
 def test_service_browsers(page: Page, server: LocalServer) -> None:

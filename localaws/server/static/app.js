@@ -39,6 +39,27 @@ function pretty(text) {
   catch { return String(text); }
 }
 
+// A long text (an execution's input or output of thousands of items) shows its first
+// TEXT_CHARS and a button for the rest: laying out megabytes of wrapped text is slow.
+const TEXT_CHARS = 16000;
+function showText(pre, text) {
+  let more = pre.nextElementSibling;
+  if (!more || !more.classList.contains("text-more")) more = null;
+  if (text.length <= TEXT_CHARS || pre.dataset.whole) {
+    pre.textContent = text;
+    if (more) more.remove();
+    return;
+  }
+  const cut = text.lastIndexOf("\n", TEXT_CHARS);
+  pre.textContent = `${text.slice(0, cut > 0 ? cut : TEXT_CHARS)}\n…`;
+  if (!more) {
+    pre.insertAdjacentHTML("afterend", '<button type="button" class="secondary text-more"></button>');
+    more = pre.nextElementSibling;
+  }
+  more.textContent = `Show all (${text.length.toLocaleString()} characters)`;
+  more.onclick = () => { pre.dataset.whole = "1"; showText(pre, text); };
+}
+
 // The server answers the console's own calls only when they carry this header, which a page
 // of another site cannot send (the browser would ask first, and the server never agrees).
 const CONSOLE_HEADERS = { "X-Localaws-Console": "1" };
@@ -166,6 +187,8 @@ function layoutOf(definitionText) {
 
 const EXEC_STATUSES = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED", "PENDING_REDRIVE"];
 const PAGE_ROWS = 25;
+const PICKER_OPTIONS = 200; // a Map with more iterations is picked by a number field
+const TABLE_ROWS = 200; // rows of an execution's states and events tables drawn at first
 
 async function machinePage(arn) {
   const name = nameOf(arn);
@@ -356,6 +379,7 @@ async function executionPage(arn) {
   const picks = {}; // Map node id -> the iteration shown
   const notes = {}; // Map node id -> item counts of its Distributed Map run
   const shown = new Set(); // resource cards already built (their forms keep what was typed)
+  const shownRows = {}; // table id -> rows shown ("show more" raises it; TABLE_ROWS at first)
 
   $("#view").innerHTML = `
     <div class="crumbs"><a href="#/">State machines</a> /
@@ -442,12 +466,30 @@ async function executionPage(arn) {
     select(tr.dataset.node);
   });
   $("#pickers").addEventListener("change", (ev) => {
-    const sel = ev.target.closest("select[data-map]");
-    if (!sel) return;
+    const sel = ev.target.closest("[data-map]");
+    if (!sel || sel.value === "" || !Number.isInteger(Number(sel.value))) return;
     picks[sel.dataset.map] = Number(sel.value);
     renderGraph();
     if (selected) select(selected);
   });
+
+  for (const table of ["states", "events"]) {
+    $(`#${table}`).addEventListener("click", (ev) => {
+      const button = ev.target.closest("button.show-more, button.show-all");
+      if (!button) return;
+      ev.stopPropagation();
+      const total = Number($(`#${table}`).dataset.total || 0);
+      shownRows[table] = button.classList.contains("show-all")
+        ? total : (shownRows[table] || TABLE_ROWS) + TABLE_ROWS;
+      if (table === "states") renderStates(); else renderEvents();
+    }, true);
+  }
+  $("#events").addEventListener("toggle", (ev) => {
+    const box = ev.target;
+    if (!box.open || !box.dataset || box.dataset.event === undefined) return;
+    const pre = box.querySelector("pre");
+    if (!pre.textContent) pre.textContent = JSON.stringify(detailsOf(view.events[Number(box.dataset.event)]), null, 2);
+  }, true);
 
   // Node id and the Map picks of each visit (the graph's own reading of the fold).
   const nodeAndPicks = (s) => {
@@ -472,8 +514,11 @@ async function executionPage(arn) {
         const failed = view.states.find((s) => s.status === "failed" && nodeAndPicks(s)[1][map] !== undefined);
         picks[map] = failed ? nodeAndPicks(failed)[1][map] : indexes[0];
       }
-      return `<label>${esc(map.replaceAll("/*/", " › "))} iteration
-        <select data-map="${esc(map)}">${indexes.map((i) => `<option value="${i}"${i === picks[map] ? " selected" : ""}>${i}</option>`).join("")}</select>
+      // A long Map gets a number field: a list of thousands of options is slow to lay out.
+      const field = indexes.length > PICKER_OPTIONS
+        ? `<input type="number" data-map="${esc(map)}" min="${indexes[0]}" max="${indexes[indexes.length - 1]}" step="1" value="${picks[map]}">`
+        : `<select data-map="${esc(map)}">${indexes.map((i) => `<option value="${i}"${i === picks[map] ? " selected" : ""}>${i}</option>`).join("")}</select>`;
+      return `<label>${esc(map.replaceAll("/*/", " › "))} iteration ${field}
         <span class="muted">of ${indexes.length}</span></label>`;
     }).join("");
     $("#graph").innerHTML = SfnGraph.render(lay, view.states, { picks, notes });
@@ -520,29 +565,50 @@ async function executionPage(arn) {
     }
   }
 
+  // The states and events tables draw their first rows and a "show more" button: a long
+  // history (thousands of Map iterations) would otherwise build tens of thousands of rows.
+  // rows: the HTML of the first shownRows[table] of total items.
+  function renderRows(table, rows, total, empty, colspan) {
+    const limit = shownRows[table] || TABLE_ROWS;
+    const more = total - limit;
+    const body = rows.join("") || `<tr><td colspan="${colspan}" class="muted">${empty}</td></tr>`;
+    $(`#${table} tbody`).innerHTML = body + (more > 0
+      ? `<tr class="more-row"><td colspan="${colspan}"><button type="button" class="secondary show-more" data-table="${table}">Show ${Math.min(more, TABLE_ROWS)} more</button>
+          <button type="button" class="secondary show-all" data-table="${table}">Show all ${total}</button>
+          <span class="muted">${limit} of ${total} shown</span></td></tr>`
+      : "");
+    $(`#${table}`).dataset.total = total;
+  }
+
   function renderStates() {
     // Visits inside a Map iteration or a Parallel branch follow their Map / Parallel, indented.
     const where = (s) => (s.path || []).map(([name, i]) => `${name}[${i}]`).join(" / ");
-    $("#states tbody").innerHTML = view.states.map((s) => {
+    const limit = shownRows.states || TABLE_ROWS;
+    renderRows("states", view.states.slice(0, limit).map((s) => {
       const [node, p] = nodeAndPicks(s);
       return `<tr class="clickable${s.depth ? " nested" : ""}${node === selected ? " selected" : ""}" data-node="${esc(node)}"${s.depth ? "" : ` data-state="${esc(s.name)}"`} data-picks="${esc(JSON.stringify(p))}">
         <td style="padding-left:${8 + 18 * (s.depth || 0)}px" title="${esc(where(s))}">${esc(s.name)}${s.depth ? ` <span class="muted">${esc(where(s))}</span>` : ""}</td><td>${esc(s.type)}</td><td>${badge(s.status)}${s.generation ? ` <span class="muted" title="run again by redrive ${s.generation}">↻${s.generation}</span>` : ""}</td>
         <td>${duration(s.entered, s.exited)}</td><td>${s.attempts || ""}</td>
         <td class="error">${esc(s.error || "")}</td></tr>`;
-    }).join("")
-      || `<tr><td colspan="6" class="muted">No state has started yet.</td></tr>`;
+    }), view.states.length, "No state has started yet.", 6);
   }
+
+  const detailsOf = (e) => {
+    const key = Object.keys(e).find((k) => k.endsWith("EventDetails"));
+    return key ? e[key] : null;
+  };
 
   function renderEvents() {
     const t0 = view.events.length ? view.events[0].timestamp : 0;
-    const rows = view.events.map((e) => {
-      const key = Object.keys(e).find((k) => k.endsWith("EventDetails"));
-      const details = key ? e[key] : null;
+    const limit = shownRows.events || TABLE_ROWS;
+    // An event's details are drawn when opened (see the toggle listener).
+    const rows = view.events.slice(0, limit).map((e, i) => {
+      const details = detailsOf(e);
       const summary = details ? esc(details.name || details.error || details.resource || "details") : "";
       return `<tr><td>${e.id}</td><td>${esc(e.type)}</td><td>+${(e.timestamp - t0).toFixed(2)} s</td>
-        <td class="details">${details ? `<details><summary>${summary}</summary><pre>${esc(JSON.stringify(details, null, 2))}</pre></details>` : ""}</td></tr>`;
+        <td class="details">${details ? `<details data-event="${i}"><summary>${summary}</summary><pre></pre></details>` : ""}</td></tr>`;
     });
-    $("#events tbody").innerHTML = rows.join("");
+    renderRows("events", rows, view.events.length, "No events yet.", 4);
   }
 
   async function loadMapRuns() {
@@ -556,11 +622,12 @@ async function executionPage(arn) {
   }
 
   poll(async () => {
-    const data = await consoleApi(`/console/api/execution?executionArn=${encodeURIComponent(arn)}`);
-    if (!definitionText) {
-      const desc = await aws("AWSStepFunctions.DescribeStateMachineForExecution", { executionArn: arn });
-      definitionText = desc.definition;
-    }
+    // The definition (asked once) and the folded execution, side by side.
+    const [data, desc] = await Promise.all([
+      consoleApi(`/console/api/execution?executionArn=${encodeURIComponent(arn)}`),
+      definitionText ? null : aws("AWSStepFunctions.DescribeStateMachineForExecution", { executionArn: arn }),
+    ]);
+    if (desc) definitionText = desc.definition;
     view = data;
     const x = data.execution;
     const done = TERMINAL.has(x.status);
@@ -575,15 +642,15 @@ async function executionPage(arn) {
     renderStates();
     if (selected) select(selected);
     renderEvents();
-    $("#exec-input").textContent = pretty(x.input);
+    showText($("#exec-input"), pretty(x.input));
     if (x.error || x.cause) {
       $("#exec-result-title").textContent = "Execution error";
       $("#exec-output").className = "errorbox";
-      $("#exec-output").textContent = `${x.error || ""}\n${pretty(x.cause)}`.trim();
+      showText($("#exec-output"), `${x.error || ""}\n${pretty(x.cause)}`.trim());
     } else {
       $("#exec-result-title").textContent = "Execution output";
       $("#exec-output").className = "";
-      $("#exec-output").textContent = done ? pretty(x.output) : "(running)";
+      showText($("#exec-output"), done ? pretty(x.output) : "(running)");
     }
     const pending = await renderResources(view, shown, done);
     showProblem(null);
