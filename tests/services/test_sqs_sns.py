@@ -110,3 +110,23 @@ def test_sns_delivers_to_sqs_subscription(
     assert envelope["Type"] == "Notification"
     assert envelope["MessageId"] == message_id
     assert envelope["Message"] == "hello" and envelope["TopicArn"] == topic
+
+
+def test_retention_check_reads_the_queues_period() -> None:
+    """The adaptation of moto's per-message retention check (it counted the whole queue for
+    each message): a message past the queue's MessageRetentionPeriod is not delivered, one
+    within it is."""
+    from moto.sqs.models import SQSBackend
+
+    from localaws.motobridge import adaptations
+
+    adaptations.apply()
+    backend = SQSBackend("us-east-1", "123456789012")
+    for queue in ("expired", "kept"):
+        backend.create_queue(queue, MessageRetentionPeriod="60")
+        backend.send_message(queue, queue)
+    [old] = backend.get_queue("expired")._messages
+    old.sent_timestamp = int(str(old.sent_timestamp)) - 61_000  # type: ignore[assignment]
+    assert not backend.is_message_valid_based_on_retention_period("expired", old)
+    assert backend.receive_message("expired", 10, 0, 30, []) == []
+    assert [m.body for m in backend.receive_message("kept", 10, 0, 30, [])] == ["kept"]
