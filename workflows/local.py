@@ -75,10 +75,14 @@ def put_function(
     except ServiceError as e:
         if e.code != "ResourceNotFoundException":
             raise
-        target.lambda_.create_function(FunctionName=spec.name, Code={"ZipFile": code}, **config)
-    else:
-        target.lambda_.update_function_code(FunctionName=spec.name, ZipFile=code)
-        target.lambda_.update_function_configuration(FunctionName=spec.name, **config)
+        try:
+            target.lambda_.create_function(FunctionName=spec.name, Code={"ZipFile": code}, **config)
+            return
+        except ServiceError as e:  # created meanwhile (serve's start hook, another run)
+            if e.code != "ResourceConflictException":
+                raise
+    target.lambda_.update_function_code(FunctionName=spec.name, ZipFile=code)
+    target.lambda_.update_function_configuration(FunctionName=spec.name, **config)
 
 
 PREDICTIONS_KEY = "prediction_id"  # the predict Lambda's key (lambdas/common/predictions.py)
@@ -94,12 +98,16 @@ def ensure_predictions_table(target: Target, name: str) -> None:
     except ServiceError as e:
         if e.code != "ResourceNotFoundException":
             raise
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": PREDICTIONS_KEY, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": PREDICTIONS_KEY, "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    try:
+        dynamodb.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": PREDICTIONS_KEY, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": PREDICTIONS_KEY, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except ServiceError as e:  # created meanwhile (serve's start hook, another run)
+        if e.code != "ResourceInUseException":
+            raise
 
 
 def raw_data(*, data_file: str | Path | None, rows: int, seed: int) -> bytes:
@@ -127,10 +135,13 @@ def ensure_model_package_group(target: Target, name: str) -> None:
     except ServiceError as e:
         if e.code != "ValidationException":
             raise
-    target.sagemaker.create_model_package_group(
-        ModelPackageGroupName=name,
-        ModelPackageGroupDescription="Predictive maintenance: featurizer + XGBoost pipelines",
-    )
+    try:
+        target.sagemaker.create_model_package_group(
+            ModelPackageGroupName=name,
+            ModelPackageGroupDescription="Predictive maintenance: featurizer + XGBoost pipelines",
+        )
+    except ServiceError:  # created meanwhile (serve's start hook, another run)?
+        target.sagemaker.describe_model_package_group(ModelPackageGroupName=name)
 
 
 def upload_featurizer(target: Target, settings: Settings) -> str:

@@ -325,8 +325,12 @@ class Target:
         except ServiceError as e:
             if e.code != "StateMachineDoesNotExist":
                 raise
-            created = sfn.create_state_machine(name=name, definition=body, roleArn=role)
-            return str(created["stateMachineArn"])
+            try:
+                created = sfn.create_state_machine(name=name, definition=body, roleArn=role)
+                return str(created["stateMachineArn"])
+            except ServiceError as e:  # created meanwhile (serve's start hook, another run)
+                if e.code != "StateMachineAlreadyExists":
+                    raise
         sfn.update_state_machine(stateMachineArn=arn, definition=body, roleArn=role)
         return arn
 
