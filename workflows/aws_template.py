@@ -339,29 +339,7 @@ def _bucket_resources() -> dict[str, Any]:
             ),
             "Properties": {
                 "BucketName": sub("${ProjectName}-${AWS::AccountId}-${AWS::Region}"),
-                "BucketEncryption": {
-                    "ServerSideEncryptionConfiguration": [
-                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                    ]
-                },
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "IgnorePublicAcls": True,
-                    "RestrictPublicBuckets": True,
-                },
-                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-                "VersioningConfiguration": {"Status": "Enabled"},
-                "LifecycleConfiguration": {
-                    "Rules": [
-                        {
-                            "Id": "ExpireOldVersions",
-                            "Status": "Enabled",
-                            "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
-                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
-                        }
-                    ]
-                },
+                **private_bucket_properties(),
             },
         },
         "DataBucketPolicy": {
@@ -383,6 +361,35 @@ def _bucket_resources() -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+def private_bucket_properties(*, abort_uploads: bool = True) -> dict[str, Any]:
+    """A private bucket's properties: AES256 at rest, public access blocked, owner-enforced,
+    versioned, old versions expire after 30 days (and, with ``abort_uploads``, incomplete
+    multipart uploads after 7)."""
+    expire: dict[str, Any] = {
+        "Id": "ExpireOldVersions",
+        "Status": "Enabled",
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+    }
+    if abort_uploads:
+        expire["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": 7}
+    return {
+        "BucketEncryption": {
+            "ServerSideEncryptionConfiguration": [
+                {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+            ]
+        },
+        "PublicAccessBlockConfiguration": {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        },
+        "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        "VersioningConfiguration": {"Status": "Enabled"},
+        "LifecycleConfiguration": {"Rules": [expire]},
     }
 
 

@@ -31,6 +31,7 @@ from workflows.aws_template import (
     _role,
     _statement,
     get_att,
+    private_bucket_properties,
     ref,
     sagemaker_job_statements,
     sub,
@@ -207,28 +208,7 @@ def _web_bucket() -> dict[str, Any]:
             ),
             "Properties": {
                 "BucketName": sub("${ProjectName}-web-${AWS::AccountId}-${AWS::Region}"),
-                "BucketEncryption": {
-                    "ServerSideEncryptionConfiguration": [
-                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                    ]
-                },
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "IgnorePublicAcls": True,
-                    "RestrictPublicBuckets": True,
-                },
-                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-                "VersioningConfiguration": {"Status": "Enabled"},
-                "LifecycleConfiguration": {
-                    "Rules": [
-                        {
-                            "Id": "ExpireOldVersions",
-                            "Status": "Enabled",
-                            "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
-                        }
-                    ]
-                },
+                **private_bucket_properties(abort_uploads=False),
             },
         },
         "WebBucketPolicy": {

@@ -31,6 +31,7 @@ from workflows.aws_template import (
     _statement,
     dump_template,
     get_att,
+    private_bucket_properties,
     ref,
     sagemaker_job_statements,
     sub,
@@ -139,29 +140,7 @@ def _bucket(s: ManyModels) -> dict[str, Any]:
             ),
             "Properties": {
                 "BucketName": sub(BUCKET_NAME),
-                "BucketEncryption": {
-                    "ServerSideEncryptionConfiguration": [
-                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
-                    ]
-                },
-                "PublicAccessBlockConfiguration": {
-                    "BlockPublicAcls": True,
-                    "BlockPublicPolicy": True,
-                    "IgnorePublicAcls": True,
-                    "RestrictPublicBuckets": True,
-                },
-                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
-                "VersioningConfiguration": {"Status": "Enabled"},
-                "LifecycleConfiguration": {
-                    "Rules": [
-                        {
-                            "Id": "ExpireOldVersions",
-                            "Status": "Enabled",
-                            "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
-                            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
-                        }
-                    ]
-                },
+                **private_bucket_properties(),
                 "NotificationConfiguration": {
                     "EventBridgeConfiguration": {"EventBridgeEnabled": True},
                     "LambdaConfigurations": [
