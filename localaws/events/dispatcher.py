@@ -110,8 +110,15 @@ class EventsDispatcher:
         target, event = item["target"], item["event"]
 
         def record(outcome: str, error: ServiceError | None = None) -> None:
+            # The history is for people: failing to write it must never fail (and so
+            # repeat) a delivery that was made.
             text = None if error is None else f"{error.code}: {error.message}"[:500]
-            self.deliveries.record(item["rule"], target["Arn"], event["id"], attempt, outcome, text)
+            try:
+                self.deliveries.record(
+                    item["rule"], target["Arn"], event["id"], attempt, outcome, text
+                )
+            except Exception:
+                log.exception("EventBridge: recording a delivery of rule %s failed", item["rule"])
 
         try:
             send(self.runtime, target, target_input(target, event))
