@@ -20,6 +20,7 @@ Environment variables read here (nothing else in ``workflows`` reads ``os.enviro
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import typing
 from collections.abc import Collection, Mapping
@@ -96,6 +97,13 @@ def read_yaml(path: Path) -> dict[str, Any]:
 def user_settings(body: Mapping[str, Any], section: str | None, path: Path) -> dict[str, Any]:
     """The part of a user's file that a use case reads: one section, or the top level less
     the other use cases' sections."""
+    for key in body:
+        near = difflib.get_close_matches(str(key), SECTIONS, n=1, cutoff=0.8)
+        if key not in SECTIONS and near:
+            raise ConfigError(
+                f"{path}: {key}: unknown section; did you mean {near[0]}? "
+                f"(the use-case sections are {', '.join(SECTIONS)})"
+            )
     if section is None:
         return {k: v for k, v in body.items() if k not in SECTIONS}
     value = body.get(section)

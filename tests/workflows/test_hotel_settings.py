@@ -76,6 +76,10 @@ def test_the_environment_names_the_file_and_overrides_beat_it(
         ("hotel_clusters: [1]\n", "hotel_clusters: must be a mapping of settings, got list"),
         ("- a list\n", "the top level must be a mapping"),
         ("hotel_clusters: {rows: [\n", "not valid YAML"),
+        (
+            "hotel_cluster:\n  rows: 5\n",
+            "hotel_cluster: unknown section; did you mean hotel_clusters?",
+        ),
     ],
     ids=[
         "typo",
@@ -91,6 +95,7 @@ def test_the_environment_names_the_file_and_overrides_beat_it(
         "section-not-mapping",
         "top-not-mapping",
         "bad-yaml",
+        "misspelled-section",
     ],
 )
 def test_a_bad_setting_is_named_with_its_section(tmp_path: Path, body: str, message: str) -> None:
