@@ -55,3 +55,78 @@ def test_catalog_job_run_and_query_results_survive_kill_9(tmp_path: Path) -> Non
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
+
+
+WAITING_JOB = b"""
+import os, pathlib, sys, time
+from awsglue.utils import getResolvedOptions
+
+work = pathlib.Path(getResolvedOptions(sys.argv, ["work"])["work"])
+with open(work / "starts", "a") as fh:
+    fh.write(f"{os.getpid()}\\n")
+while not (work / "go").exists():
+    time.sleep(0.05)
+with open(work / "ends", "a") as fh:
+    fh.write(f"{os.getpid()}\\n")
+"""
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (a zombie awaiting its reaper counts as exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_job_run_interrupted_by_kill_9_runs_again_from_the_start(tmp_path: Path) -> None:
+    """At least once: the run in flight when the server dies is killed with it (its
+    lifeline) and started again, under the same run id, when the server comes back."""
+    work = tmp_path / "work"
+    work.mkdir()
+    state = tmp_path / "state"
+    process, url = start_serve(state)
+    try:
+        c = clients(url)
+        s3, glue = c("s3"), c("glue")
+        s3.create_bucket(Bucket="lake")
+        s3.put_object(Bucket="lake", Key="wait.py", Body=WAITING_JOB)
+        glue.create_job(
+            Name="w",
+            Role=ROLE,
+            Command={"Name": "pythonshell", "ScriptLocation": "s3://lake/wait.py"},
+            DefaultArguments={"--work": str(work)},
+        )
+        run_id = glue.start_job_run(JobName="w")["JobRunId"]
+        starts = work / "starts"
+        wait_for("the first attempt's start", lambda: starts.exists() and starts.read_text())
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    first = int(starts.read_text().split()[0])
+    wait_for("the first attempt to die with the server", lambda: _gone(first))
+    assert not (work / "ends").exists()
+
+    process, url = start_serve(state)
+    try:
+        glue = clients(url)("glue")
+        assert glue.get_job_run(JobName="w", RunId=run_id)["JobRun"]["JobRunState"] == "RUNNING"
+        wait_for("the second attempt's start", lambda: len(starts.read_text().split()) == 2)
+        (work / "go").touch()
+        run = wait_for(
+            "the run's end",
+            lambda: (
+                found
+                if (found := glue.get_job_run(JobName="w", RunId=run_id)["JobRun"])["JobRunState"]
+                not in ("STARTING", "RUNNING", "STOPPING")
+                else None
+            ),
+        )
+        assert run["JobRunState"] == "SUCCEEDED", run
+        second = int(starts.read_text().split()[1])
+        assert second != first
+        assert (work / "ends").read_text().split() == [str(second)]
+        assert [r["Id"] for r in glue.get_job_runs(JobName="w")["JobRuns"]] == [run_id]
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
