@@ -40,6 +40,12 @@ class GlueBackend(MotoBackend):
     def attach(self, bridge: MotoBridge) -> None:
         """Called when the services bridge opens: crawls and job runs start on the calls
         that ask for them; their state answers the Get calls."""
+        from moto.moto_api import state_manager
+
+        # moto's crawls stay RUNNING until ListCrawls is called (so a second StartCrawler is
+        # refused); ours run and answer, so moto's end at once (StartCrawler is replayed
+        # the same way whatever the crawls' state; StopCrawler is served by Crawls alone).
+        state_manager.set_transition("glue::crawl", {"progression": "immediate"})
         crawls, runs = self.crawls, self.job_runs
         bridge.observe(crawls.observe)
         bridge.observe(runs.observe)
@@ -48,6 +54,8 @@ class GlueBackend(MotoBackend):
         bridge.overlay("glue", "GetCrawler", crawls.overlay_one)
         bridge.overlay("glue", "GetCrawlers", crawls.overlay_many)
         bridge.overlay("glue", "BatchGetCrawlers", crawls.overlay_many)
+        bridge.overlay("glue", "ListCrawls", crawls.list_crawls)
+        bridge.overlay("glue", "GetCrawlerMetrics", crawls.get_crawler_metrics)
         bridge.overlay("glue", "StartJobRun", runs.start_job_run)
         bridge.overlay("glue", "GetJobRun", runs.overlay_one)
         bridge.overlay("glue", "GetJobRuns", runs.overlay_many)

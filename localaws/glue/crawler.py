@@ -13,7 +13,8 @@ The crawler's ``State`` (``READY`` / ``RUNNING`` / ``STOPPING``), ``CrawlElapsed
 ``LastCrawl`` (``SUCCEEDED`` / ``CANCELLED`` / ``FAILED`` with ``ErrorMessage``) come from the
 ``glue.crawler-state`` records, overlaid on moto's answers to ``GetCrawler(s)`` and
 ``BatchGetCrawlers``.  ``StartCrawler`` on a running crawler is ``CrawlerRunningException``;
-``StopCrawler`` is honoured between tables.
+``StopCrawler`` (served here) is honoured between tables.  Every crawl that ends is kept in
+the record, for ``ListCrawls`` and ``GetCrawlerMetrics`` (:mod:`.crawl_history`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from localaws.errors import ServiceError, UserError
+from localaws.glue import crawl_history as history
 from localaws.glue import inference
 from localaws.outbox import Outbox
 from localaws.store import JsonRecords
@@ -66,12 +68,6 @@ class Crawls:
             state.update({"State": "RUNNING", "CrawlId": crawl_id, "StartTime": time.time()})
             self.records.put(STATE_KIND, name, state, time.time())
             self.outbox.put({"Name": name, "CrawlId": crawl_id})
-        elif mutation.operation == "StopCrawler":
-            name = _json(mutation.body).get("Name", "")
-            state = self.state(name)
-            if state.get("State") == "RUNNING":
-                state["State"] = "STOPPING"
-                self.records.put(STATE_KIND, name, state, time.time())
         elif mutation.operation == "DeleteCrawler":
             self.records.delete(STATE_KIND, _json(mutation.body).get("Name", ""))
 
@@ -92,14 +88,19 @@ class Crawls:
         self, request: dict[str, Any], moto: Callable[[], dict[str, Any]]
     ) -> dict[str, Any]:
         name = request.get("Name", "")
-        moto_state = self.state(name).get("State")
-        if moto_state == "STOPPING":
+        self.runtime.glue.get_crawler(Name=name)  # EntityNotFoundException for no crawler
+        current = self.state(name).get("State")
+        if current == "STOPPING":
             raise ServiceError("CrawlerStoppingException", f"Crawler with name {name} is stopping")
-        if moto_state != "RUNNING":
+        if current != "RUNNING":
             raise ServiceError(
                 "CrawlerNotRunningException", f"Crawler with name {name} isn't running"
             )
-        return moto()
+        # Not moto's to answer: its crawls end as they start (see GlueBackend.attach).
+        state = self.state(name)
+        state["State"] = "STOPPING"
+        self.records.put(STATE_KIND, name, state, time.time())
+        return {}
 
     def overlay_one(
         self, request: dict[str, Any], moto: Callable[[], dict[str, Any]]
@@ -130,6 +131,38 @@ class Crawls:
         else:
             crawler.pop("LastCrawl", None)
 
+    def list_crawls(
+        self, request: dict[str, Any], moto: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Served from our crawls (moto's own never read anything)."""
+        name = str(request.get("CrawlerName", ""))
+        self.runtime.glue.get_crawler(Name=name)  # EntityNotFoundException for no crawler
+        return history.list_crawls(self.state(name), request)
+
+    def get_crawler_metrics(
+        self, request: dict[str, Any], moto: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Served here (moto has no GetCrawlerMetrics): figures of our crawls, for the
+        crawlers named (all when none is), in name order; unknown names are left out."""
+        known = sorted(c["Name"] for c in _pages(self.runtime.glue.get_crawlers, "Crawlers"))
+        wanted = request.get("CrawlerNameList")
+        if wanted is not None and len(wanted) > history.MAX_METRICS:
+            raise ServiceError(
+                "InvalidInputException",
+                f"CrawlerNameList: {len(wanted)} names, at most {history.MAX_METRICS}; "
+                "ask in several calls",
+            )
+        names = [n for n in known if wanted is None or n in set(wanted)]
+        start = history.offset(request.get("NextToken"))
+        limit = int(request.get("MaxResults") or len(names) or 1)
+        page = names[start : start + limit]
+        result: dict[str, Any] = {
+            "CrawlerMetricsList": [history.metrics(n, self.state(n)) for n in page]
+        }
+        if start + limit < len(names):
+            result["NextToken"] = str(start + limit)
+        return result
+
     # -- the crawl (an outbox worker) ------------------------------------------------------
 
     def _deliver(self, body: dict[str, Any], attempt: int) -> float | None:
@@ -145,8 +178,9 @@ class Crawls:
             "StartTime": started,
         }
         self._log(name, crawl_id, f"BENCHMARK : Running Start Crawl for Crawler {name}")
+        summary = {"tables_created": 0, "tables_updated": 0, "partitions_created": 0}
         try:
-            summary = self.crawl(name)
+            self.crawl(name, summary)
             last.update(Status="SUCCEEDED")
             self._log(
                 name,
@@ -166,9 +200,9 @@ class Crawls:
         self._log(name, crawl_id, f"BENCHMARK : Crawler has finished ({last['Status']})")
         state = self.state(name)
         if state.get("CrawlId") == crawl_id:
-            state.update(
-                {"State": "READY", "LastCrawl": last, "LastRunSeconds": time.time() - started}
-            )
+            ended = time.time()
+            state.update({"State": "READY", "LastCrawl": last, "LastRunSeconds": ended - started})
+            history.record(state, last, ended, summary)
             self.records.put(STATE_KIND, name, state, time.time())
         return None
 
@@ -184,8 +218,9 @@ class Crawls:
         if self.state(name).get("State") == "STOPPING":
             raise CrawlStopped(name)
 
-    def crawl(self, name: str) -> dict[str, int]:
-        """Crawl the targets of crawler ``name`` into its database; counts of what changed."""
+    def crawl(self, name: str, counts: dict[str, int]) -> None:
+        """Crawl the targets of crawler ``name`` into its database, counting what changed in
+        ``counts`` (``tables_created``, ``tables_updated``, ``partitions_created``)."""
         glue = self.runtime.glue
         crawler = glue.get_crawler(Name=name)["Crawler"]
         database = crawler.get("DatabaseName") or ""
@@ -202,7 +237,6 @@ class Crawls:
             "UpdateBehavior", "UPDATE_IN_DATABASE"
         )
         targets = crawler.get("Targets") or {}
-        counts = {"tables_created": 0, "tables_updated": 0, "partitions_created": 0}
         for target in targets.get("S3Targets", []):
             self._check_stop(name)
             for table in self._s3_target(target, prefix):
@@ -213,7 +247,6 @@ class Crawls:
             self._write(
                 name, database, self._dynamodb_target(target, prefix, name), None, policy, counts
             )
-        return counts
 
     def _s3_target(self, target: dict[str, Any], prefix: str) -> list[inference.TableFound]:
         path = str(target.get("Path", ""))
@@ -325,6 +358,17 @@ class Crawls:
 def _prefixed(table: inference.TableFound, prefix: str) -> inference.TableFound:
     table.name = prefix + table.name
     return table
+
+
+def _pages(operation: Callable[..., dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {}
+    while True:
+        page = operation(**kwargs)
+        found += page.get(key, [])
+        if not page.get("NextToken"):
+            return found
+        kwargs["NextToken"] = page["NextToken"]
 
 
 def _json(body: bytes) -> dict[str, Any]:
