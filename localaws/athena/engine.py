@@ -13,8 +13,10 @@ tables as temporary views), and never downloads an extension.
 Statements: ``SELECT`` / ``WITH`` / ``VALUES``; ``CREATE TABLE ... WITH (format='PARQUET',
 external_location=..., partitioned_by=ARRAY[...]) AS SELECT`` (CTAS: Parquet objects under
 the location, default ``<output location>tables/<query id>/``, registered in the catalog
-with their partitions); ``CREATE DATABASE``; ``DROP TABLE``.  Anything else fails naming the
-statement.  Tables a crawler made from DynamoDB are refused (Athena needs a connector).
+with their partitions); ``INSERT INTO`` (:mod:`.insert`); ``CREATE DATABASE``; ``DROP
+TABLE``; Hive DDL (``CREATE EXTERNAL TABLE``, ``MSCK REPAIR TABLE``, ``ALTER TABLE ADD/DROP
+PARTITION``, ``DESCRIBE``, ``SHOW PARTITIONS``: :mod:`.ddl`).  Anything else fails naming
+the statement.  Tables a crawler made from DynamoDB are refused (Athena needs a connector).
 """
 
 from __future__ import annotations
@@ -224,9 +226,13 @@ class Engine:
         import sqlglot.expressions as exp
         from sqlglot.errors import ParseError
 
+        from localaws.athena import ddl
+
         shown = self.show(sql)
         if shown is not None:
             return shown
+        if ddl.is_hive_ddl(sql):
+            return ddl.run(self, sql)
         try:
             statements = [s for s in sqlglot.parse(sql, read="trino") if s is not None]
         except ParseError as e:
@@ -246,9 +252,15 @@ class Engine:
                 return self.ctas(tree, query_id, output_location)
         if isinstance(tree, exp.Drop) and str(tree.args.get("kind") or "").upper() == "TABLE":
             return self.drop_table(tree)
+        if isinstance(tree, exp.Insert) and not tree.args.get("overwrite"):
+            from localaws.athena.insert import insert_into
+
+            return insert_into(self, tree, query_id)
         raise QueryFailed(
             f"{tree.key.upper()} statements are not run by the local Athena; it runs SELECT, "
-            "CREATE TABLE AS SELECT (Parquet), CREATE DATABASE and DROP TABLE"
+            "CREATE TABLE AS SELECT (Parquet), INSERT INTO, CREATE DATABASE, CREATE EXTERNAL "
+            "TABLE, DROP TABLE, MSCK REPAIR TABLE, ALTER TABLE ADD/DROP PARTITION, DESCRIBE, "
+            "SHOW TABLES/DATABASES/PARTITIONS"
         )
 
     def show(self, sql: str) -> Outcome | None:
@@ -436,7 +448,10 @@ class Engine:
         return Outcome("DDL", None)
 
     def drop_table(self, tree: exp.Drop) -> Outcome:
-        target = tree.this
+        tables = tree.args.get("tables") or []  # sqlglot 30 lists them; older: ``this``
+        target = tree.this if tree.this is not None else (tables[0] if tables else None)
+        if target is None or len(tables) > 1:
+            raise QueryFailed("DROP TABLE: name one table, DROP TABLE [IF EXISTS] [db.]table")
         db = (target.db or self.database).lower()
         name = target.name.lower()
         try:
