@@ -486,6 +486,7 @@ class Engine:
         if not location.startswith("s3://"):
             raise QueryFailed("CTAS needs an external_location or a query output location; set one")
         location = location.rstrip("/") + "/"
+        remove_attempt(self.runtime, location, query_id)  # an interrupted run's objects
         if self.runtime.storage.list(location):
             raise QueryFailed(
                 f"HIVE_PATH_ALREADY_EXISTS: Target directory for table '{db}.{name}' already "
@@ -498,8 +499,12 @@ class Engine:
             raise QueryFailed(
                 f"partitioned_by column(s) {', '.join(missing)} are not in the SELECT"
             )
-        written = self._write_parquet(data, location, partitioned, query_id)
-        self._register(db, name, data, location, partitioned, written)
+        try:
+            written = self._write_parquet(data, location, partitioned, query_id)
+            self._register(db, name, data, location, partitioned, written)
+        except BaseException:
+            remove_attempt(self.runtime, location, query_id)
+            raise
         import pyarrow as pa
 
         count = pa.table({"rows": pa.array([data.num_rows], pa.int64())})
@@ -646,11 +651,33 @@ def _put_parquet(runtime: Runtime, data: pa.Table, uri: str) -> None:
     """Write ``data`` as one Parquet object through the object store (notifications fire)."""
     import pyarrow.parquet as pq
 
-    from localaws.lambdakit.storage import parse_s3_uri
-
-    bucket, key = parse_s3_uri(uri)
     out, temp = runtime.s3.new_temp()
     with out:
         pq.write_table(data, out)
+    commit_object(runtime, temp, uri)
+
+
+def commit_object(runtime: Runtime, temp: Any, uri: str) -> None:
+    """Make the temporary file ``temp`` the object at ``uri`` (whole, or not at all)."""
+    from localaws.lambdakit.storage import parse_s3_uri
+    from localaws.s3.backend import S3Error
+
+    bucket, key = parse_s3_uri(uri)
     digest = hashlib.md5(temp.read_bytes()).hexdigest()
-    runtime.s3.commit(temp, bucket, key, f'"{digest}"', "application/octet-stream", {})
+    try:
+        runtime.s3.commit(temp, bucket, key, f'"{digest}"', "application/octet-stream", {})
+    except S3Error as e:
+        raise QueryFailed(
+            f"cannot write {uri}: {e.message}; create the bucket or fix the location"
+        ) from e
+
+
+def remove_attempt(runtime: Runtime, location: str, query_id: str) -> None:
+    """Delete the objects under ``location`` a run of query ``query_id`` wrote (named
+    ``<query id>_<n>``): what an interrupted or failed attempt left, so that the query's
+    objects appear all together or not at all."""
+    from localaws.lambdakit.storage import parse_s3_uri
+
+    for uri in runtime.storage.list(location.rstrip("/") + "/"):
+        if uri.rpartition("/")[2].startswith(f"{query_id}_"):
+            runtime.s3.delete(*parse_s3_uri(uri))

@@ -4,13 +4,14 @@ The rows (cast to the table's column types; the partition keys last, as Athena t
 are written in the table's format, Parquet, JSON Lines or delimited text (a header line
 when the table skips one, so that its files read back whole), one object per partition,
 named ``<query id>_<n>``, each written whole or not at all through the object store.  A
-partition the catalog lacks is added (``BatchCreatePartition``).  The query's
+partition the catalog lacks is added (``BatchCreatePartition``).  The query's objects
+appear together or not at all: a failed write deletes those already written, and a run
+again after a crash first deletes what the interrupted attempt left.  The query's
 ``UpdateCount`` is the number of rows.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +22,9 @@ from localaws.athena.engine import (
     _classification,
     _ident,
     _put_parquet,
+    commit_object,
     duckdb_type,
+    remove_attempt,
 )
 
 if TYPE_CHECKING:
@@ -78,17 +81,40 @@ def insert_into(engine: Engine, tree: exp.Insert, query_id: str) -> Outcome:
         raise QueryFailed(engine._clean(str(e))) from e
     finally:
         con.unregister("__insert_rows")
-    written = _write(engine, (db, name), table, rows, [n for n, _ in keys], query_id)
-    known = _known(engine, db, name)
-    new = {v: loc for v, loc in written.items() if v and v not in known}
-    if new:
-        engine.runtime.glue.batch_create_partition(
-            DatabaseName=db,
-            TableName=name,
-            PartitionInputList=[_partition_input(table, list(v), loc) for v, loc in new.items()],
-        )
-        engine.catalog.changed()
+    # The objects of an interrupted attempt go first; a failed write takes back the others.
+    folders = _folders(engine, db, name, table)
+    for folder in folders:
+        remove_attempt(engine.runtime, folder, query_id)
+    try:
+        written = _write(engine, (db, name), table, rows, [n for n, _ in keys], query_id)
+        known = _known(engine, db, name)
+        new = {v: loc for v, loc in written.items() if v and v not in known}
+        if new:
+            engine.runtime.glue.batch_create_partition(
+                DatabaseName=db,
+                TableName=name,
+                PartitionInputList=[
+                    _partition_input(table, list(v), loc) for v, loc in new.items()
+                ],
+            )
+            engine.catalog.changed()
+    except BaseException:
+        for folder in folders:  # every object is written under one of them
+            remove_attempt(engine.runtime, folder, query_id)
+        raise
     return Outcome("DML", None, engine.scanned, rows.num_rows)
+
+
+def _folders(engine: Engine, db: str, name: str, table: dict[str, Any]) -> set[str]:
+    """The table's location and its partitions' (some may lie outside it)."""
+    location = (table.get("StorageDescriptor") or {}).get("Location", "").rstrip("/") + "/"
+    _, partitions = engine.catalog.table(db, name)
+    found = {location}
+    for p in partitions:
+        where = (p.get("StorageDescriptor") or {}).get("Location", "").rstrip("/") + "/"
+        if where.startswith("s3://") and not where.startswith(location):
+            found.add(where)
+    return found
 
 
 def _write(
@@ -117,7 +143,10 @@ def _write(
     }
     body = rows.drop_columns(keys)
     written: dict[tuple[str, ...], str] = {}
-    combos = rows.select(keys).group_by(keys).aggregate([]).to_pylist()
+    combos = sorted(
+        rows.select(keys).group_by(keys).aggregate([]).to_pylist(),
+        key=lambda c: [str(c[k]) for k in keys],
+    )
     for i, combo in enumerate(combos):
         mask = None
         for column, value in combo.items():
@@ -176,11 +205,7 @@ def _delimited(rows: pa.Table, params: dict[str, str], serde: dict[str, str]) ->
 
 
 def _put_bytes(engine: Engine, data: bytes, uri: str) -> None:
-    from localaws.lambdakit.storage import parse_s3_uri
-
-    bucket, key = parse_s3_uri(uri)
     out, temp = engine.runtime.s3.new_temp()
     with out:
         out.write(data)
-    digest = hashlib.md5(data).hexdigest()
-    engine.runtime.s3.commit(temp, bucket, key, f'"{digest}"', "application/octet-stream", {})
+    commit_object(engine.runtime, temp, uri)

@@ -191,3 +191,22 @@ def test_ddl_refusals_name_the_problem(lake: dict[str, Any]) -> None:
     )
     assert "mismatched column sizes" in fail("INSERT INTO t VALUES (1, 2)")
     assert "give a value for each" in fail("ALTER TABLE t ADD PARTITION (b='1')")
+
+
+def test_insert_that_fails_midway_leaves_no_object(
+    client: Callable[..., Any], lake: dict[str, Any]
+) -> None:
+    """The second partition's location is in a bucket that does not exist: the first
+    partition's object, already written, is taken back."""
+    s3, bucket, run = client("s3"), lake["bucket"], lake["run"]
+    run(
+        "CREATE EXTERNAL TABLE events (v bigint) PARTITIONED BY (p string) "
+        f"ROW FORMAT DELIMITED FIELDS TERMINATED BY ',' LOCATION 's3://{bucket}/events/'"
+    )
+    run("ALTER TABLE events ADD PARTITION (p='z') LOCATION 's3://no-such-bucket-here/z/'")
+    reason = lake["fail"]("INSERT INTO events VALUES (1, 'a'), (2, 'z')")
+    assert "s3://no-such-bucket-here/z/" in reason and "create the bucket" in reason
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="events/")["KeyCount"] == 0
+    assert run("SHOW PARTITIONS events") == [["p=z"]]
+    run("INSERT INTO events VALUES (1, 'a'), (3, 'a')")
+    assert run("SELECT sum(v) AS s FROM events") == [["s"], ["4"]]
