@@ -15,7 +15,7 @@ their first words and parsed here (``CREATE EXTERNAL TABLE`` by sqlglot's Hive d
   leaves them.
 * ``ALTER TABLE t ADD [IF NOT EXISTS] PARTITION (k='v', ...) [LOCATION 's3://...'] ...``
   and ``ALTER TABLE t DROP [IF EXISTS] PARTITION (...), ...``.
-* ``DESCRIBE t`` and ``SHOW PARTITIONS t``: Hive's one-column answers.
+* ``DESCRIBE t``, ``SHOW COLUMNS IN t`` and ``SHOW PARTITIONS t``: one-column answers.
 """
 
 from __future__ import annotations
@@ -46,15 +46,14 @@ PARTITION_BATCH = 100
 
 _STATEMENT = re.compile(
     r"^\s*(?P<kind>CREATE\s+EXTERNAL\s+TABLE|MSCK\s+REPAIR\s+TABLE|ALTER\s+TABLE|"
-    r"DESCRIBE|DESC|SHOW\s+PARTITIONS)\b",
+    r"DESCRIBE|DESC|SHOW\s+PARTITIONS|SHOW\s+COLUMNS)\b",
     re.IGNORECASE,
 )
 _NAME = r"(?P<name>[`\"\w]+(?:\.[`\"\w]+)?)"
 _MSCK = re.compile(r"^\s*MSCK\s+REPAIR\s+TABLE\s+" + _NAME + r"\s*;?\s*$", re.I)
 _ONE_TABLE = re.compile(
-    r"^\s*(?:DESCRIBE|DESC|SHOW\s+PARTITIONS)\s+(?:FORMATTED\s+|EXTENDED\s+)?"
-    + _NAME
-    + r"\s*;?\s*$",
+    r"^\s*(?:DESCRIBE|DESC|SHOW\s+PARTITIONS|SHOW\s+COLUMNS\s+(?:IN|FROM))\s+"
+    r"(?:FORMATTED\s+|EXTENDED\s+)?" + _NAME + r"\s*;?\s*$",
     re.I,
 )
 _ALTER = re.compile(
@@ -96,10 +95,14 @@ def run(engine: Engine, sql: str) -> Outcome:
         return alter_partitions(engine, found)
     found = _ONE_TABLE.match(sql)
     if found is None:
-        raise QueryFailed(f"{kind}: write it as {kind} [db.]table")
+        raise QueryFailed(
+            f"{kind}: write it as {kind} {'IN ' if 'COLUMNS' in kind else ''}[db.]table"
+        )
     db, name = _split_name(engine, found.group("name"))
     if kind == "SHOW PARTITIONS":
         return show_partitions(engine, db, name)
+    if kind == "SHOW COLUMNS":
+        return show_columns(engine, db, name)
     return describe(engine, db, name)
 
 
@@ -422,3 +425,13 @@ def describe(engine: Engine, db: str, name: str) -> Outcome:
         lines += ["", "# Partition Information", f"{'# col_name':<20}\t{'data_type':<20}\tcomment"]
         lines += [""] + [f"{k['Name']:<20}\t{k['Type']:<20}\t{k.get('Comment', '')}" for k in keys]
     return Outcome("DDL", pa.table({"col_name": pa.array(lines, pa.string())}))
+
+
+def show_columns(engine: Engine, db: str, name: str) -> Outcome:
+    """The columns then the partition keys, one name a row (column ``field``)."""
+    import pyarrow as pa
+
+    table = _get_table(engine, db, name)
+    columns = (table.get("StorageDescriptor") or {}).get("Columns", [])
+    names = [c["Name"] for c in columns + table.get("PartitionKeys", [])]
+    return Outcome("DDL", pa.table({"field": pa.array(names, pa.string())}))

@@ -110,6 +110,13 @@ def test_external_csv_table_with_partitions_repaired_added_and_dropped(
         "dt",
     ]
     assert "# Partition Information" in described
+    assert run(f"SHOW COLUMNS IN {db}.ratings") == [
+        ["user_id"],
+        ["item"],
+        ["rating"],
+        ["liked"],
+        ["dt"],
+    ]
 
     run("ALTER TABLE ratings DROP PARTITION (dt='2024-01-02')")
     frame = pd.concat([RATINGS.iloc[:2], RATINGS.iloc[4:]])
