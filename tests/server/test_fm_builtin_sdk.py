@@ -150,6 +150,25 @@ def test_factorization_machines_estimator_trains_and_serves(
     finally:
         predictor.delete_endpoint()
 
+    # Batch transform with the same image: one RecordIO-protobuf object, one request.
+    s3 = client("s3")
+    s3.put_object(Bucket=BUCKET, Key="fm/batch/part-0", Body=buffer.getvalue())
+    transformer = fm.transformer(
+        instance_count=1,
+        instance_type="ml.m5.large",
+        output_path=f"s3://{BUCKET}/fm/batch-out/",
+        accept="application/json",
+    )
+    transformer.transform(
+        f"s3://{BUCKET}/fm/batch/",
+        content_type="application/x-recordio-protobuf",
+        job_name="fm-sdk-transform",
+        wait=True,
+        logs=False,
+    )
+    out = s3.get_object(Bucket=BUCKET, Key="fm/batch-out/part-0.out")["Body"].read()
+    assert json.loads(out)["predictions"] == predictions
+
 
 @pytest.mark.parametrize(
     ("hyperparameters", "content_type", "message"),
