@@ -102,6 +102,16 @@ def test_factorization_machines_estimator_trains_and_serves(
         assert (np.array(labels) == yt[:20]).mean() >= 0.9
         assert all((p["score"] >= 0.5) == bool(p["predicted_label"]) for p in predictions)
 
+        # The SDK's own predictor: RecordIO-protobuf both ways, parsed by its protobuf reader.
+        from sagemaker.amazon.factorization_machines import FactorizationMachinesPredictor
+
+        records = FactorizationMachinesPredictor("fm-sdk", sagemaker_session=session).predict(
+            dense.astype("float32")
+        )
+        assert [r.label["score"].float32_tensor.values[0] for r in records] == pytest.approx(
+            [p["score"] for p in predictions], abs=1e-5
+        )
+
         runtime = client("sagemaker-runtime")
         sparse = {
             "instances": [
