@@ -57,6 +57,7 @@ PRELOAD = (
     "localaws.sagemaker.hyperparameters",
     "localaws.sagemaker.model_server",
     "localaws.sagemaker.xgboost_algorithm",
+    "localaws.sagemaker.fm_algorithm",
 )
 START_TIMEOUT_S = 120.0
 PR_SET_PDEATHSIG = 1

@@ -52,6 +52,7 @@ PACKAGE_ROOT = str(Path(model_server.__file__).resolve().parents[2])  # where `l
 
 # Images of the built-in XGBoost algorithm and of the framework containers, by repository name.
 XGBOOST_IMAGE_MARKERS = ("sagemaker-xgboost", "xgboost")
+FM_IMAGE_MARKERS = ("factorization-machines",)
 SKLEARN_IMAGE_MARKERS = ("sagemaker-scikit-learn", "scikit-learn", "sklearn")
 
 
@@ -96,11 +97,14 @@ def container_kind(container: dict[str, Any], where: str) -> tuple[str, str]:
         framework = model_server.FRAMEWORK_SKLEARN
     if env.get(model_server.ENV_PROGRAM):
         return model_server.KIND_SCRIPT, framework
+    if any(m in image for m in FM_IMAGE_MARKERS):
+        return model_server.KIND_FM, framework
     if any(m in image for m in XGBOOST_IMAGE_MARKERS):
         return model_server.KIND_XGBOOST, framework
     raise UserError(
         f"{where}.Image: {container.get('Image')!r} runs locally only as the built-in XGBoost "
-        f"algorithm (a sagemaker-xgboost image) or in script mode; set "
+        f"or Factorization Machines algorithm (a sagemaker-xgboost or factorization-machines "
+        f"image) or in script mode; set "
         f"{where}.Environment.{model_server.ENV_PROGRAM} and {model_server.ENV_SUBMIT_DIR}"
     )
 
@@ -131,8 +135,8 @@ def prepare_model(
             _download(runtime, url, archive)
             _extract(archive, model_dir, f"{where}.ModelDataUrl {url}")
             archive.unlink()
-        elif kind == model_server.KIND_XGBOOST:
-            raise UserError(f"{where}.ModelDataUrl: required by the built-in XGBoost algorithm")
+        elif kind in (model_server.KIND_XGBOOST, model_server.KIND_FM):
+            raise UserError(f"{where}.ModelDataUrl: required by the built-in {kind} algorithm")
         spec: dict[str, Any] = {
             "name": f"{model.get('ModelName', 'model')} {where}",
             "kind": kind,

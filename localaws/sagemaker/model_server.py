@@ -7,10 +7,12 @@ It implements the SageMaker inference container contract:
   400 when the payload does not parse, 406 for an unsupported ``Accept``, 415 for an
   unsupported ``Content-Type``, 500 when the model failed to load or a user hook raised.
 
-for three kinds of models, described by a JSON spec file written by the parent:
+for four kinds of models, described by a JSON spec file written by the parent:
 
 * the built-in XGBoost algorithm: ``xgboost-model`` from ``model.tar.gz`` (a Booster saved
   with ``save_model`` or pickled, as older containers wrote);
+* the built-in Factorization Machines algorithm: ``model_algo-1`` (JSON and RecordIO-protobuf
+  requests, :mod:`localaws.sagemaker.fm_algorithm`);
 * script mode: ``SAGEMAKER_PROGRAM`` in ``SAGEMAKER_SUBMIT_DIRECTORY`` with
   ``model_fn`` / ``input_fn`` / ``predict_fn`` / ``output_fn`` (or ``transform_fn``) hooks
   and the inference toolkits' defaults for the ones it leaves out;
@@ -57,6 +59,7 @@ DRAIN_TIMEOUT_S = 60.0
 MAX_HEADER_LINE = 65536
 
 KIND_XGBOOST = "xgboost"  # the built-in algorithm
+KIND_FM = "factorization-machines"  # the built-in Factorization Machines algorithm
 KIND_SCRIPT = "script"  # script mode (framework images)
 FRAMEWORK_XGBOOST = "xgboost"
 FRAMEWORK_SKLEARN = "sklearn"
@@ -213,6 +216,50 @@ class XGBoostAlgorithmContainer:
         return codecs.encode(preds, out_type, batch=self.batch), out_type
 
 
+class FMAlgorithmContainer:
+    """The built-in Factorization Machines algorithm's serving container: JSON or
+    RecordIO-protobuf in; JSON (default), JSON Lines or RecordIO-protobuf out."""
+
+    def __init__(self, spec: dict[str, Any]):
+        from localaws.sagemaker import fm_algorithm
+
+        self.fm = fm_algorithm
+        self.env: dict[str, str] = spec.get("env") or {}
+        self.default_accept = self.env.get(ENV_DEFAULT_ACCEPT, codecs.JSON)
+        self.model = fm_algorithm.FMModel.from_model_dir(Path(spec["model_dir"]))
+
+    def invoke(
+        self, body: bytes, content_type: str | None, accept: str | None
+    ) -> tuple[bytes, str]:
+        fm = self.fm
+        ctype = codecs.media_type(content_type, codecs.JSON)
+        if ctype not in fm.REQUEST_TYPES:
+            raise InvocationError(
+                415,
+                f"Content-type {ctype} is not supported by the Factorization Machines "
+                f"algorithm; send {' or '.join(fm.REQUEST_TYPES)}",
+            )
+        out_type = self.default_accept
+        for part in (accept or "").split(","):
+            mtype = codecs.media_type(part, self.default_accept)
+            if mtype in fm.RESPONSE_TYPES or mtype == codecs.ANY:
+                out_type = self.default_accept if mtype == codecs.ANY else mtype
+                break
+        else:
+            if accept:
+                raise InvocationError(
+                    406,
+                    f"Accept type {accept} is not supported; supported accept types are "
+                    f"{', '.join(fm.RESPONSE_TYPES)}",
+                )
+        try:
+            x = fm.decode_request(body, ctype, len(self.model.w))
+        except fm.RequestError as e:
+            raise InvocationError(400, f"Unable to evaluate payload provided: {e}") from e
+        scores = self.model.scores(x)
+        return fm.encode_response(scores, self.model.predictor_type, out_type), out_type
+
+
 # -- script mode ---------------------------------------------------------------------------
 
 
@@ -367,6 +414,8 @@ class ServedModel:
             for i, container in enumerate(spec["containers"]):
                 if container["kind"] == KIND_XGBOOST:
                     self.containers.append(XGBoostAlgorithmContainer(container))
+                elif container["kind"] == KIND_FM:
+                    self.containers.append(FMAlgorithmContainer(container))
                 elif container["kind"] == KIND_SCRIPT:
                     self.containers.append(ScriptModeContainer(container, index=i))
                 else:

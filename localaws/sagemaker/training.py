@@ -4,8 +4,8 @@
 
 1. downloads every channel of ``InputDataConfig`` into ``<job dir>/input/data/<channel>``
    (the container's ``/opt/ml/input/data/<channel>``), writes the container's config files;
-2. picks the built-in XGBoost algorithm (image ``sagemaker-xgboost`` without
-   ``sagemaker_program``) or script mode (``sagemaker_program`` + ``sagemaker_submit_directory``
+2. picks a built-in algorithm (image ``sagemaker-xgboost`` without ``sagemaker_program``, or
+   ``factorization-machines``: :data:`BUILTIN_ALGORITHMS`) or script mode (``sagemaker_program`` + ``sagemaker_submit_directory``
    on the XGBoost or scikit-learn framework images) and runs it in a worker process that
    :func:`supervise` kills on StopTrainingJob or when ``MaxRuntimeInSeconds`` passes;
 3. packages ``<job dir>/model`` as ``model.tar.gz`` and uploads it to
@@ -42,6 +42,12 @@ if TYPE_CHECKING:
 Report = Callable[[str, str], None]  # (SecondaryStatus, StatusMessage)
 
 BUILTIN_XGBOOST_REPOSITORY = "sagemaker-xgboost"
+BUILTIN_FM_REPOSITORY = "factorization-machines"
+# The built-in algorithms that run locally: image repository -> the worker's module.
+BUILTIN_ALGORITHMS = {
+    BUILTIN_XGBOOST_REPOSITORY: "localaws.sagemaker.xgboost_algorithm",
+    BUILTIN_FM_REPOSITORY: "localaws.sagemaker.fm_algorithm",
+}
 FRAMEWORK_REPOSITORIES = ("sagemaker-xgboost", "sagemaker-scikit-learn")
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory holding ``localaws``
 
@@ -93,12 +99,18 @@ def training_mode(job: Mapping[str, Any]) -> str:
             program = hps["sagemaker_program"]
         program_path(None, str(program), "HyperParameters.sagemaker_program")
         return "script"
-    if repo == BUILTIN_XGBOOST_REPOSITORY:
+    if repo in BUILTIN_ALGORITHMS:
         return "builtin"
     raise UserError(
-        f"AlgorithmSpecification.TrainingImage {image!r}: only the built-in XGBoost algorithm "
-        "(sagemaker-xgboost) and script mode (sagemaker_program) run locally"
+        f"AlgorithmSpecification.TrainingImage {image!r}: only the built-in XGBoost and "
+        "Factorization Machines algorithms (sagemaker-xgboost, factorization-machines) and "
+        "script mode (sagemaker_program) run locally"
     )
+
+
+def algorithm_repository(job: Mapping[str, Any]) -> str:
+    """The training image's repository (``sagemaker-xgboost``, ``factorization-machines``...)."""
+    return image_repository(job["AlgorithmSpecification"]["TrainingImage"])
 
 
 def check_job(job: Mapping[str, Any]) -> None:
@@ -116,7 +128,12 @@ def check_job(job: Mapping[str, Any]) -> None:
                 f"InputDataConfig[{i}].DataSource.S3DataSource.S3DataType {source['S3DataType']!r}: "
                 "only S3Prefix and ManifestFile run locally"
             )
-    if mode == "builtin":
+    if mode == "builtin" and algorithm_repository(job) == BUILTIN_FM_REPOSITORY:
+        from localaws.sagemaker import fm_algorithm
+
+        fm_algorithm.parse_hyperparameters(job.get("HyperParameters"))
+        fm_algorithm.check_channels(channels)
+    elif mode == "builtin":
         from localaws.sagemaker import hyperparameters as hpv
         from localaws.sagemaker.xgboost_algorithm import data_format
 
@@ -400,12 +417,8 @@ def run_training_job(
         env = base_environment(runtime.credentials)
         env["PYTHONPATH"] = str(PACKAGE_ROOT)
         env.update(job.get("Environment") or {})
-        command = [
-            sys.executable,
-            "-m",
-            "localaws.sagemaker.xgboost_algorithm",
-            str(root / "spec.json"),
-        ]
+        module = BUILTIN_ALGORITHMS[algorithm_repository(job)]
+        command = [sys.executable, "-m", module, str(root / "spec.json")]
         code = supervise(
             command, env=env, cwd=root, log_path=log, cancelled=cancelled, deadline=deadline
         )
