@@ -397,6 +397,17 @@ def summarize(
     }
 
 
+def stream_line(summary: dict[str, Any]) -> str:
+    """One line of :func:`summarize`'s result, for the CLI."""
+    return (
+        f"stream: {summary['events']} events -> {summary['items']} items "
+        f"({summary['users_with_one_item']} users with exactly one), accuracy "
+        f"{summary['stream_accuracy']}; latency p50 {summary['latency_p50_ms']} ms, "
+        f"p99 {summary['latency_p99_ms']} ms; {summary['poisoned_records']} poisoned record -> "
+        f"{summary['failure_destination_messages']} failure-destination message(s)"
+    )
+
+
 # -- the whole run ----------------------------------------------------------------------
 
 
