@@ -177,8 +177,12 @@ def test_a_write_wakes_idle_stream_mappings(
     for i in range(3):  # each after the previous one was handled and the pollers went idle
         kinesis.put_record(StreamName=stream, Data=f"k{i}".encode(), PartitionKey="p")
         ddb.put_item(TableName=source, Item={"id": {"S": f"d{i}"}})
-        wait_for(f"k{i}", lambda i=i: items(ddb, out).get(f"k{i}"), timeout=120)
-        wait_for(f"seen-d{i}", lambda i=i: items(ddb, out).get(f"seen-d{i}"), timeout=120)
+        wanted = {f"k{i}", f"seen-d{i}"}
+
+        def arrived(wanted: set[str] = wanted) -> bool:
+            return wanted <= set(items(ddb, out))
+
+        wait_for(f"rows {sorted(wanted)}", arrived, timeout=120)
 
 
 def test_async_invocation_retries_twice_then_goes_to_on_failure(
