@@ -261,20 +261,20 @@ def stream_events(
     deadline = time.monotonic() + timeout
     items: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
-    pause = 0.1
     while True:
         # A shard is handled in order: when the last event put to each shard has its item,
         # the others have theirs (one Query per shard; a Scan of the growing table on every
-        # round held the services for seconds and starved the mapping it waited for).
+        # round held the services for seconds and starved the mapping it waited for).  The
+        # pause is twice the round's own time, so that waiting never takes most of a local
+        # runtime's services (a Query or Scan there costs time in the table's size).
+        round_started = time.monotonic()
         last_users = {
             u for u in last_users if count_items(dynamodb, s.table, u, started) < expected[u]
         }
         if (not last_users or time.monotonic() > deadline) and len(items) < len(events):
-            scanned = time.monotonic()
             items = [
                 i for i in scan(dynamodb, s.table, started) if int(i["user_id"]["N"]) in expected
             ]
-            pause = max(0.1, 2 * (time.monotonic() - scanned))  # a retried batch: scan less
         if poison and not failures:
             got = sqs.receive_message(QueueUrl=wiring["queue_url"], MaxNumberOfMessages=10)
             failures = got.get("Messages", [])
@@ -282,7 +282,7 @@ def stream_events(
             break
         if time.monotonic() > deadline:
             break
-        time.sleep(pause)
+        time.sleep(max(0.1, 2 * (time.monotonic() - round_started)))
     return summarize(events, items, failures, poisoned=1 if poison else 0, put_at=put_at)
 
 
