@@ -44,13 +44,16 @@ def _events(template: list[dict[str, Any]], n: int, offset: int) -> list[dict[st
 def through_stream(
     target: LocalTarget, s: wf.HotelSettings, events: list[dict[str, Any]], wiring: dict[str, str]
 ) -> dict[str, float]:
-    started = time.perf_counter()
+    """Events/s = events / (the last item's ``date_time`` - the records put): the stream's
+    own time, not the waiter's reading back; latency = each item's time - its arrival."""
+    warm = json.loads(json.dumps(events[0]))
+    warm["event"]["user_id"] = 9_999_998
+    hotel.stream_events(target, s, [warm], wiring, poison=False, timeout=900)  # a warm worker
     summary = hotel.stream_events(target, s, events, wiring, poison=False, timeout=900)
-    elapsed = time.perf_counter() - started
     if summary["items"] != len(events):
         raise SystemExit(f"stream: {summary['items']} of {len(events)} items arrived")
     return {
-        "events/s": len(events) / elapsed,
+        "events/s": len(events) / summary["seconds_to_last_item"],
         "p50": summary["latency_p50_ms"],
         "p99": summary["latency_p99_ms"],
     }

@@ -18,7 +18,10 @@ one poller thread, started when the runtime starts.
   ``BisectBatchOnFunctionError`` is set, so a poisoned record ends up alone; a batch that
   exhausts its retries is described (not copied) to ``DestinationConfig.OnFailure`` (SQS or
   SNS) and skipped.  The position (last sequence number handled, per shard) is persisted
-  after each batch, so a restart resumes where the mapping was.
+  after each batch, so a restart resumes where the mapping was.  A poller with nothing to
+  read sleeps until a write to its stream or table is accepted (the services bridge's
+  observer wakes it; ``STREAM_IDLE_S`` bounds the sleep), so a record put on an idle stream
+  reaches the function at once.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from localaws.store import JsonRecords
 
 if TYPE_CHECKING:
     from localaws.lambda_.backend import LambdaBackend
+    from localaws.motobridge.bridge import MotoBridge, Mutation
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +50,7 @@ POSITION_KIND = "lambda.event-source-position"
 SQS_DEFAULT_BATCH, SQS_MAX_BATCH = 10, 10000
 STREAM_DEFAULT_BATCH, STREAM_MAX_BATCH = 100, 10000
 POLL_WAIT_S = 2  # SQS long-poll wait per receive; bounds how long stop() waits
-STREAM_POLL_S = 0.2
+STREAM_IDLE_S = 1.0  # an idle stream poller's sleep when no write wakes it
 STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST", "AT_TIMESTAMP")
 _UPDATABLE = (
     "FunctionName",
@@ -99,6 +103,7 @@ class EventSources:
         self._stopping: list[_Poller] = []
         self._lock = threading.Lock()
         self._started = False
+        self._observed: MotoBridge | None = None
 
     # -- API -----------------------------------------------------------------------------
 
@@ -328,6 +333,34 @@ class EventSources:
                 self._pollers[identifier] = poller
                 poller.start()
 
+    def watch(self) -> None:
+        """Have the services bridge wake the stream pollers on writes (once per bridge)."""
+        bridge = self.runtime.motobridge
+        with self._lock:
+            if self._observed is bridge:
+                return
+            self._observed = bridge
+        bridge.observe(self._observe)
+
+    def _observe(self, mutation: Mutation) -> None:
+        """Wake the pollers of the Kinesis stream or DynamoDB table an accepted call wrote
+        to (called under the bridge's lock: it only sets events)."""
+        if mutation.service == "kinesis" and mutation.operation in ("PutRecord", "PutRecords"):
+            request = _json_request(mutation.body)
+            name = request.get("StreamName") or str(request.get("StreamARN", "")).rsplit("/", 1)[-1]
+            wanted: set[str] | None = {name}
+        elif mutation.service == "dynamodb" and mutation.operation in _TABLE_WRITES:
+            wanted = _written_tables(_json_request(mutation.body))
+        else:
+            return
+        for poller in list(self._pollers.values()):
+            if (
+                isinstance(poller, _StreamPoller)
+                and poller.kind == mutation.service
+                and (wanted is None or poller.source_name in wanted)
+            ):
+                poller.wake()
+
     def position(self, identifier: str, shard: str) -> str | None:
         found = self.records.get(POSITION_KIND, f"{identifier}/{shard}")
         return None if found is None else str(found["SequenceNumber"])
@@ -347,9 +380,15 @@ class _Poller(threading.Thread):
         self.record = record
         self.function = record["FunctionArn"].rsplit(":", 1)[1]
         self._stop_event = threading.Event()
+        self._wake_event = threading.Event()
 
     def stop(self) -> None:
         self._stop_event.set()
+        self.wake()
+
+    def wake(self) -> None:
+        """Poll now (records were written), rather than after the idle sleep."""
+        self._wake_event.set()
 
     def stopped(self) -> bool:
         return self._stop_event.is_set()
@@ -456,7 +495,16 @@ class _StreamPoller(_Poller):
     def __init__(self, sources: EventSources, record: dict[str, Any]):
         super().__init__(sources, record)
         self.kind = _source_kind(record["EventSourceArn"])
+        resource = record["EventSourceArn"].split(":", 5)[5]  # stream/NAME, table/NAME/stream/..
+        self.source_name = resource.split("/")[1]
         self.iterators: dict[str, str | None] = {}
+
+    def run(self) -> None:
+        try:
+            self.sources.watch()
+        except Exception:  # the services do not open: the idle sleep still bounds the wait
+            log.exception("event source mapping %s: cannot watch writes", self.record["UUID"])
+        super().run()
 
     def shards(self) -> list[str]:
         arn = self.record["EventSourceArn"]
@@ -493,6 +541,7 @@ class _StreamPoller(_Poller):
 
     def poll(self) -> None:
         busy = False
+        self._wake_event.clear()  # a write from now on wakes the sleep below
         for shard in self.shards():
             if self.stopped():
                 return
@@ -521,7 +570,7 @@ class _StreamPoller(_Poller):
             )
             self.sources.save_position(self.record["UUID"], shard, str(sequence))
         if not busy:
-            self._stop_event.wait(STREAM_POLL_S)
+            self._wake_event.wait(STREAM_IDLE_S)
 
     def _event_record(self, shard: str, r: dict[str, Any]) -> dict[str, Any]:
         arn = self.record["EventSourceArn"]
@@ -620,6 +669,41 @@ class _StreamPoller(_Poller):
             info_name: info,
         }
         send_record(self.runtime, arn, record, "OnFailure")
+
+
+_TABLE_WRITES = frozenset(
+    {
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+        "ExecuteStatement",
+        "BatchExecuteStatement",
+        "ExecuteTransaction",
+    }
+)
+
+
+def _json_request(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _written_tables(request: dict[str, Any]) -> set[str] | None:
+    """The tables a DynamoDB write names; None when it does not say (PartiQL: any table)."""
+    names = set()
+    if isinstance(request.get("TableName"), str):
+        names.add(request["TableName"])
+    names.update(k for k in request.get("RequestItems") or {} if isinstance(k, str))
+    for entry in request.get("TransactItems") or []:
+        for action in entry.values() if isinstance(entry, dict) else ():
+            if isinstance(action, dict) and isinstance(action.get("TableName"), str):
+                names.add(action["TableName"])
+    return names or None
 
 
 def _epoch(value: Any) -> float:

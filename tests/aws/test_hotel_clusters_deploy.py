@@ -19,7 +19,7 @@ import pytest
 from localaws.errors import UserError
 from workflows import aws, cli
 from workflows.errors import ExitCode
-from workflows.hotel_clusters import aws_deploy
+from workflows.hotel_clusters import aws_deploy, run
 from workflows.hotel_clusters import workflow as wf
 from workflows.target import AwsTarget
 
@@ -157,3 +157,49 @@ def test_the_cli_refuses_what_hotel_clusters_does_not_take(
 ) -> None:
     assert cli.main(argv) == ExitCode.USAGE
     assert message in capsys.readouterr().err
+
+
+def _test_events(target: AwsTarget, bucket: str, count: int) -> tuple[str, list[dict[str, Any]]]:
+    """``count`` events as the test split holds them (the event, its label), in the bucket."""
+    events = [
+        {"event": {"user_id": 100 + i, "srch_destination_id": 7}, "hotel_cluster": i}
+        for i in range(count)
+    ]
+    uri = f"s3://{bucket}/{SMALL.prefix}/test-events.jsonl"
+    target.storage.write(uri, "\n".join(json.dumps(e) for e in events).encode())
+    return uri, events
+
+
+def _stream_datas(kinesis: Any, stream: str) -> list[bytes]:
+    datas = []
+    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
+        iterator = kinesis.get_shard_iterator(
+            StreamName=stream, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        datas += [r["Data"] for r in kinesis.get_records(ShardIterator=iterator)["Records"]]
+    return datas
+
+
+def test_stream_test_events_puts_them_on_the_stack_stream_and_waits_for_the_items(
+    moto: Any, deployed: dict[str, str]
+) -> None:
+    """moto runs no Lambda behind the mapping: the records reach the stream, no item the
+    table, and the wait ends at its timeout naming the function to look at."""
+    target = AwsTarget(moto)
+    s = aws_deploy.aws_settings(SMALL, deployed, target.region)
+    uri, events = _test_events(target, deployed["DataBucketName"], 4)
+    lines: list[str] = []
+    summary = aws_deploy.stream_test_events(
+        target, s, deployed, uri, limit=3, timeout=0.5, out=lines.append
+    )
+    encoded = [json.dumps(e["event"]).encode() for e in events[:3]]
+    assert _stream_datas(moto.client("kinesis"), s.stream) == [
+        encoded[0],
+        run.POISON,
+        *encoded[1:],
+    ]
+    assert summary["events"] == 3 and summary["items"] == 0
+    assert summary["failure_destination_messages"] == 0
+    assert lines[0] == f"streaming 3 test events and one poisoned record through {s.stream}"
+    assert f"only 0 of 3 items reached table {s.table} within 0 s" in lines[-1]
+    assert deployed["StreamFunctionName"] in lines[-1]

@@ -146,6 +146,45 @@ def test_dynamodb_stream_to_lambda(client: Callable[..., Any], name: Callable[[s
     assert rows["event"]["S"] == "INSERT"
 
 
+def test_a_write_wakes_idle_stream_mappings(
+    client: Callable[..., Any], name: Callable[[str], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle stream poller sleeps until a write to its stream or table: with the sleep an
+    hour long, records put after the mappings went idle still reach the functions."""
+    from localaws.lambda_ import event_sources
+
+    monkeypatch.setattr(event_sources, "STREAM_IDLE_S", 3600.0)
+    kinesis, lam, ddb = client("kinesis"), client("lambda"), client("dynamodb")
+    out, source, stream = name("out"), name("source"), name("stream")
+    create_table(ddb, out)
+    create_table(
+        ddb, source, StreamSpecification={"StreamEnabled": True, "StreamViewType": "KEYS_ONLY"}
+    )
+    kinesis_fn, ddb_fn = name("fn"), name("fn")
+    create_function(lam, kinesis_fn, "stream", out)
+    create_function(lam, ddb_fn, "ddb_stream", out)
+    kinesis.create_stream(StreamName=stream, ShardCount=1)
+    stream_arn = kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"][
+        "StreamARN"
+    ]
+    for arn, fn in (
+        (stream_arn, kinesis_fn),
+        (ddb.describe_table(TableName=source)["Table"]["LatestStreamArn"], ddb_fn),
+    ):
+        lam.create_event_source_mapping(
+            EventSourceArn=arn, FunctionName=fn, StartingPosition="TRIM_HORIZON"
+        )
+    for i in range(3):  # each after the previous one was handled and the pollers went idle
+        kinesis.put_record(StreamName=stream, Data=f"k{i}".encode(), PartitionKey="p")
+        ddb.put_item(TableName=source, Item={"id": {"S": f"d{i}"}})
+        wanted = {f"k{i}", f"seen-d{i}"}
+
+        def arrived(wanted: set[str] = wanted) -> bool:
+            return wanted <= set(items(ddb, out))
+
+        wait_for(f"rows {sorted(wanted)}", arrived, timeout=120)
+
+
 def test_async_invocation_retries_twice_then_goes_to_on_failure(
     client: Callable[..., Any], name: Callable[[str], str]
 ) -> None:

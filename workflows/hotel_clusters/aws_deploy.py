@@ -7,7 +7,9 @@
 * :func:`execute`: the data (generated, or ``--data DIR``) and the evaluation scripts uploaded
   to the stack's bucket, then the stack's ingestion state machine, then its training state
   machine with ingestion's result, each started and followed through
-  :class:`workflows.target.AwsTarget` (the CLI's own start / follow / summary path).
+  :class:`workflows.target.AwsTarget` (the CLI's own start / follow / summary path); then,
+  as a local run does, a sample of the test split streamed through the stack's Kinesis
+  stream (with one poisoned record) and read back from its table (:func:`stream_test_events`).
 
 Names come from the stack's outputs (bucket, SageMaker role, table, stream); the settings
 that the stack fixes as parameters (feature groups, endpoint) must agree with them.
@@ -26,6 +28,9 @@ from workflows.errors import ExitCode
 from workflows.hotel_clusters import workflow as wf
 from workflows.hotel_clusters.workflow import HotelSettings
 from workflows.target import AwsTarget, Printer, ProgressLines, new_run_id, summary_lines
+
+STREAM_LIMIT = 200  # test events streamed after training, as a local run does
+STREAM_WAIT_S = 300.0  # for their items, without --timeout
 
 # Settings a stack fixes as parameters: settings field -> (stack parameter, stack output).
 STACK_FIXED = {
@@ -111,9 +116,11 @@ def execute(
     data_dir: str | Path | None = None,
     timeout: float | None = None,
     poll_seconds: float = 5.0,
+    stream_limit: int = STREAM_LIMIT,
     out: Printer = print,
 ) -> ExitCode:
-    """Upload the data, run ingestion, then training on the stack; returns the exit code."""
+    """Upload the data, run ingestion, then training on the stack, then stream a sample of
+    the test split through the stack's stream; returns the exit code."""
     from workflows import aws, hotel_data
     from workflows.hotel_clusters import run
 
@@ -148,14 +155,55 @@ def execute(
         "TrainingStateMachineArn",
         training_input(target, s, run_id, ingestion.output["ingest"]["Payload"]),
     )
-    if training.status == "SUCCEEDED":
-        metrics = training.output["evaluation"]["metrics"]
+    if training.status != "SUCCEEDED":
+        return training.exit_code
+    metrics = training.output["evaluation"]["metrics"]
+    out(
+        f"test accuracy {metrics['accuracy']:.4f}, top-5 accuracy "
+        f"{metrics['top5_accuracy']:.4f}; endpoint {s.endpoint}; stream "
+        f"{s.stream} -> table {s.table}"
+    )
+    left = STREAM_WAIT_S if deadline is None else max(1.0, deadline - time.monotonic())
+    summary = stream_test_events(
+        target,
+        s,
+        outputs,
+        training.output["training_set"]["Payload"]["test_events_uri"],
+        limit=stream_limit,
+        timeout=left,
+        out=out,
+    )
+    complete = summary["items"] == summary["events"] and summary["failure_destination_messages"]
+    return ExitCode.OK if complete else ExitCode.FAILED
+
+
+def stream_test_events(
+    target: AwsTarget,
+    s: HotelSettings,
+    outputs: Mapping[str, str],
+    test_events_uri: str,
+    *,
+    limit: int = STREAM_LIMIT,
+    timeout: float = STREAM_WAIT_S,
+    out: Printer = print,
+) -> dict[str, Any]:
+    """Put up to ``limit`` events of the test split (and one poisoned record) on the
+    stack's stream; wait (up to ``timeout`` s) for an item per event in its table and the
+    poisoned record's batch in its failure queue; returns :func:`run.summarize`'s result."""
+    from workflows.hotel_clusters import run
+
+    events = run.test_events(target, test_events_uri, limit)
+    out(f"streaming {len(events)} test events and one poisoned record through {s.stream}")
+    wiring = {"queue_url": outputs["FailedSearchesQueueUrl"]}
+    summary = run.stream_events(target, s, events, wiring, timeout=timeout)
+    out(run.stream_line(summary))
+    if summary["items"] < summary["events"]:
         out(
-            f"test accuracy {metrics['accuracy']:.4f}, top-5 accuracy "
-            f"{metrics['top5_accuracy']:.4f}; endpoint {s.endpoint}; stream "
-            f"{s.stream} -> table {s.table}"
+            f"only {summary['items']} of {summary['events']} items reached table {s.table} "
+            f"within {timeout:.0f} s: see the logs of {outputs['StreamFunctionName']} and "
+            f"the mapping of {s.stream}"
         )
-    return training.exit_code
+    return summary
 
 
 def training_input(

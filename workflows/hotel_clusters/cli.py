@@ -78,13 +78,9 @@ def report_lines(report: dict[str, Any]) -> list[str]:
             f"top-5 accuracy {report['test_top5_accuracy']:.4f}"
         )
     if stream:
-        lines.append(
-            f"stream: {stream['events']} events -> {stream['items']} items "
-            f"({stream['users_with_one_item']} users with exactly one), accuracy "
-            f"{stream['stream_accuracy']}; latency p50 {stream['latency_p50_ms']} ms, "
-            f"p99 {stream['latency_p99_ms']} ms; {stream['poisoned_records']} poisoned record -> "
-            f"{stream['failure_destination_messages']} failure-destination message(s)"
-        )
+        from workflows.hotel_clusters.run import stream_line
+
+        lines.append(stream_line(stream))
     if report.get("predict_url"):
         lines.append(f"one event at a time: POST {report['predict_url']}")
     lines.append("seconds: " + ", ".join(f"{k} {v}" for k, v in report["seconds"].items()))

@@ -246,22 +246,35 @@ def stream_events(
         target.backend("dynamodb"),
         target.backend("sqs"),
     )
-    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    payloads = [json.dumps(e["event"]).encode() for e in events]
+    put_at = time.time()
+    started = datetime.fromtimestamp(put_at, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    payloads: list[bytes | None] = [json.dumps(e["event"]).encode() for e in events]
     if poison:
-        payloads.insert(len(payloads) // 2, POISON)
-    for start in range(0, len(payloads), 500):
-        chunk = payloads[start : start + 500]
-        kinesis.put_records(
-            StreamName=s.stream,
-            Records=[{"Data": p, "PartitionKey": str(start + i)} for i, p in enumerate(chunk)],
-        )
-    wanted = {int(e["event"]["user_id"]) for e in events}
+        payloads.insert(len(payloads) // 2, None)
+    last_users = put_events(
+        kinesis, s.stream, payloads, [int(e["event"]["user_id"]) for e in events]
+    )
+    expected: dict[int, int] = {}
+    for e in events:
+        user = int(e["event"]["user_id"])
+        expected[user] = expected.get(user, 0) + 1
     deadline = time.monotonic() + timeout
     items: list[dict[str, Any]] = []
     failures: list[dict[str, Any]] = []
     while True:
-        items = [i for i in scan(dynamodb, s.table, started) if int(i["user_id"]["N"]) in wanted]
+        # A shard is handled in order: when the last event put to each shard has its item,
+        # the others have theirs (one Query per shard; a Scan of the growing table on every
+        # round held the services for seconds and starved the mapping it waited for).  The
+        # pause is twice the round's own time, so that waiting never takes most of a local
+        # runtime's services (a Query or Scan there costs time in the table's size).
+        round_started = time.monotonic()
+        last_users = {
+            u for u in last_users if count_items(dynamodb, s.table, u, started) < expected[u]
+        }
+        if (not last_users or time.monotonic() > deadline) and len(items) < len(events):
+            items = [
+                i for i in scan(dynamodb, s.table, started) if int(i["user_id"]["N"]) in expected
+            ]
         if poison and not failures:
             got = sqs.receive_message(QueueUrl=wiring["queue_url"], MaxNumberOfMessages=10)
             failures = got.get("Messages", [])
@@ -269,8 +282,53 @@ def stream_events(
             break
         if time.monotonic() > deadline:
             break
-        time.sleep(0.1)
-    return summarize(events, items, failures, poisoned=1 if poison else 0)
+        time.sleep(max(0.1, 2 * (time.monotonic() - round_started)))
+    return summarize(events, items, failures, poisoned=1 if poison else 0, put_at=put_at)
+
+
+def put_events(
+    kinesis: Any, stream: str, payloads: list[bytes | None], users: list[int]
+) -> set[int]:
+    """PutRecords in chunks of 500, a record Kinesis refused (throttled) sent again; ``None``
+    is the poisoned record.  Returns the user of the last event put to each shard."""
+    last: dict[str, tuple[int, int]] = {}  # shard -> (sequence number, user)
+    user_of = iter(users)
+    entries = [(POISON if p is None else p, None if p is None else next(user_of)) for p in payloads]
+    for start in range(0, len(entries), 500):
+        pending = list(enumerate(entries[start : start + 500], start))
+        for attempt in range(8):
+            reply = kinesis.put_records(
+                StreamName=stream,
+                Records=[{"Data": data, "PartitionKey": str(i)} for i, (data, _) in pending],
+            )
+            refused = []
+            for (i, (data, user)), result in zip(pending, reply["Records"], strict=True):
+                if "ErrorCode" in result:
+                    refused.append((i, (data, user)))
+                elif user is not None:
+                    shard, sequence = result["ShardId"], int(result["SequenceNumber"])
+                    if sequence > last.get(shard, (-1, 0))[0]:
+                        last[shard] = (sequence, user)
+            if not refused:
+                break
+            pending = refused
+            time.sleep(0.05 * 2**attempt)
+        else:
+            raise RuntimeError(f"stream {stream}: {len(pending)} records refused 8 times")
+    return {user for _, user in last.values()}
+
+
+def count_items(dynamodb: Any, table: str, user: int, since: str) -> int:
+    """How many items of ``user`` the table holds with a ``date_time`` from ``since``."""
+    return int(
+        dynamodb.query(
+            TableName=table,
+            KeyConditionExpression="user_id = :u AND date_time >= :since",
+            ExpressionAttributeValues={":u": {"N": str(user)}, ":since": {"S": since}},
+            Select="COUNT",
+            ConsistentRead=True,
+        )["Count"]
+    )
 
 
 def scan(dynamodb: Any, table: str, since: str) -> list[dict[str, Any]]:
@@ -297,12 +355,15 @@ def summarize(
     failures: list[dict[str, Any]],
     *,
     poisoned: int,
+    put_at: float | None = None,
 ) -> dict[str, Any]:
+    """Counts, accuracy, stream-to-table latency (each item's ``date_time`` - its record's
+    arrival) and, given when the records were put, the seconds until the last item."""
     import numpy as np
 
     labels = {int(e["event"]["user_id"]): int(e["hotel_cluster"]) for e in events}
     per_user: dict[int, int] = {}
-    latencies, correct = [], 0
+    latencies, correct, last_written = [], 0, 0.0
     for item in items:
         user = int(item["user_id"]["N"])
         per_user[user] = per_user.get(user, 0) + 1
@@ -310,6 +371,7 @@ def summarize(
             tzinfo=UTC
         )
         latencies.append(written.timestamp() - float(item["arrival_time"]["N"]))
+        last_written = max(last_written, written.timestamp())
         correct += int(item["hotel_cluster_predicted"]["N"]) == labels.get(user)
     batches = []
     for message in failures:
@@ -326,10 +388,24 @@ def summarize(
         "latency_p99_ms": round(float(np.percentile(latencies, 99)) * 1000, 1)
         if latencies
         else None,
+        "seconds_to_last_item": round(last_written - put_at, 3)
+        if put_at is not None and items
+        else None,
         "poisoned_records": poisoned,
         "failure_destination_messages": len(failures),
         "failed_batches": batches,
     }
+
+
+def stream_line(summary: dict[str, Any]) -> str:
+    """One line of :func:`summarize`'s result, for the CLI."""
+    return (
+        f"stream: {summary['events']} events -> {summary['items']} items "
+        f"({summary['users_with_one_item']} users with exactly one), accuracy "
+        f"{summary['stream_accuracy']}; latency p50 {summary['latency_p50_ms']} ms, "
+        f"p99 {summary['latency_p99_ms']} ms; {summary['poisoned_records']} poisoned record -> "
+        f"{summary['failure_destination_messages']} failure-destination message(s)"
+    )
 
 
 # -- the whole run ----------------------------------------------------------------------
