@@ -60,6 +60,7 @@ PRELOAD = (
 )
 START_TIMEOUT_S = 120.0
 PR_SET_PDEATHSIG = 1
+OPENMP_LIBRARIES = ("libgomp", "libomp", "libiomp")
 MAX_MESSAGE = 1 << 20
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -374,6 +375,7 @@ def _child(request: dict[str, Any], fds: list[int], template: int) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(env)
+        _apply_thread_count(env)
         for entry in reversed([p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]):
             if entry not in sys.path:
                 sys.path.insert(0, entry)
@@ -424,6 +426,34 @@ def _enter_sandbox(request: dict[str, Any]) -> None:
         print(f"warm worker: {e}; running the job under bwrap instead", file=sys.stderr)
         args = [*sandbox.base_args(bwrap, root), "--chdir", request["cwd"], "--", *request["args"]]
         os.execve(bwrap, args, request["env"])
+
+
+def _openmp_libraries() -> list[str]:
+    """The OpenMP runtimes this process has loaded (xgboost's libgomp, for one)."""
+    found = []
+    with contextlib.suppress(OSError), open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.rsplit(None, 1)[-1] if "/" in line else ""
+            name = os.path.basename(path)
+            if name.startswith(OPENMP_LIBRARIES) and path not in found:
+                found.append(path)
+    return found
+
+
+def _apply_thread_count(env: Mapping[str, str]) -> None:
+    """An OpenMP runtime reads ``OMP_NUM_THREADS`` once, when it is loaded: the template
+    loaded it before this job's environment existed, so the job's value is set through the
+    runtime's API (what a fresh process would have read)."""
+    try:
+        threads = int(env.get("OMP_NUM_THREADS", "").split(",")[0])
+    except ValueError:
+        return
+    if threads <= 0:
+        return
+    for path in _openmp_libraries():
+        with contextlib.suppress(OSError, AttributeError):
+            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LOCAL)
+            lib.omp_set_num_threads(ctypes.c_int(threads))
 
 
 def _exit_code(e: SystemExit) -> int:
