@@ -179,7 +179,7 @@ class ForkServer:
         stdout: int,
         stderr: int,
         stdout_pipe: IO[bytes] | None = None,
-        opt_ml: Path | None = None,
+        opt_ml: Path | sandbox.Sandbox | None = None,
     ) -> WarmProcess:
         """Fork ``args`` from the template with these file descriptors as 0, 1, 2 (and, with
         ``opt_ml``, in a mount namespace where that directory is /opt/ml: ``cwd`` is then the
@@ -187,7 +187,9 @@ class ForkServer:
         status_r, status_w = os.pipe()
         request: dict[str, Any] = {"args": list(args), "env": dict(env), "cwd": os.fspath(cwd)}
         if opt_ml is not None:
-            request["opt_ml"] = os.fspath(opt_ml)
+            box = opt_ml if isinstance(opt_ml, sandbox.Sandbox) else sandbox.Sandbox(opt_ml)
+            request["opt_ml"] = os.fspath(box.root)
+            request["sandbox"] = box.to_json()
         message = json.dumps(request)
         try:
             with self._lock:
@@ -267,19 +269,20 @@ def spawn(
     cwd: str | os.PathLike[str],
     stdout: IO[bytes] | int | None,
     stderr: IO[bytes] | int | None,
-    opt_ml: Path | None = None,
+    opt_ml: Path | sandbox.Sandbox | None = None,
 ) -> WarmProcess | subprocess.Popen[bytes]:
     """Start ``command`` in a new session (its own process group), stdin from /dev/null;
     ``stdout`` and ``stderr`` are files, None / ``DEVNULL`` (discarded), ``subprocess.PIPE``
     (stdout only) or ``STDOUT`` (stderr only).
 
-    With ``opt_ml`` (a job's directory; only when :func:`sandbox.available`) the command runs
-    in a mount namespace where that directory is /opt/ml, in the directory the job sees for
-    ``cwd``: a warm fork enters it itself (:func:`sandbox.enter`), any other command runs
-    under bwrap."""
+    With ``opt_ml`` (a job's directory, or a :class:`sandbox.Sandbox`; only when
+    :func:`sandbox.available`) the command runs in a mount namespace where that directory is
+    /opt/ml, in the directory the job sees for ``cwd``: a warm fork enters it itself
+    (:func:`sandbox.enter`), any other command runs under bwrap."""
+    root = opt_ml.root if isinstance(opt_ml, sandbox.Sandbox) else opt_ml
     if not (enabled() and forkable(command)):
-        if opt_ml is not None:
-            wrapped = sandbox.wrap(command, opt_ml, chdir=sandbox.container_path(cwd, opt_ml))
+        if opt_ml is not None and root is not None:
+            wrapped = sandbox.wrap(command, opt_ml, chdir=sandbox.container_path(cwd, root))
             if wrapped is None:
                 raise OSError(
                     errno.ENOSYS, f"no mount namespace here: {sandbox.unavailable_reason()}"
@@ -305,7 +308,7 @@ def spawn(
         proc = _SERVER.spawn(
             command,
             env=env,
-            cwd=cwd if opt_ml is None else sandbox.container_path(cwd, opt_ml),
+            cwd=cwd if root is None else sandbox.container_path(cwd, root),
             opt_ml=opt_ml,
             stdin=devnull,
             stdout=out_fd,
@@ -416,7 +419,9 @@ def _child(request: dict[str, Any], fds: list[int], template: int) -> None:
 def _enter_sandbox(request: dict[str, Any]) -> None:
     """Show the job's directory at /opt/ml to this child; where the kernel refuses an
     in-process namespace, exec bwrap with the command instead (cold, same paths)."""
-    root = Path(request["opt_ml"])
+    root: Path | sandbox.Sandbox = Path(request["opt_ml"])
+    if request.get("sandbox"):
+        root = sandbox.Sandbox.from_json(request["sandbox"])
     try:
         sandbox.enter(root)
     except OSError as e:
