@@ -477,8 +477,9 @@ class TuningApi:
                         self._stop_trials([trial], None)
             if not active() and (stop_reason or exhausted or len(trials) >= max_jobs):
                 break
-            # woken at once when one of the trainings ends (``_Running.wake``), so the next
-            # one starts without waiting for the poll
+            if changed:  # a training ended: start the next one now, not after the poll
+                continue
+            # woken at once when one of the trainings ends (``_Running.wake``)
             running.wake.wait(POLL_SECONDS)
             running.wake.clear()
         succeeded = [t for t in trials if t.objective is not None]
