@@ -35,7 +35,7 @@ from localaws.sagemaker.lineage import LineageApi
 from localaws.sagemaker.monitor import MonitoringApi
 from localaws.sagemaker.registry import RegistryApi
 from localaws.sagemaker.tags import TagsApi
-from localaws.sagemaker.tuning import TuningApi
+from localaws.sagemaker.tuning import TUNING, TuningApi
 from localaws.store import JsonRecords
 
 if TYPE_CHECKING:
@@ -57,6 +57,7 @@ CLOSE_REASON = "InternalServerError: the local runtime was closed while the job 
 class _Running:
     cancelled: threading.Event = field(default_factory=threading.Event)
     closing: bool = False
+    wake: threading.Event = field(default_factory=threading.Event)  # a tuning job: a training ended
     thread: threading.Thread | None = None
 
 
@@ -298,10 +299,18 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
                     record["FinalMetricDataList"] = [
                         {**m, "Timestamp": now} for m in result["FinalMetricDataList"]
                     ]
+            self._wake_tuning_jobs()
             if status == "Completed":
                 self.record_lineage(TRAINING, name)
         finally:
             self._finish(TRAINING, name)
+
+    def _wake_tuning_jobs(self) -> None:
+        """A training job ended: running tuning jobs look at once (one may start the next)."""
+        with self._lock:
+            for (kind, _), running in self._running.items():
+                if kind == TUNING:
+                    running.wake.set()
 
     def describe_training_job(self, **request: Any) -> dict[str, Any]:
         req = self._request("DescribeTrainingJob", request)

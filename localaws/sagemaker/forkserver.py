@@ -61,6 +61,7 @@ PRELOAD = (
 )
 START_TIMEOUT_S = 120.0
 PR_SET_PDEATHSIG = 1
+OPENMP_LIBRARIES = ("libgomp", "libomp", "libiomp")
 MAX_MESSAGE = 1 << 20
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
@@ -179,7 +180,7 @@ class ForkServer:
         stdout: int,
         stderr: int,
         stdout_pipe: IO[bytes] | None = None,
-        opt_ml: Path | None = None,
+        opt_ml: Path | sandbox.Sandbox | None = None,
     ) -> WarmProcess:
         """Fork ``args`` from the template with these file descriptors as 0, 1, 2 (and, with
         ``opt_ml``, in a mount namespace where that directory is /opt/ml: ``cwd`` is then the
@@ -187,7 +188,9 @@ class ForkServer:
         status_r, status_w = os.pipe()
         request: dict[str, Any] = {"args": list(args), "env": dict(env), "cwd": os.fspath(cwd)}
         if opt_ml is not None:
-            request["opt_ml"] = os.fspath(opt_ml)
+            box = opt_ml if isinstance(opt_ml, sandbox.Sandbox) else sandbox.Sandbox(opt_ml)
+            request["opt_ml"] = os.fspath(box.root)
+            request["sandbox"] = box.to_json()
         message = json.dumps(request)
         try:
             with self._lock:
@@ -267,19 +270,20 @@ def spawn(
     cwd: str | os.PathLike[str],
     stdout: IO[bytes] | int | None,
     stderr: IO[bytes] | int | None,
-    opt_ml: Path | None = None,
+    opt_ml: Path | sandbox.Sandbox | None = None,
 ) -> WarmProcess | subprocess.Popen[bytes]:
     """Start ``command`` in a new session (its own process group), stdin from /dev/null;
     ``stdout`` and ``stderr`` are files, None / ``DEVNULL`` (discarded), ``subprocess.PIPE``
     (stdout only) or ``STDOUT`` (stderr only).
 
-    With ``opt_ml`` (a job's directory; only when :func:`sandbox.available`) the command runs
-    in a mount namespace where that directory is /opt/ml, in the directory the job sees for
-    ``cwd``: a warm fork enters it itself (:func:`sandbox.enter`), any other command runs
-    under bwrap."""
+    With ``opt_ml`` (a job's directory, or a :class:`sandbox.Sandbox`; only when
+    :func:`sandbox.available`) the command runs in a mount namespace where that directory is
+    /opt/ml, in the directory the job sees for ``cwd``: a warm fork enters it itself
+    (:func:`sandbox.enter`), any other command runs under bwrap."""
+    root = opt_ml.root if isinstance(opt_ml, sandbox.Sandbox) else opt_ml
     if not (enabled() and forkable(command)):
-        if opt_ml is not None:
-            wrapped = sandbox.wrap(command, opt_ml, chdir=sandbox.container_path(cwd, opt_ml))
+        if opt_ml is not None and root is not None:
+            wrapped = sandbox.wrap(command, opt_ml, chdir=sandbox.container_path(cwd, root))
             if wrapped is None:
                 raise OSError(
                     errno.ENOSYS, f"no mount namespace here: {sandbox.unavailable_reason()}"
@@ -305,7 +309,7 @@ def spawn(
         proc = _SERVER.spawn(
             command,
             env=env,
-            cwd=cwd if opt_ml is None else sandbox.container_path(cwd, opt_ml),
+            cwd=cwd if root is None else sandbox.container_path(cwd, root),
             opt_ml=opt_ml,
             stdin=devnull,
             stdout=out_fd,
@@ -375,6 +379,7 @@ def _child(request: dict[str, Any], fds: list[int], template: int) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(env)
+        _apply_thread_count(env)
         for entry in reversed([p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]):
             if entry not in sys.path:
                 sys.path.insert(0, entry)
@@ -415,7 +420,9 @@ def _child(request: dict[str, Any], fds: list[int], template: int) -> None:
 def _enter_sandbox(request: dict[str, Any]) -> None:
     """Show the job's directory at /opt/ml to this child; where the kernel refuses an
     in-process namespace, exec bwrap with the command instead (cold, same paths)."""
-    root = Path(request["opt_ml"])
+    root: Path | sandbox.Sandbox = Path(request["opt_ml"])
+    if request.get("sandbox"):
+        root = sandbox.Sandbox.from_json(request["sandbox"])
     try:
         sandbox.enter(root)
     except OSError as e:
@@ -425,6 +432,34 @@ def _enter_sandbox(request: dict[str, Any]) -> None:
         print(f"warm worker: {e}; running the job under bwrap instead", file=sys.stderr)
         args = [*sandbox.base_args(bwrap, root), "--chdir", request["cwd"], "--", *request["args"]]
         os.execve(bwrap, args, request["env"])
+
+
+def _openmp_libraries() -> list[str]:
+    """The OpenMP runtimes this process has loaded (xgboost's libgomp, for one)."""
+    found = []
+    with contextlib.suppress(OSError), open("/proc/self/maps") as maps:
+        for line in maps:
+            path = line.rsplit(None, 1)[-1] if "/" in line else ""
+            name = os.path.basename(path)
+            if name.startswith(OPENMP_LIBRARIES) and path not in found:
+                found.append(path)
+    return found
+
+
+def _apply_thread_count(env: Mapping[str, str]) -> None:
+    """An OpenMP runtime reads ``OMP_NUM_THREADS`` once, when it is loaded: the template
+    loaded it before this job's environment existed, so the job's value is set through the
+    runtime's API (what a fresh process would have read)."""
+    try:
+        threads = int(env.get("OMP_NUM_THREADS", "").split(",")[0])
+    except ValueError:
+        return
+    if threads <= 0:
+        return
+    for path in _openmp_libraries():
+        with contextlib.suppress(OSError, AttributeError):
+            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LOCAL)
+            lib.omp_set_num_threads(ctypes.c_int(threads))
 
 
 def _exit_code(e: SystemExit) -> int:

@@ -37,7 +37,7 @@ from localaws.lambdakit.clients import (
     model_error_message,
     not_found_message,
 )
-from localaws.sagemaker import forkserver, model_server
+from localaws.sagemaker import forkserver, model_server, sandbox
 from localaws.sagemaker.capture import record_invocation
 from localaws.sagemaker.training import extract_archive
 
@@ -180,6 +180,35 @@ def _code_dir(
 # -- model-server processes ----------------------------------------------------------------------
 
 
+def server_sandbox(
+    spec: dict[str, Any], workdir: Path
+) -> tuple[sandbox.Sandbox | None, dict[str, Any]]:
+    """The sandbox a model server of ``spec`` (its files in ``workdir``) runs in (None where
+    there is none) and the spec with the paths the server sees: the first container's
+    directory is /opt/ml; the server's files, the other containers' and the interpreter stay
+    readable where they are (even under the private /tmp)."""
+    if not sandbox.available() or not spec.get("containers"):
+        return None, spec
+    first = dict(spec["containers"][0])
+    model_dir = Path(first["model_dir"])
+    if model_dir.name != "model":
+        return None, spec
+    root = model_dir.parent
+    first["model_dir"] = sandbox.container_path(model_dir, root)
+    if first.get("code_dir"):
+        first["code_dir"] = sandbox.container_path(first["code_dir"], root)
+    visible = [str(workdir), PACKAGE_ROOT, sys.prefix, sys.base_prefix]
+    for container in spec["containers"][1:]:
+        visible += [
+            container["model_dir"],
+            *([container["code_dir"]] if container.get("code_dir") else []),
+        ]
+    if first.get("code_dir") and not first["code_dir"].startswith(sandbox.CONTAINER_ROOT):
+        visible.append(first["code_dir"])
+    box = sandbox.Sandbox(root, read_only=("model",), sealed=True, visible=tuple(visible))
+    return box, {**spec, "containers": [first, *spec["containers"][1:]]}
+
+
 @dataclass
 class ServerProcess:
     """A running model server."""
@@ -232,20 +261,31 @@ class ServerProcess:
 def start_server(
     spec: dict[str, Any], workdir: Path, timeout: float = START_TIMEOUT_S
 ) -> ServerProcess:
-    """Start a model server for ``spec`` and return once it has bound its port and loaded."""
+    """Start a model server for ``spec`` and return once it has bound its port and loaded.
+
+    Where bubblewrap works (:mod:`~localaws.sagemaker.sandbox`), the server runs as in the
+    inference container: its first container's directory is /opt/ml, with the model at
+    /opt/ml/model read-only, and the rest of the file system read-only but a private /tmp
+    (an inference pipeline's other containers are read at their own paths, read-only)."""
     workdir.mkdir(parents=True, exist_ok=True)
+    box, spec = server_sandbox(spec, workdir)
     spec_path = workdir / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=2))
     log_path = workdir / "server.log"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+    if box is not None:
+        env["TMPDIR"] = "/tmp"  # the private one: nothing else is writable
     with open(log_path, "ab") as log:
+        log.write(sandbox.note(box.root if box else workdir).encode())
+        log.flush()
         proc = forkserver.spawn(
             [sys.executable, "-m", SERVER_MODULE, "--spec", str(spec_path), "--port", "0"],
             stdout=subprocess.PIPE,
             stderr=log,
-            cwd=workdir,
+            cwd=box.root if box else workdir,
             env=env,
+            opt_ml=box,
         )
     assert proc.stdout is not None
     server = ServerProcess(proc=proc, port=0, workdir=workdir, log_path=log_path)

@@ -11,7 +11,6 @@ environment, each ``/opt/ml/...`` location mapped to the job's directory.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 from collections.abc import Mapping
@@ -20,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from localaws.errors import UserError
 from localaws.sagemaker import sandbox
-from localaws.sagemaker.training import base_environment, extract_archive, failure_reason, supervise
+from localaws.sagemaker.training import (
+    base_environment,
+    extract_archive,
+    failure_reason,
+    supervise,
+    thread_environment,
+)
 
 if TYPE_CHECKING:
     from localaws.runtime import Runtime
@@ -158,8 +163,11 @@ def run_script(
     cancelled: threading.Event,
     deadline: float | None,
     log: Path,
+    num_cpus: int,
 ) -> None:
-    """Download and extract the code, run the entry point; raise UserError on a non-zero exit."""
+    """Download and extract the code, run the entry point with ``num_cpus`` CPUs (the job's
+    share, :class:`~localaws.sagemaker.training.CpuShare`: ``SM_NUM_CPUS`` and
+    ``OMP_NUM_THREADS``); raise UserError on a non-zero exit."""
     decoded = decode_hyperparameters(job.get("HyperParameters") or {})
     program = str(decoded["sagemaker_program"])
     submit = str(decoded["sagemaker_submit_directory"])
@@ -180,13 +188,11 @@ def run_script(
             f"{submit}; check the entry_point name"
         )
     user_hps = {k: v for k, v in decoded.items() if k not in SAGEMAKER_HPS}
-    num_cpus = (
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    )
     command = [sys.executable, program, *to_cmd_args(user_hps)]
     sandboxed = sandbox.available()  # /opt/ml is the job's directory, as in the container
     visible = Path(sandbox.CONTAINER_ROOT) if sandboxed else root
     env = base_environment(runtime.credentials)
+    env.update(thread_environment(num_cpus, job.get("Environment")))
     env.update(job.get("Environment") or {})
     env.update(container_environment(job, root, channels, user_hps, num_cpus, visible))
     env["PYTHONPATH"] = str(visible / "code")

@@ -28,7 +28,8 @@ import sys
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -220,6 +221,79 @@ def extract_archive(
         raise UserError(f"{what or archive.name}: not a valid tar.gz archive ({e}); {fix}") from e
 
 
+# -- CPUs ------------------------------------------------------------------------------------
+
+
+def machine_cpus() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+class CpuShare:
+    """Divides the machine's CPUs among the job processes that run at once.
+
+    On SageMaker each training job has its instance to itself and its algorithm uses every
+    CPU of it.  Locally the jobs share one machine: two jobs that each start one OpenMP
+    thread per CPU run twice as many threads as there are CPUs, in separate processes, and
+    OpenMP's busy-waiting threads then take the CPUs from each other (two 2-thread XGBoost
+    trainings side by side on 2 CPUs ran 6x slower than the same trainings with one thread
+    each).  A job claims its share when its process starts: the CPUs divided by the number
+    of jobs running (itself included) or, for a job of a tuning job, by the number of
+    trainings its tuning job runs at a time (:meth:`expect`), whichever is larger."""
+
+    def __init__(self, cpus: Callable[[], int] = machine_cpus):
+        self._cpus = cpus
+        self._lock = threading.Lock()
+        self._active = 0
+        self._expected: dict[str, int] = {}
+
+    def forget(self, job_name: str) -> None:
+        """Drop the expectation of a job that ended before it claimed its share."""
+        with self._lock:
+            self._expected.pop(job_name, None)
+
+    def expect(self, job_name: str, concurrent: int) -> None:
+        """``job_name`` will run alongside up to ``concurrent - 1`` others (a tuning job's
+        MaxParallelTrainingJobs); said before its CreateTrainingJob."""
+        with self._lock:
+            self._expected[job_name] = max(1, concurrent)
+
+    @contextmanager
+    def claim(self, job_name: str) -> Iterator[int]:
+        """The number of threads the job's process should use, while it runs."""
+        with self._lock:
+            self._active += 1
+            expected = self._expected.pop(job_name, 1)
+            threads = max(1, self._cpus() // max(self._active, expected))
+        try:
+            yield threads
+        finally:
+            with self._lock:
+                self._active -= 1
+
+
+CPU_SHARE = CpuShare()
+
+
+def thread_environment(threads: int, user_env: Mapping[str, str] | None) -> dict[str, str]:
+    """``OMP_NUM_THREADS`` for a job's process (its share of the CPUs), unless the job's own
+    ``Environment`` sets it; a warm worker applies it to its already loaded OpenMP runtime."""
+    if user_env and "OMP_NUM_THREADS" in user_env:
+        return {}
+    return {"OMP_NUM_THREADS": str(threads)}
+
+
+def environment_threads(env: Mapping[str, str], default: int) -> int:
+    """The job's ``OMP_NUM_THREADS`` when it is a positive integer, else ``default``."""
+    try:
+        value = int(env.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
 # -- the worker process ----------------------------------------------------------------------
 
 
@@ -372,6 +446,22 @@ def run_training_job(
     report: Report,
 ) -> dict[str, Any]:
     """Run a CreateTrainingJob request to the end; return ``{"ModelArtifacts", "FinalMetricDataList"}``."""
+    try:
+        return _run_training_job(
+            runtime, job, cancelled=cancelled, deadline=deadline, report=report
+        )
+    finally:
+        CPU_SHARE.forget(job["TrainingJobName"])
+
+
+def _run_training_job(
+    runtime: Runtime,
+    job: Mapping[str, Any],
+    *,
+    cancelled: threading.Event,
+    deadline: float | None,
+    report: Report,
+) -> dict[str, Any]:
     name = job["TrainingJobName"]
     mode = training_mode(job)
     check = interrupt_check(cancelled, deadline)
@@ -402,37 +492,8 @@ def run_training_job(
         (root / sub).mkdir(parents=True, exist_ok=True)
     check()
     report("Training", "Training image download completed. Training in progress.")
-    if mode == "builtin":
-        spec = {
-            "hyperparameters": job.get("HyperParameters") or {},
-            "channels": channels,
-            "model_dir": str(root / "model"),
-            "output_dir": str(root / "output"),
-            "metrics_path": str(root / "metrics.json"),
-            "nthread": len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else os.cpu_count(),
-        }
-        (root / "spec.json").write_text(json.dumps(spec))
-        env = base_environment(runtime.credentials)
-        env["PYTHONPATH"] = str(PACKAGE_ROOT)
-        env.update(job.get("Environment") or {})
-        module = BUILTIN_ALGORITHMS[algorithm_repository(job)]
-        command = [sys.executable, "-m", module, str(root / "spec.json")]
-        code = supervise(
-            command, env=env, cwd=root, log_path=log, cancelled=cancelled, deadline=deadline
-        )
-        if code != 0:
-            raise UserError(
-                failure_reason(root / "output", code, log, "AlgorithmError: the algorithm failed")
-            )
-        metrics = json.loads((root / "metrics.json").read_text())["metrics"]
-    else:
-        from localaws.sagemaker.script_mode import run_script
-
-        run_script(runtime, job, root, channels, cancelled=cancelled, deadline=deadline, log=log)
-        definitions = job["AlgorithmSpecification"].get("MetricDefinitions") or []
-        metrics = final_metrics(log.read_text(errors="replace"), definitions)
+    with CPU_SHARE.claim(name) as threads:
+        metrics = _train(runtime, job, mode, root, channels, threads, cancelled, deadline, log)
     report("Uploading", "Uploading generated training model")
     artifact = model_artifact_uri(job)
     archive = root / "model.tar.gz"
@@ -448,3 +509,58 @@ def run_training_job(
     except OSError as e:
         raise PlatformError(f"could not write {artifact}: {e.strerror}") from e
     return {"ModelArtifacts": {"S3ModelArtifacts": artifact}, "FinalMetricDataList": metrics}
+
+
+def _train(
+    runtime: Runtime,
+    job: Mapping[str, Any],
+    mode: str,
+    root: Path,
+    channels: dict[str, dict[str, Any]],
+    threads: int,
+    cancelled: threading.Event,
+    deadline: float | None,
+    log: Path,
+) -> list[dict[str, Any]]:
+    """Run the algorithm or the script with ``threads`` CPUs; return its final metrics."""
+    if mode == "script":
+        from localaws.sagemaker.script_mode import run_script
+
+        run_script(
+            runtime,
+            job,
+            root,
+            channels,
+            cancelled=cancelled,
+            deadline=deadline,
+            log=log,
+            num_cpus=threads,
+        )
+        definitions = job["AlgorithmSpecification"].get("MetricDefinitions") or []
+        return final_metrics(log.read_text(errors="replace"), definitions)
+    user_env = job.get("Environment") or {}
+    env = base_environment(runtime.credentials)
+    env["PYTHONPATH"] = str(PACKAGE_ROOT)
+    env.update(thread_environment(threads, user_env))
+    env.update(user_env)
+    spec = {
+        "hyperparameters": job.get("HyperParameters") or {},
+        "channels": channels,
+        "model_dir": str(root / "model"),
+        "output_dir": str(root / "output"),
+        "metrics_path": str(root / "metrics.json"),
+        # the algorithm's default nthread (a nthread hyperparameter still wins)
+        "nthread": environment_threads(env, threads),
+    }
+    (root / "spec.json").write_text(json.dumps(spec))
+    module = BUILTIN_ALGORITHMS[algorithm_repository(job)]
+    command = [sys.executable, "-m", module, str(root / "spec.json")]
+    code = supervise(
+        command, env=env, cwd=root, log_path=log, cancelled=cancelled, deadline=deadline
+    )
+    if code != 0:
+        raise UserError(
+            failure_reason(root / "output", code, log, "AlgorithmError: the algorithm failed")
+        )
+    result: list[dict[str, Any]] = json.loads((root / "metrics.json").read_text())["metrics"]
+    return result

@@ -445,7 +445,17 @@ class TuningApi:
                 if point is None:
                     exhausted = True
                     break
-                trials.append(self._launch(name, record, definition, space, point, len(trials) + 1))
+                trials.append(
+                    self._launch(
+                        name,
+                        record,
+                        definition,
+                        space,
+                        point,
+                        len(trials) + 1,
+                        min(parallel, max_jobs),
+                    )
+                )
                 self._publish(name, trials)
             changed = self._refresh(trials, regex, sign, running)
             for trial in changed:
@@ -467,7 +477,11 @@ class TuningApi:
                         self._stop_trials([trial], None)
             if not active() and (stop_reason or exhausted or len(trials) >= max_jobs):
                 break
-            running.cancelled.wait(POLL_SECONDS)
+            if changed:  # a training ended: start the next one now, not after the poll
+                continue
+            # woken at once when one of the trainings ends (``_Running.wake``)
+            running.wake.wait(POLL_SECONDS)
+            running.wake.clear()
         succeeded = [t for t in trials if t.objective is not None]
         if not succeeded:
             reasons = sorted({self._failure(t.name) for t in trials} - {""})
@@ -530,14 +544,22 @@ class TuningApi:
         space: list[search.Parameter],
         point: search.Point,
         number: int,
+        concurrent: int,
     ) -> _Trial:
+        """Start the training job of ``point``; it runs alongside up to ``concurrent - 1``
+        others of this tuning job, and so gets that share of the CPUs (``CpuShare``)."""
         tuned = {p.name: p.format(point[p.name]) for p in space}
         digest = hashlib.sha256(
             f"{name}/{number}/{sorted(tuned.items())}/{time.time_ns()}".encode()
         )
         job_name = f"{name}-{number:03d}-{digest.hexdigest()[:8]}"
         request = _training_request(definition, tuned, job_name)
-        self.create_training_job(**request)
+        training.CPU_SHARE.expect(job_name, concurrent)
+        try:
+            self.create_training_job(**request)
+        except BaseException:
+            training.CPU_SHARE.forget(job_name)
+            raise
         with self._edit(TRAINING, job_name) as job:
             job["TuningJobArn"] = record["HyperParameterTuningJobArn"]
         return _Trial(job_name, point, tuned)

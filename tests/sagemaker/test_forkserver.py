@@ -183,3 +183,31 @@ def test_a_preloaded_module_runs_without_runpy_warning_in_the_job_log(tmp_path: 
     assert isinstance(proc, forkserver.WarmProcess)
     proc.wait(60)
     assert "found in sys.modules" not in log.read_text()
+
+
+def test_a_fork_applies_its_omp_num_threads_to_the_loaded_openmp_runtime(tmp_path: Path) -> None:
+    """The template loaded libgomp (with xgboost) before the job's environment existed; the
+    job's OMP_NUM_THREADS still sets its OpenMP thread count, as in a fresh process."""
+    path = script(
+        tmp_path,
+        """
+        import ctypes, os, xgboost
+        from localaws.sagemaker.forkserver import _openmp_libraries
+        libs = _openmp_libraries()
+        lib = ctypes.CDLL(libs[0], mode=os.RTLD_NOLOAD)
+        print(len(libs) > 0, lib.omp_get_max_threads(), flush=True)
+        """,
+    )
+    for threads in ("1", "3"):
+        log = tmp_path / f"log{threads}"
+        with open(log, "ab") as out:
+            proc = forkserver.spawn(
+                [sys.executable, str(path)],
+                env={"OMP_NUM_THREADS": threads, "PYTHONPATH": str(ROOT)},
+                cwd=tmp_path,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        assert isinstance(proc, forkserver.WarmProcess)
+        assert proc.wait(60) == 0, log.read_text()
+        assert log.read_text().split() == ["True", threads]

@@ -3,6 +3,7 @@ warm start, validation (the SDK and Step Functions paths are in tests/server/tes
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -12,6 +13,7 @@ from sagemaker_support import ROLE, XGB_IMAGE, channel, sourcedir, wait_for
 from localaws.errors import ServiceError
 from localaws.runtime import Runtime
 from localaws.sagemaker import search
+from localaws.sagemaker.training import machine_cpus
 
 
 def tuning_request(
@@ -130,6 +132,11 @@ def test_random_tuning_runs_real_jobs_and_picks_the_best(data: Runtime) -> None:
         assert described["HyperParameters"]["max_depth"] == job["TunedHyperParameters"]["max_depth"]
         auc = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
         assert job["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == auc["validation:auc"]
+        # two trainings at a time share the CPUs from the start (no OpenMP oversubscription)
+        spec = json.loads(
+            (rt.layout.jobs("training") / job["TrainingJobName"] / "spec.json").read_text()
+        )
+        assert spec["nthread"] == max(1, machine_cpus() // 2)
     best = done["BestTrainingJob"]
     values = [j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for j in jobs]
     assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == max(values)
