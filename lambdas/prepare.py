@@ -257,15 +257,17 @@ def read_raw(store: Any, request: PrepareRequest) -> Parsed:
     quarantined: list[dict[str, Any]] = []
     total = 0
     for source in objects.objects_at(store, request.raw_uri, "raw_uri", RAW_SUFFIXES):
-        data = store.read(source)
-        plain = parse_plain(data, source)
+        # no reference kept here: parse_plain drops the bytes once they are parsed
+        plain = parse_plain(store.read(source), source)
         if plain is None:  # quotes, non-ASCII or unusual line breaks: row by row
-            strings, malformed, rows = parse_source(objects.decode_text(data, source), source)
+            text = objects.decode_text(store.read(source), source)
+            strings, malformed, rows = parse_source(text, source)
+            del text
             typed, invalid = validate(strings, source)
             del strings
         else:
             typed, malformed, invalid, rows = plain
-        del data
+        del plain
         frames.append(typed)
         quarantined += malformed + invalid
         total += rows
@@ -457,7 +459,8 @@ def _validate_columns(
                 }
             )
     valid = first_bad < 0
-    frame = pd.DataFrame({c: out[c][valid] for c in [*FEATURES, LABEL]})
+    keep = (lambda values: values) if valid.all() else (lambda values: values[valid])
+    frame = pd.DataFrame({c: keep(out.pop(c)) for c in [*FEATURES, LABEL]})
     return frame, bad_rows
 
 

@@ -43,6 +43,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy.signal import lfilter
 
 # Raw schema, in the order of the published file.
@@ -112,8 +114,13 @@ def generate(rows: int, seed: int) -> pd.DataFrame:
 
     udi = np.arange(1, rows + 1, dtype=np.int64)
     base = np.select([types == t for t in TYPES], [SERIAL_BASE[t] for t in TYPES])
-    serial = pd.Series((base + udi) % 100_000).astype(str).str.zfill(5)
-    product_id = pd.Series(types).str.cat(serial)
+    # Type letter + 5-digit serial, built by pyarrow: a million Python strings would stay
+    # behind in the allocator of the process that generated them (the runtime's, in `run`).
+    serial = pc.utf8_lpad(pc.cast(pa.array((base + udi) % 100_000), pa.string()), 5, "0")
+    product_id = pd.array(
+        pc.binary_join_element_wise(pa.array(types), serial, ""),
+        dtype=pd.StringDtype("pyarrow", na_value=np.nan),
+    )
     flags = {
         name: flag.astype(np.int64)
         for name, flag in zip(FAILURE_MODES, (twf, hdf, pwf, osf, rnf), strict=True)
@@ -121,7 +128,7 @@ def generate(rows: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "UDI": udi,
-            "Product ID": product_id.to_numpy(dtype=object),
+            "Product ID": product_id,
             "Type": types.astype(object),
             "Air temperature [K]": air,
             "Process temperature [K]": process,

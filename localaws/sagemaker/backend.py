@@ -100,6 +100,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
         self.runtime = runtime
         self.records = JsonRecords(runtime.db)
         self._lock = threading.RLock()
+        self._job_ended = threading.Condition(self._lock)
         self._running: dict[tuple[str, str], _Running] = {}
         self._hosting: EndpointManager | None = None
         self._model = service_model(SERVICE)
@@ -162,6 +163,14 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
     def _finish(self, kind: str, name: str) -> None:
         with self._lock:
             self._running.pop((kind, name), None)
+            self._job_ended.notify_all()
+
+    def wait_for_a_job_end(self, timeout: float) -> None:
+        """Return when a job run here ends (its status is then final), or after ``timeout``
+        seconds: what a waiter for a job's terminal state sleeps on between Describes, so that
+        it sees the end at once rather than up to a poll interval later."""
+        with self._lock:
+            self._job_ended.wait(timeout)
 
     @staticmethod
     def _not_found() -> ServiceError:

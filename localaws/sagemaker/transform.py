@@ -36,15 +36,18 @@ import re
 import shutil
 import tempfile
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from localaws.errors import UserError
+from localaws.lambdakit.storage import NoSuchKey
 from localaws.sagemaker import codecs, hosting, model_server
 
 if TYPE_CHECKING:
@@ -576,6 +579,38 @@ def _write_records(chunks: list[Any], out: Any) -> None:
         out.write(memoryview(values)[starts[chunk.offset] : starts[-1]])
 
 
+class _PredictorCache:
+    """Loaded models of recent in-process transforms, by their archive's file: a workflow
+    (or a user) transforms with the same model again and again, and loading it (extract,
+    parse, set up) cost more than a small transform.  An object replaced under the same URI
+    is a new file (writes are a rename), so its inode and mtime give it a new key."""
+
+    SIZE = 4
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[str, int, int, int], model_server.BoosterPredictor] = (
+            OrderedDict()
+        )
+
+    def get(
+        self, key: tuple[str, int, int, int], load: Callable[[], model_server.BoosterPredictor]
+    ) -> model_server.BoosterPredictor:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        predictor = load()  # outside the lock: two first jobs may both load; one is kept
+        with self._lock:
+            self._items[key] = predictor
+            while len(self._items) > self.SIZE:
+                self._items.popitem(last=False)
+        return predictor
+
+
+_predictors = _PredictorCache()
+
+
 def _fast_predictor(
     runtime: Runtime, model: dict[str, Any], workdir: Path
 ) -> model_server.BoosterPredictor:
@@ -583,14 +618,26 @@ def _fast_predictor(
     url = container.get("ModelDataUrl")
     if not url:
         raise UserError(f"{where}.ModelDataUrl: required by the built-in XGBoost algorithm")
-    archive = workdir / "model.tar.gz"
-    hosting._download(runtime, url, archive)
-    model_dir = workdir / "model"
-    hosting._extract(archive, model_dir, f"{where}.ModelDataUrl {url}")
+    archive = runtime.storage.path(url)  # read in place: the runtime's storage is local
     try:
-        return model_server.BoosterPredictor.from_model_dir(model_dir, nthread=os.cpu_count() or 1)
-    except (RuntimeError, OSError) as e:
-        raise UserError(f"{where}.ModelDataUrl {url}: the model failed to load: {e}") from e
+        stat = archive.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise NoSuchKey(url) from None
+    if not S_ISREG(stat.st_mode):
+        raise NoSuchKey(url)
+
+    def load() -> model_server.BoosterPredictor:
+        model_dir = workdir / "model"
+        hosting._extract(archive, model_dir, f"{where}.ModelDataUrl {url}")
+        try:
+            return model_server.BoosterPredictor.from_model_dir(
+                model_dir, nthread=os.cpu_count() or 1
+            )
+        except (RuntimeError, OSError) as e:
+            raise UserError(f"{where}.ModelDataUrl {url}: the model failed to load: {e}") from e
+
+    key = (str(archive), stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    return _predictors.get(key, load)
 
 
 def _container_invoke(
@@ -696,10 +743,14 @@ def run_transform_job(
                 return out, output_uri(plan.input_uri, uri, plan.output_path)
 
             # MaxConcurrentTransforms objects at once (pyarrow and XGBoost release the GIL)
-            with ThreadPoolExecutor(
-                min(plan.concurrency, len(inputs)), thread_name_prefix=f"transform-{plan.name}"
-            ) as objects:
-                results = list(objects.map(one, enumerate(inputs)))
+            workers = min(plan.concurrency, len(inputs))
+            if workers == 1:  # the job's own thread does it
+                results = [one(item) for item in enumerate(inputs)]
+            else:
+                with ThreadPoolExecutor(
+                    workers, thread_name_prefix=f"transform-{plan.name}"
+                ) as objects:
+                    results = list(objects.map(one, enumerate(inputs)))
             if cancelled.is_set() or any(r is None for r in results):
                 return
             staged = [r for r in results if r is not None]

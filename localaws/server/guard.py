@@ -46,6 +46,7 @@ import json
 import secrets as random_tokens
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,7 @@ class Policy:
             console_token=random_tokens.token_urlsafe(24) if secrets is not None else None,
         )
 
-    @property
+    @cached_property  # per request otherwise; the policy is frozen
     def names(self) -> tuple[str, ...]:
         bound = self.bound_host.lower()
         if ":" in bound and not bound.startswith("["):
@@ -133,7 +134,7 @@ class Policy:
         extra = () if _is_wildcard(bound) or bound in LOOPBACK_NAMES else (bound,)
         return LOOPBACK_NAMES + extra
 
-    @property
+    @cached_property
     def hosts(self) -> frozenset[str]:
         """The ``Host`` header values that name this server."""
         found = {f"{name}:{self.port}" for name in self.names}
@@ -141,7 +142,7 @@ class Policy:
             found |= set(self.names)
         return frozenset(found)
 
-    @property
+    @cached_property
     def origins(self) -> frozenset[str]:
         return frozenset(f"http://{host}" for host in self.hosts)
 

@@ -396,3 +396,20 @@ def test_score_texts_are_pythons_str_of_each_score():
         ]
     ).astype(np.float32)
     assert score_texts(values).to_pylist() == [str(v) for v in values.tolist()]
+
+
+def test_a_model_replaced_under_the_same_uri_is_loaded_again(runtime, data):
+    """The in-process path keeps loaded models between jobs; a new archive at the same URI
+    (a retrained model) must not be answered by the old one."""
+    X, y, booster = data
+    runtime.storage.write("s3://data/in/part.csv", csv(X[:50]))
+    model = xgb_model(runtime, booster)
+    run(runtime, job(), model)
+    assert runtime.storage.read("s3://data/out/part.csv.out") == batch_output(
+        scores(booster, X[:50])
+    )
+    other = train_booster(X, 1 - y)
+    assert scores(other, X[:50]) != scores(booster, X[:50])
+    xgb_model(runtime, other)  # the same ModelDataUrl, a new object
+    run(runtime, job(TransformJobName="tj-2"), model)
+    assert runtime.storage.read("s3://data/out/part.csv.out") == batch_output(scores(other, X[:50]))

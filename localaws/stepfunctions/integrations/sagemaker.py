@@ -208,7 +208,8 @@ class SageMakerIntegration(Integration):
             if request.heartbeat is not None and time.monotonic() - last_beat >= HEARTBEAT_SECONDS:
                 request.heartbeat()
                 last_beat = time.monotonic()
-            request.cancelled.wait(POLL_SECONDS)
+            # woken by any job's end (cancellation is seen at the next Describe)
+            self.runtime.sagemaker.wait_for_a_job_end(POLL_SECONDS)
         body = to_json(result)
         if status in FAILED_STATES:
             raise StateFailure(StatesError.TASK_FAILED.value, json.dumps(body))
