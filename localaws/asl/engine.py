@@ -237,6 +237,7 @@ class ExecutionRun:
         last_event_id: int = 0,
         continued: bool = False,
         in_flight: dict[str, int] | None = None,
+        chain_from: int | None = None,
     ):
         """``resume`` is a checkpoint from :meth:`take_progress` (``state``, ``input`` and,
         when any were set, the top-level ``variables``) to redrive from.
@@ -244,7 +245,9 @@ class ExecutionRun:
         ``continued``: the run continues an execution a dead process left RUNNING from
         ``resume`` (no ExecutionRedriven event, the redrive count unchanged); ``in_flight``
         counts, by state name, the Task states whose task was in flight then: the first
-        tasks of those states run with ``TaskRequest.resumed``."""
+        tasks of those states run with ``TaskRequest.resumed``; ``chain_from``: the event the
+        continued state's entry follows (default ``last_event_id``), so that the events the
+        buffer replays chain as they did."""
         self.arn = arn
         self.machine = machine
         self.input_text = input_text
@@ -257,6 +260,7 @@ class ExecutionRun:
         self.redrive_count = redrive_count
         self.resume = resume
         self.last_event_id = last_event_id
+        self.chain_from = last_event_id if chain_from is None else chain_from
         self.continued = continued
         self._in_flight = dict(in_flight or {})
         self._flush = flush
@@ -417,7 +421,7 @@ class ExecutionRun:
     def run(self) -> Outcome:
         """Run to the end; returns the outcome (also stored in ``self.outcome``)."""
         resumed = self.resume.get("variables") if self.resume is not None else None
-        frame = Frame(self.buffer, self.root, self.last_event_id, "", Variables(values=resumed))
+        frame = Frame(self.buffer, self.root, self.chain_from, "", Variables(values=resumed))
         if self.resume is None:
             frame.emit(
                 E.EXECUTION_STARTED,

@@ -143,23 +143,45 @@ def error_details(error: str, cause: str) -> dict[str, Any]:
 Event = tuple[int, int, float, str, dict[str, Any] | None]
 
 
+def _replay_key(
+    previous_id: int, event_type: str, details: dict[str, Any] | None
+) -> tuple[int, str, Any, Any]:
+    """What identifies an event in its thread of control: the event it follows, its type
+    and, for state and iteration events, the state's name and the iteration's index."""
+    if not details:
+        return previous_id, event_type, None, None
+    return previous_id, event_type, details.get("name"), details.get("index")
+
+
 class EventBuffer:
     """Events of one execution not yet written to the database.
 
     ``add`` is safe to call from the threads of Map iterations and Parallel branches.
+
+    ``recorded``: the events an execution continued after a crash had already recorded for
+    the state it continues from.  Running that state again emits them again; each one that
+    follows the same event, with the same type (and state name, iteration index), is the
+    event already recorded: ``add`` returns its id and records nothing, so the history reads
+    as one uninterrupted run.  The first event that differs ends the replay in its thread
+    (it chains from a new id, which no recorded event follows).
     """
 
-    __slots__ = ("_ids", "_lock", "_pending")
+    __slots__ = ("_ids", "_lock", "_pending", "_recorded")
 
-    def __init__(self, next_id: int = 1):
+    def __init__(self, next_id: int = 1, recorded: list[Event] | None = None):
         self._ids = itertools.count(next_id)
         self._pending: list[Event] = []
         self._lock = threading.Lock()
+        self._recorded = {_replay_key(e[1], e[3], e[4]): e[0] for e in recorded or ()}
 
     def add(
         self, event_type: str, previous_id: int, details: dict[str, Any] | None, ts: float
     ) -> int:
         with self._lock:
+            if self._recorded:
+                replayed = self._recorded.pop(_replay_key(previous_id, event_type, details), None)
+                if replayed is not None:
+                    return replayed
             event_id = next(self._ids)
             self._pending.append((event_id, previous_id, ts, event_type, details))
         return event_id
@@ -207,11 +229,8 @@ def in_flight_tasks(events: list[Event], state: str | None) -> dict[str, int]:
     Events of one thread of control chain by ``previousEventId``: a task's end leads back
     to its TaskScheduled, a TaskScheduled to its state's TaskStateEntered."""
     by_id = {e[0]: e for e in events}
-    since = 0
-    if state is not None:
-        for e in events:
-            if e[3].endswith("StateEntered") and (e[4] or {}).get("name") == state:
-                since = e[0]
+    entry = last_entry(events, state)
+    since = entry[0] if entry is not None else 0
     ended: set[int] = set()
     for e in events:
         if e[3] in _TASK_ENDS:
@@ -232,3 +251,13 @@ def in_flight_tasks(events: list[Event], state: str | None) -> dict[str, int]:
             if isinstance(name, str):
                 counts[name] = counts.get(name, 0) + 1
     return counts
+
+
+def last_entry(events: list[Event], state: str | None) -> Event | None:
+    """The last StateEntered event of ``state`` in a history (None: never entered)."""
+    found = None
+    if state is not None:
+        for e in events:
+            if e[3].endswith("StateEntered") and (e[4] or {}).get("name") == state:
+                found = e
+    return found

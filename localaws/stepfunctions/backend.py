@@ -26,7 +26,7 @@ from localaws.asl.engine import (
     TaskTokens,
 )
 from localaws.asl.errors import StatesError
-from localaws.asl.history import EventBuffer, in_flight_tasks, row_to_event
+from localaws.asl.history import EventBuffer, in_flight_tasks, last_entry, row_to_event
 from localaws.asl.integrations import IntegrationRegistry
 from localaws.asl.mock_config import MockConfig, MockConfigError
 from localaws.asl.states import Machine, parse_machine
@@ -653,10 +653,12 @@ class StepFunctionsBackend:
         memo: Any,
         last: int,
         checkpoint: dict[str, Any] | None,
+        recorded: list[Any] | None = None,
         **more: Any,
     ) -> ExecutionRun:
         """The run of a stored execution (redriven or resumed), its history continuing at
-        event ``last + 1`` from ``checkpoint``."""
+        event ``last + 1`` from ``checkpoint``; ``recorded``: the events of the state it
+        continues from that a crash left (replayed, not recorded again)."""
         return ExecutionRun(
             arn=row["arn"],
             name=row["name"],
@@ -667,7 +669,7 @@ class StepFunctionsBackend:
             input_text=row["input"],
             start_time=row["start"],
             region=self.runtime.region,
-            buffer=EventBuffer(last + 1),
+            buffer=EventBuffer(last + 1, recorded),
             tokens=self.tokens,
             flush=self._write,
             mocks=self._session(row["state_machine_name"], row["test_case"]),
@@ -1050,21 +1052,30 @@ class StepFunctionsBackend:
         checkpoint = json.loads(row["checkpoint"]) if row["checkpoint"] else None
         if checkpoint is None and last > 0:  # started, no state reached yet
             checkpoint = {"state": machine.start_at, "input": json.loads(row["input"])}
-        in_flight = (
-            in_flight_tasks(self.store.events(arn), checkpoint["state"])
-            if checkpoint is not None
-            else {}
-        )
+        in_flight: dict[str, int] = {}
+        recorded: list[Any] = []
+        chain_from = last
+        if checkpoint is not None:
+            events = self.store.events(arn)
+            in_flight = in_flight_tasks(events, checkpoint["state"])
+            # The state is run again from its entry: the events it had recorded are
+            # replayed (not recorded twice), its thread chaining on from the event before it.
+            entry = last_entry(events, checkpoint["state"])
+            if entry is not None:
+                chain_from = entry[1]
+                recorded = [e for e in events if e[0] >= entry[0]]
         run = self._stored_run(
             row,
             machine,
             memo,
             last,
             checkpoint,
+            recorded,
             redrive_count=row["redrive_count"],
             redrive_time=row["redrive_date"],
             continued=checkpoint is not None,
             in_flight=in_flight,
+            chain_from=chain_from,
         )
         self.runner.launch(run)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from crash_support import (
 )
 
 GATES = ("invoke", "train", "map", "deploy")
+POLLING = ("Describe", "Ready?", "Wait")  # entered until the endpoint is InService
 ITEMS = [1, 2, 3]
 
 
@@ -80,6 +82,22 @@ def test_execution_survives_kill_9(tmp_path: Path, kill_at: str | None) -> None:
         types = [e["type"] for e in events]
         assert types.count("ExecutionStarted") == 1
         assert "ExecutionRedriven" not in types and "ExecutionFailed" not in types
+        # The history reads as an uninterrupted run's: a state is entered again only by
+        # the endpoint's polling loop, a task scheduled again only by a Retry.
+        entered = Counter(
+            e["stateEnteredEventDetails"]["name"]
+            for e in events
+            if e["type"].endswith("StateEntered")
+            and e["stateEnteredEventDetails"]["name"] not in POLLING
+        )
+        assert entered == {
+            **dict.fromkeys(("Invoke", "Train", "Fan", "CreateModel", "CreateConfig"), 1),
+            **{"Item": len(ITEMS), "Update": 1, "Done": 1},
+        }
+        count = Counter(types)
+        retries = count["TaskFailed"]
+        assert count["TaskScheduled"] == count["TaskStarted"] == count["TaskStateEntered"] + retries
+        assert count["TaskSubmitted"] == 1  # the training job's
         if kill_at in ("invoke", "map"):  # the interrupted invocation was retried
             failed = [e["taskFailedEventDetails"] for e in events if e["type"] == "TaskFailed"]
             assert [f["error"] for f in failed] and {f["error"] for f in failed} == {

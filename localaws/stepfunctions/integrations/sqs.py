@@ -4,13 +4,19 @@ A JSON object or array given as ``MessageBody`` is sent as its JSON text, as AWS
 The Parameters are the SQS API request; the result is its response; an API error is
 ``SQS.<exception>``.  ``.waitForTaskToken``: the call is made (put
 ``$$.Task.Token`` in the request) and the task waits for SendTaskSuccess/Failure.
+
+A ``.waitForTaskToken`` task interrupted by a crash between its send and the record of the
+send (TaskSubmitted) goes on with the same token, so with the same message: when that
+message is still in the queue it is not sent again (Standard workflows run a task once).
+A message already received and deleted before the crash cannot be told from one never
+sent: it is sent again, the one case a consumer sees a token twice.
 """
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from localaws.asl.integrations import Pattern
+from localaws.asl.integrations import Pattern, TaskRequest
 from localaws.stepfunctions.integrations.mounted_api import MountedApiIntegration, json_text
 
 SERVICE = "sqs"
@@ -32,3 +38,14 @@ class SQSIntegration(MountedApiIntegration):
         if "MessageBody" in params:
             params["MessageBody"] = json_text(params["MessageBody"])
         return params
+
+    def run(self, request: TaskRequest) -> Any:
+        params = request.parameters if isinstance(request.parameters, dict) else {}
+        if request.resumed and request.pattern is WAIT and request.action == "sendMessage":
+            sent = self.prepare(request.action, dict(params))
+            queued = self.runtime.backend(BOTOCORE_SERVICE).queued_message(
+                str(sent.get("QueueUrl", "")), str(sent.get("MessageBody", ""))
+            )
+            if queued is not None:
+                return queued
+        return super().run(request)
