@@ -1,7 +1,7 @@
-"""The inference-pipeline variant of predictive maintenance, end to end through the CLI.
+"""The inference-pipeline variant of predictive maintenance (the default), end to end.
 
-``python -m workflows run predictive-maintenance --json`` with ``featurizer.mode: pipeline``
-on generated AI4I data given as a file the way the real one is published (a UTF-8 byte-order
+``python -m workflows run predictive-maintenance --json``, no featurizer named, on generated
+AI4I data given as a file the way the real one is published (a UTF-8 byte-order
 mark, units in brackets in the header): a real scikit-learn processing job, XGBoost
 training, a two-container model for batch transform and the endpoint, the baseline and the
 monitoring schedule; then the endpoint with raw readings against the featurizer and the
@@ -41,17 +41,10 @@ EXAMPLE = "L,298.4,308.2,1582,70.7,216"
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("config") / "pipeline.yaml"
-    path.write_text("featurizer:\n  mode: pipeline\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def settings(config: Path) -> settings_module.Settings:
+def settings() -> settings_module.Settings:
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv(settings_module.ENV_CONFIG, raising=False)
-        return settings_module.load(config)
+        return settings_module.load()
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +71,7 @@ def published_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def run(state_dir: Path, published_file: Path) -> dict[str, Any]:
     code, printed = run_cli(
-        "run", "predictive-maintenance", "--json", "--featurizer", "pipeline",
+        "run", "predictive-maintenance", "--json",
         "--data", str(published_file), "--state-dir", str(state_dir), "--run-id", RUN,
     )  # fmt: skip
     assert code == ExitCode.OK, printed

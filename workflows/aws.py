@@ -63,6 +63,17 @@ class BuildResult:
 # --- rendering ------------------------------------------------------------------------------
 
 
+# The stack's state machine is the Lambda-featurised variant of predictive maintenance: the
+# pipeline variant (the local default) is not rendered for AWS, so every AWS path renders,
+# deploys and starts this one whatever ``featurizer.mode`` says.
+STACK_FEATURIZER = "lambda"
+
+
+def stack_variant(settings: Settings) -> Settings:
+    """The settings of the variant the stack holds (:data:`STACK_FEATURIZER`)."""
+    return settings.replace(**{"featurizer.mode": STACK_FEATURIZER})
+
+
 def sentinel_settings(settings: Settings) -> Settings:
     """The settings the template's definition is built with (see :mod:`workflows.aws_template`)."""
     return settings.replace(
@@ -116,6 +127,7 @@ def render(settings: Settings, functions: Sequence[tpl.LambdaSpec] | None = None
     from workflows import sdk
 
     functions = lambda_specs() if functions is None else functions
+    settings = stack_variant(settings)
     version = settings.training.xgboost_version
     template = tpl.render_template(
         pm.definition(sentinel_settings(settings)),
@@ -140,7 +152,8 @@ def build(
     package = build_lambda_package(out_dir / "lambda.zip")
     example = out_dir / "example-input.json"
     example.write_text(
-        json.dumps(pm.example_input(settings, "example"), indent=2) + "\n", encoding="utf-8"
+        json.dumps(pm.example_input(stack_variant(settings), "example"), indent=2) + "\n",
+        encoding="utf-8",
     )
     return BuildResult(template=template_path, package=package, example_input=example)
 
@@ -372,7 +385,7 @@ def _failure_reasons(cfn: Any, stack_name: str) -> str:
 def aws_settings(settings: Settings, outputs: Mapping[str, str]) -> Settings:
     """The settings with the stack's bucket, roles, table and name prefix."""
     prefix = outputs["NamePrefix"].rstrip("-")
-    aws = settings.replace(
+    aws = stack_variant(settings).replace(
         **{
             "name": prefix,
             "data.bucket": outputs["DataBucketName"],
