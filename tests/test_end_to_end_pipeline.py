@@ -163,10 +163,9 @@ def test_batch_transform_scored_the_raw_test_set_with_the_same_pipeline(
 
 
 def test_monitor_flags_the_drifted_sensors_and_nothing_on_normal_traffic(
-    run: dict[str, Any], state_dir: Path, config: Path
+    run: dict[str, Any], state_dir: Path
 ) -> None:
-    base = ("monitor", "predictive-maintenance", "--json", "--config", str(config),
-            "--state-dir", str(state_dir))  # fmt: skip
+    base = ("monitor", "predictive-maintenance", "--json", "--state-dir", str(state_dir))
     code, printed = run_cli(*base)
     assert code == ExitCode.OK, printed
     normal = json.loads(printed)
@@ -183,10 +182,9 @@ def test_monitor_flags_the_drifted_sensors_and_nothing_on_normal_traffic(
     assert all("exceeds threshold" in v["description"] for v in drifted["violations"])
 
 
-def test_monitor_prints_the_violations_table(run: dict[str, Any], state_dir: Path,
-                                             config: Path) -> None:  # fmt: skip
+def test_monitor_prints_the_violations_table(run: dict[str, Any], state_dir: Path) -> None:
     code, printed = run_cli("monitor", "predictive-maintenance", "--drift", "--rows", "500",
-                            "--config", str(config), "--state-dir", str(state_dir))  # fmt: skip
+                            "--state-dir", str(state_dir))  # fmt: skip
     assert code == ExitCode.OK, printed
     assert "CompletedWithViolations" in printed
     for text in ("feature", "check", "description", "Tool wear", "baseline_drift_check"):
