@@ -121,6 +121,16 @@ def xgboost_images(version: str) -> dict[str, str]:
     }
 
 
+def monitor_images() -> dict[str, str]:
+    """Region -> Model Monitor's analyzer image URI, from the SageMaker SDK's offline table."""
+    from workflows import sdk
+
+    regions = sdk.sagemaker.image_uris.config_for_framework("model-monitor")["versions"][""][
+        "registries"
+    ]
+    return {r: sdk.sagemaker.image_uris.retrieve("model-monitor", r) for r in sorted(regions)}
+
+
 def render(settings: Settings, functions: Sequence[tpl.LambdaSpec] | None = None) -> dict[str, Any]:
     """The CloudFormation template (a dict) for these settings' workflow."""
     from workflows import predictive_maintenance as pm
@@ -137,7 +147,7 @@ def render(settings: Settings, functions: Sequence[tpl.LambdaSpec] | None = None
         image_uri=sdk.sagemaker.image_uris.retrieve("xgboost", settings.region, version=version),
         defaults=stack_parameters(settings),
     )
-    pipeline_stack.add_to(template, settings)
+    pipeline_stack.add_to(template, settings, monitor_images())
     return template
 
 

@@ -111,6 +111,32 @@ def test_the_lambda_package_holds_the_handlers_and_localaws_subset(tmp_path: Pat
     assert again.read_bytes() == (tmp_path / "p.zip").read_bytes()
 
 
+def test_the_monitoring_schedule_waits_for_the_endpoint_and_its_baseline(
+    moto: Any, deployed: dict[str, str], settings: Any
+) -> None:
+    """The first deploy (EndpointName, BaselineUri empty) has no schedule; a redeploy naming
+    them takes the MonitorEndpoint condition's branch (the schedule's output appears).
+    moto's CloudFormation has no AWS::SageMaker::MonitoringSchedule (it warns and creates
+    nothing), so the schedule's properties are checked by test_pipeline_stack.py and cfn-lint."""
+    cfn = moto.client("cloudformation")
+    assert "MonitoringScheduleName" not in deployed
+    baseline = f"s3://{deployed['DataBucketName']}/monitoring/baseline/run-1/"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        outputs = aws.deploy_stack(
+            moto,
+            settings,
+            stack_name=STACK,
+            code_bucket=CODE_BUCKET,
+            parameters={"EndpointName": settings.endpoint.name, "BaselineUri": baseline},
+            out=lambda line: None,
+            waiter_delay=1,
+        )
+    stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    assert outputs["MonitoringScheduleName"] == settings.monitoring.schedule
+
+
 def test_second_deploy_updates_instead_of_failing(
     moto: Any, deployed: dict[str, str], settings: Any
 ) -> None:
