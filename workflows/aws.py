@@ -284,8 +284,9 @@ def deploy_stack(
     out: Printer = print,
     waiter_delay: int = 10,
 ) -> dict[str, str]:
-    """Package, upload, then create or update the stack and wait; returns the stack's outputs."""
-    return deploy_template(
+    """Package, upload, then create or update the stack and wait; then publish the
+    technicians' page to its web bucket (:func:`publish_web_page`); returns the stack's outputs."""
+    outputs = deploy_template(
         session,
         render(settings),
         stack_name=stack_name,
@@ -295,6 +296,48 @@ def deploy_stack(
         out=out,
         waiter_delay=waiter_delay,
     )
+    publish_web_page(session.client("s3"), outputs, out=out)
+    return outputs
+
+
+# Content types of the page's files, by suffix (S3 serves what it was given).
+WEB_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+
+
+def publish_web_page(s3: Any, outputs: Mapping[str, str], *, out: Printer = print) -> list[str]:
+    """Upload ``web/predictive-maintenance/`` to the stack's ``WebBucketName`` under
+    ``predictive-maintenance/``, with a ``config.js`` naming the stack's ``HttpApiUrl``, as
+    ``run`` publishes it locally; returns the keys written."""
+    from workflows import http_api
+
+    bucket, api_url = outputs["WebBucketName"], outputs["HttpApiUrl"]
+    prefix = f"{http_api.WEB_SITE}/"
+    files = {
+        path.relative_to(http_api.WEB_PAGE).as_posix(): path.read_bytes()
+        for path in sorted(http_api.WEB_PAGE.rglob("*"))
+        if path.is_file()
+    }
+    files["config.js"] = f"window.PREDICT_URL = {json.dumps(api_url)};\n".encode()
+    for name in files:  # all checked before anything is uploaded
+        suffix = Path(name).suffix
+        if suffix not in WEB_CONTENT_TYPES:
+            raise UserError(
+                f"{http_api.WEB_PAGE / name}: no content type for {suffix or 'no suffix'!r}; "
+                f"the page may hold {', '.join(sorted(WEB_CONTENT_TYPES))} files"
+            )
+    keys = []
+    for name, body in files.items():
+        content_type = WEB_CONTENT_TYPES[Path(name).suffix]
+        s3.put_object(Bucket=bucket, Key=prefix + name, Body=body, ContentType=content_type)
+        keys.append(prefix + name)
+    out(f"published the technicians' page to s3://{bucket}/{prefix} (API: {api_url})")
+    return keys
 
 
 def deploy_template(

@@ -18,7 +18,7 @@ plant floor: the processing jobs' role, the HTTP API and the technicians' page's
 * ``HttpApi`` (+ integration, ``ANY /predict`` route, ``$default`` stage with access logs,
   Lambda permission): the same shape and CORS as :mod:`workflows.http_api` creates locally.
 * ``WebBucket``: the technicians' page (``web/predictive-maintenance/`` with its
-  ``config.js``), private, for a CloudFront distribution with origin access control or
+  ``config.js``, uploaded by :func:`workflows.aws.publish_web_page` after each deploy), private, for a CloudFront distribution with origin access control or
   presigned links.
 """
 
@@ -158,8 +158,8 @@ def outputs() -> dict[str, Any]:
             ),
         },
         "WebBucketName": {
-            "Description": "The technicians' page: upload web/predictive-maintenance/ and a "
-            "config.js setting window.PREDICT_URL to HttpApiUrl.",
+            "Description": "The technicians' page under predictive-maintenance/, with a "
+            "config.js naming HttpApiUrl (`python -m workflows deploy` uploads both).",
             "Value": ref("WebBucket"),
         },
     }
