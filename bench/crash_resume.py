@@ -2,7 +2,8 @@
 server finishes the execution by itself.  Against an uninterrupted run in the same bench.
 
 For each kill point a fresh state directory: ``python -m workflows serve``, then
-``python -m workflows run --rows N`` through it; when the history shows the state entered
+``python -m workflows run --featurizer lambda --rows N`` (the variant whose Tasks are the
+kill points) through it; when the history shows the state entered
 (its task scheduled), the server is killed with SIGKILL and started again.  The table gives
 the execution's status, the time from start to the end, the time the restart took to finish
 it, the ratio of the total to the uninterrupted run's, and what the run left (training and
@@ -177,8 +178,8 @@ def run_once(rows: int, point: str | None, work: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     start = time.perf_counter()
     client = subprocess.Popen(
-        [sys.executable, "-m", "workflows", "run", "--rows", str(rows), "--threshold", "0",
-         "--run-id", "bench", "--state-dir", str(state)],
+        [sys.executable, "-m", "workflows", "run", "--featurizer", "lambda", "--rows", str(rows),
+         "--threshold", "0", "--run-id", "bench", "--state-dir", str(state)],
         cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:

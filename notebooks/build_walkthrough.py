@@ -69,7 +69,10 @@ from workflows import settings as workflow_settings
 
 STATE_DIR = STATE_DIR or str(ROOT / ".local-aws")
 backend = nh.connect(TARGET, endpoint_url=LOCAL_URL)
-settings = workflow_settings.load(overrides={"data.rows": ROWS, "data.seed": SEED})
+# Sections 2-8: the Lambda-featurised variant; section 9 runs the default, the inference pipeline.
+settings = workflow_settings.load(
+    overrides={"data.rows": ROWS, "data.seed": SEED, "featurizer.mode": "lambda"}
+)
 print(f"target: {TARGET}" + (f" ({LOCAL_URL})" if TARGET == "local" else ""))""",
     ),
     (
@@ -124,8 +127,8 @@ plt.show()""",
         "md",
         """## 2. The workflow
 
-`workflows/predictive_maintenance.py` builds the state machine with the Data Science SDK:
-prepare the data (Lambda) → train XGBoost → create the model → batch-transform the test set →
+`workflows/predictive_maintenance.py` builds the state machine with the Data Science SDK. Its
+simpler variant (`featurizer.mode: lambda`) comes first: prepare the data (Lambda) → train XGBoost → create the model → batch-transform the test set →
 evaluate (Lambda) → deploy only when the metric reaches the threshold → predict sample records
 (Lambda). Every task has a `Catch` that records the failure. The graph below is drawn by
 `localaws.asl.graph`: a plain SVG that needs no JavaScript and no internet.""",
@@ -298,11 +301,11 @@ history.head(20)""",
         "md",
         """## 9. The inference pipeline: raw readings in
 
-With `featurizer.mode: pipeline` the workflow fits the features in a scikit-learn processing
-job (stratified split, `StandardScaler` on the five sensors, `OneHotEncoder` on `Type`) and
-deploys a two-container model: the fitted featurizer, then XGBoost. The endpoint then takes a
-raw reading as a technician would read it off the machine. The run also registers the
-endpoint's data capture, a data-quality baseline of the training readings, an hourly monitoring
+With `featurizer.mode: pipeline`, the default of `python -m workflows run`, the workflow fits
+the features in a scikit-learn processing job (stratified split, `StandardScaler` on the five
+sensors, `OneHotEncoder` on `Type`) and deploys a two-container model: the fitted featurizer,
+then XGBoost. The endpoint then takes a raw reading as a technician would read it off the
+machine. The run also registers the endpoint's data capture, a data-quality baseline of the training readings, an hourly monitoring
 schedule and the HTTP API. (It replaces the state machine and the endpoint of the runs above.)""",
     ),
     (

@@ -1,4 +1,6 @@
-"""The whole predictive-maintenance workflow on the local runtime, through the CLI.
+"""The Lambda-featurised predictive-maintenance workflow on the local runtime, through the CLI.
+
+(``--featurizer lambda``; the default, the inference pipeline, is ``test_end_to_end_pipeline.py``.)
 
 Generated AI4I data (5,000 rows), real Lambdas in worker processes, real XGBoost training,
 batch transform and a real endpoint; then the failure paths: a threshold no model reaches,
@@ -29,6 +31,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("end-to-end")]
 
 ROWS = "5000"
 HAPPY_RUN = "e2e-happy"
+LAMBDA = ("--featurizer", "lambda")
 SUCCESS_PATH = [
     pm.PREPARE, pm.TRAIN, pm.CREATE_MODEL, pm.TRANSFORM, pm.EVALUATE, pm.CHECK_METRIC,
     pm.ENDPOINT_CONFIG, pm.ENDPOINT_EXISTS, pm.CREATE_ENDPOINT, pm.DESCRIBE_ENDPOINT,
@@ -51,7 +54,7 @@ def without_polls(names: list[str]) -> list[str]:
 def settings() -> settings_module.Settings:
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv(settings_module.ENV_CONFIG, raising=False)
-        return settings_module.load()
+        return settings_module.load(overrides={"featurizer.mode": LAMBDA[1]})
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +73,9 @@ def run_cli(*argv: str) -> tuple[int, str]:
 def happy(state_dir: Path) -> tuple[int, str]:
     """`python -m workflows run` on generated data: exit code and what it printed."""
     return run_cli(
-        "run", "--rows", ROWS, "--seed", "7", "--state-dir", str(state_dir), "--run-id", HAPPY_RUN
-    )
+        "run", *LAMBDA, "--rows", ROWS, "--seed", "7", "--state-dir", str(state_dir),
+        "--run-id", HAPPY_RUN,
+    )  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -181,7 +185,7 @@ def test_threshold_above_any_auc_ends_in_fail_stating_the_metric(
     happy: tuple[int, str], state_dir: Path, settings: settings_module.Settings
 ) -> None:
     run_id = "e2e-threshold"
-    code, printed = run_cli("run", "--rows", ROWS, "--threshold", "1.01", "--state-dir", str(state_dir),
+    code, printed = run_cli("run", *LAMBDA, "--rows", ROWS, "--threshold", "1.01", "--state-dir", str(state_dir),
                             "--run-id", run_id)  # fmt: skip
     assert code == ExitCode.FAILED
     with runtime(state_dir) as rt:
@@ -211,7 +215,9 @@ def test_corrupted_raw_file_fails_in_prepare_and_writes_nothing_prepared(
     run_id = f"e2e-corrupt-{error.lower()}"
     raw = tmp_path / "ai4i2020.csv"
     raw.write_bytes(body)
-    code, _ = run_cli("run", "--data", str(raw), "--state-dir", str(state_dir), "--run-id", run_id)
+    code, _ = run_cli(
+        "run", *LAMBDA, "--data", str(raw), "--state-dir", str(state_dir), "--run-id", run_id
+    )
     assert code == ExitCode.FAILED
     with runtime(state_dir) as rt:
         view = execution(rt, settings, run_id)

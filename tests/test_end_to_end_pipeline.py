@@ -1,7 +1,7 @@
-"""The inference-pipeline variant of predictive maintenance, end to end through the CLI.
+"""The inference-pipeline variant of predictive maintenance (the default), end to end.
 
-``python -m workflows run predictive-maintenance --json`` with ``featurizer.mode: pipeline``
-on generated AI4I data given as a file the way the real one is published (a UTF-8 byte-order
+``python -m workflows run predictive-maintenance --json``, no featurizer named, on generated
+AI4I data given as a file the way the real one is published (a UTF-8 byte-order
 mark, units in brackets in the header): a real scikit-learn processing job, XGBoost
 training, a two-container model for batch transform and the endpoint, the baseline and the
 monitoring schedule; then the endpoint with raw readings against the featurizer and the
@@ -41,17 +41,10 @@ EXAMPLE = "L,298.4,308.2,1582,70.7,216"
 
 
 @pytest.fixture(scope="module")
-def config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("config") / "pipeline.yaml"
-    path.write_text("featurizer:\n  mode: pipeline\n")
-    return path
-
-
-@pytest.fixture(scope="module")
-def settings(config: Path) -> settings_module.Settings:
+def settings() -> settings_module.Settings:
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv(settings_module.ENV_CONFIG, raising=False)
-        return settings_module.load(config)
+        return settings_module.load()
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +71,7 @@ def published_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def run(state_dir: Path, published_file: Path) -> dict[str, Any]:
     code, printed = run_cli(
-        "run", "predictive-maintenance", "--json", "--featurizer", "pipeline",
+        "run", "predictive-maintenance", "--json",
         "--data", str(published_file), "--state-dir", str(state_dir), "--run-id", RUN,
     )  # fmt: skip
     assert code == ExitCode.OK, printed
@@ -170,10 +163,9 @@ def test_batch_transform_scored_the_raw_test_set_with_the_same_pipeline(
 
 
 def test_monitor_flags_the_drifted_sensors_and_nothing_on_normal_traffic(
-    run: dict[str, Any], state_dir: Path, config: Path
+    run: dict[str, Any], state_dir: Path
 ) -> None:
-    base = ("monitor", "predictive-maintenance", "--json", "--config", str(config),
-            "--state-dir", str(state_dir))  # fmt: skip
+    base = ("monitor", "predictive-maintenance", "--json", "--state-dir", str(state_dir))
     code, printed = run_cli(*base)
     assert code == ExitCode.OK, printed
     normal = json.loads(printed)
@@ -190,10 +182,9 @@ def test_monitor_flags_the_drifted_sensors_and_nothing_on_normal_traffic(
     assert all("exceeds threshold" in v["description"] for v in drifted["violations"])
 
 
-def test_monitor_prints_the_violations_table(run: dict[str, Any], state_dir: Path,
-                                             config: Path) -> None:  # fmt: skip
+def test_monitor_prints_the_violations_table(run: dict[str, Any], state_dir: Path) -> None:
     code, printed = run_cli("monitor", "predictive-maintenance", "--drift", "--rows", "500",
-                            "--config", str(config), "--state-dir", str(state_dir))  # fmt: skip
+                            "--state-dir", str(state_dir))  # fmt: skip
     assert code == ExitCode.OK, printed
     assert "CompletedWithViolations" in printed
     for text in ("feature", "check", "description", "Tool wear", "baseline_drift_check"):

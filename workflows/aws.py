@@ -63,6 +63,17 @@ class BuildResult:
 # --- rendering ------------------------------------------------------------------------------
 
 
+# The stack's state machine is the Lambda-featurised variant of predictive maintenance: the
+# pipeline variant (the local default) is not rendered for AWS, so every AWS path renders,
+# deploys and starts this one whatever ``featurizer.mode`` says.
+STACK_FEATURIZER = "lambda"
+
+
+def stack_variant(settings: Settings) -> Settings:
+    """The settings of the variant the stack holds (:data:`STACK_FEATURIZER`)."""
+    return settings.replace(**{"featurizer.mode": STACK_FEATURIZER})
+
+
 def sentinel_settings(settings: Settings) -> Settings:
     """The settings the template's definition is built with (see :mod:`workflows.aws_template`)."""
     return settings.replace(
@@ -110,12 +121,23 @@ def xgboost_images(version: str) -> dict[str, str]:
     }
 
 
+def monitor_images() -> dict[str, str]:
+    """Region -> Model Monitor's analyzer image URI, from the SageMaker SDK's offline table."""
+    from workflows import sdk
+
+    regions = sdk.sagemaker.image_uris.config_for_framework("model-monitor")["versions"][""][
+        "registries"
+    ]
+    return {r: sdk.sagemaker.image_uris.retrieve("model-monitor", r) for r in sorted(regions)}
+
+
 def render(settings: Settings, functions: Sequence[tpl.LambdaSpec] | None = None) -> dict[str, Any]:
     """The CloudFormation template (a dict) for these settings' workflow."""
     from workflows import predictive_maintenance as pm
     from workflows import sdk
 
     functions = lambda_specs() if functions is None else functions
+    settings = stack_variant(settings)
     version = settings.training.xgboost_version
     template = tpl.render_template(
         pm.definition(sentinel_settings(settings)),
@@ -125,7 +147,7 @@ def render(settings: Settings, functions: Sequence[tpl.LambdaSpec] | None = None
         image_uri=sdk.sagemaker.image_uris.retrieve("xgboost", settings.region, version=version),
         defaults=stack_parameters(settings),
     )
-    pipeline_stack.add_to(template, settings)
+    pipeline_stack.add_to(template, settings, monitor_images())
     return template
 
 
@@ -140,7 +162,8 @@ def build(
     package = build_lambda_package(out_dir / "lambda.zip")
     example = out_dir / "example-input.json"
     example.write_text(
-        json.dumps(pm.example_input(settings, "example"), indent=2) + "\n", encoding="utf-8"
+        json.dumps(pm.example_input(stack_variant(settings), "example"), indent=2) + "\n",
+        encoding="utf-8",
     )
     return BuildResult(template=template_path, package=package, example_input=example)
 
@@ -261,8 +284,9 @@ def deploy_stack(
     out: Printer = print,
     waiter_delay: int = 10,
 ) -> dict[str, str]:
-    """Package, upload, then create or update the stack and wait; returns the stack's outputs."""
-    return deploy_template(
+    """Package, upload, then create or update the stack and wait; then publish the
+    technicians' page to its web bucket (:func:`publish_web_page`); returns the stack's outputs."""
+    outputs = deploy_template(
         session,
         render(settings),
         stack_name=stack_name,
@@ -272,6 +296,48 @@ def deploy_stack(
         out=out,
         waiter_delay=waiter_delay,
     )
+    publish_web_page(session.client("s3"), outputs, out=out)
+    return outputs
+
+
+# Content types of the page's files, by suffix (S3 serves what it was given).
+WEB_CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+
+
+def publish_web_page(s3: Any, outputs: Mapping[str, str], *, out: Printer = print) -> list[str]:
+    """Upload ``web/predictive-maintenance/`` to the stack's ``WebBucketName`` under
+    ``predictive-maintenance/``, with a ``config.js`` naming the stack's ``HttpApiUrl``, as
+    ``run`` publishes it locally; returns the keys written."""
+    from workflows import http_api
+
+    bucket, api_url = outputs["WebBucketName"], outputs["HttpApiUrl"]
+    prefix = f"{http_api.WEB_SITE}/"
+    files = {
+        path.relative_to(http_api.WEB_PAGE).as_posix(): path.read_bytes()
+        for path in sorted(http_api.WEB_PAGE.rglob("*"))
+        if path.is_file()
+    }
+    files["config.js"] = f"window.PREDICT_URL = {json.dumps(api_url)};\n".encode()
+    for name in files:  # all checked before anything is uploaded
+        suffix = Path(name).suffix
+        if suffix not in WEB_CONTENT_TYPES:
+            raise UserError(
+                f"{http_api.WEB_PAGE / name}: no content type for {suffix or 'no suffix'!r}; "
+                f"the page may hold {', '.join(sorted(WEB_CONTENT_TYPES))} files"
+            )
+    keys = []
+    for name, body in files.items():
+        content_type = WEB_CONTENT_TYPES[Path(name).suffix]
+        s3.put_object(Bucket=bucket, Key=prefix + name, Body=body, ContentType=content_type)
+        keys.append(prefix + name)
+    out(f"published the technicians' page to s3://{bucket}/{prefix} (API: {api_url})")
+    return keys
 
 
 def deploy_template(
@@ -372,7 +438,7 @@ def _failure_reasons(cfn: Any, stack_name: str) -> str:
 def aws_settings(settings: Settings, outputs: Mapping[str, str]) -> Settings:
     """The settings with the stack's bucket, roles, table and name prefix."""
     prefix = outputs["NamePrefix"].rstrip("-")
-    aws = settings.replace(
+    aws = stack_variant(settings).replace(
         **{
             "name": prefix,
             "data.bucket": outputs["DataBucketName"],

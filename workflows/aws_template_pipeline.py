@@ -5,22 +5,27 @@ plant floor: the processing jobs' role, the HTTP API and the technicians' page's
 * ``ProcessingJobRole``: assumed by the featurizer processing job (scikit-learn image) and
   Model Monitor's baseline and monitoring jobs (analyzer image): it reads the bucket's
   objects and writes under the prepared-data and monitoring prefixes only.
-* No data-quality schedule resource: as locally, the workflow's ``ScheduleMonitoring``
-  state creates (or updates) the schedule once a run has made its endpoint and baseline;
-  SageMaker refuses a schedule for an endpoint that does not exist, so the stack, deployed
-  before any run, could not hold one.  (Nor does CloudFormation offer
-  ``AWS::SageMaker::MonitoringSchedule`` in every region the stack deploys to: cfn-lint,
-  which checks all of them, refuses it.)  The stack gives its jobs their role.
+* ``DataQualitySchedule`` (``AWS::SageMaker::MonitoringSchedule``, hourly data quality on
+  the endpoint's captured requests against a baseline's ``constraints.json`` and
+  ``statistics.json``), only under the ``MonitorEndpoint`` condition: SageMaker refuses a
+  schedule for an endpoint that does not exist, so the first deploy (``EndpointName`` and
+  ``BaselineUri`` empty, their defaults) skips it; once a run has made the endpoint and its
+  baseline, deploying again with ``--parameter EndpointName=... --parameter
+  BaselineUri=s3://.../`` creates it (an update that empties them deletes it).  The
+  condition also holds only in :data:`MONITORING_REGIONS`, where CloudFormation has the
+  resource type and the SageMaker SDK knows the analyzer image (the ``MonitorImages``
+  mapping); cfn-lint checks every region of the template and follows the condition.
 * ``HttpApi`` (+ integration, ``ANY /predict`` route, ``$default`` stage with access logs,
   Lambda permission): the same shape and CORS as :mod:`workflows.http_api` creates locally.
 * ``WebBucket``: the technicians' page (``web/predictive-maintenance/`` with its
-  ``config.js``), private, for a CloudFront distribution with origin access control or
+  ``config.js``, uploaded by :func:`workflows.aws.publish_web_page` after each deploy), private, for a CloudFront distribution with origin access control or
   presigned links.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from workflows import http_api
@@ -45,20 +50,90 @@ LOG_ENCRYPTION_SKIP = (
 )
 
 
-def add_to(template: dict[str, Any], settings: Any) -> None:
-    """Add this module's resources and outputs to the rendered stack."""
+# The monitoring schedule's parameters and the condition that creates it.
+ENDPOINT_PARAMETER = "EndpointName"
+BASELINE_PARAMETER = "BaselineUri"
+MONITOR_CONDITION = "MonitorEndpoint"
+SCHEDULE_SUFFIX = "-data-quality"  # the schedule is named <ProjectName>-data-quality
+REGION_CONDITION = "MonitoringScheduleRegion"
+# Where CloudFormation has AWS::SageMaker::MonitoringSchedule (cfn-lint's provider schemas)
+# and the SageMaker SDK has the analyzer image; a test checks both sources still agree.
+MONITORING_REGIONS = (
+    "ap-east-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1",
+    "ap-southeast-1", "ap-southeast-2", "ca-central-1", "cn-north-1", "cn-northwest-1",
+    "eu-central-1", "eu-north-1", "eu-west-1", "eu-west-2", "eu-west-3", "me-south-1",
+    "sa-east-1", "us-east-1", "us-east-2", "us-isof-east-1", "us-isof-south-1", "us-west-1",
+    "us-west-2",
+)  # fmt: skip
+
+
+def add_to(template: dict[str, Any], settings: Any, monitor_images: Mapping[str, str]) -> None:
+    """Add this module's parameters, condition, mapping, resources and outputs to the
+    rendered stack; ``monitor_images`` maps each region to Model Monitor's analyzer image."""
     if "ApiFunction" not in template["Resources"]:
         raise TemplateError(
             "lambdas/functions.yaml: no function with handler module 'api'; the HTTP API "
             "integrates it"
         )
+    missing = sorted(set(MONITORING_REGIONS) - set(monitor_images))
+    if missing:
+        raise TemplateError(
+            f"monitor_images: no analyzer image for {', '.join(missing)}; drop those regions "
+            "from MONITORING_REGIONS"
+        )
+    template["Parameters"].update(parameters())
+    template.setdefault("Mappings", {})["MonitorImages"] = {
+        region: {"Uri": monitor_images[region]} for region in sorted(MONITORING_REGIONS)
+    }
+    template.setdefault("Conditions", {}).update(conditions())
     template["Resources"].update(resources(settings))
     template["Outputs"].update(outputs())
+
+
+def conditions() -> dict[str, Any]:
+    """MonitorEndpoint: both parameters set, in a region that has the schedule type."""
+    regions = [{"Fn::Equals": [ref("AWS::Region"), r]} for r in sorted(MONITORING_REGIONS)]
+    # Fn::Or takes 2 to 10 conditions: an Or of Ors of at most 10.
+    groups = [regions[i : i + 10] for i in range(0, len(regions), 10)]
+    return {
+        REGION_CONDITION: {
+            "Fn::Or": [g[0] if len(g) == 1 else {"Fn::Or": g} for g in groups]
+            if len(groups) > 1
+            else groups[0]
+        },
+        MONITOR_CONDITION: {
+            "Fn::And": [
+                {"Condition": REGION_CONDITION},
+                {"Fn::Not": [{"Fn::Equals": [ref(ENDPOINT_PARAMETER), ""]}]},
+                {"Fn::Not": [{"Fn::Equals": [ref(BASELINE_PARAMETER), ""]}]},
+            ]
+        },
+    }
+
+
+def parameters() -> dict[str, Any]:
+    return {
+        ENDPOINT_PARAMETER: {
+            "Type": "String",
+            "Default": "",
+            "AllowedPattern": "^$|^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$",
+            "Description": "The endpoint the data-quality schedule monitors. Empty (the first "
+            "deploy, before a run has made the endpoint): no schedule.",
+        },
+        BASELINE_PARAMETER: {
+            "Type": "String",
+            "Default": "",
+            "AllowedPattern": "^$|^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.*/$",
+            "Description": "The baseline job's output prefix (s3://.../, holding constraints.json "
+            "and statistics.json) the schedule checks against. Empty: no schedule.",
+        },
+    }
 
 
 def resources(settings: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
     found.update(_processing_role(settings))
+    found.update(_monitoring_schedule(settings))
     found.update(_http_api())
     found.update(_web_bucket())
     return found
@@ -70,6 +145,11 @@ def outputs() -> dict[str, Any]:
             "Description": "Role of the featurizer processing job and the monitoring jobs.",
             "Value": get_att("ProcessingJobRole", "Arn"),
         },
+        "MonitoringScheduleName": {
+            "Condition": MONITOR_CONDITION,
+            "Description": "The hourly data-quality schedule on EndpointName.",
+            "Value": sub("${ProjectName}" + SCHEDULE_SUFFIX),  # the schedule's name
+        },
         "HttpApiUrl": {
             "Description": "POST a raw reading (text/plain) here; the page's config.js names it.",
             "Value": sub(
@@ -78,8 +158,8 @@ def outputs() -> dict[str, Any]:
             ),
         },
         "WebBucketName": {
-            "Description": "The technicians' page: upload web/predictive-maintenance/ and a "
-            "config.js setting window.PREDICT_URL to HttpApiUrl.",
+            "Description": "The technicians' page under predictive-maintenance/, with a "
+            "config.js naming HttpApiUrl (`python -m workflows deploy` uploads both).",
             "Value": ref("WebBucket"),
         },
     }
@@ -120,6 +200,67 @@ def _processing_role(settings: Any) -> dict[str, Any]:
             statements,
             skip=[SAGEMAKER_JOB_SKIP],
         )
+    }
+
+
+def _monitoring_schedule(settings: Any) -> dict[str, Any]:
+    """The schedule :mod:`workflows.predictive_maintenance_pipeline`'s ScheduleMonitoring
+    state creates locally, as a stack resource (same inputs, outputs and cluster)."""
+    from workflows.predictive_maintenance_pipeline import ENDPOINT_CAPTURE_PATH, PROCESSING
+
+    monitoring = settings.monitoring
+    job = {
+        "BaselineConfig": {
+            "ConstraintsResource": {"S3Uri": sub(f"${{{BASELINE_PARAMETER}}}constraints.json")},
+            "StatisticsResource": {"S3Uri": sub(f"${{{BASELINE_PARAMETER}}}statistics.json")},
+        },
+        "MonitoringAppSpecification": {
+            "ImageUri": {"Fn::FindInMap": ["MonitorImages", ref("AWS::Region"), "Uri"]}
+        },
+        "MonitoringInputs": [
+            {
+                "EndpointInput": {
+                    "EndpointName": ref(ENDPOINT_PARAMETER),
+                    "LocalPath": ENDPOINT_CAPTURE_PATH,
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                }
+            }
+        ],
+        "MonitoringOutputConfig": {
+            "MonitoringOutputs": [
+                {
+                    "S3Output": {
+                        "S3Uri": sub(f"s3://${{DataBucket}}/{monitoring.reports_prefix}reports"),
+                        "LocalPath": f"{PROCESSING}/output",
+                        "S3UploadMode": "EndOfJob",
+                    }
+                }
+            ]
+        },
+        "MonitoringResources": {
+            "ClusterConfig": {
+                "InstanceCount": 1,
+                "InstanceType": monitoring.instance_type,
+                "VolumeSizeInGB": 5,
+            }
+        },
+        "RoleArn": get_att("ProcessingJobRole", "Arn"),
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+    }
+    return {
+        "DataQualitySchedule": {
+            "Type": "AWS::SageMaker::MonitoringSchedule",
+            "Condition": MONITOR_CONDITION,
+            "Properties": {
+                "MonitoringScheduleName": sub("${ProjectName}" + SCHEDULE_SUFFIX),
+                "MonitoringScheduleConfig": {
+                    "MonitoringType": "DataQuality",
+                    "ScheduleConfig": {"ScheduleExpression": monitoring.schedule_expression},
+                    "MonitoringJobDefinition": job,
+                },
+            },
+        }
     }
 
 

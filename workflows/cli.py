@@ -110,7 +110,8 @@ def make_parser() -> argparse.ArgumentParser:
         "--featurizer",
         choices=("pipeline", "lambda"),
         help="pipeline: scikit-learn featurizer job and an inference-pipeline endpoint taking raw "
-        "readings; lambda: the prepare Lambda encodes (default: featurizer.mode)",
+        "readings, with monitoring and an HTTP API; lambda: the prepare Lambda encodes (default: "
+        "featurizer.mode, pipeline unless your config changes it)",
     )
     source = p.add_mutually_exclusive_group()
     source.add_argument(

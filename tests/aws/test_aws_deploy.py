@@ -111,6 +111,66 @@ def test_the_lambda_package_holds_the_handlers_and_localaws_subset(tmp_path: Pat
     assert again.read_bytes() == (tmp_path / "p.zip").read_bytes()
 
 
+def test_deploy_publishes_the_page_to_the_web_bucket_pointed_at_the_api(
+    moto: Any, deployed: dict[str, str]
+) -> None:
+    from workflows import http_api
+
+    s3, bucket = moto.client("s3"), deployed["WebBucketName"]
+    listed = s3.list_objects_v2(Bucket=bucket)["Contents"]
+    keys = {o["Key"] for o in listed}
+    assert keys == {"predictive-maintenance/index.html", "predictive-maintenance/config.js"}
+    page = s3.get_object(Bucket=bucket, Key="predictive-maintenance/index.html")
+    assert page["ContentType"] == "text/html; charset=utf-8"
+    assert page["Body"].read() == (http_api.WEB_PAGE / "index.html").read_bytes()
+    config = s3.get_object(Bucket=bucket, Key="predictive-maintenance/config.js")
+    assert config["ContentType"].startswith("text/javascript")
+    text = config["Body"].read().decode()
+    assert text == f"window.PREDICT_URL = {json.dumps(deployed['HttpApiUrl'])};\n"
+
+
+def test_a_page_file_without_a_content_type_is_refused(
+    moto: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from localaws.errors import UserError
+    from workflows import http_api
+
+    (tmp_path / "index.html").write_text("<p>page</p>")
+    (tmp_path / "notes.bin").write_bytes(b"\0")
+    monkeypatch.setattr(http_api, "WEB_PAGE", tmp_path)
+    moto.client("s3").create_bucket(Bucket="web")
+    outputs = {"WebBucketName": "web", "HttpApiUrl": "https://api.example/predict"}
+    with pytest.raises(UserError, match=r"notes\.bin: no content type for '\.bin'"):
+        aws.publish_web_page(moto.client("s3"), outputs, out=lambda line: None)
+    assert "Contents" not in moto.client("s3").list_objects_v2(Bucket="web")
+
+
+def test_the_monitoring_schedule_waits_for_the_endpoint_and_its_baseline(
+    moto: Any, deployed: dict[str, str], settings: Any
+) -> None:
+    """The first deploy (EndpointName, BaselineUri empty) has no schedule; a redeploy naming
+    them takes the MonitorEndpoint condition's branch (the schedule's output appears).
+    moto's CloudFormation has no AWS::SageMaker::MonitoringSchedule (it warns and creates
+    nothing), so the schedule's properties are checked by test_pipeline_stack.py and cfn-lint."""
+    cfn = moto.client("cloudformation")
+    assert "MonitoringScheduleName" not in deployed
+    baseline = f"s3://{deployed['DataBucketName']}/monitoring/baseline/run-1/"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        outputs = aws.deploy_stack(
+            moto,
+            settings,
+            stack_name=STACK,
+            code_bucket=CODE_BUCKET,
+            parameters={"EndpointName": settings.endpoint.name, "BaselineUri": baseline},
+            out=lambda line: None,
+            waiter_delay=1,
+        )
+    stack = cfn.describe_stacks(StackName=STACK)["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE"
+    assert outputs["MonitoringScheduleName"] == settings.monitoring.schedule
+
+
 def test_second_deploy_updates_instead_of_failing(
     moto: Any, deployed: dict[str, str], settings: Any
 ) -> None:

@@ -173,7 +173,12 @@ def shipped() -> dict[str, dict[str, Any]]:
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv(settings_module.ENV_CONFIG, raising=False)
         settings = settings_module.load()
-    return {"predictive-maintenance": pm.definition(settings)}
+    return {
+        f"predictive-maintenance-{mode}": pm.definition(
+            settings.replace(**{"featurizer.mode": mode})
+        )
+        for mode in settings_module.FEATURIZER_MODES
+    }
 
 
 FLOW = {  # the example: Task -> Pass -> Parallel -> Map, with a Catch to a Fail

@@ -25,7 +25,8 @@ ENDPOINT = "race-endpoint"
 
 def deployment_definition() -> dict[str, Any]:
     """The compiled definition from CreateEndpointConfig on, PredictSamples a Pass."""
-    states = pm.definition(settings_module.load())["States"]
+    lambda_variant = settings_module.load(overrides={"featurizer.mode": "lambda"})
+    states = pm.definition(lambda_variant)["States"]
     keep: dict[str, Any] = {}
     todo = [pm.ENDPOINT_CONFIG]
     while todo:

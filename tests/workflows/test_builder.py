@@ -1,4 +1,9 @@
-"""The workflow builder and its settings: offline, complete error handling, names per run."""
+"""The workflow builder and its settings: offline, complete error handling, names per run.
+
+The definition tested here is the Lambda-featurised variant (``featurizer.mode: lambda``);
+the default pipeline variant's definition is snapshotted in ``test_definition_snapshot.py``
+and run in ``tests/test_end_to_end_pipeline.py``.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +36,7 @@ TASKS = (
 def settings() -> settings_module.Settings:
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv(settings_module.ENV_CONFIG, raising=False)
-        return settings_module.load()
+        return settings_module.load(overrides={"featurizer.mode": "lambda"})
 
 
 @pytest.fixture(scope="module")
