@@ -15,14 +15,13 @@ Run as ``python -m localaws.sagemaker.xgboost_algorithm <spec.json>``; see :func
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 from localaws.errors import UserError
+from localaws.sagemaker import algorithm_worker
 from localaws.sagemaker import hyperparameters as hpv
 
 MODEL_NAME = "xgboost-model"
@@ -259,22 +258,7 @@ def train(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """Worker entry point: ``<spec.json>`` in, model + metrics (or a failure file) out."""
-    argv = sys.argv[1:] if argv is None else argv
-    spec = json.loads(Path(argv[0]).read_text())
-    output_dir = Path(spec["output_dir"])
-    output_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        result = train(spec)
-    except UserError as e:
-        print(f"ClientError: {e}", file=sys.stderr, flush=True)
-        (output_dir / "failure").write_text(f"ClientError: {e}")
-        return 1
-    except Exception as e:
-        traceback.print_exc()
-        (output_dir / "failure").write_text(f"AlgorithmError: {type(e).__name__}: {e}")
-        return 2
-    Path(spec["metrics_path"]).write_text(json.dumps(result))
-    return 0
+    return algorithm_worker.run(train, argv)
 
 
 if __name__ == "__main__":
