@@ -2,18 +2,23 @@
 
 Each gated step (a Lambda, a training script, a model's ``model_fn``) touches
 ``<gates>/<gate>.started-<pid>`` and waits until ``<gates>/<gate>.go`` exists, so a test
-kills the server at a known point and lets the work go on after the restart."""
+kills the server at a known point and lets the work go on after the restart.  A model server
+runs sealed, as an inference container (read-only file system, a private /tmp): its gate is a
+TCP connection to the test's :class:`GateServer`, which touches and waits on its behalf."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
 import textwrap
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -62,13 +67,16 @@ TRAIN = GATE_WAIT + textwrap.dedent(
     """
 )
 
-INFERENCE = GATE_WAIT + textwrap.dedent(
+INFERENCE = textwrap.dedent(
     """
-    import os
+    import os, socket
 
     def model_fn(model_dir):
-        if os.environ.get("GATES"):
-            gate(os.environ["GATES"], "deploy")
+        if os.environ.get("GATE_ADDRESS"):  # the test's GateServer; blocks until "go"
+            host, port = os.environ["GATE_ADDRESS"].rsplit(":", 1)
+            with socket.create_connection((host, int(port))) as conn:
+                conn.sendall(f"deploy {os.getpid()}\\n".encode())
+                assert conn.recv(2) == b"go"
         return open(os.path.join(model_dir, "model.txt")).read()
 
     def predict_fn(data, model):
@@ -111,7 +119,7 @@ def lambda_task(gates: Path, gate: str, value: Any, result_path: str | None) -> 
     }
 
 
-def definition(gates: Path) -> dict[str, Any]:
+def definition(gates: Path, gate_address: str) -> dict[str, Any]:
     """Invoke (Lambda) -> Train (.sync) -> Fan (Map of Lambdas) -> model, config, UpdateEndpoint
     -> wait on DescribeEndpoint until InService."""
     model_b = {
@@ -123,7 +131,7 @@ def definition(gates: Path) -> dict[str, Any]:
             "Environment": {
                 "SAGEMAKER_PROGRAM": "inference.py",
                 "SAGEMAKER_SUBMIT_DIRECTORY": CODE,
-                "GATES": str(gates),
+                "GATE_ADDRESS": gate_address,
             },
         },
     }
@@ -329,7 +337,42 @@ def serving(state_dir: Path) -> Iterator[Serve]:
         serve.stop()
 
 
-def set_up(serve: Serve, gates: Path) -> str:
+class GateServer:
+    """The gate of processes that cannot write to ``gates`` (a sealed model server): each
+    connection sends ``<gate> <pid>``; the server touches ``<gate>.started-<pid>`` for it and
+    answers ``go`` once ``<gate>.go`` exists (or drops it when the process is gone)."""
+
+    def __init__(self, gates: Path):
+        self.gates = gates
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.address = f"127.0.0.1:{self.listener.getsockname()[1]}"
+        self.closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            gate, pid = conn.makefile().readline().split()
+            (self.gates / f"{gate}.started-{pid}").touch()
+            while not (self.gates / f"{gate}.go").exists():
+                if self.closed.wait(0.05):
+                    return
+            with contextlib.suppress(OSError):  # the process may have been killed
+                conn.sendall(b"go")
+
+    def close(self) -> None:
+        self.closed.set()
+        self.listener.close()
+
+
+def set_up(serve: Serve, gates: Path, gate_address: str) -> str:
     """The function, the code, endpoint A (InService) and the state machine; its ARN."""
     s3 = serve.client("s3")
     for bucket in ("code", "models"):
@@ -379,7 +422,7 @@ def set_up(serve: Serve, gates: Path) -> str:
         "endpoint A",
     )
     return serve.client("stepfunctions").create_state_machine(
-        name="crash", definition=json.dumps(definition(gates)), roleArn=ROLE
+        name="crash", definition=json.dumps(definition(gates, gate_address)), roleArn=ROLE
     )["stateMachineArn"]
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from crash_support import (
     ENDPOINT,
+    GateServer,
     Serve,
     dead,
     open_gate,
@@ -48,9 +49,10 @@ EXPECTED_RESOURCES = {
 def test_execution_survives_kill_9(tmp_path: Path, kill_at: str | None) -> None:
     state, gates = tmp_path / "state", tmp_path / "gates"
     gates.mkdir()
+    gate_server = GateServer(gates)
     serve = Serve(state).start()
     try:
-        machine = set_up(serve, gates)
+        machine = set_up(serve, gates, gate_server.address)
         sfn = serve.client("stepfunctions")
         arn = sfn.start_execution(
             stateMachineArn=machine, name="run", input=json.dumps({"items": ITEMS})
@@ -105,3 +107,4 @@ def test_execution_survives_kill_9(tmp_path: Path, kill_at: str | None) -> None:
             }
     finally:
         serve.stop()
+        gate_server.close()
