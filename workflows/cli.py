@@ -433,7 +433,7 @@ def write_console_example(state_dir: str | None, settings: Any, *, raw_data_uri:
     example["RawDataUri"] = raw_data_uri
     layout = StateDir(config.state_dir(state_dir))
     atomic_write(layout.example(settings.name), json.dumps(example, indent=2).encode())
-    atomic_write(layout.example_per_run(settings.name), json.dumps(pm.PER_RUN).encode())
+    atomic_write(layout.example_per_run(settings.name), json.dumps(pm.per_run(settings)).encode())
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:

@@ -190,6 +190,17 @@ def upload_featurizer(target: Target, settings: Settings) -> str:
     return uri
 
 
+def prepare_pipeline(target: Target, settings: Settings) -> Any:
+    """What the inference-pipeline variant needs before it starts: the HTTP API, the model
+    package group and the featurizer's script.  Returns the HTTP API."""
+    from workflows.http_api import ensure_http_api
+
+    api = ensure_http_api(target, settings)
+    ensure_model_package_group(target, settings.registry.group)
+    upload_featurizer(target, settings)
+    return api
+
+
 def endpoint_exists(target: Target, name: str) -> bool:
     try:
         target.sagemaker.describe_endpoint(EndpointName=name)
@@ -222,6 +233,8 @@ def prepare_console(target: LocalTarget, settings: Settings) -> str:
     arn = deploy_state_machine(target, settings, pm.definition(settings))
     register_lambdas(target)
     ensure_predictions_table(target, settings.prediction.table)
+    if pm.pipeline_mode(settings):
+        prepare_pipeline(target, settings)
     example = pm.example_input(
         settings, new_run_id(), endpoint_exists=endpoint_exists(target, settings.endpoint.name)
     )
@@ -233,7 +246,7 @@ def prepare_console(target: LocalTarget, settings: Settings) -> str:
         seed=settings.data.seed,
     )
     atomic_write(layout.example(settings.name), json.dumps(example, indent=2).encode())
-    atomic_write(layout.example_per_run(settings.name), json.dumps(pm.PER_RUN).encode())
+    atomic_write(layout.example_per_run(settings.name), json.dumps(pm.per_run(settings)).encode())
     return arn
 
 
@@ -282,11 +295,8 @@ def run_workflow(
     ensure_predictions_table(target, settings.prediction.table)
     api = None
     if pm.pipeline_mode(settings):
-        from workflows.http_api import ensure_http_api
-
         phase("creating the HTTP API")
-        api = ensure_http_api(target, settings)
-        ensure_model_package_group(target, settings.registry.group)
+        api = prepare_pipeline(target, settings)
     timings["deploy"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -302,8 +312,6 @@ def run_workflow(
         seed=settings.data.seed if seed is None else seed,
     )
     phase(f"uploaded {size:,} bytes of raw data")
-    if pm.pipeline_mode(settings):
-        upload_featurizer(target, settings)
     timings["data"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

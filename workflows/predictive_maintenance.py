@@ -175,6 +175,15 @@ PER_RUN = {
     ],
     "endpointExists": {ENDPOINT_EXISTS: "EndpointName"},
 }
+# The inference-pipeline variant's own per-run names (pipeline.example_input).
+PIPELINE_PER_RUN = ["FeaturizerJobName", "BaselineJobName", "BaselineUri", "DeployModelName"]
+
+
+def per_run(settings: Settings) -> dict[str, Any]:
+    """:data:`PER_RUN` of the variant ``settings`` build."""
+    if not pipeline_mode(settings):
+        return PER_RUN
+    return {**PER_RUN, "fields": [*PER_RUN["fields"], *PIPELINE_PER_RUN]}
 
 
 def example_input(

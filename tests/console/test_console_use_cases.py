@@ -89,4 +89,6 @@ def test_fresh_serve_lists_and_starts_the_use_case(served: str) -> None:
             "executionArn"
         ]
         sfn.stop_execution(executionArn=arn, error="Test.Done")
-        assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED"
+        assert sfn.describe_execution(executionArn=arn)["status"] == "ABORTED", (
+            sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=1)["events"]
+        )
