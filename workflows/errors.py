@@ -83,13 +83,9 @@ def translate(error: Exception, *, url: str | None = None, during: str = "") -> 
         )
     if isinstance(error, bx.ProfileNotFound):
         return AwsCredentialsError(f"{error}; pass an existing --profile (see ~/.aws/config)")
-    if isinstance(
-        error,
-        bx.EndpointConnectionError
-        | bx.ConnectionClosedError
-        | bx.ReadTimeoutError
-        | bx.ConnectTimeoutError,
-    ):
+    # botocore's ConnectionError (refused, connect timeout, proxy, TLS) and HTTPClientError
+    # (closed mid-response, read timeout, whatever else urllib3 raised on the way)
+    if isinstance(error, bx.ConnectionError | bx.HTTPClientError):
         if url is not None:
             return ServerUnreachable(url, during)
         return AwsUnreachable(f"cannot reach AWS: {error}; check the network and the region")

@@ -205,6 +205,23 @@ def test_translate_keeps_aws_codes_and_leaves_other_errors_alone() -> None:
     assert translate(bug) is bug
 
 
+def test_a_connection_lost_any_way_names_the_server() -> None:
+    from botocore import exceptions as bx
+
+    from workflows.errors import ServerUnreachable, exit_code
+
+    url = "http://127.0.0.1:1"
+    for raised in (
+        bx.EndpointConnectionError(endpoint_url=url),
+        bx.ConnectionClosedError(endpoint_url=url),
+        bx.ReadTimeoutError(endpoint_url=url),
+        bx.HTTPClientError(error=RuntimeError("IncompleteRead")),  # killed mid-response
+    ):
+        translated = translate(raised, url=url, during="DescribeExecution")
+        assert isinstance(translated, ServerUnreachable), raised
+        assert exit_code(translated) == ExitCode.UNREACHABLE
+
+
 def test_a_request_botocore_refuses_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     from botocore.exceptions import ParamValidationError
 
