@@ -177,8 +177,9 @@ def test_a_load_over_its_reject_limit_fails_through_the_catch(
     summary: dict[str, Any], state_dir: Path, tmp_path: Path, data: ml.MovieLens
 ) -> None:
     """Runs after the happy run (same state dir): the workshop's files with two malformed
-    ratings and max_rejected_rows 1 -> LoadTables raises LoadRejectedError -> RecordFailure ->
-    WorkflowFailed, exit 1, the error and cause reported."""
+    ratings and max_rejected_rows 1 -> the full-load job raises LoadRejectedError, its run
+    FAILED -> LoadTables fails (States.TaskFailed, the run's ErrorMessage in the cause, as
+    glue:startJobRun.sync reports it) -> RecordFailure -> WorkflowFailed, exit 1."""
     folder = tmp_path / "workshop"
     ml.write(data, folder)
     with (folder / "ratings.csv").open("a") as fh:
@@ -193,7 +194,10 @@ def test_a_load_over_its_reject_limit_fails_through_the_catch(
     )  # fmt: skip
     assert code == ExitCode.FAILED
     failed = json.loads(out)
-    assert failed["status"] == "FAILED" and failed["error"] == "LoadRejectedError"
-    assert "2 rows rejected, more than max-rejected-rows 1" in failed["cause"]
+    assert failed["status"] == "FAILED" and failed["error"] == "States.TaskFailed"
+    cause = json.loads(failed["cause"])
+    assert cause["JobName"] == "movie-lake-full-load" and cause["JobRunState"] == "FAILED"
+    assert "LoadRejectedError" in cause["ErrorMessage"]
+    assert "2 rows rejected, more than max-rejected-rows 1" in cause["ErrorMessage"]
     report = json.loads((lake(state_dir) / "dms" / "reports" / "e2e-rejects.json").read_text())
     assert report["tables"]["ratings_t"]["rejected"] == 2

@@ -6,11 +6,11 @@ mapping document's tables - with the building blocks of :mod:`workflows.aws_temp
 bucket, roles, state machine with logging and tracing).  The stack holds the lake bucket,
 the four DynamoDB tables, the Kinesis stream and the Firehose delivery stream into the lake
 (``stream/ratings/YYYY/MM/DD/HH/``), the Glue database, crawler (the Firehose prefix and the
-tables) and pythonshell ETL job, the SageMaker role, the five Lambdas and the state machine.
+tables) and pythonshell ETL and full-load jobs, the SageMaker role, the four Lambdas and the state machine.
 
 :func:`build` writes ``cfn/movie-recommender.yaml`` and, in ``build/movie-recommender/``, what
 the stack expects in its bucket under ``code/movie-recommender/``: ``sourcedir.tar.gz`` (the
-training and inference code), ``etl.py`` (the Glue job's script), ``table-mappings.json``
+training and inference code), ``etl.py`` and ``full_load.py`` (the Glue jobs' scripts), ``table-mappings.json``
 (the full load's mapping document, under ``dms/``) - upload them with ``aws s3 cp`` after the
 stack is created - and the Lambda package ``lambda.zip`` for ``aws cloudformation package``.
 """
@@ -200,18 +200,40 @@ def _glue(settings: Mapping[str, Any]) -> dict[str, Any]:
     g, lake = settings["glue"], settings["lake"]
     tables = list(mr.table_keys(settings))
     table_arns = [_arn("dynamodb", f"table/{t}") for t in tables]
-    arguments = {
-        k: (sub(v.replace(f"s3://{lake['bucket']}/", "s3://${DataBucket}/")) if v.startswith("s3://") else v)
-        for k, v in etl_job_arguments(settings).items()
-    }  # fmt: skip
+
+    def arguments(given: Mapping[str, str]) -> dict[str, Any]:
+        return {
+            k: (sub(v.replace(f"s3://{lake['bucket']}/", "s3://${DataBucket}/")) if v.startswith("s3://") else v)
+            for k, v in given.items()
+        }  # fmt: skip
+
+    def job(name: str, script: str, given: Mapping[str, str]) -> dict[str, Any]:
+        return {
+            "Type": "AWS::Glue::Job",
+            "Metadata": _checkov_skip([glue_skip]),
+            "Properties": {
+                "Name": name,
+                "Role": get_att("GlueRole", "Arn"),
+                "Command": {
+                    "Name": "pythonshell",
+                    "PythonVersion": "3.9",
+                    "ScriptLocation": sub(f"s3://${{DataBucket}}/{lake['code_prefix']}{script}"),
+                },
+                "DefaultArguments": {**arguments(given), "library-set": "analytics"},
+                "MaxCapacity": 0.0625,
+                "Timeout": 60,
+            },
+        }  # fmt: skip
+
     role = _role(
-        "Assumed by the Glue crawler and the ETL job.",
+        "Assumed by the Glue crawler, the ETL job and the full-load job.",
         "glue.amazonaws.com",
         "glue-lake",
         [
             _statement("ListLake", ["s3:ListBucket", "s3:GetBucketLocation"], [get_att("DataBucket", "Arn")]),
             _statement("ReadWriteLake", ["s3:GetObject", "s3:PutObject"], [sub("${DataBucket.Arn}/*")]),
             _statement("ReadTables", ["dynamodb:DescribeTable", "dynamodb:Scan"], table_arns),
+            _statement("LoadTables", ["dynamodb:BatchWriteItem", "dynamodb:PutItem"], table_arns),
             _statement(
                 "Catalog",
                 ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable",
@@ -248,26 +270,15 @@ def _glue(settings: Mapping[str, Any]) -> dict[str, Any]:
                     "S3Targets": [{"Path": sub(f"s3://${{DataBucket}}/{lake['stream_prefix']}")}],
                     "DynamoDBTargets": [{"Path": t} for t in tables],
                 },
-                "SchemaChangePolicy": {"UpdateBehavior": "UPDATE_IN_DATABASE", "DeleteBehavior": "LOG"},
-            },
-        },
-        "EtlJob": {
-            "Type": "AWS::Glue::Job",
-            "Metadata": _checkov_skip([glue_skip]),
-            "Properties": {
-                "Name": g["etl_job"],
-                "Role": get_att("GlueRole", "Arn"),
-                "Command": {
-                    "Name": "pythonshell",
-                    "PythonVersion": "3.9",
-                    "ScriptLocation": sub(f"s3://${{DataBucket}}/{lake['code_prefix']}{mr.ETL_SCRIPT}"),
+                "SchemaChangePolicy": {
+                    "UpdateBehavior": "UPDATE_IN_DATABASE",
+                    "DeleteBehavior": "LOG",
                 },
-                "DefaultArguments": {**arguments, "library-set": "analytics"},
-                "MaxCapacity": 0.0625,
-                "Timeout": 60,
             },
         },
-    }  # fmt: skip
+        "EtlJob": job(g["etl_job"], mr.ETL_SCRIPT, etl_job_arguments(settings)),
+        "FullLoadJob": job(g["load_job"], mr.LOAD_SCRIPT, mr.load_job_arguments(settings)),
+    }
 
 
 def _sagemaker_role() -> dict[str, Any]:
@@ -389,7 +400,7 @@ def _state_machine_role(
     statements += [
         _statement("InvokeWorkflowLambdas", ["lambda:InvokeFunction"], lambda_arns),
         _statement("Crawl", ["glue:StartCrawler", "glue:GetCrawler"], [_arn("glue", f"crawler/{g['crawler']}")]),
-        _statement("RunEtl", ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"], [_arn("glue", f"job/{g['etl_job']}")]),
+        _statement("RunGlueJobs", ["glue:StartJobRun", "glue:GetJobRun", "glue:GetJobRuns", "glue:BatchStopJobRun"], [_arn("glue", f"job/{g['etl_job']}"), _arn("glue", f"job/{g['load_job']}")]),
         _statement("Query", ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults", "athena:StopQueryExecution"], [_arn("athena", "workgroup/primary")]),
         _statement("QueryCatalog", ["glue:GetDatabase", "glue:GetTable", "glue:GetPartitions"], [_arn("glue", "catalog"), _arn("glue", f"database/{g['database']}"), _arn("glue", f"table/{g['database']}/*")]),
         _statement("QueryLake", ["s3:GetBucketLocation", "s3:ListBucket"], [get_att("DataBucket", "Arn")]),
@@ -466,7 +477,8 @@ def build(
     code = out_dir / settings["lake"]["code_prefix"]
     code.mkdir(parents=True, exist_ok=True)
     (code / "sourcedir.tar.gz").write_bytes(source_archive())
-    (code / mr.ETL_SCRIPT).write_bytes((mr.JOB_DIR / mr.ETL_SCRIPT).read_bytes())
+    for script in (mr.ETL_SCRIPT, mr.LOAD_SCRIPT):
+        (code / script).write_bytes((mr.JOB_DIR / script).read_bytes())
     dms = out_dir / settings["lake"]["dms_prefix"]
     dms.mkdir(parents=True, exist_ok=True)
     (dms / "table-mappings.json").write_text(json.dumps(mr.mapping_document(settings), indent=2))
@@ -475,6 +487,7 @@ def build(
         template_path,
         code / "sourcedir.tar.gz",
         code / mr.ETL_SCRIPT,
+        code / mr.LOAD_SCRIPT,
         dms / "table-mappings.json",
         package,
     ]

@@ -97,7 +97,12 @@ def run_summary(target: Any, settings: dict[str, Any], result: Any) -> dict[str,
     etl: dict[str, Any] = {}
     if view.status == "SUCCEEDED":
         etl = json.loads(target.storage.read(result.input["EtlReportUri"]))
-    payload = {key: (output.get(key) or {}).get("Payload") for key in ("load", "stream", "drain")}
+    payload = {key: (output.get(key) or {}).get("Payload") for key in ("stream", "drain")}
+    # The full load is a Glue job: its report is the object it wrote.
+    load_report = result.input["LoadReportUri"]
+    load = (
+        json.loads(target.storage.read(load_report)) if target.storage.exists(load_report) else None
+    )
     return {
         "run_id": result.run_id,
         "status": view.status,
@@ -106,7 +111,7 @@ def run_summary(target: Any, settings: dict[str, Any], result: Any) -> dict[str,
         "tables": {
             name: {"items": tables.get(name), "file_rows": rows} for name, rows in files.items()
         },
-        "load": payload["load"],
+        "load": load,
         "stream": payload["stream"],
         "partitions": (payload["drain"] or {}).get("partitions"),
         "etl": etl,

@@ -128,7 +128,8 @@ def etl_job_arguments(settings: Mapping[str, Any]) -> dict[str, str]:
 
 
 def ensure_glue(target: Target, settings: Mapping[str, Any]) -> None:
-    """The database, the crawler (Firehose prefix + DynamoDB tables) and the ETL job."""
+    """The database, the crawler (Firehose prefix + DynamoDB tables), the ETL and full-load
+    jobs."""
     g, glue = settings["glue"], target.backend("glue")
     if not _exists(lambda: glue.get_database(Name=g["database"]), "EntityNotFoundException"):
         glue.create_database(DatabaseInput={"Name": g["database"]})
@@ -147,24 +148,31 @@ def ensure_glue(target: Target, settings: Mapping[str, Any]) -> None:
         create=lambda: glue.create_crawler(**crawler),
         delete=lambda: glue.delete_crawler(Name=g["crawler"]),
     )
-    job = {
-        "Name": g["etl_job"],
-        "Role": settings["roles"]["glue"],
-        "Command": {
-            "Name": "pythonshell",
-            "ScriptLocation": mr.etl_script_uri(settings),
-            "PythonVersion": "3.9",
-        },
-        "DefaultArguments": {**etl_job_arguments(settings), "library-set": "analytics"},
+    for name, script, arguments in (
+        (g["etl_job"], mr.etl_script_uri(settings), etl_job_arguments(settings)),
+        (g["load_job"], mr.load_script_uri(settings), mr.load_job_arguments(settings)),
+    ):
+        job = pythonshell_job(name, settings["roles"]["glue"], script, arguments)
+        _replace_when_changed(
+            partial(lambda n: glue.get_job(JobName=n)["Job"], name),
+            job,
+            create=partial(lambda j: glue.create_job(**j), job),
+            delete=partial(lambda n: glue.delete_job(JobName=n), name),
+        )
+
+
+def pythonshell_job(
+    name: str, role: str, script_uri: str, arguments: Mapping[str, str]
+) -> dict[str, Any]:
+    """A Glue Python shell job of the lake (the ETL and the full load), as the stack has it."""
+    return {
+        "Name": name,
+        "Role": role,
+        "Command": {"Name": "pythonshell", "ScriptLocation": script_uri, "PythonVersion": "3.9"},
+        "DefaultArguments": {**arguments, "library-set": "analytics"},
         "MaxCapacity": 0.0625,
         "Timeout": 60,
     }
-    _replace_when_changed(
-        lambda: glue.get_job(JobName=g["etl_job"])["Job"],
-        job,
-        create=lambda: glue.create_job(**job),
-        delete=lambda: glue.delete_job(JobName=g["etl_job"]),
-    )
 
 
 def _replace_when_changed(
@@ -199,7 +207,11 @@ def provision(target: Target, settings: Mapping[str, Any]) -> str:
     bucket = settings["lake"]["bucket"]
     target.ensure_bucket(bucket)
     target.storage.write(mr.source_uri(settings), source_archive())
-    target.storage.write(mr.etl_script_uri(settings), (mr.JOB_DIR / mr.ETL_SCRIPT).read_bytes())
+    for uri, script in (
+        (mr.etl_script_uri(settings), mr.ETL_SCRIPT),
+        (mr.load_script_uri(settings), mr.LOAD_SCRIPT),
+    ):
+        target.storage.write(uri, (mr.JOB_DIR / script).read_bytes())
     target.storage.write(
         mr.lake_uri(settings, "dms_prefix", "table-mappings.json"),
         json.dumps(mr.mapping_document(settings), indent=2).encode(),

@@ -2,7 +2,7 @@
 
 ::
 
-    LoadTables (Lambda: DMS-style full load of the CSVs into DynamoDB)
+    LoadTables (glue:startJobRun.sync: the DMS-style full load of the CSVs into DynamoDB)
       -> StreamRatings (Lambda: the partial-load ratings into Kinesis; Firehose -> the lake)
       -> DrainStream (Lambda, retried on StreamNotDrainedError until every record is delivered)
       -> StartCrawler (aws-sdk glue:startCrawler) -> WaitForCrawler -> GetCrawler
@@ -42,6 +42,7 @@ JOB_DIR = Path(__file__).resolve().parent.parent / "jobs" / "movie_recommender"
 TRAIN_PROGRAM = "train.py"
 INFERENCE_PROGRAM = "inference.py"
 ETL_SCRIPT = "etl.py"
+LOAD_SCRIPT = "full_load.py"
 SOURCE_FILES = ("fm.py", "recommender.py", TRAIN_PROGRAM, INFERENCE_PROGRAM)
 
 # State names, in the order a successful run visits them, then the failure branches.
@@ -78,7 +79,7 @@ TRANSIENT_LAMBDA_ERRORS = (
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
 )
-FUNCTION_ROLES = ("movie_load", "movie_stream", "movie_drain", "movie_evaluate", "movie_recommend")
+FUNCTION_ROLES = ("movie_stream", "movie_drain", "movie_evaluate", "movie_recommend")
 
 EXECUTION_INPUT: dict[str, type] = {
     "RunId": str,
@@ -268,6 +269,18 @@ def etl_script_uri(settings: Mapping[str, Any]) -> str:
     return lake_uri(settings, "code_prefix", ETL_SCRIPT)
 
 
+def load_script_uri(settings: Mapping[str, Any]) -> str:
+    return lake_uri(settings, "code_prefix", LOAD_SCRIPT)
+
+
+def load_job_arguments(settings: Mapping[str, Any]) -> dict[str, str]:
+    """The full-load job's DefaultArguments (the run's own are in the state's Arguments)."""
+    return {
+        "--mapping_uri": lake_uri(settings, "dms_prefix", "table-mappings.json"),
+        "--parallel_load_threads": str(settings["load"]["parallel_load_threads"]),
+    }
+
+
 def sklearn_image(settings: Mapping[str, Any]) -> str:
     from workflows import sdk
 
@@ -325,16 +338,22 @@ def _chain(sdk: Any, s: Mapping[str, Any]) -> Any:
         )
         return task(step, transient, *extra)
 
-    load = lam(
-        LOAD,
-        "movie_load",
-        {
-            "mapping_uri": ei["MappingUri"],
-            "source_uri": ei["RawDataUri"],
-            "report_uri": ei["LoadReportUri"],
-            "parallel_load_threads": s["load"]["parallel_load_threads"],
-        },
-        "DMS-style full load: the four CSVs into DynamoDB by the mapping document.",
+    g = s["glue"]
+    load = task(
+        steps.GlueStartJobRunStep(
+            LOAD,
+            wait_for_completion=True,
+            parameters={
+                "JobName": g["load_job"],
+                "Arguments": {
+                    "--mapping_uri": ei["MappingUri"],
+                    "--source_uri": ei["RawDataUri"],
+                    "--report_uri": ei["LoadReportUri"],
+                },
+            },
+            result_path="$.load",
+            comment="DMS-style full load (Glue job): the four CSVs into DynamoDB by the mapping document.",
+        )
     )
     stream = lam(
         STREAM,
@@ -357,7 +376,6 @@ def _chain(sdk: Any, s: Mapping[str, Any]) -> Any:
         retry(("StreamNotDrainedError",), s["stream"]["drain_retry"]),
     )
 
-    g = s["glue"]
     start_crawler = task(
         steps.Task(
             START_CRAWLER,

@@ -9,7 +9,7 @@ Sorted by who can fix them:
 * the data - :class:`InputNotFoundError`, :class:`SchemaError`, :class:`DataQualityError`;
 * the endpoint - :class:`EndpointError`;
 * the predictions table - :class:`PredictionsTableError`;
-* the movie-recommender steps - :class:`LoadRejectedError`, :class:`StreamNotDrainedError`
+* the movie-recommender steps - :class:`StreamNotDrainedError`
   (retried until Firehose has delivered), :class:`ModelRejectedError`.
 """
 
@@ -44,10 +44,6 @@ class EndpointError(LambdaError):
 
 class PredictionsTableError(LambdaError):
     """The predictions table could not be written or read."""
-
-
-class LoadRejectedError(LambdaError):
-    """A full load rejected more rows than the mapping document allows (``max-rejected-rows``)."""
 
 
 class StreamNotDrainedError(LambdaError):

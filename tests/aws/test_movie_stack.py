@@ -82,7 +82,7 @@ def test_the_stack_deploys_to_moto(moto: Any, tmp_path: Path) -> None:
         package_path=tmp_path / "lambda.zip",
     )
     assert {p.name for p in written} == {
-        "movie-recommender.yaml", "sourcedir.tar.gz", "etl.py", "table-mappings.json", "lambda.zip",
+        "movie-recommender.yaml", "sourcedir.tar.gz", "etl.py", "full_load.py", "table-mappings.json", "lambda.zip",
     }  # fmt: skip
     s3, cfn = moto.client("s3"), moto.client("cloudformation")
     s3.create_bucket(Bucket="deploy")

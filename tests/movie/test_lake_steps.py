@@ -1,5 +1,5 @@
-"""The data lake's steps against a local server: the DMS-style full load into DynamoDB, the
-stream simulator through Kinesis and Firehose into YYYY/MM/DD/HH/ objects, the drain check,
+"""The data lake's steps against a local server: the DMS-style full load (a Glue job) into
+DynamoDB, the stream simulator through Kinesis and Firehose into YYYY/MM/DD/HH/ objects, the drain check,
 and the ETL job's script run as a plain program over the same services."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import full_load
 import movie_drain
-import movie_load
 import movie_stream
 import pandas as pd
 import pytest
-from common.errors import InvalidEventError, LoadRejectedError, StreamNotDrainedError
+from common.errors import StreamNotDrainedError
 
 from localaws.lambdakit.storage import S3Storage
 from localaws.server.serve import LocalServer
@@ -80,19 +80,33 @@ def count(dynamodb: Any, table: str) -> int:
 
 
 def test_full_load_fills_the_tables_with_the_workshop_keys(
-    lake: _Provisioned, small: ml.MovieLens
+    lake: _Provisioned, small: ml.MovieLens, server: LocalServer, client: Callable[..., Any]
 ) -> None:
+    """Run as the workflow runs it: the Glue job, started through the server."""
+    from workflows.target import LocalTarget
+
     source = upload(lake, small, "load")
-    report = movie_load.full_load(
-        {
-            "mapping_uri": f"s3://{BUCKET}/dms/table-mappings.json",
-            "source_uri": source,
-            "report_uri": f"s3://{BUCKET}/dms/reports/load.json",
-            "parallel_load_threads": 4,
+    settings = mr.load_settings()
+    target = LocalTarget(runtime=server.runtime)
+    lake.store.write(mr.load_script_uri(settings), (mr.JOB_DIR / mr.LOAD_SCRIPT).read_bytes())
+    movie_local.ensure_glue(target, settings)
+    glue = client("glue")
+    run_id = glue.start_job_run(
+        JobName=settings["glue"]["load_job"],
+        Arguments={
+            "--source_uri": source,
+            "--report_uri": f"s3://{BUCKET}/dms/reports/load.json",
+            "--parallel_load_threads": "4",
         },
-        client=lake.dynamodb,
-        store=lake.store,
-    )
+    )["JobRunId"]
+    deadline = time.monotonic() + 120
+    while (run := glue.get_job_run(JobName=settings["glue"]["load_job"], RunId=run_id)["JobRun"])[
+        "JobRunState"
+    ] in ("STARTING", "RUNNING", "WAITING"):
+        assert time.monotonic() < deadline, "the full-load job did not end"
+        time.sleep(0.2)
+    assert run["JobRunState"] == "SUCCEEDED", run.get("ErrorMessage")
+    report = json.loads(lake.store.read(f"s3://{BUCKET}/dms/reports/load.json"))
     expected = {
         "ratings_t": len(small.ratings),
         "movies_t": len(small.movies),
@@ -102,7 +116,7 @@ def test_full_load_fills_the_tables_with_the_workshop_keys(
     assert {t: r["loaded"] for t, r in report["tables"].items()} == expected
     assert {t: count(lake.dynamodb, t) for t in expected} == expected
     assert report["rejected"] == 0 and report["items_per_second"] > 0
-    assert json.loads(lake.store.read(f"s3://{BUCKET}/dms/reports/load.json")) == report
+    assert report["parallel_load_threads"] == 4
     first = next(small.ratings.itertuples(index=False))
     item = lake.dynamodb.get_item(
         TableName="ratings_t",
@@ -143,13 +157,15 @@ def test_full_load_reports_rejected_rows_and_honours_the_limit(lake: _Provisione
     )
     document = {"max-rejected-rows": 1, "rules": rules}
     lake.store.write(f"s3://{BUCKET}/dms/links-only.json", json.dumps(document).encode())
-    event = {
+    options = {
         "mapping_uri": f"s3://{BUCKET}/dms/links-only.json",
         "source_uri": f"s3://{BUCKET}/raw/bad/",
         "report_uri": f"s3://{BUCKET}/dms/reports/bad.json",
     }
-    with pytest.raises(LoadRejectedError, match="2 rows rejected, more than max-rejected-rows 1"):
-        movie_load.full_load(event, client=lake.dynamodb, store=lake.store)
+    with pytest.raises(
+        full_load.LoadRejectedError, match="2 rows rejected, more than max-rejected-rows 1"
+    ):
+        full_load.full_load(options, s3=lake.s3, dynamodb=lake.dynamodb)
     report = json.loads(lake.store.read(f"s3://{BUCKET}/dms/reports/bad.json"))
     links = report["tables"]["links_rejects_t"]
     assert (links["rows"], links["loaded"], links["rejected"]) == (4, 2, 2)
@@ -173,8 +189,30 @@ def test_full_load_reports_rejected_rows_and_honours_the_limit(lake: _Provisione
     ids=["no-rules", "other-action", "no-partition-key"],
 )  # fmt: skip
 def test_a_bad_mapping_document_is_refused_naming_the_field(document: Any, message: str) -> None:
-    with pytest.raises(InvalidEventError, match=message):
-        movie_load.parse_mapping(document)
+    with pytest.raises(full_load.MappingError, match=message):
+        full_load.parse_mapping(document)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"source_uri": "raw/"}, r"--source_uri: expected an s3://bucket/key URI, got 'raw/'"),
+        ({"parallel_load_threads": "99"}, "--parallel_load_threads: expected an integer from 1 to 32"),
+        ({"mapping_uri": f"s3://{BUCKET}/dms/none.json"}, "--mapping_uri: no object at"),
+    ],
+    ids=["source-not-s3", "threads", "no-mapping"],
+)  # fmt: skip
+def test_bad_job_arguments_are_refused_naming_them(
+    lake: _Provisioned, options: dict[str, str], message: str
+) -> None:
+    given = {
+        "mapping_uri": f"s3://{BUCKET}/dms/table-mappings.json",
+        "source_uri": f"s3://{BUCKET}/raw/load/",
+        "report_uri": f"s3://{BUCKET}/dms/reports/refused.json",
+        **options,
+    }
+    with pytest.raises(full_load.MappingError, match=message):
+        full_load.full_load(given, s3=lake.s3, dynamodb=lake.dynamodb)
 
 
 def test_streamed_ratings_land_once_under_hourly_partitions_and_drain(
@@ -226,11 +264,15 @@ def test_streamed_ratings_land_once_under_hourly_partitions_and_drain(
 
 
 def test_etl_script_unions_batch_and_stream_and_drops_the_header(
-    server: LocalServer, lake: _Provisioned, small: ml.MovieLens, settings: dict[str, Any]
+    server: LocalServer,
+    client: Callable[..., Any],
+    lake: _Provisioned,
+    small: ml.MovieLens,
+    settings: dict[str, Any],
 ) -> None:
     """Runs after the load and stream tests of this module (same tables and lake)."""
     if count(lake.dynamodb, "ratings_t") == 0:
-        test_full_load_fills_the_tables_with_the_workshop_keys(lake, small)
+        test_full_load_fills_the_tables_with_the_workshop_keys(lake, small, server, client)
     if "Contents" not in lake.s3.list_objects_v2(Bucket=BUCKET, Prefix="stream/ratings/"):
         test_streamed_ratings_land_once_under_hourly_partitions_and_drain(lake, small, settings)
     env = {**os.environ, "AWS_ENDPOINT_URL": server.url}

@@ -1,17 +1,18 @@
-"""DMS-style full load: CSV objects in S3 -> DynamoDB tables, by a table-mapping document.
+"""DMS-style full load (a Glue ``pythonshell`` job): CSV objects in S3 -> DynamoDB tables, by a
+table-mapping document.
 
-Event (``events/movie_load.json``)::
+Job arguments (Glue passes ``--name value``; ``awsglue.utils.getResolvedOptions`` reads them)::
 
-    {"mapping_uri": "s3://lake/dms/table-mappings.json",   # the mapping document
-     "source_uri": "s3://lake/raw/<run id>/",             # where <table-name>.csv objects are
-     "report_uri": "s3://lake/dms/reports/<run id>.json", # the load report written here
-     "parallel_load_threads": 8}                           # optional (DMS's ParallelLoadThreads)
+    --mapping_uri s3://lake/dms/table-mappings.json     the mapping document
+    --source_uri  s3://lake/raw/<run id>/               where <table-name>.csv objects are
+    --report_uri  s3://lake/dms/reports/<run id>.json   the load report written here
+    --parallel_load_threads 8                           optional (DMS's ParallelLoadThreads)
 
 The mapping document is a subset of AWS DMS's table mappings for a DynamoDB target: one
 ``object-mapping`` rule per table with ``rule-action: map-record-to-record``;
 ``object-locator.table-name`` names the source object (``<source_uri><table-name>.csv``, a CSV
-with a header, as DMS's S3 source with ``csvNoSupValue``-free data), ``target-table-name`` the
-DynamoDB table, and ``mapping-parameters``:
+with a header, as DMS's S3 source), ``target-table-name`` the DynamoDB table, and
+``mapping-parameters``:
 
 * ``partition-key-name`` / ``sort-key-name`` - the table's keys (a row without them is rejected);
 * ``attribute-mappings`` - ``{"target-attribute-name", "attribute-type": "scalar",
@@ -22,29 +23,29 @@ DynamoDB table, and ``mapping-parameters``:
 
 A row is rejected (DMS: a "table error" row, counted and reported, not loaded) when its field
 count differs from the header's or a key attribute comes out empty.  ``max-rejected-rows``
-(top level of the document, default unlimited) makes the load fail with
+(top level of the document, default unlimited) makes the job fail with
 :class:`LoadRejectedError` beyond it.  Rows are written with ``BatchWriteItem`` in batches of
 25 from ``parallel_load_threads`` threads, unprocessed items retried with backoff; duplicate
 keys in the source overwrite each other as DMS's full load does (counted in the report).
 
-Returns (and writes to ``report_uri``) the load report: per table the source, rows read,
+Writes the load report to ``report_uri`` (and prints it): per table the source, rows read,
 rows loaded, rows rejected (with the first line numbers and reasons), duplicate keys, seconds.
+A Glue job (not a Lambda) so that a full load is not bound by Lambda's 15 minutes; the same
+script runs on AWS Glue (Python shell, boto3 only).
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
 import re
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
-
-from common import objects
-from common.errors import InvalidEventError, LoadRejectedError
 
 BATCH = 25  # BatchWriteItem's limit
 DEFAULT_THREADS = 8
@@ -52,6 +53,16 @@ MAX_THREADS = 32
 MAX_REPORTED_REJECTS = 20
 RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
 _TEMPLATE = re.compile(r"\$\{([^}]+)\}")
+REQUIRED = ("mapping_uri", "source_uri", "report_uri")
+OPTIONAL = ("parallel_load_threads",)
+
+
+class MappingError(ValueError):
+    """A job argument or the mapping document is wrong; the message names the field and the fix."""
+
+
+class LoadRejectedError(RuntimeError):
+    """More rows rejected than the mapping document allows, or items left unprocessed."""
 
 
 @dataclass(frozen=True)
@@ -108,23 +119,23 @@ def parse_mapping(
 ) -> tuple[list[TableMapping], int | None]:
     """The table mappings of a DMS mapping document, and its ``max-rejected-rows``."""
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
-        raise InvalidEventError(
+        raise MappingError(
             f"{where}: expected a JSON object with a 'rules' list (DMS table mappings)"
         )
     limit = document.get("max-rejected-rows")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise InvalidEventError(
+        raise MappingError(
             f"{where}.max-rejected-rows: expected a non-negative integer, got {limit!r}"
         )
     tables = []
     for i, rule in enumerate(document["rules"]):
         at = f"{where}.rules[{i}]"
         if not isinstance(rule, dict):
-            raise InvalidEventError(f"{at}: expected an object")
+            raise MappingError(f"{at}: expected an object")
         if rule.get("rule-type") != "object-mapping":
             continue  # selection and transformation rules: every table given is loaded
         if rule.get("rule-action") != "map-record-to-record":
-            raise InvalidEventError(
+            raise MappingError(
                 f"{at}.rule-action: {rule.get('rule-action')!r}; only map-record-to-record is supported"
             )
         locator = rule.get("object-locator") or {}
@@ -137,17 +148,17 @@ def parse_mapping(
             ("mapping-parameters.partition-key-name", pk),
         ):
             if not isinstance(value, str) or not value:
-                raise InvalidEventError(f"{at}.{name}: expected a non-empty string, got {value!r}")
+                raise MappingError(f"{at}.{name}: expected a non-empty string, got {value!r}")
         attributes = []
         for j, attr in enumerate(params.get("attribute-mappings") or []):
             name, value = attr.get("target-attribute-name"), attr.get("value")
             if not isinstance(name, str) or not isinstance(value, str):
-                raise InvalidEventError(
+                raise MappingError(
                     f"{at}.mapping-parameters.attribute-mappings[{j}]: needs target-attribute-name "
                     "and value (a ${column} template)"
                 )
             if attr.get("attribute-sub-type", "string") != "string":
-                raise InvalidEventError(
+                raise MappingError(
                     f"{at}.mapping-parameters.attribute-mappings[{j}].attribute-sub-type: "
                     f"{attr.get('attribute-sub-type')!r}; only string attributes are supported"
                 )
@@ -164,7 +175,7 @@ def parse_mapping(
             )
         )
     if not tables:
-        raise InvalidEventError(f"{where}: no object-mapping rule; add one per table to load")
+        raise MappingError(f"{where}: no object-mapping rule; add one per table to load")
     return tables, limit
 
 
@@ -177,12 +188,12 @@ def to_items(mapping: TableMapping, text: str, report: TableReport) -> list[dict
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header:
-        raise InvalidEventError(f"{report.source}: empty object; expected a CSV with a header")
+        raise MappingError(f"{report.source}: empty object; expected a CSV with a header")
     missing = sorted(
         {c for a in mapping.attributes for c in _TEMPLATE.findall(a.value)} - set(header)
     )
     if missing:
-        raise InvalidEventError(
+        raise MappingError(
             f"{report.source}: the mapping {mapping.rule_name!r} uses columns {missing} the header "
             f"({','.join(header)}) lacks; fix the mapping document or the file"
         )
@@ -207,13 +218,6 @@ def to_items(mapping: TableMapping, text: str, report: TableReport) -> list[dict
             report.duplicate_keys += 1
         by_key[key] = {k: {"S": v} for k, v in item.items() if v != ""}
     return list(by_key.values())
-
-
-@lru_cache(maxsize=1)
-def dynamodb() -> Any:
-    import boto3
-
-    return boto3.client("dynamodb")
 
 
 def write_batch(client: Any, table: str, items: list[dict[str, Any]]) -> int:
@@ -246,28 +250,52 @@ def load_table(
     report.seconds = time.perf_counter() - started
 
 
-def full_load(event: dict[str, Any], client: Any = None, store: Any = None) -> dict[str, Any]:
-    mapping_uri = objects.require_uri(event, "mapping_uri")
-    source_uri = objects.require_uri(event, "source_uri")
-    report_uri = objects.require_uri(event, "report_uri")
-    threads = event.get("parallel_load_threads", DEFAULT_THREADS)
-    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
-        raise InvalidEventError(
-            f"parallel_load_threads: expected an integer from 1 to {MAX_THREADS}, got {threads!r}"
-        )
-    store = store if store is not None else objects.storage()
-    client = client if client is not None else dynamodb()
+def split_uri(uri: str, name: str) -> tuple[str, str]:
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    if not uri.startswith("s3://") or not bucket or not key:
+        raise MappingError(f"--{name}: expected an s3://bucket/key URI, got {uri!r}")
+    return bucket, key
+
+
+def read_text(s3: Any, uri: str, name: str) -> str:
+    """The object as text: UTF-8, a leading byte-order mark removed."""
+    bucket, key = split_uri(uri, name)
     try:
-        document = json.loads(objects.read_text(store, mapping_uri))
+        data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey as e:
+        raise MappingError(f"--{name}: no object at {uri}; check the URI") from e
+    try:
+        return codecs.decode(data, "utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise MappingError(
+            f"{uri}: not UTF-8 text (undecodable byte at offset {e.start}); the object is "
+            "corrupted or not a CSV file"
+        ) from e
+
+
+def full_load(options: dict[str, str], *, s3: Any, dynamodb: Any) -> dict[str, Any]:
+    mapping_uri, source_uri = options["mapping_uri"], options["source_uri"]
+    report_uri = options["report_uri"]
+    for name in REQUIRED:  # refused before anything is read or written
+        split_uri(options[name], name)
+    raw_threads = options.get("parallel_load_threads") or str(DEFAULT_THREADS)
+    threads = int(raw_threads) if raw_threads.isdigit() else 0
+    if not 1 <= threads <= MAX_THREADS:
+        raise MappingError(
+            f"--parallel_load_threads: expected an integer from 1 to {MAX_THREADS}, "
+            f"got {raw_threads!r}"
+        )
+    try:
+        document = json.loads(read_text(s3, mapping_uri, "mapping_uri"))
     except json.JSONDecodeError as e:
-        raise InvalidEventError(f"mapping_uri: {mapping_uri} is not JSON ({e.msg})") from e
+        raise MappingError(f"--mapping_uri: {mapping_uri} is not JSON ({e.msg})") from e
     tables, limit = parse_mapping(document, mapping_uri)
     started = time.perf_counter()
     reports = []
     for mapping in tables:
-        source = objects.join(source_uri, f"{mapping.source_table}.csv")
+        source = f"{source_uri.rstrip('/')}/{mapping.source_table}.csv"
         report = TableReport(source=source, target=mapping.target_table)
-        load_table(client, mapping, objects.read_text(store, source), report, threads)
+        load_table(dynamodb, mapping, read_text(s3, source, "source_uri"), report, threads)
         reports.append(report)
     seconds = time.perf_counter() - started
     loaded = sum(r.loaded for r in reports)
@@ -282,7 +310,8 @@ def full_load(event: dict[str, Any], client: Any = None, store: Any = None) -> d
         "parallel_load_threads": threads,
         "report_uri": report_uri,
     }
-    store.write(report_uri, json.dumps(result, indent=2).encode())
+    bucket, key = split_uri(report_uri, "report_uri")
+    s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(result, indent=2).encode())
     if limit is not None and rejected > limit:
         raise LoadRejectedError(
             f"{rejected} rows rejected, more than max-rejected-rows {limit}; "
@@ -291,7 +320,22 @@ def full_load(event: dict[str, Any], client: Any = None, store: Any = None) -> d
     return result
 
 
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if not isinstance(event, dict):
-        raise InvalidEventError(f"event: expected a JSON object, got {type(event).__name__}")
-    return full_load(event)
+def resolved_options(argv: list[str]) -> dict[str, str]:
+    """``getResolvedOptions(sys.argv, ...)`` (Glue's), with the optional thread count."""
+    from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
+
+    wanted = [*REQUIRED, *(name for name in OPTIONAL if f"--{name}" in argv)]
+    return dict(getResolvedOptions(argv, wanted))
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    import boto3
+
+    options = resolved_options(list(sys.argv if argv is None else argv))
+    report = full_load(options, s3=boto3.client("s3"), dynamodb=boto3.client("dynamodb"))
+    print(json.dumps(report), flush=True)
+    return report
+
+
+if __name__ == "__main__":
+    main()
