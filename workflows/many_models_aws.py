@@ -61,6 +61,11 @@ def dump(template: dict[str, Any]) -> str:
     return dump_template(template)
 
 
+# An endpoint takes minutes to create or update on AWS: its DescribeEndpoint loop waits at
+# least this long between calls (locally the settings' poll, a second).
+AWS_ENDPOINT_POLL_SECONDS = 30
+
+
 def render(settings: ManyModels) -> dict[str, Any]:
     from workflows import many_models as mm
 
@@ -68,6 +73,10 @@ def render(settings: ManyModels) -> dict[str, Any]:
         settings,
         data=dataclasses.replace(settings.data, bucket=BUCKET_TOKEN),
         roles=dataclasses.replace(settings.roles, sagemaker=ROLE_TOKEN),
+        endpoint=dataclasses.replace(
+            settings.endpoint,
+            poll_seconds=max(settings.endpoint.poll_seconds, AWS_ENDPOINT_POLL_SECONDS),
+        ),
     )
     training = mm.training_definition(tokens)
     fanout = mm.fanout_definition(tokens, TRAINING_TOKEN)

@@ -167,28 +167,58 @@ def _is_float(value: str) -> bool:
         return False
 
 
+def _parsed(present: list[str], dtype: Any) -> Any:
+    """``present`` as a numpy array of ``dtype`` (numpy converts each string as ``int()`` or
+    ``float()`` does), or None when one does not convert."""
+    import numpy as np
+
+    try:
+        return np.array(present, dtype=dtype)
+    except (ValueError, OverflowError):
+        return None
+
+
 def infer_type(values: list[str]) -> str:
+    import numpy as np
+
     present = [v for v in values if v != ""]
     if not present:
         return "Unknown"
-    if all(_is_int(v) for v in present):
+    # numpy first (one C loop), Python's own check where numpy refuses (an int over 64 bits)
+    if _parsed(present, np.int64) is not None or all(_is_int(v) for v in present):
         return "Integral"
-    if all(_is_float(v) for v in present):
+    floats = _parsed(present, np.float64)
+    if floats is not None:
+        if np.isfinite(floats).all():
+            return "Fractional"
+    elif all(_is_float(v) for v in present):
         return "Fractional"
     return "String"
 
 
-def kll(values: list[float]) -> dict[str, Any]:
+def _finite_numbers(present: list[str]) -> Any:
+    """The finite numbers among ``present`` (what ``_is_float`` accepts), as float64."""
+    import numpy as np
+
+    numbers = _parsed(present, np.float64)
+    if numbers is None:
+        numbers = np.array([float(v) for v in present if _is_float(v)], dtype=np.float64)
+    return numbers[np.isfinite(numbers)]
+
+
+def kll(values: Any) -> dict[str, Any]:
     """A KLL sketch of ``values`` in the analyzer's JSON form: items by compactor level."""
+    import numpy as np
     from datasketches import kll_doubles_sketch
 
     sketch = kll_doubles_sketch(KLL_K)
-    for v in values:
-        sketch.update(v)
-    levels: dict[int, list[float]] = {}
-    for item, weight in sketch:
-        levels.setdefault(round(math.log2(weight)), []).append(item)
-    data = [sorted(levels.get(i, [])) for i in range(max(levels, default=-1) + 1)]
+    sketch.update(np.asarray(values, dtype=np.float64))
+    retained = np.fromiter(
+        sketch, dtype=np.dtype([("item", "f8"), ("weight", "i8")]), count=sketch.num_retained
+    )
+    levels = np.rint(np.log2(retained["weight"])).astype(np.int64)
+    top = int(levels.max()) if len(levels) else -1
+    data = [np.sort(retained["item"][levels == i]).tolist() for i in range(top + 1)]
     return {"parameters": {"c": KLL_C, "k": float(KLL_K)}, "data": data}
 
 
@@ -228,15 +258,16 @@ def feature_statistics(name: str, values: list[str], inferred: str | None = None
     present = [v for v in values if v != ""]
     common = {"num_present": len(present), "num_missing": len(values) - len(present)}
     if kind in ("Integral", "Fractional"):
-        numbers = [float(v) for v in present if _is_float(v)]
+        import numpy as np
+
+        numbers = _finite_numbers(present)
         n = len(numbers)
-        mean = sum(numbers) / n if n else 0.0
-        std = math.sqrt(sum((x - mean) ** 2 for x in numbers) / n) if n else 0.0
-        lo, hi = (min(numbers), max(numbers)) if n else (0.0, 0.0)
+        mean = float(numbers.mean()) if n else 0.0
+        std = float(numbers.std()) if n else 0.0  # population, as the analyzer's
+        lo, hi = (float(numbers.min()), float(numbers.max())) if n else (0.0, 0.0)
         width = (hi - lo) / BUCKETS or 1.0
-        counts = [0] * BUCKETS
-        for x in numbers:
-            counts[min(int((x - lo) / width), BUCKETS - 1)] += 1
+        slots = np.minimum(((numbers - lo) / width).astype(np.int64), BUCKETS - 1)
+        counts = [int(c) for c in np.bincount(slots, minlength=BUCKETS)]
         buckets = [
             {"lower_bound": lo + i * width, "upper_bound": lo + (i + 1) * width, "count": c}
             for i, c in enumerate(counts)
@@ -247,7 +278,7 @@ def feature_statistics(name: str, values: list[str], inferred: str | None = None
             "numerical_statistics": {
                 "common": common,
                 "mean": mean,
-                "sum": sum(numbers),
+                "sum": float(numbers.sum()),
                 "std_dev": std,
                 "min": lo,
                 "max": hi,
