@@ -74,6 +74,15 @@ class StateChangeEvents(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
 
+    def prime(self) -> None:
+        """Over a state directory never watched before, take the present statuses as seen,
+        now (when the services bridge opens), not at the first tick: a resource that changes
+        within the first tick's half second (a tuning job of three small trainings ends in
+        less) still gets its event."""
+        if self.records.get(KIND, "seen") is None:
+            current = self._current(time.time() - RECENT_S)
+            self.records.put(KIND, "seen", {key: status for key, status, _ in current}, time.time())
+
     def run(self) -> None:
         while not self._stop_event.wait(TICK_S):
             try:

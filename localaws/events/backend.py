@@ -42,6 +42,7 @@ class EventsBackend(MotoBackend):
         self._scheduler = Scheduler(self.runtime, self.dispatcher)
         self._scheduler.start()
         self._state_changes = StateChangeEvents(self.runtime)
+        self._state_changes.prime()
         self._state_changes.start()
 
     def close(self) -> None:
