@@ -91,7 +91,9 @@ class EventsDispatcher:
         bus = backend.describe_event_bus(backend._normalize_event_bus_arn(bus_name))
         queued = 0
         for rule in list(bus.rules.values()):
-            if rule.state != "ENABLED" or not rule.event_pattern.matches_event(event):  # type: ignore[arg-type]
+            if rule.state != "ENABLED" or not rule.event_pattern.get_pattern():
+                continue  # a schedule's rule (no pattern) matches no event; moto's matches all
+            if not rule.event_pattern.matches_event(event):  # type: ignore[arg-type]
                 continue
             queued += self.queue(rule.arn, list(rule.targets), event)
         return queued

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 from collections import Counter
 from pathlib import Path
 
@@ -45,8 +46,21 @@ EXPECTED_RESOURCES = {
 }
 
 
-@pytest.mark.parametrize("kill_at", [None, *GATES], ids=["uninterrupted", *GATES])
-def test_execution_survives_kill_9(tmp_path: Path, kill_at: str | None) -> None:
+def forget_task_submitted(state: Path, arn: str) -> None:
+    """Make the dead server's database what a kill between CreateTrainingJob and the record
+    of its TaskSubmitted leaves."""
+    with sqlite3.connect(state / "runtime.db") as db:
+        db.execute(
+            "DELETE FROM sfn_history WHERE execution_arn = ? AND type = 'TaskSubmitted'", (arn,)
+        )
+
+
+@pytest.mark.parametrize(
+    ("kill_at", "forget"),
+    [(None, False), *((gate, False) for gate in GATES), ("train", True)],
+    ids=["uninterrupted", *GATES, "train-before-submitted-recorded"],
+)
+def test_execution_survives_kill_9(tmp_path: Path, kill_at: str | None, forget: bool) -> None:
     state, gates = tmp_path / "state", tmp_path / "gates"
     gates.mkdir()
     gate_server = GateServer(gates)
@@ -68,6 +82,8 @@ def test_execution_survives_kill_9(tmp_path: Path, kill_at: str | None) -> None:
             serve.kill()
             for pid in pids:  # the runtime's children die with it
                 wait_until(functools.partial(dead, pid), 10, f"process {pid} to die")
+            if forget:
+                forget_task_submitted(state, arn)
             serve = Serve(state).start()
             for gate in GATES:
                 open_gate(gates, gate)

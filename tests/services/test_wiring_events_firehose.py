@@ -146,6 +146,24 @@ def test_schedule_starts_an_execution(
     assert event["resources"] == [events.describe_rule(Name=rule)["Arn"]]
 
 
+def test_a_schedules_rule_matches_no_event(
+    client: Callable[..., Any], name: Callable[[str], str]
+) -> None:
+    """A rule with only a ScheduleExpression has no pattern: no event reaches its targets (a
+    scheduled machine was started again by its own status-change events)."""
+    events, sqs = client("events"), client("sqs")
+    scheduled_url, scheduled_arn = queue(sqs, name("scheduled"))
+    matched_url, matched_arn = queue(sqs, name("matched"))
+    daily, orders = name("daily"), name("orders")
+    events.put_rule(Name=daily, ScheduleExpression="rate(1 day)")
+    events.put_targets(Rule=daily, Targets=[{"Id": "q", "Arn": scheduled_arn}])
+    events.put_rule(Name=orders, EventPattern=json.dumps({"source": ["app.orders"]}))
+    events.put_targets(Rule=orders, Targets=[{"Id": "q", "Arn": matched_arn}])
+    events.put_events(Entries=[{"Source": "app.orders", "DetailType": "Order", "Detail": "{}"}])
+    receive_one(sqs, matched_url)  # delivered: the event went through matching
+    assert not sqs.receive_message(QueueUrl=scheduled_url, WaitTimeSeconds=1).get("Messages")
+
+
 @pytest.mark.parametrize(
     ("expression", "after", "expected"),
     [

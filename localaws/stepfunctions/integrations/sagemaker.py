@@ -164,7 +164,12 @@ class SageMakerIntegration(Integration):
             # The execution continues after a crash: the job it started (same name) goes on.
             describe, name_key, _, _ = JOBS[request.action]
             with contextlib.suppress(StateFailure):
-                self._call(describe, {name_key: params.get(name_key)})
+                described = self._call(describe, {name_key: params.get(name_key)})
+                if request.submitted is not None:
+                    # The crash may have come before TaskSubmitted was recorded: record it
+                    # now (when it was, the resumed history keeps the one recorded).
+                    arn_key = name_key.removesuffix("Name") + "Arn"
+                    request.submitted({arn_key: described[arn_key]})
                 return self._wait(request, params)
         if request.resumed and request.action in CREATES:
             # The crash may have come after the create and before its result was recorded:
