@@ -339,21 +339,28 @@ def _chain(sdk: Any, s: Mapping[str, Any]) -> Any:
         return task(step, transient, *extra)
 
     g = s["glue"]
-    load = task(
-        steps.GlueStartJobRunStep(
-            LOAD,
+
+    def glue_job(state: str, job: str, arguments: dict[str, Any], key: str, comment: str) -> Any:
+        """``glue:startJobRun.sync`` of one of the lake's Python shell jobs."""
+        step = steps.GlueStartJobRunStep(
+            state,
             wait_for_completion=True,
-            parameters={
-                "JobName": g["load_job"],
-                "Arguments": {
-                    "--mapping_uri": ei["MappingUri"],
-                    "--source_uri": ei["RawDataUri"],
-                    "--report_uri": ei["LoadReportUri"],
-                },
-            },
-            result_path="$.load",
-            comment="DMS-style full load (Glue job): the four CSVs into DynamoDB by the mapping document.",
+            parameters={"JobName": g[job], "Arguments": arguments},
+            result_path=f"$.{key}",
+            comment=comment,
         )
+        return task(step)
+
+    load = glue_job(
+        LOAD,
+        "load_job",
+        {
+            "--mapping_uri": ei["MappingUri"],
+            "--source_uri": ei["RawDataUri"],
+            "--report_uri": ei["LoadReportUri"],
+        },
+        "load",
+        "DMS-style full load (Glue job): the four CSVs into DynamoDB by the mapping document.",
     )
     stream = lam(
         STREAM,
@@ -402,20 +409,12 @@ def _chain(sdk: Any, s: Mapping[str, Any]) -> Any:
     )
     crawler_done = steps.Choice(CRAWLER_DONE, comment="READY again: the crawl has finished.")
 
-    etl = task(
-        steps.GlueStartJobRunStep(
-            ETL,
-            wait_for_completion=True,
-            parameters={
-                "JobName": g["etl_job"],
-                "Arguments": {
-                    "--output_uri": ei["TrainingDataUri"],
-                    "--report_uri": ei["EtlReportUri"],
-                },
-            },
-            result_path="$.etl",
-            comment="Union batch and streamed ratings, clean, write ml/trainingdata/ with headers.",
-        )
+    etl = glue_job(
+        ETL,
+        "etl_job",
+        {"--output_uri": ei["TrainingDataUri"], "--report_uri": ei["EtlReportUri"]},
+        "etl",
+        "Union batch and streamed ratings, clean, write ml/trainingdata/ with headers.",
     )
     athena_output = lake_uri(s, "athena_prefix")
     count = task(
