@@ -8,6 +8,9 @@
   ``deploy --sdk`` -> :func:`deploy_state_machine` creates or updates only the state machine
   through the Data Science SDK's ``Workflow.create()`` / ``update()``, with the roles,
   bucket and table of an existing stack.
+* The stack holds the variant ``featurizer.mode`` selects (``--featurizer``); for the
+  pipeline variant ``deploy`` and ``execute`` upload the featurizer's script to the stack's
+  bucket (:func:`upload_featurizer`).
 * ``execute --target aws`` -> :func:`execute` uploads the raw data, starts an execution with
   :func:`workflows.predictive_maintenance.example_input` and follows it through
   :class:`workflows.target.AwsTarget` (the CLI's own start / follow / summary path).
@@ -38,7 +41,7 @@ from workflows import aws_template as tpl
 from workflows import aws_template_pipeline as pipeline_stack
 from workflows.errors import AwsCredentialsError, DeployError, ExitCode
 from workflows.functions import build_lambda_package
-from workflows.settings import Settings
+from workflows.settings import FEATURIZER_MODES, Settings
 from workflows.target import AwsTarget, ProgressLines, aws_session, new_run_id, summary_lines
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -63,15 +66,13 @@ class BuildResult:
 # --- rendering ------------------------------------------------------------------------------
 
 
-# The stack's state machine is the Lambda-featurised variant of predictive maintenance: the
-# pipeline variant (the local default) is not rendered for AWS, so every AWS path renders,
-# deploys and starts this one whatever ``featurizer.mode`` says.
-STACK_FEATURIZER = "lambda"
+# The stack's state machine is the variant ``featurizer.mode`` selects, as locally: the
+# inference pipeline (the default) or the Lambda-featurised one.  The HTTP API, the web page's
+# bucket, the processing jobs' role and the schedule are in the stack either way.
 
 
-def stack_variant(settings: Settings) -> Settings:
-    """The settings of the variant the stack holds (:data:`STACK_FEATURIZER`)."""
-    return settings.replace(**{"featurizer.mode": STACK_FEATURIZER})
+def is_pipeline(settings: Settings) -> bool:
+    return settings.featurizer.mode == "pipeline"
 
 
 def sentinel_settings(settings: Settings) -> Settings:
@@ -121,6 +122,18 @@ def xgboost_images(version: str) -> dict[str, str]:
     }
 
 
+def sklearn_images(version: str) -> dict[str, str]:
+    """Region -> the SDK's scikit-learn image URI (the featurizer's processing job)."""
+    from workflows import sdk
+
+    regions = sdk.sagemaker.image_uris.config_for_framework("sklearn")["training"]["versions"][
+        version
+    ]["registries"]
+    return {
+        r: sdk.sagemaker.image_uris.retrieve("sklearn", r, version=version) for r in sorted(regions)
+    }
+
+
 def monitor_images() -> dict[str, str]:
     """Region -> Model Monitor's analyzer image URI, from the SageMaker SDK's offline table."""
     from workflows import sdk
@@ -134,20 +147,33 @@ def monitor_images() -> dict[str, str]:
 def render(settings: Settings, functions: Sequence[tpl.LambdaSpec] | None = None) -> dict[str, Any]:
     """The CloudFormation template (a dict) for these settings' workflow."""
     from workflows import predictive_maintenance as pm
+    from workflows import predictive_maintenance_pipeline as pipeline
     from workflows import sdk
 
     functions = lambda_specs() if functions is None else functions
-    settings = stack_variant(settings)
     version = settings.training.xgboost_version
+    monitor = monitor_images()
+    more_images: list[tpl.RegionImages] = []
+    if is_pipeline(settings):
+        used = pipeline.images(sdk, settings)
+        more_images = [
+            tpl.RegionImages(
+                "SKLearn", used["sklearn"], sklearn_images(settings.featurizer.sklearn_version)
+            ),
+            tpl.RegionImages("Monitor", used["monitor"], monitor),
+        ]
     template = tpl.render_template(
         pm.definition(sentinel_settings(settings)),
         functions,
         project_name=settings.name,
         images=xgboost_images(version),
         image_uri=sdk.sagemaker.image_uris.retrieve("xgboost", settings.region, version=version),
+        more_images=more_images,
         defaults=stack_parameters(settings),
     )
-    pipeline_stack.add_to(template, settings, monitor_images())
+    pipeline_stack.add_to(template, settings, monitor)
+    if is_pipeline(settings):
+        pipeline_stack.add_definition_grants(template, settings)
     return template
 
 
@@ -162,7 +188,7 @@ def build(
     package = build_lambda_package(out_dir / "lambda.zip")
     example = out_dir / "example-input.json"
     example.write_text(
-        json.dumps(pm.example_input(stack_variant(settings), "example"), indent=2) + "\n",
+        json.dumps(pm.example_input(settings, "example"), indent=2) + "\n",
         encoding="utf-8",
     )
     return BuildResult(template=template_path, package=package, example_input=example)
@@ -297,7 +323,22 @@ def deploy_stack(
         waiter_delay=waiter_delay,
     )
     publish_web_page(session.client("s3"), outputs, out=out)
+    if is_pipeline(settings):
+        upload_featurizer(session.client("s3"), aws_settings(settings, outputs), out=out)
     return outputs
+
+
+def upload_featurizer(s3: Any, aws: Settings, *, out: Printer = print) -> str:
+    """Put the featurizer job's script where the pipeline definition's FeaturizeData state
+    reads it (``pipeline.code_uri``, in the stack's bucket), as ``run`` does locally; returns
+    its URI."""
+    from workflows import predictive_maintenance_pipeline as pipeline
+
+    uri = pipeline.code_uri(aws)
+    bucket, key = _split_s3(uri)
+    s3.put_object(Bucket=bucket, Key=key, Body=pipeline.FEATURIZER_SCRIPT.read_bytes())
+    out(f"uploaded the featurizer script to {uri}")
+    return uri
 
 
 # Content types of the page's files, by suffix (S3 serves what it was given).
@@ -438,7 +479,7 @@ def _failure_reasons(cfn: Any, stack_name: str) -> str:
 def aws_settings(settings: Settings, outputs: Mapping[str, str]) -> Settings:
     """The settings with the stack's bucket, roles, table and name prefix."""
     prefix = outputs["NamePrefix"].rstrip("-")
-    aws = stack_variant(settings).replace(
+    aws = settings.replace(
         **{
             "name": prefix,
             "data.bucket": outputs["DataBucketName"],
@@ -490,6 +531,8 @@ def deploy_state_machine(
         workflow.state_machine_arn = arn
         workflow.update(definition=workflow.definition, role=workflow.role)
         out(f"updated state machine {arn}")
+    if is_pipeline(aws):
+        upload_featurizer(session.client("s3"), aws, out=out)
     return str(arn)
 
 
@@ -550,6 +593,8 @@ def execute(
         s3.put_object(Bucket=bucket, Key=key, Body=frame.to_csv(index=False).encode())
         out(f"uploaded {aws.data.rows} generated rows to s3://{bucket}/{key}")
 
+    if is_pipeline(aws):  # the script of this checkout, whatever the last deploy uploaded
+        upload_featurizer(s3, aws, out=out)
     arn = target.start(outputs["StateMachineArn"], execution_input, name=run_id)
     out(f"started execution {arn}")
     if not follow:
@@ -574,6 +619,12 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--region", help="AWS region (default: the credential chain's)")
     group.add_argument("--profile", help="named profile from ~/.aws/config")
     group.add_argument("--stack-name", help="CloudFormation stack (default: the `name` setting)")
+    group.add_argument(
+        "--featurizer",
+        choices=FEATURIZER_MODES,
+        help="predictive-maintenance: the variant the stack's state machine holds and execute "
+        "starts (default: featurizer.mode, pipeline unless your config changes it)",
+    )
 
 
 def add_commands(subparsers: Any, common: argparse.ArgumentParser | None = None) -> None:
@@ -650,7 +701,10 @@ def _parse_parameters(items: Sequence[str]) -> dict[str, str]:
 def _load_settings(args: argparse.Namespace) -> Settings:
     from workflows import settings as settings_module
 
-    return settings_module.load(getattr(args, "config", None))
+    return settings_module.load(
+        getattr(args, "config", None),
+        overrides={"featurizer.mode": getattr(args, "featurizer", None)},
+    )
 
 
 def cmd_build(args: argparse.Namespace, out: Printer = print) -> int:

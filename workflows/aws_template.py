@@ -191,11 +191,31 @@ def task_states(definition: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]
     return list(_task_states(definition.get("States", {})))
 
 
+@dataclass(frozen=True)
+class RegionImages:
+    """An image the definition names, rendered per region: ``uri`` (the one region's URI the
+    definition was built with) becomes ``${<name>Image}``, filled from the ``<name>Images``
+    mapping of ``by_region`` (region -> URI)."""
+
+    name: str
+    uri: str
+    by_region: Mapping[str, str]
+
+    @property
+    def variable(self) -> str:
+        return f"{self.name}Image"
+
+    @property
+    def mapping(self) -> str:
+        return f"{self.name}Images"
+
+
 def parameterize_definition(
     definition: Mapping[str, Any],
     functions: Sequence[LambdaSpec],
     *,
     image_uri: str | None = None,
+    more_images: Sequence[RegionImages] = (),
 ) -> tuple[str, dict[str, Any]]:
     """The definition as JSON with stack-specific values replaced by ``${Var}``.
 
@@ -232,6 +252,11 @@ def parameterize_definition(
         table[image_uri] = (
             "XGBoostImage",
             {"Fn::FindInMap": ["XGBoostImages", ref("AWS::Region"), "Uri"]},
+        )
+    for image in more_images:
+        table[image.uri] = (
+            image.variable,
+            {"Fn::FindInMap": [image.mapping, ref("AWS::Region"), "Uri"]},
         )
     for sentinel, (variable, value) in sorted(table.items(), key=lambda item: -len(item[0])):
         if sentinel in text:
@@ -775,12 +800,14 @@ def render_template(
     project_name: str,
     images: Mapping[str, str] | None = None,
     image_uri: str | None = None,
+    more_images: Sequence[RegionImages] = (),
     defaults: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The whole CloudFormation template as a dict (long-form intrinsic functions).
 
     ``definition`` was built with the sentinel settings; ``images`` maps each region to the
     algorithm image URI there, and ``image_uri`` is the one the definition holds;
+    ``more_images`` are the definition's other images, each with its own mapping;
     ``defaults`` are parameter defaults by name (instance types, threshold).
     """
     if not functions:
@@ -789,7 +816,16 @@ def render_template(
         raise TemplateError(
             "images and image_uri go together: the per-region map replaces the one URI"
         )
-    definition_text, used = parameterize_definition(definition, functions, image_uri=image_uri)
+    definition_text, used = parameterize_definition(
+        definition, functions, image_uri=image_uri, more_images=more_images
+    )
+    mappings = {
+        image.mapping: {r: {"Uri": u} for r, u in sorted(image.by_region.items())}
+        for image in more_images
+        if image.variable in used
+    }
+    if images:
+        mappings = {"XGBoostImages": {r: {"Uri": u} for r, u in sorted(images.items())}, **mappings}
     resources: dict[str, Any] = {}
     resources.update(_bucket_resources())
     resources.update(_table_resource())
@@ -801,11 +837,7 @@ def render_template(
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": TEMPLATE_DESCRIPTION,
         "Parameters": _parameters(project_name, defaults or {}),
-        **(
-            {"Mappings": {"XGBoostImages": {r: {"Uri": u} for r, u in sorted(images.items())}}}
-            if images
-            else {}
-        ),
+        **({"Mappings": mappings} if mappings else {}),
         "Conditions": {"UseManagedPandasLayer": {"Fn::Equals": [ref("PandasLayerArn"), ""]}},
         "Resources": resources,
         "Outputs": _outputs(functions),

@@ -15,6 +15,11 @@ plant floor: the processing jobs' role, the HTTP API and the technicians' page's
   condition also holds only in :data:`MONITORING_REGIONS`, where CloudFormation has the
   resource type and the SageMaker SDK knows the analyzer image (the ``MonitorImages``
   mapping); cfn-lint checks every region of the template and follows the condition.
+* For the pipeline variant's definition, :func:`add_definition_grants`: the state machine
+  role's statements for its processing jobs, model registry and monitoring schedule, the
+  SageMaker role's pull of the scikit-learn and analyzer images, and the
+  ``ModelPackageGroup`` (``registry.group``) its RegisterModel state adds versions to, under
+  the ``PipelineRegion`` condition with a ``Rules`` assertion refusing other regions.
 * ``HttpApi`` (+ integration, ``ANY /predict`` route, ``$default`` stage with access logs,
   Lambda permission): the same shape and CORS as :mod:`workflows.http_api` creates locally.
 * ``WebBucket``: the technicians' page (``web/predictive-maintenance/`` with its
@@ -25,7 +30,7 @@ plant floor: the processing jobs' role, the HTTP API and the technicians' page's
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from workflows import http_api
@@ -65,6 +70,16 @@ MONITORING_REGIONS = (
     "sa-east-1", "us-east-1", "us-east-2", "us-isof-east-1", "us-isof-south-1", "us-west-1",
     "us-west-2",
 )  # fmt: skip
+# Where the pipeline variant's definition runs: the SDK has its XGBoost, scikit-learn and
+# analyzer images and CloudFormation has AWS::SageMaker::ModelPackageGroup (a test checks it).
+PIPELINE_REGIONS = (
+    "af-south-1", "ap-east-1", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+    "ap-south-1", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ca-central-1",
+    "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1",
+    "eu-west-2", "eu-west-3", "il-central-1", "me-central-1", "me-south-1", "sa-east-1",
+    "us-east-1", "us-east-2", "us-isof-east-1", "us-isof-south-1", "us-west-1", "us-west-2",
+)  # fmt: skip
+PIPELINE_CONDITION = "PipelineRegion"
 
 
 def add_to(template: dict[str, Any], settings: Any, monitor_images: Mapping[str, str]) -> None:
@@ -82,25 +97,133 @@ def add_to(template: dict[str, Any], settings: Any, monitor_images: Mapping[str,
             "from MONITORING_REGIONS"
         )
     template["Parameters"].update(parameters())
+    # Every region the SDK has the analyzer in: the pipeline definition's baseline job runs
+    # wherever the stack does; the schedule only where its condition holds.
     template.setdefault("Mappings", {})["MonitorImages"] = {
-        region: {"Uri": monitor_images[region]} for region in sorted(MONITORING_REGIONS)
+        region: {"Uri": uri} for region, uri in sorted(monitor_images.items())
     }
     template.setdefault("Conditions", {}).update(conditions())
     template["Resources"].update(resources(settings))
     template["Outputs"].update(outputs())
 
 
+def add_definition_grants(template: dict[str, Any], settings: Any) -> None:
+    """What the pipeline variant's definition needs beyond the Lambda variant's: the state
+    machine's grants for its processing jobs, model registry and monitoring schedule; the
+    SageMaker role's pull of the scikit-learn and analyzer images its jobs run; the model
+    package group it registers into."""
+    resources = template["Resources"]
+    # The group's type is missing in some regions (cfn-lint checks every region): it is made
+    # only in PIPELINE_REGIONS, and the rule refuses a deploy anywhere else, where the run
+    # could not register its model (nor find its images).
+    template["Conditions"][PIPELINE_CONDITION] = region_condition(PIPELINE_REGIONS)
+    template.setdefault("Rules", {})[PIPELINE_CONDITION] = {
+        "Assertions": [
+            {
+                "Assert": {"Fn::Contains": [sorted(PIPELINE_REGIONS), ref("AWS::Region")]},
+                "AssertDescription": "The inference-pipeline variant runs where SageMaker has "
+                "its XGBoost, scikit-learn and Model Monitor images and CloudFormation its model "
+                "package group; deploy with --featurizer lambda elsewhere.",
+            }
+        ]
+    }
+    resources.update(_model_package_group(settings))
+    _policy(resources, "StateMachineRole").extend(state_machine_statements(settings))
+    pull = next(
+        s
+        for s in _policy(resources, "SageMakerExecutionRole")
+        if s["Sid"] == "PullBuiltInAlgorithmImages"
+    )
+    pull["Resource"].extend(_repositories())
+
+
+def _repositories() -> list[dict[str, str]]:
+    return [
+        sub(f"arn:${{AWS::Partition}}:ecr:${{AWS::Region}}:*:repository/{repository}")
+        for repository in PROCESSING_REPOSITORIES
+    ]
+
+
+def _policy(resources: Mapping[str, Any], role: str) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = resources[role]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    return statements
+
+
+def _sagemaker_arn(kind: str, name: str = "${ProjectName}*") -> dict[str, str]:
+    return sub(
+        f"arn:${{AWS::Partition}}:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:{kind}/{name}"
+    )
+
+
+def state_machine_statements(settings: Any) -> list[dict[str, Any]]:
+    """The state machine role's statements for the pipeline definition's own Task resources
+    (processing jobs .sync, createModelPackage, listModelPackages, createMonitoringSchedule,
+    updateMonitoringSchedule; createModel's containers and createEndpointConfig's
+    DataCaptureConfig need no more than the Lambda variant's grants)."""
+    group = settings.registry.group
+    return [
+        _statement(
+            "ProcessingJobs",
+            [
+                "sagemaker:CreateProcessingJob",
+                "sagemaker:DescribeProcessingJob",
+                "sagemaker:StopProcessingJob",
+                "sagemaker:AddTags",
+            ],
+            [_sagemaker_arn("processing-job")],
+        ),
+        _statement(
+            "ModelRegistry",
+            [
+                "sagemaker:CreateModelPackage",
+                "sagemaker:DescribeModelPackage",
+                "sagemaker:AddTags",
+            ],
+            [
+                _sagemaker_arn("model-package-group", group),
+                _sagemaker_arn("model-package", f"{group}/*"),
+            ],
+        ),
+        # ListModelPackages has no resource type in IAM (it filters by group in the request).
+        _statement("ListModelPackages", ["sagemaker:ListModelPackages"], ["*"]),
+        _statement(
+            "MonitoringSchedules",
+            [
+                "sagemaker:CreateMonitoringSchedule",
+                "sagemaker:DescribeMonitoringSchedule",
+                "sagemaker:UpdateMonitoringSchedule",
+                "sagemaker:AddTags",
+            ],
+            [_sagemaker_arn("monitoring-schedule")],
+        ),
+    ]
+
+
+def _model_package_group(settings: Any) -> dict[str, Any]:
+    """The group RegisterModel adds versions to (locally ``prepare_pipeline`` creates it)."""
+    return {
+        "ModelPackageGroup": {
+            "Type": "AWS::SageMaker::ModelPackageGroup",
+            "Condition": PIPELINE_CONDITION,
+            # Its versions are the registry's history (and a group holding versions cannot be
+            # deleted): kept on stack deletion, as the data bucket is.
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "ModelPackageGroupName": settings.registry.group,
+                "ModelPackageGroupDescription": "Predictive maintenance: featurizer + XGBoost "
+                "pipelines, one version per run that passes the metric gate",
+            },
+        }
+    }
+
+
 def conditions() -> dict[str, Any]:
     """MonitorEndpoint: both parameters set, in a region that has the schedule type."""
-    regions = [{"Fn::Equals": [ref("AWS::Region"), r]} for r in sorted(MONITORING_REGIONS)]
-    # Fn::Or takes 2 to 10 conditions: an Or of Ors of at most 10.
-    groups = [regions[i : i + 10] for i in range(0, len(regions), 10)]
     return {
-        REGION_CONDITION: {
-            "Fn::Or": [g[0] if len(g) == 1 else {"Fn::Or": g} for g in groups]
-            if len(groups) > 1
-            else groups[0]
-        },
+        REGION_CONDITION: region_condition(MONITORING_REGIONS),
         MONITOR_CONDITION: {
             "Fn::And": [
                 {"Condition": REGION_CONDITION},
@@ -108,6 +231,18 @@ def conditions() -> dict[str, Any]:
                 {"Fn::Not": [{"Fn::Equals": [ref(BASELINE_PARAMETER), ""]}]},
             ]
         },
+    }
+
+
+def region_condition(names: Sequence[str]) -> dict[str, Any]:
+    """A condition that holds in the regions ``names``."""
+    regions = [{"Fn::Equals": [ref("AWS::Region"), r]} for r in sorted(names)]
+    # Fn::Or takes 2 to 10 conditions: an Or of Ors of at most 10.
+    groups = [regions[i : i + 10] for i in range(0, len(regions), 10)]
+    return {
+        "Fn::Or": [g[0] if len(g) == 1 else {"Fn::Or": g} for g in groups]
+        if len(groups) > 1
+        else groups[0]
     }
 
 
@@ -183,13 +318,7 @@ def _processing_role(settings: Any) -> dict[str, Any]:
             ["s3:PutObject"],
             _prefix_objects(data.prepared_prefix, settings.monitoring.reports_prefix),
         ),
-        *sagemaker_job_statements(
-            "PullProcessingImages",
-            [
-                sub(f"arn:${{AWS::Partition}}:ecr:${{AWS::Region}}:*:repository/{repository}")
-                for repository in PROCESSING_REPOSITORIES
-            ],
-        ),
+        *sagemaker_job_statements("PullProcessingImages", _repositories()),
     ]
     return {
         "ProcessingJobRole": _role(

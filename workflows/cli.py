@@ -295,7 +295,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from workflows import predictive_maintenance as pm
     from workflows.target import new_run_id
 
-    settings = _settings(args)
+    settings = _settings(args, featurizer=getattr(args, "featurizer", None))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     asl = pm.definition(settings)

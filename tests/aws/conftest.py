@@ -43,6 +43,12 @@ def template(settings: Any, functions: list[tpl.LambdaSpec]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def lambda_template(settings: Any, functions: list[tpl.LambdaSpec]) -> dict[str, Any]:
+    """The stack of the Lambda-featurised variant (``--featurizer lambda``)."""
+    return aws.render(settings.replace(**{"featurizer.mode": "lambda"}), functions)
+
+
+@pytest.fixture(scope="session")
 def rendered_dir(tmp_path_factory: pytest.TempPathFactory, template: dict[str, Any]) -> Path:
     """The template as `build` writes it and as `package` leaves it, side by side."""
     root = tmp_path_factory.mktemp("cfn")

@@ -34,6 +34,17 @@ INTEGRATIONS = {
     "arn:aws:states:::sagemaker:createEndpoint": ("sagemaker", "CreateEndpoint"),
     "arn:aws:states:::sagemaker:updateEndpoint": ("sagemaker", "UpdateEndpoint"),
     "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint": ("sagemaker", "DescribeEndpoint"),
+    "arn:aws:states:::sagemaker:createProcessingJob.sync": ("sagemaker", "CreateProcessingJob"),
+    "arn:aws:states:::aws-sdk:sagemaker:createModelPackage": ("sagemaker", "CreateModelPackage"),
+    "arn:aws:states:::aws-sdk:sagemaker:listModelPackages": ("sagemaker", "ListModelPackages"),
+    "arn:aws:states:::aws-sdk:sagemaker:createMonitoringSchedule": (
+        "sagemaker",
+        "CreateMonitoringSchedule",
+    ),
+    "arn:aws:states:::aws-sdk:sagemaker:updateMonitoringSchedule": (
+        "sagemaker",
+        "UpdateMonitoringSchedule",
+    ),
 }
 
 # What CloudFormation puts where the definition says ${Variable}.
@@ -42,6 +53,8 @@ SUBSTITUTED = {
     "DataBucket": "predictive-maintenance-111122223333-eu-west-1",
     "PredictionsTable": "predictive-maintenance-predictions",
     "XGBoostImage": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+    "SKLearnImage": "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3",
+    "MonitorImage": "468650794304.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-model-monitor-analyzer",
     "TrainingInstanceType": "ml.m5.xlarge",
     "TransformInstanceType": "ml.m5.xlarge",
     "EndpointInstanceType": "ml.t2.medium",
@@ -58,9 +71,13 @@ def _substitute(text: str) -> str:
     return re.sub(r"\$\{(\w+)\}", value, text)
 
 
-@pytest.fixture(scope="module")
-def concrete_definition(template: dict[str, Any]) -> str:
-    """The definition as CloudFormation would hand it to Step Functions."""
+@pytest.fixture(scope="module", params=["pipeline", "lambda"])
+def concrete_definition(request: pytest.FixtureRequest) -> str:
+    """The definition as CloudFormation would hand it to Step Functions, of each variant
+    (``featurizer.mode``) the stack can hold."""
+    template = request.getfixturevalue(
+        "template" if request.param == "pipeline" else "lambda_template"
+    )
     return _substitute(template["Resources"]["StateMachine"]["Properties"]["DefinitionString"])
 
 

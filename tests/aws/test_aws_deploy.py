@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 from workflows import aws
+from workflows import predictive_maintenance as pm
+from workflows import predictive_maintenance_pipeline as pipeline
 from workflows.errors import ExitCode
 
 STACK = "pm-test"
@@ -69,7 +71,39 @@ def test_deploy_creates_bucket_roles_functions_table_and_state_machine(
         stateMachineArn=deployed["StateMachineArn"]
     )
     assert machine["name"] == settings.name
+    assert json.loads(machine["definition"])["StartAt"] == "FeaturizeData"  # the pipeline
+    script = (
+        moto.client("s3")
+        .get_object(
+            Bucket=deployed["DataBucketName"], Key=settings.featurizer.code_prefix + "featurizer.py"
+        )["Body"]
+        .read()
+    )
+    assert script == pipeline.FEATURIZER_SCRIPT.read_bytes()
+
+
+def test_deploy_with_the_lambda_featurizer_holds_the_lambda_variant(
+    moto: Any, settings: Any
+) -> None:
+    lambda_settings = settings.replace(**{"featurizer.mode": "lambda"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        outputs = aws.deploy_stack(
+            moto,
+            lambda_settings,
+            stack_name=STACK,
+            code_bucket=_code_bucket(moto),
+            out=lambda line: None,
+            waiter_delay=1,
+        )
+    machine = moto.client("stepfunctions").describe_state_machine(
+        stateMachineArn=outputs["StateMachineArn"]
+    )
     assert json.loads(machine["definition"])["StartAt"] == "PrepareData"
+    listed = moto.client("s3").list_objects_v2(
+        Bucket=outputs["DataBucketName"], Prefix=settings.featurizer.code_prefix
+    )
+    assert listed["KeyCount"] == 0  # no featurizer script for the Lambda variant
 
 
 def test_deploy_creates_the_processing_role_the_web_bucket_and_the_apis_permission(
@@ -204,7 +238,11 @@ def test_deploy_sdk_creates_then_updates_only_the_state_machine(
     created = aws.deploy_state_machine(moto, settings, stack_name=STACK, out=lines.append)
     updated = aws.deploy_state_machine(moto, settings, stack_name=STACK, out=lines.append)
     assert created == updated
-    assert lines[0].startswith("created") and lines[1].startswith("updated")
+    script = (
+        f"uploaded the featurizer script to s3://{deployed['DataBucketName']}/code/featurizer.py"
+    )
+    assert lines[0].startswith("created") and lines[2].startswith("updated")
+    assert lines[1] == lines[3] == script  # the pipeline definition's script, each time
     machine = sfn.describe_state_machine(stateMachineArn=created)
     assert machine["roleArn"] == deployed["StateMachineRoleArn"]
     definition = machine["definition"]
@@ -251,6 +289,13 @@ def test_execute_starts_an_execution_and_follows_it(
     assert execution["status"] == "ABORTED"
     execution_input = json.loads(execution["input"])
     assert execution_input["TrainingJobName"] == f"{settings.name}-train-r1"
+    bucket = deployed["DataBucketName"]
+    assert execution_input == pm.example_input(
+        aws.aws_settings(settings.replace(region="us-east-1"), deployed), "r1"
+    )  # the pipeline variant's input, with the stack's bucket
+    code_uri = execution_input["FeaturizerCodeUri"]
+    assert code_uri == f"s3://{bucket}/{settings.featurizer.code_prefix}featurizer.py"
+    assert f"uploaded the featurizer script to {code_uri}" in lines
     raw = execution_input["RawDataUri"]
     assert raw.startswith(f"s3://{deployed['DataBucketName']}/{settings.data.raw_prefix}")
     key = raw.removeprefix(f"s3://{deployed['DataBucketName']}/") + "ai4i.csv"

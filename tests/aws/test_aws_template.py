@@ -91,7 +91,18 @@ def test_checkov_skips_all_carry_reasons(template: dict[str, Any]) -> None:
         assert len(skip["comment"]) > 20
 
 
-def test_definition_holds_no_account_region_or_stack_value(template: dict[str, Any]) -> None:
+# The substitutions each variant's definition needs besides the common ones.
+VARIANT_VARIABLES = {
+    "pipeline": {"SKLearnImage", "MonitorImage", "DataBucket"},
+    "lambda": {"PrepareFunctionArn"},
+}
+
+
+@pytest.mark.parametrize("variant", ["pipeline", "lambda"])
+def test_definition_holds_no_account_region_or_stack_value(
+    variant: str, request: pytest.FixtureRequest
+) -> None:
+    template = request.getfixturevalue("template" if variant == "pipeline" else "lambda_template")
     props = template["Resources"]["StateMachine"]["Properties"]
     text = props["DefinitionString"]
     assert not re.search(r"\d{12}", text), "an account id is hard-coded"
@@ -106,10 +117,50 @@ def test_definition_holds_no_account_region_or_stack_value(template: dict[str, A
         "TrainingInstanceType",
         "TransformInstanceType",
         "EndpointInstanceType",
-        "PrepareFunctionArn",
         "EvaluateFunctionArn",
         "PredictFunctionArn",
-    } <= variables
+    } | VARIANT_VARIABLES[variant] <= variables
+    for variable, value in props["DefinitionSubstitutions"].items():
+        if variable.endswith("Image"):  # each image from its own per-region mapping
+            assert value == {"Fn::FindInMap": [f"{variable}s", {"Ref": "AWS::Region"}, "Uri"]}
+            assert f"{variable}s" in template["Mappings"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "first_state"), [("pipeline", "FeaturizeData"), ("lambda", "PrepareData")]
+)
+def test_the_stack_holds_the_variant_the_settings_select(
+    settings: Any, functions: list[tpl.LambdaSpec], mode: str, first_state: str
+) -> None:
+    """featurizer.mode picks the stack's state machine, as it picks the local one: the
+    rendered definition is the builder's (the same states, each of the same type and
+    resource) for the sentinel settings."""
+    from workflows import predictive_maintenance as pm
+
+    chosen = settings.replace(**{"featurizer.mode": mode})
+    template = aws.render(chosen, functions)
+    rendered = json.loads(template["Resources"]["StateMachine"]["Properties"]["DefinitionString"])
+    built = pm.definition(aws.sentinel_settings(chosen))
+    assert rendered["StartAt"] == built["StartAt"] == first_state
+
+    def shape(definition: dict[str, Any]) -> list[tuple[str, str, str]]:
+        states = definition["States"]
+        return [(n, s["Type"], s.get("Resource", "")) for n, s in sorted(states.items())]
+
+    assert shape(rendered) == shape(built)
+    has_group = "ModelPackageGroup" in template["Resources"]
+    assert has_group == (mode == "pipeline")
+
+
+def test_build_takes_the_featurizer() -> None:
+    """`build --target aws --featurizer lambda` (and deploy / execute) override featurizer.mode."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    aws.add_target_arguments(parser)
+    args = parser.parse_args(["--featurizer", "lambda"])
+    assert aws._load_settings(args).featurizer.mode == "lambda"
+    assert aws._load_settings(parser.parse_args([])).featurizer.mode == "pipeline"
 
 
 def test_every_lambda_of_functions_yaml_is_in_the_stack(
@@ -225,7 +276,6 @@ def test_outputs_name_everything_a_user_needs(template: dict[str, Any]) -> None:
         "SageMakerExecutionRoleArn",
         "StateMachineRoleArn",
         "NamePrefix",
-        "PrepareFunctionName",
         "EvaluateFunctionName",
         "PredictFunctionName",
         "StateMachineLogGroupName",

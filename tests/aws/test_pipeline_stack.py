@@ -5,6 +5,7 @@ test_aws_template.py; moto's deploy in test_aws_deploy.py)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -159,7 +160,110 @@ def test_the_schedule_condition_needs_both_parameters_and_a_schedule_region(
 
     region_condition = conditions[pipeline_stack.REGION_CONDITION]
     assert sorted(regions(region_condition)) == sorted(pipeline_stack.MONITORING_REGIONS)
-    assert set(template["Mappings"]["MonitorImages"]) == set(pipeline_stack.MONITORING_REGIONS)
+    # the baseline job of the pipeline definition runs in every region of the analyzer image
+    from workflows import aws
+
+    assert set(template["Mappings"]["MonitorImages"]) == set(aws.monitor_images())
+    assert set(pipeline_stack.MONITORING_REGIONS) <= set(template["Mappings"]["MonitorImages"])
+
+
+def test_the_pipeline_regions_have_its_images_and_the_model_package_group(settings: Any) -> None:
+    """PIPELINE_REGIONS is every region where the SDK has the definition's three images and
+    cfn-lint's CloudFormation schemas have the model package group type."""
+    from cfnlint.schema.manager import PROVIDER_SCHEMA_MANAGER
+
+    from workflows import aws
+
+    regions = (
+        set(aws.xgboost_images(settings.training.xgboost_version))
+        & set(aws.sklearn_images(settings.featurizer.sklearn_version))
+        & set(aws.monitor_images())
+    )
+    kind = "AWS::SageMaker::ModelPackageGroup"
+    has_type = {r for r in regions if kind in PROVIDER_SCHEMA_MANAGER.get_resource_types(r)}
+    assert set(pipeline_stack.PIPELINE_REGIONS) == has_type
+
+
+def test_the_model_package_group_is_the_registry_settings_and_other_regions_are_refused(
+    template: dict[str, Any], settings: Any
+) -> None:
+    group = template["Resources"]["ModelPackageGroup"]
+    assert group["Type"] == "AWS::SageMaker::ModelPackageGroup"
+    assert group["Properties"]["ModelPackageGroupName"] == settings.registry.group
+    assert group["Condition"] == pipeline_stack.PIPELINE_CONDITION
+    assert group["DeletionPolicy"] == group["UpdateReplacePolicy"] == "Retain"
+    [assertion] = template["Rules"][pipeline_stack.PIPELINE_CONDITION]["Assertions"]
+    assert assertion["Assert"] == {
+        "Fn::Contains": [sorted(pipeline_stack.PIPELINE_REGIONS), {"Ref": "AWS::Region"}]
+    }
+    assert "--featurizer lambda" in assertion["AssertDescription"]
+
+
+# IAM action of each Task resource of the pipeline definition that the Lambda one lacks.
+PIPELINE_TASK_ACTIONS = {
+    "arn:aws:states:::sagemaker:createProcessingJob.sync": {
+        "sagemaker:CreateProcessingJob",
+        "sagemaker:DescribeProcessingJob",
+        "sagemaker:StopProcessingJob",
+    },
+    "arn:aws:states:::aws-sdk:sagemaker:createModelPackage": {"sagemaker:CreateModelPackage"},
+    "arn:aws:states:::aws-sdk:sagemaker:listModelPackages": {"sagemaker:ListModelPackages"},
+    "arn:aws:states:::aws-sdk:sagemaker:createMonitoringSchedule": {
+        "sagemaker:CreateMonitoringSchedule"
+    },
+    "arn:aws:states:::aws-sdk:sagemaker:updateMonitoringSchedule": {
+        "sagemaker:UpdateMonitoringSchedule"
+    },
+}
+
+
+def test_the_state_machine_may_do_what_the_pipeline_definition_calls(
+    template: dict[str, Any],
+    lambda_template: dict[str, Any],
+    definition: dict[str, Any],
+    settings: Any,
+) -> None:
+    resources = {state["Resource"] for _, state in tpl.task_states(definition)}
+    assert set(PIPELINE_TASK_ACTIONS) <= resources
+    by_sid = {s["Sid"]: s for s in _statements(template, "StateMachineRole")}
+    actions = {a for s in by_sid.values() for a in s["Action"]}
+    for resource in PIPELINE_TASK_ACTIONS:
+        assert PIPELINE_TASK_ACTIONS[resource] <= actions, resource
+    rules = json.dumps(by_sid["SyncIntegrationRules"]["Resource"])
+    assert "rule/StepFunctionsGetEventsForSageMakerProcessingJobsRule" in rules
+    for sid in ("ProcessingJobs", "MonitoringSchedules"):
+        assert "${ProjectName}" in json.dumps(by_sid[sid]["Resource"]), sid
+    group = settings.registry.group
+    assert by_sid["ModelRegistry"]["Resource"] == [
+        {
+            "Fn::Sub": f"arn:${{AWS::Partition}}:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:model-package-group/{group}"
+        },
+        {
+            "Fn::Sub": f"arn:${{AWS::Partition}}:sagemaker:${{AWS::Region}}:${{AWS::AccountId}}:model-package/{group}/*"
+        },
+    ]
+    assert by_sid["ListModelPackages"]["Resource"] == ["*"]  # no resource type in IAM
+    # every role the definition passes is the SageMaker role, which the role may pass
+    assert set(re.findall(r'"(?:Execution)?RoleArn": "([^"]+)"', json.dumps(definition))) == {
+        "${SageMakerRoleArn}"
+    }
+    assert by_sid["PassSageMakerRole"]["Resource"] == [
+        {"Fn::GetAtt": ["SageMakerExecutionRole", "Arn"]}
+    ]
+    lambda_sids = {s["Sid"] for s in _statements(lambda_template, "StateMachineRole")}
+    assert not lambda_sids & {"ProcessingJobs", "ModelRegistry", "MonitoringSchedules"}
+
+
+def test_the_sagemaker_role_pulls_the_pipeline_images(
+    template: dict[str, Any], lambda_template: dict[str, Any]
+) -> None:
+    def pulled(t: dict[str, Any]) -> str:
+        by_sid = {s["Sid"]: s for s in _statements(t, "SageMakerExecutionRole")}
+        return json.dumps(by_sid["PullBuiltInAlgorithmImages"]["Resource"])
+
+    for repository in ("sagemaker-xgboost", *pipeline_stack.PROCESSING_REPOSITORIES):
+        assert f"repository/{repository}" in pulled(template)
+    assert "sagemaker-scikit-learn" not in pulled(lambda_template)
 
 
 def test_a_stack_without_the_api_lambda_is_refused(template: dict[str, Any], settings: Any) -> None:
