@@ -230,7 +230,15 @@ def prepare_console(target: LocalTarget, settings: Settings) -> str:
     except ServiceError as e:
         if e.code != "StateMachineDoesNotExist":
             raise
-    arn = deploy_state_machine(target, settings, pm.definition(settings))
+    # Never replaces a machine a run has put meanwhile (its variant may be another one: the
+    # run would then start the definition this hook put); the run writes its own example.
+    definition = pm.definition(settings)
+    arn = target.put_state_machine(
+        settings.name, definition, settings.roles.state_machine, replace=False
+    )
+    described = target.stepfunctions.describe_state_machine(stateMachineArn=arn)
+    if json.loads(described["definition"]) != definition:
+        return arn
     register_lambdas(target)
     ensure_predictions_table(target, settings.prediction.table)
     if pm.pipeline_mode(settings):

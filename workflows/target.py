@@ -315,8 +315,11 @@ class Target:
 
     # -- the one start / follow path ---------------------------------------------------
 
-    def put_state_machine(self, name: str, definition: Mapping[str, Any], role: str) -> str:
-        """Create the state machine, or update it when it exists; return its ARN."""
+    def put_state_machine(
+        self, name: str, definition: Mapping[str, Any], role: str, *, replace: bool = True
+    ) -> str:
+        """Create the state machine, or update it when it exists (``replace=False``: leave an
+        existing one as it is); return its ARN."""
         arn = self.arn("states", f"stateMachine:{name}")
         body = json.dumps(definition)
         sfn = self.stepfunctions
@@ -331,7 +334,8 @@ class Target:
             except ServiceError as e:  # created meanwhile (serve's start hook, another run)
                 if e.code != "StateMachineAlreadyExists":
                     raise
-        sfn.update_state_machine(stateMachineArn=arn, definition=body, roleArn=role)
+        if replace:
+            sfn.update_state_machine(stateMachineArn=arn, definition=body, roleArn=role)
         return arn
 
     def start(self, state_machine_arn: str, input: Any, *, name: str | None = None) -> str:

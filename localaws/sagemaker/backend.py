@@ -51,6 +51,8 @@ RUNNING = ("InProgress", "Stopping")
 TERMINAL = ("Completed", "Failed", "Stopped")
 RESTART_MESSAGE = "Restarting: the local runtime that ran this job stopped before it finished"
 CLOSE_REASON = "InternalServerError: the local runtime was closed while the job was running"
+# How long CreateEndpoint / UpdateEndpoint wait for the local deploy before answering (_settle).
+DEPLOY_SETTLE_S = 0.5
 
 
 @dataclass
@@ -150,7 +152,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
             record["LastModifiedTime"] = _now()
             self.records.put(kind, name, record, record.get("CreationTime", _now()))
 
-    def _start(self, kind: str, name: str, target: Callable[[_Running], None]) -> None:
+    def _start(self, kind: str, name: str, target: Callable[[_Running], None]) -> _Running:
         running = _Running()
         thread = threading.Thread(
             target=target, args=(running,), name=f"sagemaker-{kind}-{name}", daemon=True
@@ -159,6 +161,7 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
         with self._lock:
             self._running[(kind, name)] = running
         thread.start()
+        return running
 
     def _finish(self, kind: str, name: str) -> None:
         with self._lock:
@@ -691,10 +694,22 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
                 f'Cannot create already existing endpoint "{record["EndpointArn"]}".',
             )
         self._keep_tags(record["EndpointArn"], req.get("Tags"))
-        self._start(
-            ENDPOINT, name, lambda running: self._deploy(name, config, variants, "Creating")
+        self._settle(
+            self._start(
+                ENDPOINT, name, lambda running: self._deploy(name, config, variants, "Creating")
+            )
         )
         return {"EndpointArn": record["EndpointArn"]}
+
+    @staticmethod
+    def _settle(running: _Running) -> None:
+        """Answer CreateEndpoint / UpdateEndpoint once the local model servers are up when that
+        takes under :data:`DEPLOY_SETTLE_S` (a local deploy takes ~0.1 s): the caller's first
+        DescribeEndpoint then reads InService, and a workflow's describe-and-wait loop ends
+        without a Wait.  A slower deploy (a heavy model_fn) answers Creating / Updating, as
+        AWS always does, and goes on in the background."""
+        if running.thread is not None:
+            running.thread.join(DEPLOY_SETTLE_S)
 
     def _deploy(self, name: str, config: str, variants: list[dict[str, Any]], phase: str) -> None:
         try:
@@ -770,8 +785,10 @@ class SageMakerBackend(FeatureGroupApi, MonitoringApi, LineageApi, TuningApi, Re
                     "EndpointConfigName": config,
                     "StartTime": _now(),
                 }
-        self._start(
-            ENDPOINT, name, lambda running: self._deploy(name, config, variants, "Updating")
+        self._settle(
+            self._start(
+                ENDPOINT, name, lambda running: self._deploy(name, config, variants, "Updating")
+            )
         )
         return {"EndpointArn": record["EndpointArn"]}
 

@@ -85,7 +85,7 @@ class TuningApi:
     records: JsonRecords
     _lock: Any
     _running: dict[tuple[str, str], Any]
-    _start: Callable[..., None]
+    _start: Callable[..., Any]
     _finish: Callable[[str, str], None]
     _request: Callable[[str, dict[str, Any]], dict[str, Any]]
     _out: Callable[[str, dict[str, Any]], dict[str, Any]]

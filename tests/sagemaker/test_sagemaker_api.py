@@ -165,6 +165,25 @@ def test_endpoint_lifecycle_update_and_restart(model, tmp_path):
         again.describe_endpoint(EndpointName="e1")
 
 
+def test_a_quick_deploy_answers_in_service(model, monkeypatch):
+    """CreateEndpoint / UpdateEndpoint answer once a local deploy is up within the settle
+    time: the first DescribeEndpoint reads InService (a workflow's loop needs no Wait)."""
+    from localaws.sagemaker import backend
+
+    monkeypatch.setattr(backend, "DEPLOY_SETTLE_S", 60.0)  # however loaded the machine
+    sm = model.sagemaker
+    sm.create_endpoint(EndpointName="quick", EndpointConfigName="c1")
+    assert sm.describe_endpoint(EndpointName="quick")["EndpointStatus"] == "InService"
+    sm.update_endpoint(EndpointName="quick", EndpointConfigName="c1")
+    assert sm.describe_endpoint(EndpointName="quick")["EndpointStatus"] == "InService"
+    monkeypatch.setattr(backend, "DEPLOY_SETTLE_S", 0.0)  # AWS's answer: at once
+    sm.create_endpoint(EndpointName="later", EndpointConfigName="c1")
+    assert sm.describe_endpoint(EndpointName="later")["EndpointStatus"] in ("Creating", "InService")
+    wait_for(
+        lambda: sm.describe_endpoint(EndpointName="later"), "EndpointStatus", ("InService",), 60
+    )
+
+
 def test_endpoint_with_a_broken_model_fails(rt):
     rt.storage.write("s3://models/bad/model.tar.gz", b"not a tarball")
     rt.sagemaker.create_model(

@@ -83,3 +83,23 @@ def test_a_package_group_created_meanwhile(tmp_path: Path, monkeypatch: pytest.M
             lambda **kw: next(calls)(**kw),
         )
         local.ensure_model_package_group(target, "g")
+
+
+def test_serves_start_hook_leaves_a_machine_a_run_has_put(tmp_path: Path) -> None:
+    """``serve`` then ``run --featurizer lambda``: the hook (the pipeline, the default) must not
+    replace the machine the run put meanwhile, or the run starts the other variant's
+    definition with its own input (it failed with States.Runtime at once)."""
+    import json
+
+    from workflows import predictive_maintenance as pm
+    from workflows.settings import load
+
+    settings = load()
+    lambda_variant = settings.replace(**{"featurizer.mode": "lambda"})
+    assert pm.pipeline_mode(settings) and not pm.pipeline_mode(lambda_variant)
+    with LocalTarget(tmp_path / "state") as target:
+        arn = local.deploy_state_machine(target, lambda_variant, pm.definition(lambda_variant))
+        assert local.prepare_console(target, settings) == arn
+        described = target.stepfunctions.describe_state_machine(stateMachineArn=arn)
+        assert json.loads(described["definition"]) == pm.definition(lambda_variant)
+        assert not target.runtime.layout.example(settings.name).exists()  # the run writes it
