@@ -71,10 +71,6 @@ class BuildResult:
 # bucket, the processing jobs' role and the schedule are in the stack either way.
 
 
-def is_pipeline(settings: Settings) -> bool:
-    return settings.featurizer.mode == "pipeline"
-
-
 def sentinel_settings(settings: Settings) -> Settings:
     """The settings the template's definition is built with (see :mod:`workflows.aws_template`)."""
     return settings.replace(
@@ -110,28 +106,25 @@ def lambda_specs() -> list[tpl.LambdaSpec]:
     ]
 
 
-def xgboost_images(version: str) -> dict[str, str]:
-    """Region -> built-in XGBoost image URI, from the SageMaker SDK's offline image table."""
+def framework_images(framework: str, version: str) -> dict[str, str]:
+    """Region -> the SDK's ``framework`` image URI of ``version`` (``xgboost``: the built-in
+    algorithm; ``sklearn``: the featurizer's processing job), from its offline image table."""
     from workflows import sdk
 
-    regions = sdk.sagemaker.image_uris.config_for_framework("xgboost")["training"]["versions"][
+    regions = sdk.sagemaker.image_uris.config_for_framework(framework)["training"]["versions"][
         version
     ]["registries"]
     return {
-        r: sdk.sagemaker.image_uris.retrieve("xgboost", r, version=version) for r in sorted(regions)
+        r: sdk.sagemaker.image_uris.retrieve(framework, r, version=version) for r in sorted(regions)
     }
+
+
+def xgboost_images(version: str) -> dict[str, str]:
+    return framework_images("xgboost", version)
 
 
 def sklearn_images(version: str) -> dict[str, str]:
-    """Region -> the SDK's scikit-learn image URI (the featurizer's processing job)."""
-    from workflows import sdk
-
-    regions = sdk.sagemaker.image_uris.config_for_framework("sklearn")["training"]["versions"][
-        version
-    ]["registries"]
-    return {
-        r: sdk.sagemaker.image_uris.retrieve("sklearn", r, version=version) for r in sorted(regions)
-    }
+    return framework_images("sklearn", version)
 
 
 def monitor_images() -> dict[str, str]:
@@ -154,7 +147,7 @@ def render(settings: Settings, functions: Sequence[tpl.LambdaSpec] | None = None
     version = settings.training.xgboost_version
     monitor = monitor_images()
     more_images: list[tpl.RegionImages] = []
-    if is_pipeline(settings):
+    if pm.pipeline_mode(settings):
         used = pipeline.images(sdk, settings)
         more_images = [
             tpl.RegionImages(
@@ -172,7 +165,7 @@ def render(settings: Settings, functions: Sequence[tpl.LambdaSpec] | None = None
         defaults=stack_parameters(settings),
     )
     pipeline_stack.add_to(template, settings, monitor)
-    if is_pipeline(settings):
+    if pm.pipeline_mode(settings):
         pipeline_stack.add_definition_grants(template, settings)
     return template
 
@@ -312,6 +305,8 @@ def deploy_stack(
 ) -> dict[str, str]:
     """Package, upload, then create or update the stack and wait; then publish the
     technicians' page to its web bucket (:func:`publish_web_page`); returns the stack's outputs."""
+    from workflows import predictive_maintenance as pm
+
     outputs = deploy_template(
         session,
         render(settings),
@@ -323,7 +318,7 @@ def deploy_stack(
         waiter_delay=waiter_delay,
     )
     publish_web_page(session.client("s3"), outputs, out=out)
-    if is_pipeline(settings):
+    if pm.pipeline_mode(settings):
         upload_featurizer(session.client("s3"), aws_settings(settings, outputs), out=out)
     return outputs
 
@@ -531,7 +526,7 @@ def deploy_state_machine(
         workflow.state_machine_arn = arn
         workflow.update(definition=workflow.definition, role=workflow.role)
         out(f"updated state machine {arn}")
-    if is_pipeline(aws):
+    if pm.pipeline_mode(aws):
         upload_featurizer(session.client("s3"), aws, out=out)
     return str(arn)
 
@@ -593,7 +588,7 @@ def execute(
         s3.put_object(Bucket=bucket, Key=key, Body=frame.to_csv(index=False).encode())
         out(f"uploaded {aws.data.rows} generated rows to s3://{bucket}/{key}")
 
-    if is_pipeline(aws):  # the script of this checkout, whatever the last deploy uploaded
+    if pm.pipeline_mode(aws):  # the script of this checkout, whatever the last deploy uploaded
         upload_featurizer(s3, aws, out=out)
     arn = target.start(outputs["StateMachineArn"], execution_input, name=run_id)
     out(f"started execution {arn}")

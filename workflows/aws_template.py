@@ -117,6 +117,14 @@ def _statement(
     return stmt
 
 
+def role_statements(resources: Mapping[str, Any], role: str) -> list[dict[str, Any]]:
+    """The statements of ``role``'s (first) inline policy, to edit in place."""
+    statements: list[dict[str, Any]] = resources[role]["Properties"]["Policies"][0][
+        "PolicyDocument"
+    ]["Statement"]
+    return statements
+
+
 def _role(
     description: str,
     service: str,

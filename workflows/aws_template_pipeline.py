@@ -43,6 +43,7 @@ from workflows.aws_template import (
     get_att,
     private_bucket_properties,
     ref,
+    role_statements,
     sagemaker_job_statements,
     sub,
 )
@@ -128,10 +129,10 @@ def add_definition_grants(template: dict[str, Any], settings: Any) -> None:
         ]
     }
     resources.update(_model_package_group(settings))
-    _policy(resources, "StateMachineRole").extend(state_machine_statements(settings))
+    role_statements(resources, "StateMachineRole").extend(state_machine_statements(settings))
     pull = next(
         s
-        for s in _policy(resources, "SageMakerExecutionRole")
+        for s in role_statements(resources, "SageMakerExecutionRole")
         if s["Sid"] == "PullBuiltInAlgorithmImages"
     )
     pull["Resource"].extend(_repositories())
@@ -142,13 +143,6 @@ def _repositories() -> list[dict[str, str]]:
         sub(f"arn:${{AWS::Partition}}:ecr:${{AWS::Region}}:*:repository/{repository}")
         for repository in PROCESSING_REPOSITORIES
     ]
-
-
-def _policy(resources: Mapping[str, Any], role: str) -> list[dict[str, Any]]:
-    statements: list[dict[str, Any]] = resources[role]["Properties"]["Policies"][0][
-        "PolicyDocument"
-    ]["Statement"]
-    return statements
 
 
 def _sagemaker_arn(kind: str, name: str = "${ProjectName}*") -> dict[str, str]:

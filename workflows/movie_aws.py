@@ -283,9 +283,7 @@ def _glue(settings: Mapping[str, Any]) -> dict[str, Any]:
 
 def _sagemaker_role() -> dict[str, Any]:
     resources = tpl._sagemaker_role()
-    statements = resources["SageMakerExecutionRole"]["Properties"]["Policies"][0]["PolicyDocument"][
-        "Statement"
-    ]
+    statements = tpl.role_statements(resources, "SageMakerExecutionRole")
     for statement in statements:
         if statement["Sid"] == "PullBuiltInAlgorithmImages":
             statement["Resource"] = [
@@ -382,9 +380,7 @@ def _state_machine_role(
         lid = _logical(fn.module)
         lambda_arns += [get_att(f"{lid}Function", "Arn"), sub(f"${{{lid}Function.Arn}}:*")]
     resources = tpl._state_machine_role([])
-    statements = resources["StateMachineRole"]["Properties"]["Policies"][0]["PolicyDocument"][
-        "Statement"
-    ]
+    statements = tpl.role_statements(resources, "StateMachineRole")
     keep = {
         "Models",
         "EndpointConfigs",

@@ -95,20 +95,17 @@ class StateChangeEvents(threading.Thread):
     def tick(self) -> int:
         """Put the events of every status change since the last tick; returns how many."""
         seen_record = self.records.get(KIND, "seen")
-        first = seen_record is None
-        seen: dict[str, str] = {} if seen_record is None else dict(seen_record)
-        entries: list[dict[str, Any]] = []
+        if seen_record is None:  # never primed (a watcher not started by the bridge)
+            self.prime()
+            return 0
+        seen: dict[str, str] = dict(seen_record)
         current = self._current(time.time() - RECENT_S)
-        for key, status, entry in current:
-            if seen.get(key) == status:
-                continue
-            if not first:
-                entries.append(entry)
+        entries = [entry for key, status, entry in current if seen.get(key) != status]
         # Forget what is no longer current (finished long ago): it will not change again.
         seen = {key: status for key, status, _ in current}
         for start in range(0, len(entries), 10):
             self.runtime.events.put_events(Entries=entries[start : start + 10])
-        if entries or first or seen != (seen_record or {}):
+        if entries or seen != seen_record:
             self.records.put(KIND, "seen", seen, time.time())
         return len(entries)
 

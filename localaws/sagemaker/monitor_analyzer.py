@@ -179,21 +179,32 @@ def _parsed(present: list[str], dtype: Any) -> Any:
 
 
 def infer_type(values: list[str]) -> str:
+    return _classify([v for v in values if v != ""])[0]
+
+
+def _classify(present: list[str]) -> tuple[str, Any]:
+    """The inferred type of the present values (Integral when ``int()`` takes them all, else
+    Fractional when ``float()`` gives finite numbers for all, else String) and, when numeric,
+    their finite numbers as float64.  numpy converts each string once, as ``int()`` and
+    ``float()`` do; Python's own functions decide where numpy refuses (an int over 64 bits)."""
     import numpy as np
 
-    present = [v for v in values if v != ""]
     if not present:
-        return "Unknown"
-    # numpy first (one C loop), Python's own check where numpy refuses (an int over 64 bits)
-    if _parsed(present, np.int64) is not None or all(_is_int(v) for v in present):
-        return "Integral"
+        return "Unknown", None
+    integral = _parsed(present, np.int64) is not None or all(_is_int(v) for v in present)
     floats = _parsed(present, np.float64)
-    if floats is not None:
-        if np.isfinite(floats).all():
-            return "Fractional"
-    elif all(_is_float(v) for v in present):
-        return "Fractional"
-    return "String"
+    if floats is None:
+        if not integral and not all(_is_float(v) for v in present):
+            return "String", None
+        floats = np.array([float(v) for v in present if _is_float(v)], dtype=np.float64)
+        all_finite = len(floats) == len(present)
+    else:
+        finite = np.isfinite(floats)
+        all_finite = bool(finite.all())
+        floats = floats[finite]
+    if integral:
+        return "Integral", floats
+    return ("Fractional", floats) if all_finite else ("String", None)
 
 
 def _finite_numbers(present: list[str]) -> Any:
@@ -254,13 +265,13 @@ def distribution_distance(baseline: dict[str, Any], current: dict[str, Any]) -> 
 
 
 def feature_statistics(name: str, values: list[str], inferred: str | None = None) -> dict[str, Any]:
-    kind = inferred or infer_type(values)
     present = [v for v in values if v != ""]
+    kind, numbers = (inferred, None) if inferred else _classify(present)
     common = {"num_present": len(present), "num_missing": len(values) - len(present)}
     if kind in ("Integral", "Fractional"):
         import numpy as np
 
-        numbers = _finite_numbers(present)
+        numbers = _finite_numbers(present) if numbers is None else numbers
         n = len(numbers)
         mean = float(numbers.mean()) if n else 0.0
         std = float(numbers.std()) if n else 0.0  # population, as the analyzer's
