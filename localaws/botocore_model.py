@@ -17,17 +17,47 @@ Both raise ``ServiceError('ValidationException', ...)``.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from typing import Any
 
+import botocore.loaders
 import botocore.session
 from botocore import xform_name
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from localaws.errors import ServiceError, excerpt
+
+_ORIGINAL_CREATE_LOADER = botocore.loaders.create_loader
+_SHARED_LOADERS: dict[str | None, botocore.loaders.Loader] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    with _SHARED_LOCK:
+        loader = _SHARED_LOADERS.get(search_path_string)
+        if loader is None:
+            loader = _SHARED_LOADERS[search_path_string] = _ORIGINAL_CREATE_LOADER(
+                search_path_string
+            )
+        return loader
+
+
+def share_service_models() -> None:
+    """Make every botocore session in this process read service models through one loader.
+
+    botocore gives each session a loader of its own, with its own cache, so the server's
+    request parsing, moto's region lookups, the in-process clients and the SDK's
+    sessions each decoded the same JSON models again: about 110 MB of the server's 430 MB.
+    The loaded models are read-only (nothing in botocore, boto3, moto or the SDK handles
+    ``service-data-loaded``), so one copy serves all.  moto's own parser keeps its loader
+    (its models carry moto's extras) and loads each model once.  Idempotent; call it before
+    the sessions are made (the runtime's start, the CLI's main)."""
+    botocore.loaders.create_loader = _shared_loader  # type: ignore[assignment]
+    botocore.session.create_loader = _shared_loader  # type: ignore[attr-defined]
 
 
 @cache

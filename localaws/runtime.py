@@ -29,7 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
-from localaws import backup, config
+from localaws import backup, botocore_model, config
 from localaws.errors import PlatformError
 from localaws.layout import StateDir
 from localaws.registry import BY_ATTRIBUTE, BY_BOTOCORE_NAME, SERVICES
@@ -155,6 +155,7 @@ class Runtime:
         """
         if self._started:
             return self
+        botocore_model.share_service_models()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         fh = open(self.layout.owner_lock, "a+")  # noqa: SIM115 - held while we own the dir
         first = False

@@ -54,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         args = parser.parse_args([*argv, "run"])  # `run` is the default command
+    from localaws.botocore_model import share_service_models
+
+    share_service_models()  # the SDK's sessions and the runtime's: one copy of each model
     try:
         return int(args.func(args))
     except (Exception, KeyboardInterrupt) as raised:
