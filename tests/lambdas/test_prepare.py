@@ -348,8 +348,13 @@ def _set_field(line: int, field: int, value: str) -> Any:
         "type-padded", "type-lowercase", "empty-field", "no-final-newline",
     ],
 )  # fmt: skip
-def test_the_vectorised_parse_is_the_row_by_row_parse(change: Any) -> None:
-    """parse_plain (pyarrow, whole columns) gives what parse_source + validate give."""
+@pytest.mark.parametrize("block", [prepare.PARSE_BLOCK_BYTES, 512], ids=["one-block", "blocks"])
+def test_the_vectorised_parse_is_the_row_by_row_parse(
+    change: Any, block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """parse_plain (pyarrow, whole columns) gives what parse_source + validate give, when
+    the text is parsed in one block or in many."""
+    monkeypatch.setattr(prepare, "PARSE_BLOCK_BYTES", block)
     text = change(ai4i_data.generate(40, seed=5).to_csv(index=False))
     data = text.encode()
     plain = prepare.parse_plain(data, "s3://b/raw.csv")
