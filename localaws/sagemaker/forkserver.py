@@ -28,6 +28,7 @@ import atexit
 import contextlib
 import ctypes
 import errno
+import gc
 import json
 import os
 import select
@@ -537,6 +538,7 @@ def _serve(sock: socket.socket, lifeline: int) -> None:
                 break
             body, fds = request
             status_fd = fds[3]
+            gc.freeze()  # what the loop made since: shared with the fork too, not walked
             pid = os.fork()
             if pid == 0:
                 sock.close()
@@ -556,9 +558,16 @@ def main(argv: list[str]) -> None:
     lifeline = int(argv[1])
     import importlib
 
+    # Python's recipe for a process that forks without exec: no collection while the
+    # preloaded modules are built (no freed holes in their pages), then freeze them, so a
+    # fork's collections never walk (nor write to) the ~1M objects it shares with the
+    # template: shorter pauses in model servers and jobs, fewer pages copied on write.
+    gc.disable()
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    gc.freeze()
+    gc.enable()
     _serve(sock, lifeline)
 
 

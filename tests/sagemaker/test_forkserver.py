@@ -211,3 +211,29 @@ def test_a_fork_applies_its_omp_num_threads_to_the_loaded_openmp_runtime(tmp_pat
         assert isinstance(proc, forkserver.WarmProcess)
         assert proc.wait(60) == 0, log.read_text()
         assert log.read_text().split() == ["True", threads]
+
+
+def test_a_fork_does_not_collect_the_templates_objects(tmp_path: Path) -> None:
+    """The preloaded modules are frozen before forking (Python's recipe for fork without
+    exec): a job's collections never walk the objects it shares with the template."""
+    path = script(
+        tmp_path,
+        """
+        import gc, json
+        print(json.dumps({"frozen": gc.get_freeze_count(), "enabled": gc.isenabled()}))
+        """,
+    )
+    log = tmp_path / "log"
+    with open(log, "ab") as out:
+        proc = forkserver.spawn(
+            [sys.executable, str(path)],
+            env={"PATH": os.environ["PATH"]},
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    assert isinstance(proc, forkserver.WarmProcess)
+    assert proc.wait(60) == 0
+    seen = json.loads(log.read_text().strip().splitlines()[-1])
+    assert seen["enabled"] is True
+    assert seen["frozen"] > 100_000  # numpy, pandas, pyarrow, xgboost, scikit-learn ...
