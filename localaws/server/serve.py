@@ -13,6 +13,7 @@ request, so it binds a loopback address unless told ``allow_remote``; with a cre
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -160,6 +161,7 @@ def serve(
         url = url_of(sock)
         app = guarded_app(runtime, sock, allow_remote=allow_remote, secrets=secrets)
         runtime.start(url=url)
+        settle_heap()
         if on_start is not None:
             threading.Thread(
                 target=_run_on_start, args=(on_start, runtime), name="on-start", daemon=True
@@ -174,9 +176,18 @@ def serve(
         runtime.close()
 
 
+def settle_heap() -> None:
+    """Collect once, then freeze what is left: the modules, service models and state the
+    server holds for its life (~450,000 objects) leave the collector's generations, so a full
+    collection no longer walks them while a request waits (one took 100-500 ms)."""
+    gc.collect()
+    gc.freeze()
+
+
 def _run_on_start(hook: Callable[[Runtime], None], runtime: Runtime) -> None:
     try:
         hook(runtime)
+        settle_heap()  # the use cases it registered, and the SDK that built them
     except Exception as e:  # the server serves on; the operator sees why the extras are missing
         log.warning(
             "the start hook %s failed (the server serves on without it): %s: %s",

@@ -118,3 +118,29 @@ def test_accepted_connections_have_tcp_nodelay() -> None:
     asyncio.run(main())
     assert sock.proto == socket.IPPROTO_TCP
     assert seen and seen[0] != 0
+
+
+def test_the_server_freezes_what_it_holds_for_its_life(tmp_path: Path) -> None:
+    """After start, the modules, models and state the server holds for its life are frozen:
+    a full collection no longer walks them while a request waits."""
+    program = (
+        "import gc, sys\n"
+        "from localaws.server.serve import serve\n"
+        "serve(sys.argv[1], port=0, on_start=lambda runtime: print("
+        "'frozen', gc.get_freeze_count(), flush=True))\n"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", program, str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+    finally:
+        process.terminate()
+        process.wait(60)
+    assert line.startswith("frozen ")
+    assert int(line.split()[1]) > 10_000  # 0 unless frozen
