@@ -328,10 +328,8 @@ class MotoBridge:
         return reply
 
     def _dispatch(self, call: Call, *, seed: int | None = None, at: float | None = None) -> Reply:
-        from botocore.awsrequest import AWSPreparedRequest
-        from botocore.compat import HTTPHeaders
         from moto.core.exceptions import HTTPException
-        from moto.core.request import normalize_request
+        from moto.core.request import Request
 
         mounted = self._mounted[call.service]
         split = urlsplit(call.url)
@@ -341,20 +339,12 @@ class MotoBridge:
             return _error_reply(
                 404, "UnknownOperationException", f"no {call.service} API at {split.path}"
             )
-        request_headers = HTTPHeaders()
-        for key, value in call.headers.items():
-            request_headers[key] = value
-        request = AWSPreparedRequest(
-            method=call.method,
-            url=call.url,
-            headers=request_headers,
-            body=call.body,
-            stream_output=False,
-        )
         with determinism.repeatable(
             call.seed if seed is None else seed, call.at if at is None else at
         ):
-            normalized = normalize_request(request)
+            # What moto's normalize_request makes of a botocore request, without the
+            # botocore request and its email-message headers in between.
+            normalized = Request.from_primitives(call.method, call.url, call.headers, call.body)
             try:
                 status, headers, body = handler(normalized, normalized.raw_url, normalized.headers)
             except HTTPException as e:
