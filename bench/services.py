@@ -5,7 +5,7 @@
 
 The servers run as child processes on 127.0.0.1 (ours: ``python -m workflows serve`` over a
 fresh state directory, every mutating call journaled, once with each journal sync mode,
-``LOCALAWS_JOURNAL_SYNC=full`` (fsync per entry) and ``normal``; moto's:
+``LOCALAWS_JOURNAL_SYNC=full`` (fsync before the ack) and ``normal``; moto's:
 ``moto.server.ThreadedMotoServer``, memory only) and are driven by the same boto3 clients
 from this process, one call at a time, once each server is quiet (its start work done):
 
@@ -330,7 +330,7 @@ def journal_append_us(directory: Path, n: int, sync: str) -> float:
     )
     started = time.perf_counter()
     for _ in range(n):
-        journal.append(call)
+        journal.sync_to(journal.append(call))  # what a lone writer waits for
     elapsed = time.perf_counter() - started
     journal.close()
     return elapsed / n * 1e6
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         replayed, open_s, replay_s, snapshot_s = replay(Path(tmp) / "full")
 
     print(f"{n} calls per row, one at a time, boto3 -> HTTP -> server (all child processes)")
-    print("ours(full): every journal entry fsynced; ours(normal): written to the OS only")
+    print("ours(full): every journal entry fsynced before the ack; ours(normal): to the OS only")
     print("SQS -> Lambda: ours = event source mapping + Lambda worker; moto = a plain loop")
     header = (
         f"{'operation':<30} {'ours(full)/s':>12} {'ours(normal)/s':>14} {'moto /s':>9} "
