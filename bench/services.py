@@ -78,7 +78,7 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes]) -> None:
 
 def wait_until_quiet(process: subprocess.Popen[bytes]) -> None:
     """Until the server (all its threads) has finished its start work: under
-    ``QUIET_CPU_SHARE`` of a core for one second.  Gives up after ``STARTUP_TIMEOUT_S``
+    ``QUIET_CPU_SHARE`` of a core for two seconds in a row.  Gives up after ``STARTUP_TIMEOUT_S``
     (the measurement then says so by its figures, not by an error)."""
     import psutil
 
@@ -89,11 +89,11 @@ def wait_until_quiet(process: subprocess.Popen[bytes]) -> None:
         return float(times.user + times.system)
 
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 2:  # two quiet seconds in a row
         before = cpu_s()
         time.sleep(1.0)
-        if cpu_s() - before < QUIET_CPU_SHARE:
-            return
+        quiet = quiet + 1 if cpu_s() - before < QUIET_CPU_SHARE else 0
 
 
 @contextmanager
