@@ -103,9 +103,9 @@ def max_request_bytes(explicit: int | None = None) -> int:
 
 def journal_sync(explicit: str | None = None) -> str:
     """How the services' journal (localaws/motobridge) reaches the disk before a write is
-    acknowledged: ``full`` fsyncs every entry (survives a power cut); ``normal`` hands it to
-    the OS only (survives ``kill -9`` of the server, not a machine crash; faster where an
-    fsync is slow)."""
+    acknowledged: ``full`` waits for an fsync covering the entry (survives a power cut;
+    concurrent writes share one); ``normal`` hands it to the OS only (survives ``kill -9``
+    of the server, not a machine crash; faster where an fsync is slow)."""
     from localaws.errors import UserError
 
     value = resolve(explicit, ENV_JOURNAL_SYNC, DEFAULT_JOURNAL_SYNC).lower()

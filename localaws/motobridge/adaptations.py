@@ -15,12 +15,22 @@ Each adaptation is one small replacement, applied once when the bridge mounts th
   which counts every message of the queue three times: a receive from a queue of 2,000
   messages took 3 s (an event source mapping drained 5 messages/s).  The same check reads
   the queue's retention period directly.
+* SQS: moto's ``SendMessage`` reads the queue's whole ``attributes`` (for
+  ``ContentBasedDeduplication``), which counts the delayed, in-flight and visible messages,
+  reading the clock for every message each time: a send into a queue of 2,000 messages
+  took ~9 ms, quadratic in the queue's depth (sends, and the journal's replay of them).
+  The counts and the visible messages read the clock once per call: the same answer (the
+  clock is frozen during a call, :mod:`.determinism`), a comparison per message.
 * DynamoDB: moto's response serializer walks every item attribute through botocore's
   ``AttributeValue`` shape (ten members looked up per attribute): a Scan of 2,500 items took
   20 s, and a Glue job reading a table through the server ran at ~150 rows/s.  Item values
   are already in the wire format, so an ``AttributeValue`` (or a map of them) holding only
   JSON-native members (S, N, BOOL, NULL, SS, NS, M, L: no binary) is emitted as it is; one
   holding B or BS takes moto's path (which base64-encodes it).
+* Every service: moto's ``call_action`` lists the handler class's methods with
+  ``inspect.getmembers`` on every call, to check the action is one of them (~50 us of a
+  ~500 us PutItem).  A class's methods do not change once imported: each class is listed
+  once.
 """
 
 from __future__ import annotations
@@ -72,6 +82,24 @@ def apply() -> None:
 
     SQSBackend.is_message_valid_based_on_retention_period = retained  # type: ignore[method-assign]
 
+    import moto.sqs.models as sqs_models
+
+    def visible_messages(self: Any) -> list[Any]:
+        now = sqs_models.unix_time_millis()
+        return [m for m in self._messages if now > m.visible_at and not now < m.delayed_until]
+
+    def delayed_count(self: Any) -> int:
+        now = sqs_models.unix_time_millis()
+        return sum(1 for m in self._messages if now < m.delayed_until)
+
+    def not_visible_count(self: Any) -> int:
+        now = sqs_models.unix_time_millis()
+        return sum(1 for m in self._messages if not now > m.visible_at)
+
+    sqs_models.Queue.messages = property(visible_messages)  # type: ignore[method-assign,assignment]
+    sqs_models.Queue.approximate_number_of_messages_delayed = property(delayed_count)  # type: ignore[method-assign,assignment]
+    sqs_models.Queue.approximate_number_of_messages_not_visible = property(not_visible_count)  # type: ignore[method-assign,assignment]
+
     from moto.core.serialize import ResponseSerializer
 
     moto_serialize = ResponseSerializer._serialize
@@ -91,6 +119,19 @@ def apply() -> None:
         moto_serialize(self, serialized, value, shape, key)
 
     ResponseSerializer._serialize = serialize  # type: ignore[method-assign]
+
+    import moto.core.responses as moto_responses
+
+    moto_names = moto_responses.method_names_from_class
+    listed: dict[type, frozenset[str]] = {}
+
+    def method_names_once(clazz: Any) -> frozenset[str]:
+        names = listed.get(clazz)
+        if names is None:
+            names = listed[clazz] = frozenset(moto_names(clazz))
+        return names
+
+    moto_responses.method_names_from_class = method_names_once  # type: ignore[assignment]
     _applied = True
 
 

@@ -9,7 +9,9 @@ registers for that URL (moto's ``url_paths`` + ``responses`` classes), exactly a
 
 Durability: a call that may change state runs under one lock with a fresh seed and a frozen
 clock (:mod:`.determinism`); when moto accepts it (status < 400) it is appended to the
-journal (:mod:`.journal`, fsynced unless ``LOCALAWS_JOURNAL_SYNC=normal``) before the reply is returned.  :meth:`open` resets
+journal (:mod:`.journal`) under that lock; the reply waits, outside the lock, until the entry
+is on the disk (unless ``LOCALAWS_JOURNAL_SYNC=normal``), sharing one fsync with the calls
+that committed meanwhile; a read waits likewise for the writes it may show.  :meth:`open` resets
 moto's backends for the mounted services and replays the journal in order, which rebuilds the
 same state with the same ids (MessageId, receipt handles, sequence numbers, timestamps).
 A snapshot (:mod:`.snapshot`) every ``LOCALAWS_SNAPSHOT_EVERY`` (1000) mutations and at close
@@ -308,30 +310,36 @@ class MotoBridge:
         kept = {k: v for k, v in headers.items() if k not in _DROPPED_HEADERS}
         kept[ACCOUNT_HEADER] = self.account_id
         call = Call(service, method, self.url(service, path), kept, body, 0, 0.0)
-        if not services.is_mutating(operation, method):
-            with self._lock:
-                return self._dispatch(call, seed=secrets.randbits(63), at=time.time())
         with self._lock:
-            if self._journal is None:
+            journal_ = self._journal
+            if not services.is_mutating(operation, method):
+                reply = self._dispatch(call, seed=secrets.randbits(63), at=time.time())
+            elif journal_ is None:
                 raise PlatformError("the services bridge is closed")
-            call = Call(service, method, call.url, kept, body, secrets.randbits(63), time.time())
-            reply = self._dispatch(call)
-            if journal(reply):
-                self._seq = self._journal.append(call)
-                self._changed.notify_all()
-                if self._seq - self._snapshot_seq >= self.snapshot_every:
-                    self._snapshot()
-                # Under the lock, so observers see mutations in journal order.
-                mutation = Mutation(service, operation, method, path, kept, body, reply)
-                for observer in self._observers:
-                    observer(mutation)
+            else:
+                call = Call(
+                    service, method, call.url, kept, body, secrets.randbits(63), time.time()
+                )
+                reply = self._dispatch(call)
+                if journal(reply):
+                    self._seq = journal_.append(call)
+                    self._changed.notify_all()
+                    if self._seq - self._snapshot_seq >= self.snapshot_every:
+                        self._snapshot()
+                    # Under the lock, so observers see mutations in journal order.
+                    mutation = Mutation(service, operation, method, path, kept, body, reply)
+                    for observer in self._observers:
+                        observer(mutation)
+            seen = self._seq  # the state this reply shows includes every entry up to here
+        # Outside the lock: calls that commit meanwhile share the fsync (group commit).  A
+        # read waits too, so no reply shows a write the disk might not have yet.
+        if journal_ is not None:
+            journal_.sync_to(seen)
         return reply
 
     def _dispatch(self, call: Call, *, seed: int | None = None, at: float | None = None) -> Reply:
-        from botocore.awsrequest import AWSPreparedRequest
-        from botocore.compat import HTTPHeaders
         from moto.core.exceptions import HTTPException
-        from moto.core.request import normalize_request
+        from moto.core.request import Request
 
         mounted = self._mounted[call.service]
         split = urlsplit(call.url)
@@ -341,20 +349,12 @@ class MotoBridge:
             return _error_reply(
                 404, "UnknownOperationException", f"no {call.service} API at {split.path}"
             )
-        request_headers = HTTPHeaders()
-        for key, value in call.headers.items():
-            request_headers[key] = value
-        request = AWSPreparedRequest(
-            method=call.method,
-            url=call.url,
-            headers=request_headers,
-            body=call.body,
-            stream_output=False,
-        )
         with determinism.repeatable(
             call.seed if seed is None else seed, call.at if at is None else at
         ):
-            normalized = normalize_request(request)
+            # What moto's normalize_request makes of a botocore request, without the
+            # botocore request and its email-message headers in between.
+            normalized = Request.from_primitives(call.method, call.url, call.headers, call.body)
             try:
                 status, headers, body = handler(normalized, normalized.raw_url, normalized.headers)
             except HTTPException as e:

@@ -1,9 +1,12 @@
 """The journal of mutating calls: what makes moto's memory-only state durable.
 
-Every acknowledged call that may change state is one row, committed (SQLite WAL) before its
-response leaves the server; with ``sync="full"`` (the default, ``LOCALAWS_JOURNAL_SYNC``)
-each commit is fsynced, with ``"normal"`` it is written to the OS only, which survives
-``kill -9`` of the server but not a crash of the machine:
+Every acknowledged call that may change state is one row, committed (SQLite WAL, written to
+the OS: it survives ``kill -9`` of the server) before its response leaves the server.  With
+``sync="full"`` (the default, ``LOCALAWS_JOURNAL_SYNC``) the response also waits until the
+row is on the disk (:meth:`Journal.sync_to`: an fsync of the WAL file), which survives a
+crash of the machine too; calls that commit while one fsync runs share the next one (group
+commit), so concurrent writers do not queue one fsync each.  With ``"normal"`` nothing waits
+for the disk:
 
     seq | service | method | url | headers (JSON) | body | seed | at
 
@@ -14,6 +17,7 @@ with, so replaying the rows in ``seq`` order rebuilds the same state with the sa
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -96,22 +100,36 @@ def tail_problem(path: Path) -> str | None:
 
 
 class Journal:
-    """Append-only; one connection guarded by a lock."""
+    """Append-only; one connection guarded by a lock.
+
+    Commits run with ``synchronous=NORMAL`` (written to the OS; SQLite fsyncs the WAL before
+    a checkpoint copies it into the database and the database after).  With ``sync="full"``
+    :meth:`sync_to` fsyncs the WAL file, where every committed row not yet checkpointed is:
+    what ``synchronous=FULL`` does at each commit, once for all the rows committed by then."""
 
     def __init__(self, path: Path, *, sync: str = "full"):
         self.path = path
+        self.full = sync == "full"
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute(SCHEMA)
         except sqlite3.Error as e:
             raise PlatformError(f"cannot open the services journal {path}: {e}") from e
         self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._written = self.last_seq()
+        self._synced = 0  # what an earlier run committed may not be on the disk yet
+
+    @property
+    def wal_path(self) -> Path:
+        return self.path.with_name(self.path.name + "-wal")
 
     def append(self, call: Call) -> int:
-        """Write ``call`` durably; returns its sequence number."""
+        """Commit ``call`` (to the OS; :meth:`sync_to` waits for the disk); returns its
+        sequence number."""
         with self._lock:
             try:
                 cur = self._conn.execute(
@@ -131,7 +149,33 @@ class Journal:
                 raise PlatformError(
                     f"cannot write the services journal {self.path}: {e}; check the disk has space"
                 ) from e
-            return int(cur.lastrowid or 0)
+            self._written = int(cur.lastrowid or 0)
+            return self._written
+
+    def sync_to(self, seq: int) -> None:
+        """Return once the entries up to ``seq`` are on the disk (``sync="full"``; at once
+        with ``"normal"``).  One caller fsyncs for every entry committed when it starts;
+        the callers waiting meanwhile find theirs done or share the next fsync."""
+        if not self.full or self._synced >= seq:
+            return
+        with self._sync_lock:
+            if self._synced >= seq:
+                return  # the fsync that just finished covered it
+            covered = self._written  # committed before the fsync starts: it includes them
+            try:
+                try:
+                    fd = os.open(self.wal_path, os.O_RDONLY)
+                except FileNotFoundError:  # no WAL: the commits are in the database file
+                    fd = os.open(self.path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError as e:
+                raise PlatformError(
+                    f"cannot write the services journal {self.path} to the disk: {e}"
+                ) from e
+            self._synced = covered
 
     def __iter__(self) -> Iterator[Call]:
         return self.since(0)

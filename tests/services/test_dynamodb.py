@@ -178,3 +178,21 @@ def test_every_attribute_type_reads_back_as_written(
     assert by_sk(batch["Responses"][table]) == items
     page = ddb.scan(TableName=table, Limit=1)
     assert page["LastEvaluatedKey"] == keys[0]
+
+
+def test_handler_methods_are_listed_once_per_class() -> None:
+    """The adaptation of moto's ``call_action``, which listed the handler class's methods
+    with ``inspect.getmembers`` on every call: the same names, listed once per class."""
+    import moto.core.responses as moto_responses
+    from moto.core.utils import method_names_from_class as listed_by_moto
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.sqs.responses import SQSResponse
+
+    from localaws.motobridge import adaptations
+
+    adaptations.apply()
+    for handler in (DynamoHandler, SQSResponse):
+        names = moto_responses.method_names_from_class(handler)
+        assert set(names) == set(listed_by_moto(handler))
+        assert moto_responses.method_names_from_class(handler) is names
+    assert "put_item" in moto_responses.method_names_from_class(DynamoHandler)

@@ -85,3 +85,83 @@ def test_bad_snapshot_interval_names_the_variable(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv(config.ENV_SNAPSHOT_EVERY, "0")
     with pytest.raises(UserError, match=r"LOCALAWS_SNAPSHOT_EVERY: '0' is not a positive"):
         config.snapshot_every()
+
+
+def test_full_sync_shares_one_fsync_among_the_entries_committed_before_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: an fsync of the WAL covers every entry committed when it starts; a
+    caller whose entry it covered does not fsync again.  ``normal`` never fsyncs."""
+    import os
+
+    from localaws.motobridge.journal import Call
+
+    fsyncs: list[int] = []
+    real_fsync = os.fsync
+
+    def counted(fd: int) -> None:
+        fsyncs.append(fd)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", counted)
+    call = Call("dynamodb", "POST", "https://dynamodb.us-east-1.amazonaws.com/", {}, b"{}", 1, 0.0)
+    full = Journal(tmp_path / "full.db", sync="full")
+    seqs = [full.append(call) for _ in range(3)]
+    assert seqs == [1, 2, 3] and fsyncs == []  # committed, not yet waited for
+    full.sync_to(2)
+    assert len(fsyncs) == 1
+    full.sync_to(3)  # committed before that fsync began: on the disk already
+    full.sync_to(1)
+    assert len(fsyncs) == 1
+    full.sync_to(full.append(call))
+    assert len(fsyncs) == 2
+    full.close()
+    normal = Journal(tmp_path / "normal.db", sync="normal")
+    normal.sync_to(normal.append(call))
+    normal.close()
+    assert len(fsyncs) == 2
+
+
+def test_full_sync_acknowledges_after_the_fsync_without_holding_the_bridge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With LOCALAWS_JOURNAL_SYNC=full a write returns after its entry's fsync, and the
+    fsync runs outside the bridge's lock (other calls go on meanwhile and share the next)."""
+    import os
+    import threading
+
+    monkeypatch.setenv(config.ENV_JOURNAL_SYNC, "full")
+    real_fsync = os.fsync
+    lock_free_during_fsync: list[bool] = []
+    with Runtime(tmp_path) as rt:
+        ddb = rt.backend("dynamodb")
+        ddb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        bridge = rt.motobridge
+
+        wal = tmp_path / "services" / "journal.db-wal"
+
+        def fsync(fd: int) -> None:
+            if os.fstat(fd).st_ino != os.stat(wal).st_ino:  # another file's
+                real_fsync(fd)
+                return
+
+            def probe() -> None:
+                free = bridge._lock.acquire(blocking=False)
+                if free:
+                    bridge._lock.release()
+                lock_free_during_fsync.append(free)
+
+            prober = threading.Thread(target=probe)
+            prober.start()
+            prober.join()
+            real_fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        ddb.put_item(TableName="t", Item={"id": {"S": "a"}})
+        assert lock_free_during_fsync == [True]
+        monkeypatch.setattr(os, "fsync", real_fsync)

@@ -130,3 +130,36 @@ def test_retention_check_reads_the_queues_period() -> None:
     assert not backend.is_message_valid_based_on_retention_period("expired", old)
     assert backend.receive_message("expired", 10, 0, 30, []) == []
     assert [m.body for m in backend.receive_message("kept", 10, 0, 30, [])] == ["kept"]
+
+
+def test_queue_counts_read_the_clock_once(monkeypatch: Any) -> None:
+    """The adaptation of moto's message counts (SendMessage reads them all; each read the
+    clock per message, quadratic in the queue's depth): the delayed, in-flight and visible
+    messages are counted as moto counts them, reading the clock once per count."""
+    import moto.sqs.models as sqs_models
+
+    from localaws.motobridge import adaptations
+
+    adaptations.apply()
+    backend = sqs_models.SQSBackend("us-east-1", "123456789012")
+    backend.create_queue("q")
+    for i in range(30):
+        backend.send_message("q", f"m{i}")
+    backend.send_message("q", "later", delay_seconds=60)
+    assert len(backend.receive_message("q", 10, 0, 30, [])) == 10
+    reads = 0
+    clock = sqs_models.unix_time_millis
+
+    def counted() -> float:
+        nonlocal reads
+        reads += 1
+        return clock()
+
+    monkeypatch.setattr(sqs_models, "unix_time_millis", counted)
+    attributes = backend.get_queue("q").attributes
+    assert (
+        attributes["ApproximateNumberOfMessages"],
+        attributes["ApproximateNumberOfMessagesNotVisible"],
+        attributes["ApproximateNumberOfMessagesDelayed"],
+    ) == (20, 10, 1)
+    assert reads <= 3
