@@ -119,10 +119,16 @@ def guarded_app(
     return Guard(create_app(runtime), policy)
 
 
+# uvicorn's HTTP/1.1 parser: httptools (C, llhttp).  h11, uvicorn's pure-Python fallback,
+# took about 0.7 ms of the server's 1.7 ms of CPU per StartExecution+DescribeExecution pair.
+HTTP_IMPLEMENTATION = "httptools"
+
+
 def _server(app: Guard, log_level: str) -> uvicorn.Server:
     return _Server(
         uvicorn.Config(
             app,
+            http=HTTP_IMPLEMENTATION,
             log_level=log_level,
             access_log=False,
             lifespan="off",
