@@ -576,14 +576,16 @@ def _vectorised(
     scores = score_texts(preds)
     if not plan.filtering:
         return list(pc.binary_join_element_wise(scores, "", "\n").chunks)
-    fields = [table.column(i) if i in text else None for i in range(n_cols)]
+    # The input columns only the output writes as text (the others were parsed as numbers).
+    fields: list[Any] = [table.column(i) if i in text else None for i in range(n_cols)]
     fields = fields if plan.join_input else []
     fields.append(scores)
     try:
-        chosen = [fields[i] for i in plan.output_filter.columns(len(fields))]
+        picked = [fields[i] for i in plan.output_filter.columns(len(fields))]
     except IndexError:
         return None
-    if not chosen or any(f is None for f in chosen):
+    chosen = [f for f in picked if f is not None]
+    if not chosen or len(chosen) != len(picked):
         return None
     records = chosen[0] if len(chosen) == 1 else pc.binary_join_element_wise(*chosen, ",")
     if plan.assemble_with == "Line":  # each record followed by a newline
