@@ -74,6 +74,12 @@ class Database:
                 raise
             conn.execute("COMMIT")
 
+    def write(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> int:
+        """One write statement, atomic on its own (SQLite's autocommit: no BEGIN and COMMIT
+        round trips); the number of rows it changed."""
+        with self._write_lock:
+            return self._writer_conn().execute(sql, params).rowcount
+
     def query(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return self._conn().execute(sql, params).fetchall()
 

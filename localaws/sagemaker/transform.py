@@ -15,12 +15,13 @@
 Requests go to a model server (:mod:`localaws.sagemaker.model_server`) started for the job
 with ``SAGEMAKER_BATCH=true``, as SageMaker does.  For the built-in XGBoost algorithm on CSV
 records by line (with or without ``DataProcessing``), the job predicts in-process instead,
-on whole columns: pyarrow splits the fields (verbatim, no quoting), XGBoost predicts every
-record at once with the same :class:`~localaws.sagemaker.model_server.BoosterPredictor`, the
-join and filters are column selections, and the records are written from pyarrow's buffers,
-so the result is byte-for-byte what the server path writes.  An object that is not plain
-enough for that (carriage returns, blank or ragged lines, padded numbers) goes record by
-record through the container's own decode / predict / encode, in process.
+on whole columns: pyarrow splits the fields (verbatim, no quoting) and parses the features as
+numbers (as ``float()`` does) in blocks on every core, XGBoost predicts every record at once
+with the same :class:`~localaws.sagemaker.model_server.BoosterPredictor`, the join and
+filters are column selections, and the records are written from pyarrow's buffers, so the
+result is byte-for-byte what the server path writes.  An object that is not plain enough for
+that (carriage returns, blank or ragged lines, a number only Python's parser reads) goes
+record by record through the container's own decode / predict / encode, in process.
 ``MaxConcurrentTransforms`` objects are transformed at once.
 
 Outputs are staged locally and written only when every input succeeded; a failed job leaves
@@ -60,7 +61,6 @@ JOIN_SOURCES = ("None", "Input")
 DEFAULT_MAX_PAYLOAD_MB = 6
 MB = 1024 * 1024
 REQUEST_TIMEOUT_S = 3600.0  # ModelClientConfig.InvocationsTimeoutInSeconds maximum
-FAST_PATH_BLOCK_BYTES = 64 * MB
 
 
 class TransformCancelled(Exception):
@@ -434,10 +434,26 @@ _BLANKS = (b" ", b"\t", b"\x0b", b"\x0c")
 _BLANK_LINE = re.compile(rb"(?m)^[ \t\x0b\x0c]+$")
 
 
-def _read_fields(data: bytes) -> Any:
-    """A headerless CSV object as a pyarrow table of its raw fields (strings, verbatim), or
-    None when the object is not plain enough for the vectorised path to treat exactly as the
-    record-by-record path does (carriage returns, whitespace-only lines, ragged rows)."""
+def _column_count(data: bytes) -> int:
+    """The number of fields of the object's first non-empty line (0: no such line)."""
+    start, size = 0, len(data)
+    while start < size:
+        end = data.find(b"\n", start)
+        end = size if end < 0 else end
+        if end > start:
+            return data.count(b",", start, end) + 1
+        start = end + 1
+    return 0
+
+
+def _read_fields(data: bytes, n_cols: int, numbers: frozenset[int] = frozenset()) -> Any:
+    """A headerless CSV object as a pyarrow table: the columns in ``numbers`` as float64,
+    parsed as the model server's ``float()`` parses them (an empty field is null), the others
+    as their raw fields (strings, verbatim); None when the object is not plain enough for the
+    vectorised path to treat exactly as the record-by-record path does (carriage returns,
+    whitespace-only lines, ragged rows, a field pyarrow does not read as a number).
+
+    Parsed in blocks on every core, as ``pyarrow.csv.read_csv`` does by default."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -447,20 +463,20 @@ def _read_fields(data: bytes) -> Any:
         data
     ):
         return None
-    first = next((line for line in data.split(b"\n", 64) if line), b"")
-    if not first:
+    if n_cols == 0:
         return pa.table({})
-    n_cols = first.count(b",") + 1
     names = [f"f{i}" for i in range(n_cols)]
+    types = {n: pa.float64() if i in numbers else pa.string() for i, n in enumerate(names)}
     try:
         return pacsv.read_csv(
             pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(column_names=names, block_size=FAST_PATH_BLOCK_BYTES),
+            read_options=pacsv.ReadOptions(column_names=names),
             parse_options=pacsv.ParseOptions(
                 quote_char=False, double_quote=False, escape_char=False, ignore_empty_lines=True
             ),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
+                column_types=types,
+                null_values=[""],
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -478,51 +494,79 @@ def _features(table: Any, keep: list[int]) -> np.ndarray | None:
     matrix = np.empty((table.num_rows, len(keep)), dtype=np.float32)
     for j, i in enumerate(keep):
         column = table.column(i)
-        try:
-            empty = pc.equal(column, "")
-            values = pc.cast(pc.if_else(empty, pa.scalar(None, pa.string()), column), pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
-            return None
-        matrix[:, j] = values.to_numpy(zero_copy_only=False)
+        if not pa.types.is_floating(column.type):  # a text column the output also writes
+            try:
+                empty = pc.equal(column, "")
+                column = pc.cast(
+                    pc.if_else(empty, pa.scalar(None, pa.string()), column), pa.float64()
+                )
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+                return None
+        matrix[:, j] = column.to_numpy(zero_copy_only=False)
     return matrix
 
 
-def _record_lengths(table: Any, keep: list[int]) -> Any:
-    import pyarrow.compute as pc
+def _lines_fit(data: bytes, limit: int) -> bool:
+    """Whether no line of ``data`` is longer than ``limit`` bytes (its newline not counted):
+    from each line start, the last newline within ``limit + 1`` bytes starts the next
+    stretch, so the object is crossed in about ``len(data) / limit`` short backward scans."""
+    pos, end = 0, len(data)
+    while end - pos > limit:
+        newline = data.rfind(b"\n", pos, pos + limit + 1)
+        if newline < 0:
+            return False
+        pos = newline + 1
+    return True
 
-    total = None
-    for i in keep:
-        n = pc.binary_length(table.column(i))
-        total = n if total is None else pc.add(total, n)
-    return pc.add(total, len(keep) - 1)
+
+def _output_text_columns(plan: TransformPlan, n_cols: int) -> frozenset[int] | None:
+    """The input columns the output writes verbatim (the join's, through the OutputFilter;
+    one score per record); None when the OutputFilter does not fit such records."""
+    if not (plan.filtering and plan.join_input):
+        return frozenset()
+    try:
+        chosen = plan.output_filter.columns(n_cols + 1)
+    except IndexError:
+        return None
+    return frozenset(i for i in chosen if i < n_cols)
 
 
 def _vectorised(
     data: bytes, plan: TransformPlan, predictor: model_server.BoosterPredictor, source: str
 ) -> list[Any] | bytes | None:
-    """The output object, computed on whole columns: pyarrow parses the fields, XGBoost predicts
-    every record at once, and the join and filters are column selections.  Byte for byte what
-    the record-by-record path writes; None when the object needs that path (it then gives the
-    exact answer or error)."""
+    """The output object, computed on whole columns: pyarrow parses the features as numbers
+    and keeps the fields the output writes as text, XGBoost predicts every record at once,
+    and the join and filters are column selections.  Byte for byte what the record-by-record
+    path writes; None when the object needs that path (it then gives the exact answer or
+    error)."""
     import pyarrow.compute as pc
 
-    table = _read_fields(data)
-    if table is None:
-        return None
-    if table.num_rows == 0:
-        return b""
-    n_cols = table.num_columns
+    n_cols = _column_count(data)
     try:
         keep = plan.input_filter.columns(n_cols)
     except IndexError:
         return None
+    text = _output_text_columns(plan, n_cols)
+    if text is None:
+        return None
+    table = _read_fields(data, n_cols, frozenset(keep) - text)
+    if table is None:
+        return None
+    if table.num_rows == 0:
+        return b""
     if not keep:
         return None
-    if plan.max_payload and pc.max(_record_lengths(table, keep)).as_py() > plan.max_payload:
-        return None  # the record path names the record that is too large
+    if plan.max_payload and len(data) > plan.max_payload:
+        # A record is its kept fields joined by commas: no longer than its line times the
+        # most a field is repeated.  Longer lines go the record path, which names them.
+        repeats = max(keep.count(i) for i in set(keep))
+        if not _lines_fit(data, plan.max_payload // repeats):
+            return None
     matrix = _features(table, keep)
     if matrix is None:
         return None
+    if b"(" in data and np.isnan(matrix).any():
+        return None  # pyarrow reads 'nan(...)' as NaN, float() refuses it
     try:
         preds = predictor.predict(matrix)
     except model_server.InvocationError as e:
@@ -532,13 +576,16 @@ def _vectorised(
     scores = score_texts(preds)
     if not plan.filtering:
         return list(pc.binary_join_element_wise(scores, "", "\n").chunks)
-    fields = [table.column(i) for i in range(n_cols)] if plan.join_input else []
+    # The input columns only the output writes as text (the others were parsed as numbers).
+    fields: list[Any] = [table.column(i) if i in text else None for i in range(n_cols)]
+    fields = fields if plan.join_input else []
     fields.append(scores)
     try:
-        chosen = [fields[i] for i in plan.output_filter.columns(len(fields))]
+        picked = [fields[i] for i in plan.output_filter.columns(len(fields))]
     except IndexError:
         return None
-    if not chosen:
+    chosen = [f for f in picked if f is not None]
+    if not chosen or len(chosen) != len(picked):
         return None
     records = chosen[0] if len(chosen) == 1 else pc.binary_join_element_wise(*chosen, ",")
     if plan.assemble_with == "Line":  # each record followed by a newline

@@ -109,10 +109,12 @@ class AwsApi:
 
     async def __call__(self, request: Request) -> HttpResponse:
         target = request.headers.get("x-amz-target")
-        mounted = mounted_service(target, signing_service(request), request.url.path)
+        signing = signing_service(request)
+        # The path decides only without a target (and building request.url is not free).
+        mounted = mounted_service(target, signing, "" if target else request.url.path)
         if mounted is not None:
             return await self._mounted(mounted, request)
-        if not target and signing_service(request) == "s3":
+        if not target and signing == "s3":
             return await self.s3(request)
         body = await request.body()
         if not target:

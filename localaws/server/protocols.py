@@ -60,6 +60,17 @@ def decode_value(shape: Shape | None, value: Any) -> Any:
     return value
 
 
+# Model types whose JSON form is the Python value itself when it is one of these types.
+_SCALAR_KINDS = frozenset({"string", "integer", "long", "float", "double", "boolean"})
+_JSON_SCALARS = frozenset({str, int, float, bool})
+
+
+@cache
+def _body_members(shape: Shape) -> dict[str, Shape]:
+    """A structure's members that travel in the JSON body (not in a header, URI or query)."""
+    return {k: m for k, m in shape.members.items() if not m.serialization.get("location")}
+
+
 def encode_value(shape: Shape | None, value: Any) -> Any:
     """A backend's Python value -> its JSON wire form (members the model lacks are dropped)."""
     if value is None:
@@ -67,12 +78,14 @@ def encode_value(shape: Shape | None, value: Any) -> Any:
     if shape is None:
         return _plain(value)
     kind = shape.type_name
+    if kind in _SCALAR_KINDS and type(value) in _JSON_SCALARS:
+        return value
     if kind == "structure":
-        members = shape.members
+        members = _body_members(shape)
         return {
             k: encode_value(members[k], v)
             for k, v in value.items()
-            if k in members and v is not None and not members[k].serialization.get("location")
+            if v is not None and k in members
         }
     if kind == "list":
         return [encode_value(shape.member, v) for v in value]

@@ -120,10 +120,22 @@ def guarded_app(
     return Guard(create_app(runtime), policy)
 
 
+# uvicorn's HTTP/1.1 parser: httptools (C, llhttp).  h11, uvicorn's pure-Python fallback,
+# took about 0.7 ms of the server's 1.7 ms of CPU per StartExecution+DescribeExecution pair.
+HTTP_IMPLEMENTATION = "httptools"
+# uvloop (libuv, C) runs the event loop.  asyncio's loop and transports are Python, on the
+# thread every request passes through, and each socket send/recv there releases the GIL to a
+# worker thread and waits to get it back: 8 threads of StartExecution+DescribeExecution,
+# 583 -> 783 pairs/s, server CPU per pair 1.54 -> 0.97 ms (medians of 4 interleaved runs).
+LOOP_IMPLEMENTATION = "uvloop"
+
+
 def _server(app: Guard, log_level: str) -> uvicorn.Server:
     return _Server(
         uvicorn.Config(
             app,
+            http=HTTP_IMPLEMENTATION,
+            loop=LOOP_IMPLEMENTATION,
             log_level=log_level,
             access_log=False,
             lifespan="off",

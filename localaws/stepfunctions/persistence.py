@@ -144,32 +144,31 @@ class StepFunctionsStore:
         trace_header: str | None,
     ) -> Any:
         """Insert a RUNNING execution of ``machine`` (its row); when the ARN exists, insert
-        nothing and return the existing row (None after an insert)."""
-        with self.db.transaction() as conn:
-            existing = conn.execute(
-                "SELECT status, input, start FROM sfn_executions WHERE arn = ?", (arn,)
-            ).fetchone()
-            if existing is not None:
-                return existing
-            conn.execute(
-                "INSERT INTO sfn_executions(arn, state_machine_arn, state_machine_name, name, status, start, "
-                "input, definition, role_arn, type, test_case, trace_header) "
-                "VALUES (?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    arn,
-                    machine["arn"],
-                    machine["name"],
-                    name,
-                    start,
-                    input_text,
-                    machine["definition"],
-                    machine["role_arn"],
-                    machine["type"],
-                    test_case,
-                    trace_header,
-                ),
-            )
-        return None
+        nothing and return the existing row (None after an insert).  One statement, atomic
+        on its own: the row is committed when this returns."""
+        inserted = self.db.write(
+            "INSERT INTO sfn_executions(arn, state_machine_arn, state_machine_name, name, status, start, "
+            "input, definition, role_arn, type, test_case, trace_header) "
+            "VALUES (?, ?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(arn) DO NOTHING",
+            (
+                arn,
+                machine["arn"],
+                machine["name"],
+                name,
+                start,
+                input_text,
+                machine["definition"],
+                machine["role_arn"],
+                machine["type"],
+                test_case,
+                trace_header,
+            ),
+        )
+        if inserted:
+            return None
+        return self.db.query_one(
+            "SELECT status, input, start FROM sfn_executions WHERE arn = ?", (arn,)
+        )
 
     def executions(
         self,

@@ -185,13 +185,17 @@ def test_join_input_and_output_filter(runtime, data):
     assert out == expected
 
 
-def labelled_csv(y, X, *, blank=1, empty=2, text_label=None):
+def labelled_csv(y, X, *, blank=1, empty=2, text_label=None, pad=False):
     """Labelled records as a user might write them: integer labels, short and long numbers,
-    an empty field (missing), a blank line."""
+    an empty field (missing), a blank line; ``pad``: numbers with spaces and tabs around."""
     lines = []
     for i, (label, row) in enumerate(zip(y, X, strict=True)):
         fields = [text_label or str(int(label))]
         fields += [f"{v:.{1 + i % 7}f}" if i % 3 else repr(float(v)) for v in row]
+        if pad:
+            fields = [fields[0]] + [
+                [" ", "\t", ""][(i + j) % 3] + f for j, f in enumerate(fields[1:])
+            ]
         if empty and i % 11 == empty:
             fields[1 + i % len(row)] = ""
         lines.append(",".join(fields))
@@ -224,8 +228,23 @@ WORKFLOW_PROCESSING = {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFil
             {"DataProcessing": {**WORKFLOW_PROCESSING, "InputFilter": "$[2:]"}},
             {"text_label": '"a,b"'},
         ),
+        ({"DataProcessing": WORKFLOW_PROCESSING}, {"pad": True}),
+        (  # the output writes padded features verbatim
+            {"DataProcessing": {**WORKFLOW_PROCESSING, "OutputFilter": "$[0,3:5,-1]"}},
+            {"pad": True},
+        ),
     ],
-    ids=["workflow", "workflow-1mb", "join", "filter-twice", "assemble-none", "slices", "quotes"],
+    ids=[
+        "workflow",
+        "workflow-1mb",
+        "join",
+        "filter-twice",
+        "assemble-none",
+        "slices",
+        "quotes",
+        "padded",
+        "padded-joined",
+    ],
 )
 def test_in_process_gives_the_model_servers_bytes(runtime, data, overrides, text):
     """With DataProcessing filters and joins, the vectorised in-process path writes exactly
@@ -363,12 +382,26 @@ def test_cancelled_job_writes_nothing(runtime, data):
     [
         (lambda body: body, True),
         (lambda body: body.replace(b"\n", b"\n\n"), True),  # empty lines are skipped alike
-        (lambda body: body.replace(b",", b", ", 1), False),  # float() strips blanks
+        # float() strips spaces and tabs around a number, and so does pyarrow's parser
+        (lambda body: body.replace(b",", b", ", 1), True),
+        (lambda body: _first_feature(body, b"\t-1.5 "), True),
+        (lambda body: _first_feature(body, b"nan(1)"), False),  # pyarrow: NaN; float(): error
+        (lambda body: _first_feature(body, b"1_0"), False),  # float(): 10.0; pyarrow: error
         (lambda body: body.replace(b"\n", b"\r\n"), False),
         (lambda body: body + b"   \n", False),  # a blank line the record path skips
         (lambda body: body + b"1,2\n", False),  # ragged
     ],
-    ids=["plain", "empty-lines", "padded", "crlf", "blank-line", "ragged"],
+    ids=[
+        "plain",
+        "empty-lines",
+        "padded",
+        "padded-tab",
+        "nan-parenthesis",
+        "underscore",
+        "crlf",
+        "blank-line",
+        "ragged",
+    ],
 )
 def test_which_objects_take_the_vectorised_path(data, edit, vectorised):
     """Plain CSV is done on whole columns; anything else goes record by record (which gives
@@ -382,6 +415,59 @@ def test_which_objects_take_the_vectorised_path(data, edit, vectorised):
         body, plan, model_server.BoosterPredictor(booster), "s3://data/in/a.csv"
     )
     assert (result is not None) == vectorised
+
+
+def test_records_after_many_empty_lines_are_transformed(data):
+    from localaws.sagemaker import model_server, transform
+
+    X, y, booster = data
+    plan = TransformPlan.from_job(job(DataProcessing=WORKFLOW_PROCESSING))
+    predictor = model_server.BoosterPredictor(booster)
+    body = labelled_csv(y[:50], X[:50])
+    padded = transform._vectorised(b"\n" * 100 + body, plan, predictor, "s3://data/in/a.csv")
+    plain = transform._vectorised(body, plan, predictor, "s3://data/in/a.csv")
+    assert isinstance(padded, list) and isinstance(plain, list)
+    assert [v for c in padded for v in c.to_pylist()] == [v for c in plain for v in c.to_pylist()]
+
+
+def _first_feature(body, text):
+    first, rest = body.split(b"\n", 1)
+    fields = first.split(b",")
+    fields[1] = text
+    return b",".join(fields) + b"\n" + rest
+
+
+@pytest.mark.parametrize(
+    ("data", "limit", "fits"),
+    [
+        (b"", 3, True),
+        (b"abc\nde\n", 3, True),
+        (b"abc\nde", 2, False),
+        (b"ab\ncd\nef\n", 2, True),
+        (b"ab\ncde\nf\n", 2, False),
+        (b"ab\n\n\nabcd", 3, False),
+        (b"ab\n\n\nabcd", 4, True),
+        (b"abcd", 4, True),
+        (b"x\n" * 1000 + b"y" * 50 + b"\n" + b"z\n" * 1000, 49, False),
+        (b"x\n" * 1000 + b"y" * 50 + b"\n" + b"z\n" * 1000, 50, True),
+    ],
+)
+def test_lines_fit(data, limit, fits):
+    from localaws.sagemaker.transform import _lines_fit
+
+    assert _lines_fit(data, limit) == fits
+    assert fits == all(len(line) <= limit for line in data.split(b"\n"))
+
+
+def test_a_record_over_max_payload_fails_the_in_process_job(runtime, data):
+    X, y, booster = data
+    body = labelled_csv(y[:20], X[:20])
+    huge = _first_feature(body, b"0." + b"0" * (1024 * 1024) + b"1")
+    runtime.storage.write("s3://data/in/a.csv", huge)
+    spec = job(DataProcessing=WORKFLOW_PROCESSING, MaxPayloadInMB=1)
+    with pytest.raises(UserError, match="larger than MaxPayloadInMB"):
+        run(runtime, spec, xgb_model(runtime, booster))
+    assert runtime.storage.list("s3://data/out/") == []
 
 
 def test_score_texts_are_pythons_str_of_each_score():
