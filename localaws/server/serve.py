@@ -127,7 +127,8 @@ HTTP_IMPLEMENTATION = "httptools"
 # thread every request passes through, and each socket send/recv there releases the GIL to a
 # worker thread and waits to get it back: 8 threads of StartExecution+DescribeExecution,
 # 583 -> 783 pairs/s, server CPU per pair 1.54 -> 0.97 ms (medians of 4 interleaved runs).
-LOOP_IMPLEMENTATION = "uvloop"
+# "auto": uvloop where it is installed (not on Windows, which it does not support), else asyncio.
+LOOP_IMPLEMENTATION = "auto"
 
 
 def _server(app: Guard, log_level: str) -> uvicorn.Server:
