@@ -176,6 +176,14 @@ class JsonRecords:
                 == 1
             )
 
+    def bodies(self, kind: str) -> list[tuple[str, str]]:
+        """(name, JSON text) of every record of ``kind``, newest first, not parsed: for a
+        reader that parses only what changed since it last looked."""
+        rows = self.db.query(
+            "SELECT name, body FROM records WHERE kind = ? ORDER BY created DESC", (kind,)
+        )
+        return [(r["name"], r["body"]) for r in rows]
+
     def list(self, kind: str) -> list[dict[str, Any]]:
         rows = self.db.query(
             "SELECT body FROM records WHERE kind = ? ORDER BY created DESC", (kind,)

@@ -186,8 +186,10 @@ def follow_execution(
     *,
     poll_seconds: float = 0.25,
     timeout: float | None = None,
+    pause: Callable[[float], None] = time.sleep,
 ) -> ExecutionView:
-    """Poll until the execution ends (or ``timeout``), calling ``on_update`` with each view.
+    """Poll until the execution ends (or ``timeout``), calling ``on_update`` with each view;
+    ``pause(poll_seconds)`` between two polls (it may return early when the execution ends).
 
     The one follow loop: the CLI, the notebook and ``execute --target aws`` go through it.
     """
@@ -198,7 +200,7 @@ def follow_execution(
             on_update(view)
         if view.done or (deadline is not None and time.monotonic() >= deadline):
             return view
-        time.sleep(poll_seconds)
+        pause(poll_seconds)
 
 
 def _parse(text: Any) -> Any:
@@ -393,6 +395,35 @@ class LocalTarget(Target):
     @property
     def account_id(self) -> str:
         return self.runtime.account_id
+
+    def follow(
+        self,
+        arn: str,
+        on_update: Callable[[ExecutionView], None] | None = None,
+        *,
+        poll_seconds: float = 0.25,
+        timeout: float | None = None,
+    ) -> ExecutionView:
+        """As every target's, except that the execution's end ends the pause between two
+        polls: the run returns when it ends, not up to ``poll_seconds`` later."""
+
+        def pause(seconds: float) -> None:
+            until = time.monotonic() + seconds
+            try:
+                described = self.runtime.stepfunctions.wait(arn, timeout=seconds)
+            except TimeoutError:
+                return
+            if described["status"] not in TERMINAL:  # not running in this process: poll
+                time.sleep(max(0.0, until - time.monotonic()))
+
+        return follow_execution(
+            self.stepfunctions,
+            arn,
+            on_update,
+            poll_seconds=poll_seconds,
+            timeout=timeout,
+            pause=pause,
+        )
 
     @property
     def state_dir(self) -> Path:

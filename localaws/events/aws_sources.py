@@ -17,6 +17,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,7 @@ SAGEMAKER = {
     ),
 }
 STATES_DETAIL_TYPE = "Step Functions Execution Status Change"
+Entry = tuple[str, str, dict[str, Any]]  # (resource key, status, PutEvents entry)
 
 
 def _ms(value: Any) -> int | None:
@@ -70,6 +72,9 @@ class StateChangeEvents(threading.Thread):
         self.runtime = runtime
         self.records = JsonRecords(runtime.db)
         self._stop_event = threading.Event()
+        # what each resource's stored text last gave: a tick parses only what changed (a run
+        # of many jobs keeps hundreds of records, read every tick)
+        self._parsed: dict[str, tuple[Any, Entry | None]] = {}
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -109,28 +114,21 @@ class StateChangeEvents(threading.Thread):
             self.records.put(KIND, "seen", seen, time.time())
         return len(entries)
 
-    def _current(self, since: float) -> list[tuple[str, str, dict[str, Any]]]:
+    def _current(self, since: float) -> list[Entry]:
         """Resources that may still change or changed after ``since``."""
-        found = []
-        for kind, (status_member, arn_member, detail_type) in SAGEMAKER.items():
-            for record in self.records.list(kind):
-                status = record.get(status_member)
-                arn = record.get(arn_member)
-                if not status or not arn:
-                    continue
-                detail = json.loads(json.dumps(record, default=str))
-                found.append(
-                    (
-                        f"{kind}/{arn}",
-                        str(status),
-                        {
-                            "Source": "aws.sagemaker",
-                            "DetailType": detail_type,
-                            "Resources": [arn],
-                            "Detail": json.dumps(detail),
-                        },
-                    )
-                )
+        found: list[Entry] = []
+        parsed: dict[str, tuple[Any, Entry | None]] = {}
+
+        def once(key: str, raw: Any, build: Callable[..., Entry | None], *args: Any) -> None:
+            known = self._parsed.get(key)
+            entry = known[1] if known is not None and known[0] == raw else build(*args)
+            parsed[key] = (raw, entry)
+            if entry is not None:
+                found.append(entry)
+
+        for kind, members in SAGEMAKER.items():
+            for name, body in self.records.bodies(kind):
+                once(f"{kind}:{name}", body, _sagemaker_entry, kind, members, body)
         try:
             rows = self.runtime.db.query(
                 "SELECT arn, state_machine_arn, name, status, start, stop, input, output, "
@@ -140,30 +138,52 @@ class StateChangeEvents(threading.Thread):
         except sqlite3.OperationalError:  # Step Functions never used here
             rows = []
         for row in rows:
-            detail = {
-                "executionArn": row["arn"],
-                "stateMachineArn": row["state_machine_arn"],
-                "name": row["name"],
-                "status": row["status"],
-                "startDate": _ms(row["start"]),
-                "stopDate": _ms(row["stop"]),
-                "input": row["input"],
-                "output": row["output"],
-                "inputDetails": {"included": True},
-                "outputDetails": {"included": True} if row["output"] is not None else None,
-                "error": row["error"],
-                "cause": row["cause"],
-            }
-            found.append(
-                (
-                    f"states/{row['arn']}",
-                    str(row["status"]),
-                    {
-                        "Source": "aws.states",
-                        "DetailType": STATES_DETAIL_TYPE,
-                        "Resources": [row["arn"]],
-                        "Detail": json.dumps(detail),
-                    },
-                )
-            )
+            once(f"states:{row['arn']}", tuple(row), _states_entry, row)
+        self._parsed = parsed
         return found
+
+
+def _sagemaker_entry(kind: str, members: tuple[str, str, str], body: str) -> Entry | None:
+    status_member, arn_member, detail_type = members
+    record = json.loads(body)
+    status = record.get(status_member)
+    arn = record.get(arn_member)
+    if not status or not arn:
+        return None
+    return (
+        f"{kind}/{arn}",
+        str(status),
+        {
+            "Source": "aws.sagemaker",
+            "DetailType": detail_type,
+            "Resources": [arn],
+            "Detail": json.dumps(record),
+        },
+    )
+
+
+def _states_entry(row: sqlite3.Row) -> Entry:
+    detail = {
+        "executionArn": row["arn"],
+        "stateMachineArn": row["state_machine_arn"],
+        "name": row["name"],
+        "status": row["status"],
+        "startDate": _ms(row["start"]),
+        "stopDate": _ms(row["stop"]),
+        "input": row["input"],
+        "output": row["output"],
+        "inputDetails": {"included": True},
+        "outputDetails": {"included": True} if row["output"] is not None else None,
+        "error": row["error"],
+        "cause": row["cause"],
+    }
+    return (
+        f"states/{row['arn']}",
+        str(row["status"]),
+        {
+            "Source": "aws.states",
+            "DetailType": STATES_DETAIL_TYPE,
+            "Resources": [row["arn"]],
+            "Detail": json.dumps(detail),
+        },
+    )

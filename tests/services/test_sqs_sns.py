@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
+
+import pytest
 
 
 def test_standard_queue_send_receive_delete(
@@ -44,6 +47,36 @@ def test_long_poll_wakes_on_send(client: Callable[..., Any], name: Callable[[str
     client("sqs").send_message(QueueUrl=url, MessageBody="wake up")
     waiting.join(timeout=25)
     assert received and received[0]["Messages"][0]["Body"] == "wake up"
+
+
+def test_a_long_poll_is_not_woken_by_calls_that_cannot_queue_a_message(
+    client: Callable[..., Any],
+    name: Callable[[str], str],
+    server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A waiting ReceiveMessage receives again when a call may have queued a message (SQS,
+    SNS, EventBridge), not on every accepted call: the log shipper's calls (a few a job)
+    woke every idle queue poller, each time a receive for nothing."""
+    sqs, logs = client("sqs"), client("logs")
+    url = sqs.create_queue(QueueName=name("q"))["QueueUrl"]
+    bridge = server.runtime.motobridge
+    receives: list[str] = []
+    call = bridge._call
+
+    def counting(service: str, operation: str | None, *args: Any, **kwargs: Any) -> Any:
+        if operation == "ReceiveMessage":
+            receives.append(service)
+        return call(service, operation, *args, **kwargs)
+
+    monkeypatch.setattr(bridge, "_call", counting)
+    waiting = threading.Thread(target=lambda: sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2))
+    waiting.start()
+    for i in range(20):
+        logs.create_log_group(logGroupName=name(f"group-{i}"))
+        time.sleep(0.03)
+    waiting.join(timeout=25)
+    assert len(receives) <= 4  # the first, then one a second (the visibility-timeout bound)
 
 
 def test_fifo_queue_orders_and_deduplicates(

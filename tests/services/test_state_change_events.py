@@ -60,3 +60,41 @@ def test_a_change_before_the_first_tick_has_its_event(fresh: LocalServer) -> Non
     assert [json.loads(m["Body"])["detail"]["TrainingJobName"] for m in got] == ["quick"]
     # ... and the job present before the services opened has none (changes, not history).
     assert not sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages")
+
+
+def test_a_tick_parses_only_the_records_that_changed(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every tick reads every job's record (hundreds in a run of many models): the ones whose
+    stored text did not change are not parsed again, and a change still has its event."""
+    from types import SimpleNamespace
+
+    from localaws.events import aws_sources
+    from localaws.store import Database
+
+    put: list[dict[str, Any]] = []
+    db = Database(tmp_path / "runtime.db")
+    events = SimpleNamespace(put_events=lambda Entries: put.extend(Entries))
+    watcher = aws_sources.StateChangeEvents(SimpleNamespace(db=db, events=events))  # type: ignore[arg-type]
+    records = JsonRecords(db)
+    for name in ("a", "b", "c"):
+        job = {"TrainingJobName": name, "TrainingJobArn": ARN + name}
+        records.put("TrainingJob", name, {**job, "TrainingJobStatus": "InProgress"}, time.time())
+    parsed: list[str] = []
+    entry = aws_sources._sagemaker_entry
+
+    def counting(kind: str, members: Any, body: str) -> Any:
+        parsed.append(json.loads(body)["TrainingJobName"])
+        return entry(kind, members, body)
+
+    monkeypatch.setattr(aws_sources, "_sagemaker_entry", counting)
+    watcher.prime()
+    assert sorted(parsed) == ["a", "b", "c"]
+    parsed.clear()
+    assert watcher.tick() == 0
+    assert parsed == []
+    job = {"TrainingJobName": "b", "TrainingJobArn": ARN + "b"}
+    records.put("TrainingJob", "b", {**job, "TrainingJobStatus": "Completed"}, time.time())
+    assert watcher.tick() == 1
+    assert parsed == ["b"]
+    assert json.loads(put[-1]["Detail"])["TrainingJobStatus"] == "Completed"

@@ -4,13 +4,16 @@ start / follow / summary path and the same error translation on both."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from localaws.errors import ServiceError
 from localaws.runtime import Runtime, StateDirBusy
+from workflows import target as target_module
 from workflows.errors import AwsCredentialsError, ExitCode, translate
 from workflows.target import (
     AwsTarget,
@@ -84,6 +87,24 @@ def test_a_map_failure_is_the_maps_in_every_view(local: LocalTarget) -> None:
         line.startswith("  ✘ [0] Each failed") for line in lines
     )
     assert summary_lines(view)[1] == "  error: Item.Bad  cause: bad item"
+
+
+def test_the_local_follow_is_woken_by_the_executions_end(
+    local: LocalTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between two polls the local follow waits for the execution's end, not a poll interval:
+    it never sleeps on an execution this process runs."""
+
+    def no_sleep(seconds: float) -> None:
+        raise AssertionError(f"slept {seconds} s instead of waiting for the execution's end")
+
+    monkeypatch.setattr(
+        target_module, "time", SimpleNamespace(monotonic=time.monotonic, sleep=no_sleep)
+    )
+    wait = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "End": True}}}
+    arn = local.start(local.put_state_machine("waiter", wait, ROLE), {})
+    view = local.follow(arn, poll_seconds=600)
+    assert view.status == "SUCCEEDED"
 
 
 def test_following_with_a_timeout_returns_a_running_view(local: LocalTarget) -> None:
