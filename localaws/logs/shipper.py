@@ -19,8 +19,9 @@ file                                                     group                  
 =======================================================  ===================================  =========================================
 
 Lambda's own ``START``/``END``/``REPORT`` lines are in the worker's file already.  How far
-each file has been shipped is kept in the runtime's database, so a restart neither loses nor
-repeats lines.  The shipper runs while the services bridge is open (it starts with it).
+each file has been shipped, and the stream it ships to, is kept in the runtime's database, so
+a restart neither loses nor repeats lines, and a job's stream keeps the epoch of its first
+shipped line as its log grows.  The shipper runs while the services bridge is open (it starts with it).
 """
 
 from __future__ import annotations
@@ -88,8 +89,9 @@ class LogShipper(threading.Thread):
             )
         for kind, group in JOB_GROUPS.items():
             for path in root.glob(f"logs/{kind}/*.log"):
-                stamp = int(path.stat().st_ctime)
-                found.append((path, group, f"{path.stem}/algo-1-{stamp}"))
+                # the epoch a job's stream is named with, until its first line is shipped
+                # (then the stream kept with the offset: a later write changes st_ctime)
+                found.append((path, group, f"{path.stem}/algo-1-{int(time.time())}"))
         for kind, group in GLUE_GROUPS.items():
             for path in root.glob(f"logs/{kind}/*.log"):
                 found.append((path, group, path.stem))
@@ -112,6 +114,7 @@ class LogShipper(threading.Thread):
     def _ship_file(self, path: Path, group: str, stream: str) -> int:
         state = self.records.get(KIND, str(path)) or {"offset": 0}
         offset = int(state["offset"])
+        stream = state.get("stream", stream)  # the file's stream once it has one
         try:
             size = path.stat().st_size
         except FileNotFoundError:
@@ -134,7 +137,9 @@ class LogShipper(threading.Thread):
                 logStreamName=stream,
                 logEvents=events[start : start + MAX_BATCH],
             )
-        self.records.put(KIND, str(path), {"offset": offset + end + 1}, time.time())
+        self.records.put(
+            KIND, str(path), {"offset": offset + end + 1, "stream": stream}, time.time()
+        )
         return len(lines)
 
     def _ensure(self, group: str, stream: str) -> None:

@@ -3,6 +3,7 @@ SDK reads (an in-process runtime: its own module, as moto's backends are one per
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,15 @@ def test_job_and_endpoint_log_files_become_sagemaker_log_streams(tmp_path: Path)
         assert [e["message"] for e in got] == [
             "[0]\ttrain-rmse:0.4",
             "[1]\ttrain-rmse:0.3",
+        ]
+        # lines written seconds later go on in the same stream (st_ctime moved on meanwhile)
+        time.sleep(1.1)
+        with training.open("a") as fh:
+            fh.write("\n[2]\ttrain-rmse:0.2\n")
+        more = wait_for("the later lines", lambda: events()[3:])
+        assert [e["message"] for e in more] == ["[2]\ttrain-rmse:0.2"]
+        assert [s["logStreamName"] for s in streams(TRAINING_GROUP, "job-1/")] == [
+            stream["logStreamName"]
         ]
         [endpoint] = wait_for(
             "the endpoint's stream", lambda: streams("/aws/sagemaker/Endpoints/ep-1", "AllTraffic/")
