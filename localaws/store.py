@@ -185,7 +185,4 @@ class JsonRecords:
         return [(r["name"], r["body"]) for r in rows]
 
     def list(self, kind: str) -> list[dict[str, Any]]:
-        rows = self.db.query(
-            "SELECT body FROM records WHERE kind = ? ORDER BY created DESC", (kind,)
-        )
-        return [json.loads(r["body"]) for r in rows]
+        return [json.loads(body) for _, body in self.bodies(kind)]

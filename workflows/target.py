@@ -362,8 +362,17 @@ class Target:
         timeout: float | None = None,
     ) -> ExecutionView:
         return follow_execution(
-            self.stepfunctions, arn, on_update, poll_seconds=poll_seconds, timeout=timeout
+            self.stepfunctions,
+            arn,
+            on_update,
+            poll_seconds=poll_seconds,
+            timeout=timeout,
+            pause=lambda seconds: self._pause(arn, seconds),
         )
+
+    def _pause(self, arn: str, seconds: float) -> None:
+        """Between two polls of ``arn``'s execution."""
+        time.sleep(seconds)
 
 
 class LocalTarget(Target):
@@ -396,34 +405,16 @@ class LocalTarget(Target):
     def account_id(self) -> str:
         return self.runtime.account_id
 
-    def follow(
-        self,
-        arn: str,
-        on_update: Callable[[ExecutionView], None] | None = None,
-        *,
-        poll_seconds: float = 0.25,
-        timeout: float | None = None,
-    ) -> ExecutionView:
-        """As every target's, except that the execution's end ends the pause between two
-        polls: the run returns when it ends, not up to ``poll_seconds`` later."""
-
-        def pause(seconds: float) -> None:
-            until = time.monotonic() + seconds
-            try:
-                described = self.runtime.stepfunctions.wait(arn, timeout=seconds)
-            except TimeoutError:
-                return
-            if described["status"] not in TERMINAL:  # not running in this process: poll
-                time.sleep(max(0.0, until - time.monotonic()))
-
-        return follow_execution(
-            self.stepfunctions,
-            arn,
-            on_update,
-            poll_seconds=poll_seconds,
-            timeout=timeout,
-            pause=pause,
-        )
+    def _pause(self, arn: str, seconds: float) -> None:
+        """The execution's end ends the pause between two polls: the run returns when it
+        ends, not up to ``poll_seconds`` later."""
+        until = time.monotonic() + seconds
+        try:
+            described = self.runtime.stepfunctions.wait(arn, timeout=seconds)
+        except TimeoutError:
+            return
+        if described["status"] not in TERMINAL:  # not running in this process: poll
+            time.sleep(max(0.0, until - time.monotonic()))
 
     @property
     def state_dir(self) -> Path:

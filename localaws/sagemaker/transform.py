@@ -577,8 +577,9 @@ def _vectorised(
     if not plan.filtering:
         return list(pc.binary_join_element_wise(scores, "", "\n").chunks)
     # The input columns only the output writes as text (the others were parsed as numbers).
-    fields: list[Any] = [table.column(i) if i in text else None for i in range(n_cols)]
-    fields = fields if plan.join_input else []
+    fields: list[Any] = (
+        [table.column(i) if i in text else None for i in range(n_cols)] if plan.join_input else []
+    )
     fields.append(scores)
     try:
         picked = [fields[i] for i in plan.output_filter.columns(len(fields))]

@@ -47,18 +47,22 @@ def test_bad_journal_sync_names_the_variable(monkeypatch: pytest.MonkeyPatch) ->
         config.journal_sync()
 
 
+def _create_table(ddb: Any, name: str) -> None:
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
 def test_replay_restores_what_was_acknowledged(tmp_path: Path) -> None:
     def items(rt: Runtime) -> Any:
         return rt.backend("dynamodb").scan(TableName="t")["Items"]
 
     with Runtime(tmp_path) as rt:
         ddb = rt.backend("dynamodb")
-        ddb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        _create_table(ddb, "t")
         ddb.put_item(TableName="t", Item={"id": {"S": "a"}})
         created = ddb.describe_table(TableName="t")["Table"]["CreationDateTime"]
     # A clean close left a snapshot of both calls: nothing to replay.
@@ -135,12 +139,7 @@ def test_full_sync_acknowledges_after_the_fsync_without_holding_the_bridge(
     lock_free_during_fsync: list[bool] = []
     with Runtime(tmp_path) as rt:
         ddb = rt.backend("dynamodb")
-        ddb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        _create_table(ddb, "t")
         bridge = rt.motobridge
 
         wal = tmp_path / "services" / "journal.db-wal"
